@@ -1,0 +1,27 @@
+//! MUTT, the Multi-Use Telemetry Tool: a collector for SNMP traps and syslog that never loses an
+//! accepted message.
+//!
+//! The modules follow the data, in order:
+//!
+//! ```text
+//! ingest    mio loop: UDP/TCP receive, TCP framing; appends raw records to the WAL (no parsing)
+//! wal       append-only, CRC-checked segment files; the source of truth (opaque bytes)
+//! pipeline  drain the WAL from the checkpoint → rayon: decode → validate → rules → route → writer
+//! decode    syslog (RFC 3164/5424 and dialects) and SNMP (v1/v2c) into message fields; pure
+//! rules     alert_rules.yaml → one compiled matcher; first enabled match wins
+//! store     SQLite schema, migrations and the single writer (rows + checkpoint in one transaction)
+//! ```
+//!
+//! `config`, `cli` and `metrics` sit beside them. Only `pipeline` and `ingest` own threads.
+
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod ingest;
+pub mod metrics;
+pub mod model;
+pub mod pipeline;
+pub mod rules;
+pub mod store;
+pub mod timefmt;
+pub mod wal;
