@@ -16,6 +16,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod decode;
 pub mod ingest;
 pub mod metrics;

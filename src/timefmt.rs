@@ -74,6 +74,65 @@ pub fn now_us() -> i64 {
     }
 }
 
+/// Parse RFC 3339 text (`2026-11-27T03:43:02.5Z`, `...+01:00`, a space instead of `T`) into Unix
+/// epoch microseconds. Fractions beyond microseconds are cut.
+pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut micros = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 6 {
+                micros = micros * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for _ in (i - start)..6 {
+            micros *= 10;
+        }
+    }
+    let offset = match b.get(i..) {
+        Some(b"Z") | Some(b"z") => 0,
+        Some(rest) if rest.len() == 6 && matches!(rest[0], b'+' | b'-') && rest[3] == b':' => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            let v = oh * 3600 + om * 60;
+            if rest[0] == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo as u32, d as u32);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    Some(secs * 1_000_000 + micros)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +142,18 @@ mod tests {
         assert_eq!(iso8601_us(0), "1970-01-01T00:00:00.000000Z");
         let leap = days_from_civil(2024, 2, 29) * 86_400_000_000 + 3_723_000_042;
         assert_eq!(iso8601_us(leap), "2024-02-29T01:02:03.000042Z");
+    }
+
+    #[test]
+    fn rfc3339_parses_fractions_and_offsets() {
+        assert_eq!(parse_rfc3339_us("1970-01-01T00:00:01.5Z"), Some(1_500_000));
+        assert_eq!(parse_rfc3339_us("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(
+            parse_rfc3339_us("1970-01-01T00:00:00.1234567Z"),
+            Some(123_456)
+        );
+        assert_eq!(parse_rfc3339_us("1970-01-01T00:00:00"), None);
+        assert_eq!(parse_rfc3339_us("yesterday"), None);
     }
 
     #[test]

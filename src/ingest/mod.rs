@@ -1,1 +1,436 @@
-//! (being written)
+//! Ingest: one mio thread that receives, frames (TCP), appends to the WAL and goes back to the
+//! socket. No parsing here, apart from recognising an SNMP InformRequest to answer it.
+//!
+//! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
+//! 32 datagrams, or what one TCP read yielded), fsync per the WAL's policy. Inform Responses are
+//! sent after that flush, never before.
+//!
+//! When the WAL is at its disk budget, ingest sheds load loudly: UDP datagrams are received and
+//! dropped (counted in `dropped_wal_full`), TCP connections are not read (back-pressure) until
+//! there is room. Unprocessed records are never deleted.
+
+pub mod framing;
+mod tcp;
+pub mod udp;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, UdpSocket as MioUdp};
+use mio::{Events, Interest, Poll, Token};
+use tracing::{debug, info, warn};
+
+use crate::decode::snmp::inform_response;
+use crate::metrics::Metrics;
+use crate::model::{flags, Listener, Transport};
+use crate::timefmt::now_us;
+use crate::wal::{Appended, RecordMeta, WalError, Writer};
+use tcp::{Conn, ReadStop};
+
+const SNMP_UDP: Token = Token(0);
+const SYSLOG_UDP: Token = Token(1);
+const SYSLOG_TCP: Token = Token(2);
+const FIRST_CONN: usize = 3;
+
+/// recvmmsg calls per socket per wake-up before the other sockets get a turn.
+const UDP_ROUNDS: usize = 64;
+
+/// What ingest listens on, already bound (so tests can bind port 0 and read the address).
+pub struct Sockets {
+    pub snmp_udp: Option<UdpSocket>,
+    pub syslog_udp: Option<UdpSocket>,
+    pub syslog_tcp: Option<std::net::TcpListener>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Largest SNMP datagram kept whole.
+    pub snmp_max: usize,
+    /// Largest syslog datagram or TCP frame kept whole.
+    pub syslog_max: usize,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("ingest: {0}")]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Wal(#[from] WalError),
+}
+
+struct UdpIn {
+    socket: MioUdp,
+    batch: udp::RecvBatch,
+    listener: Listener,
+    /// More may be waiting (we stopped before WouldBlock).
+    pending: bool,
+}
+
+/// The ingest loop. Runs until `stop`, then flushes and syncs the WAL and returns.
+pub fn run(
+    sockets: Sockets,
+    mut wal: Writer,
+    opts: IngestOptions,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), IngestError> {
+    let mut poll = Poll::new()?;
+    let mut udp_in: Vec<(Token, UdpIn)> = Vec::new();
+    for (token, socket, listener, max) in [
+        (SNMP_UDP, sockets.snmp_udp, Listener::Snmp, opts.snmp_max),
+        (
+            SYSLOG_UDP,
+            sockets.syslog_udp,
+            Listener::Syslog,
+            opts.syslog_max,
+        ),
+    ] {
+        if let Some(s) = socket {
+            s.set_nonblocking(true)?;
+            let mut socket = MioUdp::from_std(s);
+            poll.registry()
+                .register(&mut socket, token, Interest::READABLE)?;
+            udp_in.push((
+                token,
+                UdpIn {
+                    socket,
+                    batch: udp::RecvBatch::new(max),
+                    listener,
+                    // Datagrams may have arrived between bind and register.
+                    pending: true,
+                },
+            ));
+        }
+    }
+    let mut tcp_listener = match sockets.syslog_tcp {
+        Some(l) => {
+            l.set_nonblocking(true)?;
+            let mut l = TcpListener::from_std(l);
+            poll.registry()
+                .register(&mut l, SYSLOG_TCP, Interest::READABLE)?;
+            Some(l)
+        }
+        None => None,
+    };
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut next_conn = FIRST_CONN;
+    let mut events = Events::with_capacity(256);
+    let mut acks: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+    // Connections holding frames the full WAL refused; retried every tick.
+    let mut held: Vec<usize> = Vec::new();
+    let mut last_sweep = Instant::now();
+    let tick = Duration::from_millis(50);
+
+    while !stop.load(Ordering::Relaxed) {
+        let busy = udp_in.iter().any(|(_, u)| u.pending);
+        let timeout = if busy { Duration::ZERO } else { tick };
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e.into());
+            }
+        }
+        let now = Instant::now();
+        for event in events.iter() {
+            match event.token() {
+                SNMP_UDP | SYSLOG_UDP => {
+                    for (t, u) in udp_in.iter_mut() {
+                        if *t == event.token() {
+                            u.pending = true;
+                        }
+                    }
+                }
+                SYSLOG_TCP => {
+                    if let Some(l) = tcp_listener.as_mut() {
+                        accept_all(l, &poll, &mut conns, &mut next_conn, &opts, &metrics, now)?;
+                    }
+                }
+                Token(id) => {
+                    if !held.contains(&id) {
+                        read_conn(id, &mut conns, &mut wal, &opts, &metrics, now, &mut held)?;
+                    }
+                }
+            }
+        }
+        for (_, u) in udp_in.iter_mut().filter(|(_, u)| u.pending) {
+            receive_udp(u, &mut wal, &metrics, &mut acks)?;
+        }
+        if !held.is_empty() {
+            retry_held(&mut held, &mut conns, &mut wal, &opts, &metrics, now)?;
+        }
+        if wal.sync_due() {
+            wal.sync()?;
+        }
+        send_acks(&mut acks, &udp_in, &metrics);
+        if now.duration_since(last_sweep) >= Duration::from_secs(1) {
+            last_sweep = now;
+            close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut held)?;
+        }
+    }
+    info!(
+        connections = conns.len(),
+        "ingest stopping: closing listeners"
+    );
+    // Frames already read from open connections are accepted before the final sync.
+    for (_, c) in conns.iter_mut() {
+        if let Some((frame, cut)) = c.take_final_frame(opts.syslog_max) {
+            let meta = meta(c.peer, Transport::Tcp, Listener::Syslog, cut);
+            if matches!(wal.append(&meta, &frame)?, Appended::Seq(_)) {
+                Metrics::add(&metrics.accepted_syslog_tcp, 1);
+            }
+        }
+    }
+    wal.flush()?;
+    wal.sync()?;
+    send_acks(&mut acks, &udp_in, &metrics);
+    Ok(())
+}
+
+fn meta(source: SocketAddr, transport: Transport, listener: Listener, cut: bool) -> RecordMeta {
+    RecordMeta {
+        received_at_us: now_us(),
+        source,
+        transport: transport as u8,
+        listener: listener as u8,
+        flags: if cut { flags::TRUNCATED } else { 0 },
+    }
+}
+
+fn receive_udp(
+    u: &mut UdpIn,
+    wal: &mut Writer,
+    metrics: &Metrics,
+    acks: &mut Vec<(SocketAddr, Vec<u8>)>,
+) -> Result<(), IngestError> {
+    for _ in 0..UDP_ROUNDS {
+        let n = u.batch.recv(&u.socket)?;
+        if n == 0 {
+            u.pending = false;
+            return Ok(());
+        }
+        let received_at_us = now_us();
+        let (mut accepted, mut dropped, mut cut_count) = (0u64, 0u64, 0u64);
+        for i in 0..n {
+            let Some((payload, source, cut)) = u.batch.get(i) else {
+                continue;
+            };
+            let meta = RecordMeta {
+                received_at_us,
+                source,
+                transport: Transport::Udp as u8,
+                listener: u.listener as u8,
+                flags: if cut { flags::TRUNCATED } else { 0 },
+            };
+            match wal.append(&meta, payload)? {
+                Appended::Seq(_) => {
+                    accepted += 1;
+                    cut_count += u64::from(cut);
+                    if u.listener == Listener::Snmp {
+                        if let Some(resp) = inform_response(payload) {
+                            acks.push((source, resp));
+                        }
+                    }
+                }
+                Appended::Full => dropped += 1,
+            }
+        }
+        wal.flush()?;
+        let counter = match u.listener {
+            Listener::Snmp => &metrics.accepted_snmp,
+            Listener::Syslog => &metrics.accepted_syslog_udp,
+        };
+        Metrics::add(counter, accepted);
+        Metrics::add(&metrics.truncated, cut_count);
+        if dropped > 0 {
+            if Metrics::get(&metrics.dropped_wal_full) == 0 {
+                warn!(
+                    "WAL at its disk budget: dropping UDP datagrams until the database catches up"
+                );
+            }
+            Metrics::add(&metrics.dropped_wal_full, dropped);
+        }
+    }
+    // Stopped before WouldBlock: come back after the other sockets had their turn.
+    u.pending = true;
+    Ok(())
+}
+
+fn send_acks(acks: &mut Vec<(SocketAddr, Vec<u8>)>, udp_in: &[(Token, UdpIn)], metrics: &Metrics) {
+    if acks.is_empty() {
+        return;
+    }
+    if let Some((_, u)) = udp_in.iter().find(|(t, _)| *t == SNMP_UDP) {
+        let mut sent = 0;
+        for (addr, bytes) in acks.iter() {
+            match u.socket.send_to(bytes, *addr) {
+                Ok(_) => sent += 1,
+                Err(e) => debug!(peer = %addr, error = %e, "inform response not sent"),
+            }
+        }
+        Metrics::add(&metrics.informs_acked, sent);
+    }
+    acks.clear();
+}
+
+fn accept_all(
+    listener: &mut TcpListener,
+    poll: &Poll,
+    conns: &mut HashMap<usize, Conn>,
+    next_conn: &mut usize,
+    opts: &IngestOptions,
+    metrics: &Metrics,
+    now: Instant,
+) -> io::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok((mut stream, peer)) => {
+                if conns.len() >= opts.max_connections {
+                    Metrics::add(&metrics.tcp_refused, 1);
+                    warn!(%peer, max = opts.max_connections, "TCP connection refused: at the connection cap");
+                    continue;
+                }
+                let id = *next_conn;
+                *next_conn += 1;
+                poll.registry()
+                    .register(&mut stream, Token(id), Interest::READABLE)?;
+                debug!(%peer, "syslog TCP connection");
+                conns.insert(id, Conn::new(stream, peer, now));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // ECONNABORTED, EMFILE and the like: log and go on; the listener stays up.
+            Err(e) => {
+                warn!(error = %e, "TCP accept failed");
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn append_frame(
+    wal: &mut Writer,
+    metrics: &Metrics,
+    peer: SocketAddr,
+    frame: &[u8],
+    cut: bool,
+) -> Result<bool, WalError> {
+    let meta = meta(peer, Transport::Tcp, Listener::Syslog, cut);
+    Ok(match wal.append(&meta, frame)? {
+        Appended::Seq(_) => {
+            Metrics::add(&metrics.accepted_syslog_tcp, 1);
+            Metrics::add(&metrics.truncated, u64::from(cut));
+            true
+        }
+        Appended::Full => false,
+    })
+}
+
+fn read_conn(
+    id: usize,
+    conns: &mut HashMap<usize, Conn>,
+    wal: &mut Writer,
+    opts: &IngestOptions,
+    metrics: &Metrics,
+    now: Instant,
+    held: &mut Vec<usize>,
+) -> Result<(), IngestError> {
+    let Some(conn) = conns.get_mut(&id) else {
+        return Ok(());
+    };
+    let peer = conn.peer;
+    let mut wal_error = None;
+    let stop = conn.read_frames(opts.syslog_max, now, &mut |frame, cut| match append_frame(
+        wal, metrics, peer, frame, cut,
+    ) {
+        Ok(ok) => ok,
+        Err(e) => {
+            wal_error = Some(e);
+            false
+        }
+    });
+    if let Some(e) = wal_error {
+        return Err(e.into());
+    }
+    wal.flush()?;
+    match stop {
+        ReadStop::Drained => {}
+        ReadStop::Refused => held.push(id),
+        ReadStop::Closed => close_conn(id, conns, wal, opts, metrics, held)?,
+    }
+    Ok(())
+}
+
+fn close_conn(
+    id: usize,
+    conns: &mut HashMap<usize, Conn>,
+    wal: &mut Writer,
+    opts: &IngestOptions,
+    metrics: &Metrics,
+    held: &mut Vec<usize>,
+) -> Result<(), IngestError> {
+    let Some(conn) = conns.get_mut(&id) else {
+        return Ok(());
+    };
+    if let Some((frame, cut)) = conn.take_final_frame(opts.syslog_max) {
+        if !append_frame(wal, metrics, conn.peer, &frame, cut)? {
+            // WAL full: keep the connection object until there is room for its last frame.
+            held.push(id);
+            return Ok(());
+        }
+        wal.flush()?;
+    }
+    conns.remove(&id);
+    Ok(())
+}
+
+fn retry_held(
+    held: &mut Vec<usize>,
+    conns: &mut HashMap<usize, Conn>,
+    wal: &mut Writer,
+    opts: &IngestOptions,
+    metrics: &Metrics,
+    now: Instant,
+) -> Result<(), IngestError> {
+    let ids = std::mem::take(held);
+    for id in ids {
+        let closed = conns.get(&id).is_some_and(|c| c.closed);
+        if closed {
+            close_conn(id, conns, wal, opts, metrics, held)?;
+        } else {
+            // Edge-triggered readiness may have been consumed while we held back: read now.
+            read_conn(id, conns, wal, opts, metrics, now, held)?;
+        }
+    }
+    Ok(())
+}
+
+/// Close connections silent for `idle`; a partial last frame is kept as a final frame.
+fn close_idle(
+    conns: &mut HashMap<usize, Conn>,
+    wal: &mut Writer,
+    opts: &IngestOptions,
+    metrics: &Metrics,
+    now: Instant,
+    held: &mut Vec<usize>,
+) -> Result<(), IngestError> {
+    let idle: Vec<usize> = conns
+        .iter()
+        .filter(|(id, c)| {
+            now.duration_since(c.last_activity) >= opts.idle_timeout && !held.contains(id)
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    for id in idle {
+        if let Some(c) = conns.get(&id) {
+            debug!(peer = %c.peer, "closing idle TCP connection");
+        }
+        Metrics::add(&metrics.tcp_idle_closed, 1);
+        close_conn(id, conns, wal, opts, metrics, held)?;
+    }
+    Ok(())
+}

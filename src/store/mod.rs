@@ -1,1 +1,12 @@
-//! (being written)
+//! SQLite storage: the schema and its migrations, and the single writer connection.
+//!
+//! Exactly one connection writes. Each batch is one transaction holding its rows, the device
+//! registry updates, the rule counters and the new WAL checkpoint, so a batch is stored whole or
+//! not at all, and the checkpoint never runs ahead of the rows it covers.
+
+mod row;
+pub mod schema;
+mod writer;
+
+pub use row::{Detail, MessageRow, RuleHit};
+pub use writer::{MessageSink, Store, StoreError};

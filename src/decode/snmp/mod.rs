@@ -66,3 +66,18 @@ pub fn render_line(msg: &SnmpMessage) -> String {
 pub fn inform_response(_datagram: &[u8]) -> Option<Vec<u8>> {
     None
 }
+
+/// The `mutt decode snmp` object: the stored fields plus `valid` and `validation_errors`.
+pub fn to_json(msg: &SnmpMessage) -> serde_json::Value {
+    serde_json::json!({
+        "snmp_version": msg.version,
+        "community_string": msg.community,
+        "pdu_type": msg.pdu_type,
+        "request_id": msg.request_id,
+        "oid": msg.trap_oid,
+        "trap_type": msg.trap_type,
+        "varbinds": msg.varbinds,
+        "valid": msg.errors.is_empty(),
+        "validation_errors": msg.errors,
+    })
+}

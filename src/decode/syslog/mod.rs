@@ -81,3 +81,30 @@ pub fn parse(input: &[u8], _ctx: &ParseContext) -> SyslogMessage {
         errors: vec!["syslog parser not built yet".to_string()],
     }
 }
+
+/// STRUCTURED-DATA as a compact JSON object (SD-ID → {param: value}); None when there is none.
+pub fn structured_data_json(sd: &[SdElement]) -> Option<String> {
+    if sd.is_empty() {
+        return None;
+    }
+    let mut obj = serde_json::Map::new();
+    for el in sd {
+        let params = el
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        obj.insert(el.id.clone(), serde_json::Value::Object(params));
+    }
+    Some(serde_json::Value::Object(obj).to_string())
+}
+
+/// The `mutt decode syslog` object.
+pub fn to_json(msg: &SyslogMessage) -> serde_json::Value {
+    serde_json::json!({
+        "format": msg.format.as_str(),
+        "message": msg.message,
+        "valid": msg.errors.is_empty(),
+        "validation_errors": msg.errors,
+    })
+}

@@ -1,0 +1,335 @@
+//! `mutt run` and `mutt replay`: wire the stages together, own the process (pid file, signals,
+//! logs), and shut down in order: stop listening, flush and sync the WAL, drain it into the
+//! database, exit.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::ingest::{self, IngestOptions, Sockets};
+use crate::metrics::Metrics;
+use crate::pipeline::{self, reload::Reloader, PipelineOptions, SharedRules, Signals};
+use crate::rules::RuleSet;
+use crate::store::Store;
+use crate::wal;
+
+/// Why the daemon could not run; the CLI maps each to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Bad configuration or rules (exit 2).
+    #[error("{0}")]
+    Config(String),
+    /// Anything at run time (exit 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// How often the counters are logged.
+const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// `mutt run`: until SIGINT/SIGTERM.
+pub fn run(cfg: &Config) -> Result<(), DaemonError> {
+    let rules = load_rules(cfg)?;
+    info!(
+        budget_mb = cfg.wal_max_size_mb(),
+        "storage.file_buffer is served by the WAL; its path is not used"
+    );
+    let (writer, wal, report) = wal::open(&cfg.wal_config(None)).map_err(runtime)?;
+    info!(
+        dir = %cfg.wal.path.display(),
+        segments = report.segments,
+        last_seq = report.last_seq,
+        truncated_tail_bytes = report.truncated_tail_bytes,
+        "WAL opened"
+    );
+    let sockets = bind_sockets(cfg).map_err(runtime)?;
+    let _pid = cfg
+        .daemon
+        .pid_file
+        .as_deref()
+        .map(PidFile::create)
+        .transpose()?;
+
+    let metrics = Arc::new(Metrics::default());
+    let signals = Arc::new(Signals::default());
+    let stop_ingest = Arc::new(AtomicBool::new(false));
+    let term = Arc::new(AtomicBool::new(false));
+    let hangup = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, term.clone()).map_err(runtime)?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone()).map_err(runtime)?;
+
+    let processing = spawn_pipeline(cfg, wal.clone(), rules.clone(), &metrics, &signals)?;
+    let stop_reload = Arc::new(AtomicBool::new(false));
+    let reloader = cfg.pattern_matching.rules_file.clone().map(|path| {
+        let r = Reloader {
+            path,
+            interval: Duration::from_secs(cfg.pattern_matching.reload_interval_seconds.max(1)),
+            rules: rules.clone(),
+            hangup: hangup.clone(),
+            stop: stop_reload.clone(),
+        };
+        thread::Builder::new()
+            .name("mutt-reload".into())
+            .spawn(move || r.run())
+    });
+    let ingest_opts = IngestOptions {
+        snmp_max: cfg.listeners.snmp.buffer_size,
+        syslog_max: cfg.listeners.syslog.buffer_size,
+        max_connections: cfg.listeners.syslog.max_connections,
+        idle_timeout: Duration::from_secs(cfg.listeners.syslog.idle_timeout_seconds.max(1)),
+    };
+    let ingesting = {
+        let (metrics, stop) = (metrics.clone(), stop_ingest.clone());
+        thread::Builder::new()
+            .name("mutt-ingest".into())
+            .spawn(move || ingest::run(sockets, writer, ingest_opts, metrics, stop))
+            .map_err(runtime)?
+    };
+    info!("MUTT running");
+
+    let mut last_summary = Instant::now();
+    while !term.load(Ordering::Relaxed) && !ingesting.is_finished() && !processing.is_finished() {
+        thread::sleep(Duration::from_millis(100));
+        if last_summary.elapsed() >= SUMMARY_EVERY {
+            last_summary = Instant::now();
+            info!(counters = %metrics.summary(), "counters");
+        }
+    }
+    info!("stopping: no longer listening; draining the WAL into the database");
+    term.store(false, Ordering::Relaxed);
+    stop_ingest.store(true, Ordering::Relaxed);
+    let ingest_result = ingesting.join();
+    signals.ingest_done.store(true, Ordering::Release);
+    // A second SIGINT/SIGTERM while draining gives up waiting; the rest stays in the WAL.
+    while !processing.is_finished() {
+        if term.load(Ordering::Relaxed) {
+            warn!("second signal: stopping now; unprocessed messages stay in the WAL");
+            signals.abort.store(true, Ordering::Relaxed);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let processing_result = processing.join();
+    stop_reload.store(true, Ordering::Relaxed);
+    if let Some(Ok(r)) = reloader {
+        let _ = r.join();
+    }
+    info!(counters = %metrics.summary(), "stopped");
+    match ingest_result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(DaemonError::Runtime(e.to_string())),
+        Err(_) => return Err(DaemonError::Runtime("ingest thread panicked".into())),
+    }
+    match processing_result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(DaemonError::Runtime(e.to_string())),
+        Err(_) => Err(DaemonError::Runtime("processing thread panicked".into())),
+    }
+}
+
+/// `mutt replay DIR`: drain a WAL directory into the configured database, offline, with a
+/// progress bar. Running it twice stores nothing new the second time.
+pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonError> {
+    let rules = load_rules(cfg)?;
+    let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir))).map_err(runtime)?;
+    let metrics = Arc::new(Metrics::default());
+    let signals = Arc::new(Signals::default());
+    signals.ingest_done.store(true, Ordering::Release);
+    let last = report.last_seq;
+    let processing = spawn_pipeline(cfg, wal, rules, &metrics, &signals)?;
+    let bar = if progress {
+        indicatif::ProgressBar::new(last)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} replay [{bar:40}] seq {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    while !processing.is_finished() {
+        bar.set_position(Metrics::get(&metrics.checkpoint));
+        thread::sleep(Duration::from_millis(100));
+    }
+    bar.set_position(Metrics::get(&metrics.checkpoint).max(last));
+    bar.finish();
+    match processing.join() {
+        Ok(Ok(())) => {
+            let stored = Metrics::get(&metrics.stored);
+            info!(counters = %metrics.summary(), "replay finished");
+            Ok(stored)
+        }
+        Ok(Err(e)) => Err(DaemonError::Runtime(e.to_string())),
+        Err(_) => Err(DaemonError::Runtime("processing thread panicked".into())),
+    }
+}
+
+fn spawn_pipeline(
+    cfg: &Config,
+    wal: wal::WalHandle,
+    rules: SharedRules,
+    metrics: &Arc<Metrics>,
+    signals: &Arc<Signals>,
+) -> Result<thread::JoinHandle<Result<(), pipeline::PipelineError>>, DaemonError> {
+    let db_path = cfg.storage.database.path.clone();
+    let timeout = Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(0.0));
+    let batch = cfg.processor.batch_write_size;
+    let opts = PipelineOptions {
+        batch_size: batch,
+        queue_batches: (cfg.processor.queue_max_size / batch).max(1),
+        batch_timeout: Duration::from_secs_f64(cfg.processor.batch_timeout_seconds),
+        default_utc_offset_secs: cfg.default_utc_offset_secs(),
+    };
+    let (metrics, signals) = (metrics.clone(), signals.clone());
+    thread::Builder::new()
+        .name("mutt-drain".into())
+        .spawn(move || {
+            pipeline::run(
+                wal,
+                || Store::open(&db_path, timeout),
+                rules,
+                opts,
+                metrics,
+                signals,
+            )
+        })
+        .map_err(runtime)
+}
+
+fn load_rules(cfg: &Config) -> Result<SharedRules, DaemonError> {
+    let set = match &cfg.pattern_matching.rules_file {
+        Some(path) => RuleSet::load(path).map_err(|e| DaemonError::Config(e.to_string()))?,
+        None => RuleSet::empty(),
+    };
+    info!(rules = set.rules().len(), "rules loaded");
+    Ok(Arc::new(RwLock::new(Arc::new(set))))
+}
+
+/// Bind every enabled listener. Syslog UDP and TCP share the port number.
+pub fn bind_sockets(cfg: &Config) -> io::Result<Sockets> {
+    let rcvbuf = |mb: usize| mb.saturating_mul(1 << 20);
+    let snmp = &cfg.listeners.snmp;
+    let syslog = &cfg.listeners.syslog;
+    let with_context = |what: &'static str, addr: SocketAddr| {
+        move |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {what} on {addr}: {e}"))
+    };
+    let snmp_addr = SocketAddr::new(snmp.bind, snmp.port());
+    let syslog_addr = SocketAddr::new(syslog.bind, syslog.port());
+    let snmp_udp: Option<UdpSocket> = if snmp.enabled {
+        Some(
+            ingest::udp::bind(snmp_addr, rcvbuf(snmp.socket_receive_buffer_mb), "snmp")
+                .map_err(with_context("SNMP UDP", snmp_addr))?,
+        )
+    } else {
+        None
+    };
+    let syslog_udp = if syslog.enabled && syslog.protocol.udp {
+        Some(
+            ingest::udp::bind(
+                syslog_addr,
+                rcvbuf(syslog.socket_receive_buffer_mb),
+                "syslog",
+            )
+            .map_err(with_context("syslog UDP", syslog_addr))?,
+        )
+    } else {
+        None
+    };
+    let syslog_tcp = if syslog.enabled && syslog.protocol.tcp {
+        Some(bind_tcp(syslog_addr).map_err(with_context("syslog TCP", syslog_addr))?)
+    } else {
+        None
+    };
+    for (what, on) in [
+        ("SNMP UDP", snmp_udp.as_ref().map(|s| s.local_addr())),
+        ("syslog UDP", syslog_udp.as_ref().map(|s| s.local_addr())),
+        ("syslog TCP", syslog_tcp.as_ref().map(|s| s.local_addr())),
+    ] {
+        if let Some(Ok(addr)) = on {
+            info!(%addr, "listening for {what}");
+        }
+    }
+    Ok(Sockets {
+        snmp_udp,
+        syslog_udp,
+        syslog_tcp,
+    })
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// The pid file, removed on a clean exit. (A stale one after `kill -9` is overwritten: the WAL
+/// lock, not this file, is what keeps a second instance out.)
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(path: &Path) -> Result<PidFile, DaemonError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(runtime)?;
+        }
+        fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
+            DaemonError::Runtime(format!("cannot write pid file {}: {e}", path.display()))
+        })?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+fn runtime(e: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Runtime(e.to_string())
+}
+
+/// Log to stderr and, when configured, to `daemon.log_file` (appended).
+pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
+    use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+    let filter =
+        EnvFilter::try_from_env("MUTT_LOG").unwrap_or_else(|_| EnvFilter::new(cfg.log_filter()));
+    let file = match &cfg.daemon.log_file {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(dir).map_err(runtime)?;
+            }
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    DaemonError::Runtime(format!("cannot open log file {}: {e}", path.display()))
+                })?;
+            Some(
+                fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f)),
+            )
+        }
+        None => None,
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(io::stderr))
+        .with(file)
+        .try_init();
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! The processing stage as a plain function: one WAL record in, one row out. Decode, validate
+//! (the seed's Validator), match rules, pick the device name. No threads, no I/O, no clock.
+
+use std::net::IpAddr;
+
+use crate::decode::{snmp, syslog};
+use crate::model::{flags, Listener, MessageKind, Transport};
+use crate::rules::{MatchInput, RuleSet};
+use crate::store::{Detail, MessageRow, RuleHit};
+use crate::wal::Record;
+
+/// What processing needs besides the record.
+pub struct ProcessContext<'a> {
+    pub rules: &'a RuleSet,
+    pub default_utc_offset_secs: i32,
+}
+
+pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
+    let meta = &record.meta;
+    let mut errors = Vec::new();
+    let listener = Listener::from_u8(meta.listener).unwrap_or_else(|| {
+        errors.push(format!(
+            "unknown listener tag {}; decoded as syslog",
+            meta.listener
+        ));
+        Listener::Syslog
+    });
+    let transport = Transport::from_u8(meta.transport).unwrap_or(Transport::Udp);
+    let truncated = meta.flags & flags::TRUNCATED != 0;
+    if truncated {
+        errors.push("message truncated at the configured maximum size".to_string());
+    }
+    let source_ip = canonical_ip(meta.source.ip());
+    let (raw_message, timestamp_us, source_device, detail) = match listener {
+        Listener::Syslog => {
+            let parse_ctx = syslog::ParseContext {
+                received_at_us: meta.received_at_us,
+                default_utc_offset_secs: ctx.default_utc_offset_secs,
+            };
+            let msg = syslog::parse(&record.payload, &parse_ctx);
+            let raw = raw_syslog_text(&record.payload);
+            if raw.is_empty() {
+                errors.push("Missing raw message content".to_string());
+            }
+            if msg.program.as_deref().unwrap_or("").is_empty() {
+                errors.push("Syslog message missing program".to_string());
+            }
+            errors.extend(msg.errors.iter().cloned());
+            let device = msg
+                .hostname
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| source_ip.to_string());
+            (raw, msg.timestamp_us, device, Detail::Syslog(msg))
+        }
+        Listener::Snmp => {
+            let msg = snmp::decode(&record.payload);
+            if msg.trap_oid.is_empty() {
+                errors.push("SNMP trap missing OID".to_string());
+            }
+            errors.extend(msg.errors.iter().cloned());
+            let raw = snmp::render_line(&msg);
+            (raw, None, source_ip.to_string(), Detail::Snmp(msg))
+        }
+    };
+    let rule = match_rule(ctx.rules, listener.kind(), source_ip, &raw_message, &detail);
+    MessageRow {
+        seq: record.seq,
+        id: uuid_v7(meta.received_at_us),
+        kind: listener.kind(),
+        source_ip,
+        source_port: meta.source.port(),
+        transport,
+        source_device,
+        timestamp_us: timestamp_us.unwrap_or(meta.received_at_us),
+        received_at_us: meta.received_at_us,
+        raw_message,
+        validation_errors: errors,
+        truncated,
+        rule,
+        detail,
+    }
+}
+
+fn match_rule(
+    rules: &RuleSet,
+    kind: MessageKind,
+    source: IpAddr,
+    raw: &str,
+    detail: &Detail,
+) -> Option<RuleHit> {
+    let input = match detail {
+        Detail::Syslog(s) => MatchInput {
+            kind,
+            source,
+            raw,
+            message: &s.message,
+            program: s.program.as_deref().unwrap_or(""),
+            hostname: s.hostname.as_deref().unwrap_or(""),
+            oid: "",
+            trap_type: "",
+        },
+        Detail::Snmp(t) => MatchInput {
+            kind,
+            source,
+            raw,
+            message: raw,
+            program: "",
+            hostname: "",
+            oid: &t.trap_oid,
+            trap_type: &t.trap_type,
+        },
+    };
+    rules.eval(&input).map(|r| RuleHit {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        severity: r.severity.clone(),
+        action: r.action,
+    })
+}
+
+/// The syslog line as received, for `raw_message`: lossy UTF-8 without the frame's trailing
+/// LF/CR/NUL.
+fn raw_syslog_text(payload: &[u8]) -> String {
+    let end = payload
+        .iter()
+        .rposition(|b| !matches!(b, b'\n' | b'\r' | b'\0'))
+        .map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&payload[..end]).into_owned()
+}
+
+/// IPv4 senders on a dual-stack socket show as ::ffff:a.b.c.d; store them as a.b.c.d.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A UUIDv7 from the receive time, so ids sort by arrival (keyset pagination, append-only index).
+fn uuid_v7(received_at_us: i64) -> String {
+    let us = received_at_us.max(0) as u64;
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        us / 1_000_000,
+        ((us % 1_000_000) * 1000) as u32,
+    );
+    uuid::Uuid::new_v7(ts).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wal::RecordMeta;
+
+    fn record(listener: Listener, payload: &[u8]) -> Record {
+        Record {
+            seq: 7,
+            meta: RecordMeta {
+                received_at_us: 1_700_000_000_000_000,
+                source: "[::ffff:10.1.2.3]:514".parse().unwrap(),
+                transport: Transport::Udp as u8,
+                listener: listener as u8,
+                flags: 0,
+            },
+            payload: payload.to_vec(),
+        }
+    }
+
+    #[test]
+    fn raw_text_drops_only_the_frame_terminators() {
+        assert_eq!(raw_syslog_text(b"<13>hi \r\n\0"), "<13>hi ");
+        assert_eq!(raw_syslog_text(b"\n"), "");
+    }
+
+    #[test]
+    fn a_mapped_ipv4_sender_is_stored_as_ipv4_and_ids_sort_by_time() {
+        let rules = RuleSet::empty();
+        let ctx = ProcessContext {
+            rules: &rules,
+            default_utc_offset_secs: 0,
+        };
+        let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
+        assert_eq!(row.source_ip.to_string(), "10.1.2.3");
+        assert_eq!(row.kind, MessageKind::Syslog);
+        assert_eq!(row.raw_message, "<13>hello");
+        assert_eq!(row.seq, 7);
+        assert!(uuid_v7(1) < uuid_v7(2_000_000));
+    }
+
+    #[test]
+    fn an_empty_datagram_is_kept_with_its_errors() {
+        let rules = RuleSet::empty();
+        let ctx = ProcessContext {
+            rules: &rules,
+            default_utc_offset_secs: 0,
+        };
+        let row = process(&record(Listener::Syslog, b""), &ctx);
+        assert!(row
+            .validation_errors
+            .iter()
+            .any(|e| e == "Missing raw message content"));
+        let row = process(&record(Listener::Snmp, b"\x30\x03junk"), &ctx);
+        assert!(!row.validation_errors.is_empty());
+        assert_eq!(row.kind, MessageKind::SnmpTrap);
+    }
+}

@@ -1,0 +1,55 @@
+//! One processed WAL record, as the writer stores it.
+
+use std::net::IpAddr;
+
+use crate::decode::snmp::SnmpMessage;
+use crate::decode::syslog::SyslogMessage;
+use crate::model::{MessageKind, Transport};
+use crate::rules::Action;
+
+/// The rule that matched, copied out of the rule set so a reload cannot change a row in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    pub id: String,
+    pub name: String,
+    pub severity: String,
+    pub action: Action,
+}
+
+/// The type-specific part of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    Syslog(SyslogMessage),
+    Snmp(SnmpMessage),
+}
+
+/// Everything the writer needs to store (or count) one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    /// The WAL sequence number; the batch's last one becomes the checkpoint.
+    pub seq: u64,
+    /// UUIDv7 from the receive time, so ids sort by arrival.
+    pub id: String,
+    pub kind: MessageKind,
+    pub source_ip: IpAddr,
+    pub source_port: u16,
+    pub transport: Transport,
+    /// The device name: the syslog HOSTNAME when sent, else the source address.
+    pub source_device: String,
+    /// The device's time when the message carries one, else the receive time (µs, UTC).
+    pub timestamp_us: i64,
+    pub received_at_us: i64,
+    /// Syslog: the line as received (lossy UTF-8). SNMP: a readable one-line rendering.
+    pub raw_message: String,
+    pub validation_errors: Vec<String>,
+    pub truncated: bool,
+    pub rule: Option<RuleHit>,
+    pub detail: Detail,
+}
+
+impl MessageRow {
+    /// Discarded rows advance the checkpoint and count against their rule, nothing more.
+    pub fn is_discarded(&self) -> bool {
+        matches!(&self.rule, Some(r) if r.action == Action::Discard)
+    }
+}

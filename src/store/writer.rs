@@ -1,0 +1,293 @@
+//! The writer: one SQLite connection, one transaction per batch, cached prepared statements.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, Transaction};
+
+use super::row::{Detail, MessageRow};
+use super::schema;
+use crate::decode::syslog::structured_data_json;
+use crate::model::MessageKind;
+use crate::timefmt::iso8601_us;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: cannot create its directory: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where processed messages go. SQLite today; the trait is the seam for a shared PostgreSQL.
+pub trait MessageSink {
+    /// The highest WAL sequence already stored (0 for a new database).
+    fn checkpoint(&mut self) -> Result<u64, StoreError>;
+    /// Store `rows` and move the checkpoint to `last_seq`, atomically.
+    fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError>;
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating it and its directory) and migrate the database.
+    pub fn open(path: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(busy_timeout).map_err(sql)?;
+        // WAL journal: readers (the web UI) never block the writer. NORMAL sync is safe in WAL mode:
+        // a power cut can lose the last transactions, which the MUTT WAL still holds, because the
+        // checkpoint is in the same transaction.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        schema::migrate(&mut conn).map_err(sql)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl MessageSink for Store {
+    fn checkpoint(&mut self) -> Result<u64, StoreError> {
+        let seq = self.conn.query_row(
+            "SELECT wal_seq FROM mutt_checkpoint WHERE id = 1",
+            [],
+            |r| r.get::<_, i64>(0),
+        );
+        match seq {
+            Ok(s) => Ok(s.max(0) as u64),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(0),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            insert_rows(&tx, rows)?;
+            update_devices(&tx, rows)?;
+            update_rule_counters(&tx, rows)?;
+            tx.prepare_cached(
+                "INSERT INTO mutt_checkpoint (id, wal_seq, updated_at) VALUES (1, ?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET wal_seq = excluded.wal_seq,
+                                               updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                last_seq as i64,
+                iso8601_us(crate::timefmt::now_us())
+            ])?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.err(e))
+    }
+}
+
+fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
+    let mut message = tx.prepare_cached(
+        "INSERT INTO messages (id, type, source_ip, source_device, timestamp, received_at,
+             raw_message, validated, validation_errors, matched_rule_id, matched_rule_name,
+             match_severity, stored_to_db, wal_seq, source_port, transport, truncated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16)",
+    )?;
+    let mut syslog = tx.prepare_cached(
+        "INSERT INTO syslog_messages (id, message_id, facility, level, program, process_id, tag,
+             hostname, msgid, structured_data, format)
+         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut snmp = tx.prepare_cached(
+        "INSERT INTO snmp_messages (id, message_id, oid, trap_type, snmp_version,
+             community_string, security_name, engine_id, security_level, pdu_type, request_id,
+             varbinds, agent_addr, uptime)
+         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    let mut ip = String::with_capacity(40);
+    for row in rows.iter().filter(|r| !r.is_discarded()) {
+        use std::fmt::Write;
+        ip.clear();
+        let _ = write!(ip, "{}", row.source_ip);
+        let errors = if row.validation_errors.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&row.validation_errors).ok()
+        };
+        let rule = row.rule.as_ref();
+        message.execute(params![
+            row.id,
+            row.kind.as_str(),
+            ip,
+            row.source_device,
+            iso8601_us(row.timestamp_us),
+            iso8601_us(row.received_at_us),
+            row.raw_message,
+            row.validation_errors.is_empty(),
+            errors,
+            rule.map(|r| r.id.as_str()),
+            rule.map(|r| r.name.as_str()),
+            rule.map(|r| r.severity.as_str()),
+            row.seq as i64,
+            row.source_port,
+            row.transport.as_str(),
+            row.truncated,
+        ])?;
+        match &row.detail {
+            Detail::Syslog(s) => {
+                syslog.execute(params![
+                    row.id,
+                    // The seed's column is TEXT; it holds the numeric code as text.
+                    s.facility.map(|f| f.to_string()),
+                    s.level,
+                    s.program,
+                    s.process_id,
+                    s.tag,
+                    s.hostname,
+                    s.msgid,
+                    structured_data_json(&s.structured_data),
+                    s.format.as_str(),
+                ])?;
+            }
+            Detail::Snmp(t) => {
+                snmp.execute(params![
+                    row.id,
+                    t.trap_oid,
+                    t.trap_type,
+                    t.version,
+                    t.community,
+                    t.security_name,
+                    t.engine_id,
+                    t.security_level,
+                    t.pdu_type,
+                    t.request_id,
+                    serde_json::to_string(&t.varbinds).ok(),
+                    t.agent_addr,
+                    t.uptime.map(|u| u as i64),
+                ])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One upsert per source address per batch. The device is keyed by its address; the seed's
+/// UNIQUE hostname would make a second address with the same name fail the batch, so such a row
+/// takes the name `name@address` instead.
+fn update_devices(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
+    struct Seen<'a> {
+        name: &'a str,
+        snmp_version: Option<&'a str>,
+        syslog: bool,
+        last_us: i64,
+    }
+    let mut seen: HashMap<std::net::IpAddr, Seen<'_>> = HashMap::new();
+    for row in rows {
+        let e = seen.entry(row.source_ip).or_insert(Seen {
+            name: &row.source_device,
+            snmp_version: None,
+            syslog: false,
+            last_us: row.received_at_us,
+        });
+        e.name = &row.source_device;
+        e.last_us = e.last_us.max(row.received_at_us);
+        match (&row.detail, row.kind) {
+            (Detail::Snmp(t), _) if !t.version.is_empty() => e.snmp_version = Some(&t.version),
+            (_, MessageKind::Syslog) => e.syslog = true,
+            _ => {}
+        }
+    }
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO devices (id, hostname, source_ip, last_seen_snmp_version, last_seen_syslog,
+             first_seen, last_updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT(source_ip) DO UPDATE SET
+             last_updated = excluded.last_updated,
+             last_seen_snmp_version =
+                 COALESCE(excluded.last_seen_snmp_version, devices.last_seen_snmp_version),
+             last_seen_syslog = MAX(devices.last_seen_syslog, excluded.last_seen_syslog)",
+    )?;
+    for (ip, s) in &seen {
+        let ip = ip.to_string();
+        let when = iso8601_us(s.last_us);
+        let id = uuid::Uuid::now_v7().to_string();
+        let first = upsert.execute(params![id, s.name, ip, s.snmp_version, s.syslog, when]);
+        match first {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                let name = format!("{}@{}", s.name, ip);
+                upsert.execute(params![id, name, ip, s.snmp_version, s.syslog, when])?;
+            }
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn update_rule_counters(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
+    let mut counts: HashMap<&str, (&str, i64, i64, i64)> = HashMap::new();
+    for row in rows {
+        if let Some(rule) = &row.rule {
+            let e = counts.entry(rule.id.as_str()).or_insert((
+                rule.name.as_str(),
+                0,
+                0,
+                row.received_at_us,
+            ));
+            e.1 += 1;
+            e.2 += i64::from(row.is_discarded());
+            e.3 = e.3.max(row.received_at_us);
+        }
+    }
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO rule_counters (rule_id, rule_name, matched, discarded, last_matched_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(rule_id) DO UPDATE SET rule_name = excluded.rule_name,
+             matched = matched + excluded.matched, discarded = discarded + excluded.discarded,
+             last_matched_at = excluded.last_matched_at",
+    )?;
+    for (id, (name, matched, discarded, last)) in counts {
+        upsert.execute(params![id, name, matched, discarded, iso8601_us(last)])?;
+    }
+    Ok(())
+}
