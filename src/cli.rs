@@ -52,6 +52,17 @@ pub enum Command {
         #[command(subcommand)]
         what: DecodeCommand,
     },
+    /// Offer syslog load over UDP at a set rate (to measure a running MUTT).
+    Load {
+        /// Where to send, e.g. 127.0.0.1:5514.
+        #[arg(long, default_value = "127.0.0.1:5514")]
+        target: std::net::SocketAddr,
+        /// Messages per second (0 = as fast as possible).
+        #[arg(long, default_value_t = 100_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+    },
     /// Check a rules file, or show which rule a message matches.
     Rules {
         #[command(subcommand)]
@@ -159,6 +170,28 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Decode { what } => decode(cli, what),
         Command::Rules { what } => rules(cli, what),
+        Command::Load {
+            target,
+            rate,
+            count,
+        } => {
+            let before = crate::metrics::udp_rcvbuf_errors();
+            let run = (crate::timefmt::now_us() / 1_000_000) as u32;
+            let r = crate::loadgen::send_syslog_udp(*target, *rate, *count, run)
+                .map_err(|e| Failure::Runtime(format!("sending to {target}: {e}")))?;
+            let drops = crate::metrics::udp_rcvbuf_errors()
+                .zip(before)
+                .map(|(a, b)| a.saturating_sub(b));
+            println!(
+                "sent {} in {:.2}s ({:.0}/s), not sent {}, kernel receive-buffer drops on this host {}",
+                r.sent,
+                r.elapsed.as_secs_f64(),
+                r.rate(),
+                r.send_errors,
+                drops.map_or("unknown".to_string(), |d| d.to_string())
+            );
+            Ok(())
+        }
     }
 }
 

@@ -110,10 +110,4 @@ impl Conn {
         self.buf.clear();
         out
     }
-
-    /// True when frames are waiting in the buffer (held back by a full WAL).
-    #[cfg(test)]
-    pub fn has_buffered(&self) -> bool {
-        !self.buf.is_empty()
-    }
 }

@@ -1,0 +1,316 @@
+//! Test harness: start the real `mutt` binary on free loopback ports with a private config, send
+//! with real clients, and read the SQLite file it writes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const MUTT: &str = env!("CARGO_BIN_EXE_mutt");
+
+/// True when an outside client is installed. Missing: skip with a message, except under CI=true,
+/// where a missing client fails the test so CI can never pass by skipping.
+pub fn have_tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{name} is not installed; .ci/run must install it");
+        }
+        eprintln!("SKIPPED: {name} is not installed");
+    }
+    found
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = tcp.local_addr() else { continue };
+        if UdpSocket::bind(addr).is_ok() {
+            return addr.port();
+        }
+    }
+    panic!("no free port");
+}
+
+/// Settings for one test daemon.
+#[derive(Clone)]
+pub struct Setup {
+    pub rules: String,
+    pub extra: String,
+    pub connection_timeout: f64,
+    pub batch_write_size: usize,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            rules: "rules: []\n".into(),
+            extra: String::new(),
+            connection_timeout: 0.2,
+            batch_write_size: 100,
+        }
+    }
+}
+
+/// A private directory with config, rules, WAL and database for one daemon (and its restarts).
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub snmp_port: u16,
+    pub syslog_port: u16,
+    pub setup: Setup,
+}
+
+impl Env {
+    pub fn new(setup: Setup) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = Env {
+            dir,
+            snmp_port: free_port(),
+            syslog_port: free_port(),
+            setup,
+        };
+        env.write_config();
+        env
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("mutt_config.yaml")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.path("data/messages.db")
+    }
+
+    pub fn wal_dir(&self) -> PathBuf {
+        self.path("wal")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.path("logs/mutt.log")
+    }
+
+    pub fn write_config(&self) {
+        let d = self.dir.path().display();
+        let s = &self.setup;
+        let config = format!(
+            "daemon:\n  log_level: DEBUG\n  log_file: {d}/logs/mutt.log\n  pid_file: {d}/mutt.pid\n\
+             listeners:\n  snmp:\n    bind: 127.0.0.1\n    port: {snmp}\n  syslog:\n    bind: 127.0.0.1\n    port: {syslog}\n    protocol: [udp, tcp]\n\
+             processor:\n  batch_write_size: {batch}\n  queue_max_size: {queue}\n  batch_timeout_seconds: 1\n\
+             storage:\n  database:\n    path: {d}/data/messages.db\n    connection_timeout: {timeout}\n\
+             pattern_matching:\n  rules_file: {d}/alert_rules.yaml\n  reload_interval_seconds: 300\n\
+             wal:\n  path: {d}/wal\n  segment_size_mb: 1\n  sync: interval\n  sync_interval_ms: 50\n  max_size_mb: 64\n\
+             {extra}",
+            snmp = self.snmp_port,
+            syslog = self.syslog_port,
+            batch = s.batch_write_size,
+            queue = (s.batch_write_size * 10).max(10_000),
+            timeout = s.connection_timeout,
+            extra = s.extra,
+        );
+        std::fs::write(self.config_path(), config).expect("write config");
+        std::fs::write(self.path("alert_rules.yaml"), &s.rules).expect("write rules");
+    }
+
+    pub fn mutt(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(MUTT);
+        c.arg("--config").arg(self.config_path()).args(args);
+        c.current_dir(self.dir.path());
+        c
+    }
+
+    /// Start `mutt run` and wait until it listens.
+    pub fn start(&self) -> Daemon {
+        let mut child = self
+            .mutt(&["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mutt");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Ok(mut s) = sink.lock() {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                }
+            });
+        }
+        let d = Daemon { child, stderr };
+        d.wait_for_log("MUTT running", Duration::from_secs(20));
+        d
+    }
+
+    /// A read-only connection to the database.
+    pub fn db(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open database");
+        c.busy_timeout(Duration::from_secs(5))
+            .expect("busy timeout");
+        c
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        if !self.db_path().exists() {
+            return 0;
+        }
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+    }
+
+    /// Wait until `SELECT COUNT(*) FROM messages` reaches `n`; returns the last count seen.
+    pub fn wait_rows(&self, n: i64, timeout: Duration) -> i64 {
+        let until = Instant::now() + timeout;
+        loop {
+            let c = self.count("SELECT COUNT(*) FROM messages");
+            if c >= n || Instant::now() > until {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn send_udp(&self, port: u16, payloads: &[Vec<u8>]) {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+        for (i, p) in payloads.iter().enumerate() {
+            s.send_to(p, ("127.0.0.1", port)).expect("send");
+            // Paced so a loaded test machine's kernel buffer never overflows.
+            if i % 500 == 499 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    pub fn send_tcp(&self, bytes: &[u8]) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.syslog_port)).expect("connect");
+        s.write_all(bytes).expect("write");
+    }
+
+    /// Hold an exclusive write lock on the database (the schema is created first), until dropped.
+    pub fn lock_db(&self) -> rusqlite::Connection {
+        drop(mutt::store::Store::open(&self.db_path(), Duration::from_secs(5)).expect("create db"));
+        let c = rusqlite::Connection::open(self.db_path()).expect("open db");
+        c.execute_batch("BEGIN EXCLUSIVE").expect("lock db");
+        c
+    }
+
+    /// The WAL segment files, in order.
+    pub fn segments(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.wal_dir())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// Distinct syslog lines numbered 0..n, tagged so tests can check every one arrived once.
+pub fn numbered_lines(tag: &str, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "<134>Nov 27 10:00:00 host{} app[{}]: {tag} message {i:06}",
+                i % 7,
+                i % 50
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+pub struct Daemon {
+    pub child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if self.stderr().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("mutt never logged {needle:?}; stderr:\n{}", self.stderr());
+    }
+
+    /// kill -9: no chance to flush or drain.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        signal(self.child.id(), libc::SIGTERM);
+        let status = wait_timeout(&mut self.child, Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(50));
+        (status, self.stderr())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a child we spawned.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn file_text(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}

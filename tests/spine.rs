@@ -1,0 +1,162 @@
+//! The spine end to end: real clients in, rows out, exactly once.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn logger_over_udp_and_tcp_lands_in_the_database() {
+    if !have_tool("logger") {
+        return;
+    }
+    let env = Env::new(Setup::default());
+    let daemon = env.start();
+    let port = env.syslog_port.to_string();
+    let runs: [&[&str]; 4] = [
+        &["-d", "udp hello"],
+        &["-T", "--octet-count", "tcp octet counted"],
+        &["-T", "tcp newline framed"],
+        &["--rfc5424", "-d", "udp rfc5424"],
+    ];
+    for args in runs {
+        let status = Command::new("logger")
+            .args(["-n", "127.0.0.1", "-P", &port, "-t", "spine"])
+            .args(args)
+            .status()
+            .expect("run logger");
+        assert!(status.success(), "logger {args:?} failed");
+    }
+    assert_eq!(env.wait_rows(4, Duration::from_secs(10)), 4);
+    let db = env.db();
+    for text in [
+        "udp hello",
+        "tcp octet counted",
+        "tcp newline framed",
+        "udp rfc5424",
+    ] {
+        let (kind, ip, raw, received): (String, String, String, String) = db
+            .query_row(
+                "SELECT type, source_ip, raw_message, received_at FROM messages
+                 WHERE raw_message LIKE '%' || ?1",
+                [text],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap_or_else(|e| panic!("no row for {text:?}: {e}"));
+        assert_eq!(kind, "syslog");
+        assert_eq!(ip, "127.0.0.1");
+        assert!(
+            raw.starts_with('<'),
+            "raw_message keeps the line as received: {raw}"
+        );
+        assert_eq!(received.len(), 27, "fixed-precision ISO 8601: {received}");
+    }
+    let transports = env.count("SELECT COUNT(*) FROM messages WHERE transport = 'tcp'");
+    assert_eq!(transports, 2);
+    let syslog_rows = env.count("SELECT COUNT(*) FROM syslog_messages");
+    assert_eq!(syslog_rows, 4);
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn a_volume_burst_is_stored_once_each_with_the_checkpoint_at_the_end() {
+    let env = Env::new(Setup::default());
+    let daemon = env.start();
+    let n = 20_000;
+    env.send_udp(env.syslog_port, &numbered_lines("burst", n));
+    assert_eq!(env.wait_rows(n as i64, Duration::from_secs(60)), n as i64);
+    assert_eq!(
+        env.count("SELECT COUNT(DISTINCT raw_message) FROM messages"),
+        n as i64,
+        "every line once"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(DISTINCT wal_seq) FROM messages"),
+        n as i64
+    );
+    assert_eq!(
+        env.count("SELECT wal_seq FROM mutt_checkpoint"),
+        env.count("SELECT MAX(wal_seq) FROM messages")
+    );
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), n as i64);
+}
+
+#[test]
+fn sigterm_drains_the_wal_and_exits_zero_and_a_second_start_is_refused() {
+    let env = Env::new(Setup::default());
+    let daemon = env.start();
+    let second = env.mutt(&["run"]).output().expect("run second");
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("in use by another process"), "{err}");
+    assert!(env.path("mutt.pid").exists(), "pid file written");
+    env.send_udp(env.syslog_port, &numbered_lines("drain", 500));
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 500);
+    assert!(!env.path("mutt.pid").exists(), "pid file removed on exit");
+    assert!(
+        file_text(&env.log_path()).contains("MUTT running"),
+        "log file written"
+    );
+}
+
+#[test]
+fn a_bad_config_exits_2_naming_file_line_and_key() {
+    let env = Env::new(Setup::default());
+    let cfg =
+        file_text(&env.config_path()).replace(&format!("port: {}", env.syslog_port), "port: abc");
+    std::fs::write(env.config_path(), cfg).expect("write");
+    let out = env.mutt(&["check-config"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "mutt_config.yaml:11: listeners.syslog.port: expected an integer 1-65535, got \"abc\""
+        ),
+        "{err}"
+    );
+    let out = env.mutt(&["run"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_datagram_over_the_size_limit_is_stored_truncated_and_flagged() {
+    let env = Env::new(Setup {
+        extra: String::new(),
+        ..Setup::default()
+    });
+    let cfg = file_text(&env.config_path()).replace(
+        "    protocol: [udp, tcp]\n",
+        "    protocol: [udp, tcp]\n    buffer_size: 1024\n",
+    );
+    std::fs::write(env.config_path(), cfg).expect("write");
+    let daemon = env.start();
+    let mut big = b"<13>Nov 27 10:00:00 host app: ".to_vec();
+    big.extend(std::iter::repeat(b'x').take(3000));
+    env.send_udp(env.syslog_port, &[big.clone()]);
+    let mut framed = big.clone();
+    framed.extend_from_slice(b"\n<13>Nov 27 10:00:01 host app: after the long one\n");
+    env.send_tcp(&framed);
+    assert_eq!(env.wait_rows(3, Duration::from_secs(10)), 3);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages WHERE truncated = 1"),
+        2
+    );
+    assert_eq!(
+        env.count("SELECT MAX(LENGTH(raw_message)) FROM messages WHERE truncated = 1"),
+        1024
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages WHERE raw_message LIKE '%after the long one'"),
+        1,
+        "the TCP stream resynchronised after the cut frame"
+    );
+    drop(daemon);
+}
