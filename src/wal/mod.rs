@@ -318,7 +318,13 @@ mod tests {
         }
         assert_records(&read_all(&h, 0), 1..=1000);
         assert_records(&read_all(&h, 777), 778..=1000);
-        assert_eq!(h.disk_bytes(), files.iter().map(|f| std::fs::metadata(c.dir.join(f)).unwrap().len()).sum::<u64>());
+        assert_eq!(
+            h.disk_bytes(),
+            files
+                .iter()
+                .map(|f| std::fs::metadata(c.dir.join(f)).unwrap().len())
+                .sum::<u64>()
+        );
     }
 
     #[test]
@@ -333,7 +339,10 @@ mod tests {
             append_n(&mut w, batch * 37 + 1, 37);
             assert_eq!(r.read_batch(1000, &mut out).unwrap(), 0);
             w.flush().unwrap();
-            assert_eq!(h.wait_published(batch * 37, Duration::ZERO), (batch + 1) * 37);
+            assert_eq!(
+                h.wait_published(batch * 37, Duration::ZERO),
+                (batch + 1) * 37
+            );
             while r.read_batch(10, &mut out).unwrap() > 0 {}
         }
         assert_records(&out, 1..=740);
@@ -388,7 +397,12 @@ mod tests {
         let len = std::fs::metadata(&path).unwrap().len();
         let last = record::frame_len(payload(50).len()) as u64;
         // Cut the last record in half.
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(len - last / 2).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - last / 2)
+            .unwrap();
         let (mut w, h, report) = open(&c).unwrap();
         assert_eq!(report.last_seq, 49);
         assert_eq!(report.truncated_tail_bytes, last - last / 2);
@@ -409,11 +423,17 @@ mod tests {
         }
         // Flip a payload byte of record 10.
         let at: usize = segment::HEADER_LEN
-            + (1..10).map(|i| record::frame_len(payload(i).len())).sum::<usize>()
+            + (1..10)
+                .map(|i| record::frame_len(payload(i).len()))
+                .sum::<usize>()
             + record::MIN_FRAME_LEN
             + 2;
         let path = c.dir.join(segment::file_name(1));
-        let f = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
         let mut b = [0u8; 1];
         f.read_exact_at(&mut b, at as u64).unwrap();
         f.write_all_at(&[b[0] ^ 0x40], at as u64).unwrap();
@@ -438,13 +458,19 @@ mod tests {
         let (mut w, h, _) = open(&c).unwrap();
         append_n(&mut w, 1, 200);
         w.flush().unwrap();
-        let before: Vec<u64> = segment_files(&c.dir).iter().filter_map(|n| segment::parse_name(n)).collect();
+        let before: Vec<u64> = segment_files(&c.dir)
+            .iter()
+            .filter_map(|n| segment::parse_name(n))
+            .collect();
         let bytes_before = h.disk_bytes();
         // Release through the record just before the third segment starts.
         let third = before[2];
         assert_eq!(h.release_through(third - 2).unwrap(), 1);
         assert_eq!(h.release_through(third - 1).unwrap(), 1);
-        let after: Vec<u64> = segment_files(&c.dir).iter().filter_map(|n| segment::parse_name(n)).collect();
+        let after: Vec<u64> = segment_files(&c.dir)
+            .iter()
+            .filter_map(|n| segment::parse_name(n))
+            .collect();
         assert_eq!(after, before[2..]);
         assert!(h.disk_bytes() < bytes_before);
         assert_records(&read_all(&h, third - 1), third..=200);
@@ -498,23 +524,26 @@ mod tests {
         c.max_size = 16 << 10;
         let (mut w, h, _) = open(&c).unwrap();
         let mut seq = 0;
-        loop {
-            match w.append(&meta(seq + 1), &payload(seq + 1)).unwrap() {
-                Appended::Seq(s) => seq = s,
-                Appended::Full => break,
-            }
+        while let Appended::Seq(s) = w.append(&meta(seq + 1), &payload(seq + 1)).unwrap() {
+            seq = s;
             if seq % 10 == 0 {
                 w.flush().unwrap();
             }
         }
         w.flush().unwrap();
         assert!(h.disk_bytes() <= c.max_size);
-        assert_eq!(w.append(&meta(seq + 1), &payload(seq + 1)).unwrap(), Appended::Full);
+        assert_eq!(
+            w.append(&meta(seq + 1), &payload(seq + 1)).unwrap(),
+            Appended::Full
+        );
         // Nothing read, nothing released: every record is still there.
         assert_records(&read_all(&h, 0), 1..=seq);
         // Releasing what was read makes room again.
         assert!(h.release_through(seq / 2).unwrap() > 0);
-        assert_eq!(w.append(&meta(seq + 1), &payload(seq + 1)).unwrap(), Appended::Seq(seq + 1));
+        assert_eq!(
+            w.append(&meta(seq + 1), &payload(seq + 1)).unwrap(),
+            Appended::Seq(seq + 1)
+        );
     }
 
     #[test]
@@ -525,7 +554,10 @@ mod tests {
         assert!(matches!(open(&c), Err(WalError::Locked { .. })));
         assert!(matches!(open_offline(&c), Err(WalError::Locked { .. })));
         drop(w);
-        assert!(matches!(open(&c), Err(WalError::Locked { .. })), "handles hold the lock too");
+        assert!(
+            matches!(open(&c), Err(WalError::Locked { .. })),
+            "handles hold the lock too"
+        );
         drop(h);
         assert!(open(&c).is_ok());
     }
@@ -576,7 +608,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut w, _, _) = open(&cfg(tmp.path())).unwrap();
         let big = vec![0u8; MAX_PAYLOAD_LEN + 1];
-        assert!(matches!(w.append(&meta(1), &big), Err(WalError::TooLarge { .. })));
+        assert!(matches!(
+            w.append(&meta(1), &big),
+            Err(WalError::TooLarge { .. })
+        ));
         assert_eq!(w.append(&meta(1), &payload(1)).unwrap(), Appended::Seq(1));
     }
 }

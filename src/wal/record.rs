@@ -110,7 +110,9 @@ pub enum Decoded<'a> {
         frame_len: usize,
     },
     /// The buffer holds the start of a plausible record; `needed` bytes in all would complete it.
-    Incomplete { needed: usize },
+    Incomplete {
+        needed: usize,
+    },
     Corrupt(CorruptKind),
 }
 
@@ -305,10 +307,7 @@ mod tests {
         encode_into(&mut buf, 5, &meta("192.0.2.7:514"), b"one");
         assert_eq!(resync(&buf, 4, true), Resync::Found(13));
         // A record at or below the floor is not a resync point.
-        assert_eq!(
-            resync(&buf, 5, true),
-            Resync::NotYet { resume: buf.len() }
-        );
+        assert_eq!(resync(&buf, 5, true), Resync::NotYet { resume: buf.len() });
     }
 
     #[test]
@@ -319,9 +318,6 @@ mod tests {
         // The unfinished record at 3 (or an earlier offset that reads as a plausible length) is
         // where the scan must pick up again.
         assert!(matches!(resync(&buf, 0, false), Resync::NotYet { resume } if resume <= 3));
-        assert_eq!(
-            resync(&buf, 0, true),
-            Resync::NotYet { resume: buf.len() }
-        );
+        assert_eq!(resync(&buf, 0, true), Resync::NotYet { resume: buf.len() });
     }
 }

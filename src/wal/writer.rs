@@ -25,6 +25,8 @@ pub struct Writer {
     file: File,
     file_first_seq: u64,
     next_seq: u64,
+    /// The sequence of the last record in `pending`.
+    pending_last: u64,
     /// Encoded records not yet written.
     pending: Vec<u8>,
     /// Where in `pending` a new segment starts, and that segment's first sequence.
@@ -60,6 +62,7 @@ impl Writer {
             file,
             file_first_seq: active_first_seq,
             next_seq: last_seq + 1,
+            pending_last: last_seq,
             pending: Vec::with_capacity(64 << 10),
             splits: Vec::new(),
             seg_len: active_len,
@@ -96,7 +99,16 @@ impl Writer {
         record::encode_into(&mut self.pending, seq, meta, payload);
         self.seg_len += len;
         self.next_seq += 1;
+        self.pending_last = seq;
         Ok(Appended::Seq(seq))
+    }
+
+    /// Make the next sequence at least `seq + 1`. The pipeline calls this at start-up with its
+    /// checkpoint: a power loss under a relaxed sync policy can tear off records the checkpoint
+    /// already covers, and their sequence numbers must not be handed to new records, which a
+    /// reader positioned at the checkpoint would skip.
+    pub fn continue_after(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
     }
 
     /// Write the pending batch, rotate and sync per policy, publish. Returns the last published
@@ -106,7 +118,7 @@ impl Writer {
         if self.pending.is_empty() {
             return Ok(self.published);
         }
-        let last = self.next_seq - 1;
+        let last = self.pending_last;
         if let Err(e) = self.write_pending() {
             self.failed = true;
             return Err(e);
