@@ -1,26 +1,56 @@
 //! The write-ahead log: append-only segment files of CRC-checked records holding opaque bytes.
 //!
-//! STUB: the interface the rest of MUTT programs against. The implementation (record format,
-//! segments, group commit, reader, recovery) replaces the bodies; the signatures stay.
+//! Ingest appends every received datagram or frame here before anything else happens to it; the
+//! pipeline drains it from its checkpoint. The WAL knows nothing of syslog or SNMP: a record is a
+//! sequence number, a receive time, a source address, three opaque bytes and a payload. The byte
+//! layout is documented in `record` (records) and `segment` (files), and with recovery, group
+//! commit, release and the size budget in docs/WAL_FORMAT.md.
 //!
 //! Contract:
-//! - `open` takes an exclusive lock on the directory (a second process gets `WalError::Locked`),
-//!   scans the segments, truncates a torn tail at the last good record (reported in
-//!   `RecoveryReport`), and returns the single `Writer` and a cloneable `WalHandle`.
+//! - `open` takes an exclusive lock on the directory (a second open, in this process or another,
+//!   gets `WalError::Locked`), scans the segments, truncates a torn tail at the last good record
+//!   (reported in `RecoveryReport`), and returns the single `Writer` and a cloneable `WalHandle`.
 //! - `Writer::append` copies one record into the pending batch and gives it the next sequence
 //!   number (sequences start at 1 and never repeat, also across restarts). It returns
 //!   `Appended::Full` without taking the record when the WAL would exceed `max_size`.
 //! - `Writer::flush` writes the pending batch with one `write` per segment touched, rotates by
 //!   size, fsyncs per the policy, and then publishes the new last sequence to readers. A record is
-//!   *accepted* once `flush` returned Ok.
+//!   *accepted* once `flush` returned Ok. Any error from `flush` or `sync` is fatal: the writer
+//!   refuses further work, because what reached the disk is unknown.
 //! - Readers (`WalHandle::reader`) see only published records, in sequence order, and never a
 //!   half-written one. Corruption in the middle of a segment is skipped and counted, never a panic.
 //! - `WalHandle::release_through(seq)` deletes (or keeps, per config) whole segments whose every
-//!   record is <= seq, never the active one.
+//!   record is <= seq, never the newest.
+//!
+//! Design:
+//! - Files: `record.rs` (pure encode/decode and resynchronisation), `segment.rs` (header, names,
+//!   buffered cursor), `recovery.rs` (open-time repair), `writer.rs`, `reader.rs`, `shared.rs`
+//!   (state between them), `lock.rs` (the directory `flock`).
+//! - Sequence numbers live in every record and in each segment's name and header. The newest
+//!   segment is never released, so even a WAL whose records were all released remembers where
+//!   sequences continue.
+//! - Publishing is the only synchronisation between writer and readers: the writer finishes its
+//!   `write`s (and the new segment's header) before it stores the published sequence, so a reader
+//!   that stops at the published sequence never sees a partial record.
+//! - Damage is handled by resynchronisation: from a bad byte, scan forward for the first offset
+//!   where a record with a valid length and CRC and a sequence above the last good one begins.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+mod lock;
+mod reader;
+pub mod record;
+mod recovery;
+pub mod segment;
+mod shared;
+mod writer;
+
+pub use reader::Reader;
+pub use record::MAX_PAYLOAD_LEN;
+pub use writer::Writer;
 
 /// When the writer calls fsync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +124,8 @@ pub enum WalError {
         #[source]
         source: std::io::Error,
     },
+    #[error("WAL record payload of {len} bytes is larger than the limit of {max}")]
+    TooLarge { len: usize, max: usize },
     #[error("WAL corruption in {segment} at offset {offset}: {kind}")]
     Corruption {
         segment: PathBuf,
@@ -102,96 +134,484 @@ pub enum WalError {
     },
 }
 
-/// The single appender, owned by the ingest thread.
-pub struct Writer {
-    _private: (),
-}
-
 /// A cheap, cloneable handle for readers and for releasing segments.
 #[derive(Clone)]
 pub struct WalHandle {
-    _private: (),
-}
-
-/// Reads published records in sequence order.
-pub struct Reader {
-    _private: (),
+    shared: Arc<shared::Shared>,
 }
 
 /// Open the WAL for writing (takes the directory lock).
-pub fn open(_cfg: &WalConfig) -> Result<(Writer, WalHandle, RecoveryReport), WalError> {
-    unimplemented!("wal::open")
+pub fn open(cfg: &WalConfig) -> Result<(Writer, WalHandle, RecoveryReport), WalError> {
+    let (handle, recovered, report) = open_shared(cfg)?;
+    let active = recovered.segments.last().copied().unwrap_or(1);
+    let writer = Writer::new(
+        Arc::clone(&handle.shared),
+        cfg,
+        active,
+        recovered.active_len,
+        recovered.last_seq,
+    )?;
+    Ok((writer, handle, report))
 }
 
 /// Open the WAL for offline reading (`mutt replay`): takes the directory lock, repairs a torn tail,
 /// publishes everything on disk, and returns no writer.
-pub fn open_offline(_cfg: &WalConfig) -> Result<(WalHandle, RecoveryReport), WalError> {
-    unimplemented!("wal::open_offline")
+pub fn open_offline(cfg: &WalConfig) -> Result<(WalHandle, RecoveryReport), WalError> {
+    let (handle, _, report) = open_shared(cfg)?;
+    Ok((handle, report))
 }
 
-impl Writer {
-    pub fn append(&mut self, _meta: &RecordMeta, _payload: &[u8]) -> Result<Appended, WalError> {
-        unimplemented!()
-    }
-
-    /// Write the pending batch, rotate and sync per policy, publish. Returns the last published
-    /// sequence.
-    pub fn flush(&mut self) -> Result<u64, WalError> {
-        unimplemented!()
-    }
-
-    /// Force an fsync of the active segment now (used at shutdown and by the interval timer).
-    pub fn sync(&mut self) -> Result<(), WalError> {
-        unimplemented!()
-    }
-
-    /// The last sequence known to be fsynced (equal to the published one under `Always`).
-    pub fn durable_seq(&self) -> u64 {
-        unimplemented!()
-    }
-
-    /// True when an `Interval` sync is due now.
-    pub fn sync_due(&self) -> bool {
-        unimplemented!()
-    }
+fn open_shared(
+    cfg: &WalConfig,
+) -> Result<(WalHandle, recovery::Recovered, RecoveryReport), WalError> {
+    let lock = lock::lock(&cfg.dir)?;
+    let recovered = recovery::recover(&cfg.dir)?;
+    let report = RecoveryReport {
+        segments: recovered.segments.len(),
+        last_seq: recovered.last_seq,
+        truncated_tail_bytes: recovered.truncated_tail_bytes,
+    };
+    let shared = shared::Shared::new(
+        &cfg.dir,
+        cfg.keep_released,
+        lock,
+        recovered.segments.clone(),
+        recovered.last_seq,
+        recovered.disk_bytes,
+    );
+    let handle = WalHandle {
+        shared: Arc::new(shared),
+    };
+    Ok((handle, recovered, report))
 }
 
 impl WalHandle {
     /// A reader positioned after `after_seq` (the checkpoint): its first record has a larger seq.
-    pub fn reader(&self, _after_seq: u64) -> Result<Reader, WalError> {
-        unimplemented!()
+    pub fn reader(&self, after_seq: u64) -> Result<Reader, WalError> {
+        Reader::new(Arc::clone(&self.shared), after_seq)
     }
 
     /// The highest published sequence.
     pub fn published_seq(&self) -> u64 {
-        unimplemented!()
+        self.shared.published()
     }
 
     /// Block until a sequence above `seq` is published or `timeout` passes; returns the published
     /// sequence.
-    pub fn wait_published(&self, _seq: u64, _timeout: Duration) -> u64 {
-        unimplemented!()
+    pub fn wait_published(&self, seq: u64, timeout: Duration) -> u64 {
+        self.shared.wait_published(seq, timeout)
     }
 
-    /// Delete (or keep) whole segments whose every record is <= `seq`; returns how many.
-    pub fn release_through(&self, _seq: u64) -> Result<usize, WalError> {
-        unimplemented!()
+    /// Delete (or keep) whole segments whose every record is <= `seq`; returns how many. Kept
+    /// segments are renamed `*.wal.done` and leave the disk budget: cleaning them up is the
+    /// operator's business.
+    pub fn release_through(&self, seq: u64) -> Result<usize, WalError> {
+        self.shared.release_through(seq)
     }
 
-    /// Bytes of all segment files on disk now.
+    /// Bytes of all live segment files on disk now (`*.wal.done` files not included).
     pub fn disk_bytes(&self) -> u64 {
-        unimplemented!()
+        self.shared.disk_bytes()
     }
 
-    /// Records skipped as corrupt since open.
+    /// Damaged regions skipped by readers since open. One region may have held several records;
+    /// it counts once, however many readers pass it.
     pub fn corrupt_records(&self) -> u64 {
-        unimplemented!()
+        self.shared.corrupt_records()
     }
 }
 
-impl Reader {
-    /// Append up to `max` published records to `out`; returns how many were added (0 = caught up).
-    pub fn read_batch(&mut self, _max: usize, _out: &mut Vec<Record>) -> Result<usize, WalError> {
-        unimplemented!()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::OpenOptions;
+    use std::os::unix::fs::FileExt;
+
+    fn cfg(dir: &std::path::Path) -> WalConfig {
+        WalConfig {
+            dir: dir.join("wal"),
+            segment_size: 64 << 20,
+            sync: SyncPolicy::Never,
+            sync_interval: Duration::from_millis(100),
+            max_size: 1 << 30,
+            keep_released: false,
+        }
+    }
+
+    fn meta(i: u64) -> RecordMeta {
+        RecordMeta {
+            received_at_us: 1_700_000_000_000_000 + i as i64,
+            source: format!("192.0.2.{}:{}", i % 250, 1000 + i % 5000)
+                .parse()
+                .unwrap(),
+            transport: (i % 3) as u8,
+            listener: (i % 2) as u8,
+            flags: (i % 7) as u8,
+        }
+    }
+
+    fn payload(i: u64) -> Vec<u8> {
+        format!("<13>record number {i} {}", "x".repeat((i % 40) as usize)).into_bytes()
+    }
+
+    fn append_n(w: &mut Writer, from: u64, n: u64) {
+        for i in from..from + n {
+            assert_eq!(w.append(&meta(i), &payload(i)).unwrap(), Appended::Seq(i));
+        }
+    }
+
+    fn read_all(h: &WalHandle, after: u64) -> Vec<Record> {
+        let mut r = h.reader(after).unwrap();
+        let mut out = Vec::new();
+        while r.read_batch(100, &mut out).unwrap() > 0 {}
+        out
+    }
+
+    fn assert_records(got: &[Record], seqs: impl IntoIterator<Item = u64>) {
+        let want: Vec<u64> = seqs.into_iter().collect();
+        let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, want);
+        for r in got {
+            assert_eq!(r.meta, meta(r.seq));
+            assert_eq!(r.payload, payload(r.seq));
+        }
+    }
+
+    fn segment_files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".wal"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn flushed_records_read_back_in_order_with_all_fields() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, h, report) = open(&cfg(tmp.path())).unwrap();
+        assert_eq!(report.last_seq, 0);
+        append_n(&mut w, 1, 500);
+        assert_eq!(h.published_seq(), 0, "nothing is visible before flush");
+        assert_eq!(w.flush().unwrap(), 500);
+        assert_records(&read_all(&h, 0), 1..=500);
+        assert_records(&read_all(&h, 250), 251..=500);
+        assert!(read_all(&h, 500).is_empty());
+    }
+
+    #[test]
+    fn segments_rotate_by_size_and_reads_cross_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 4096;
+        let (mut w, h, _) = open(&c).unwrap();
+        for batch in 0..10 {
+            append_n(&mut w, batch * 100 + 1, 100);
+            w.flush().unwrap();
+        }
+        let files = segment_files(&c.dir);
+        assert!(files.len() > 10, "{files:?}");
+        for f in &files {
+            let len = std::fs::metadata(c.dir.join(f)).unwrap().len();
+            assert!(len <= 4096, "{f} is {len} bytes");
+        }
+        assert_records(&read_all(&h, 0), 1..=1000);
+        assert_records(&read_all(&h, 777), 778..=1000);
+        assert_eq!(
+            h.disk_bytes(),
+            files
+                .iter()
+                .map(|f| std::fs::metadata(c.dir.join(f)).unwrap().len())
+                .sum::<u64>()
+        );
+    }
+
+    #[test]
+    fn a_reader_follows_the_writer_as_it_publishes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 2048;
+        let (mut w, h, _) = open(&c).unwrap();
+        let mut r = h.reader(0).unwrap();
+        let mut out = Vec::new();
+        for batch in 0..20 {
+            append_n(&mut w, batch * 37 + 1, 37);
+            assert_eq!(r.read_batch(1000, &mut out).unwrap(), 0);
+            w.flush().unwrap();
+            assert_eq!(
+                h.wait_published(batch * 37, Duration::ZERO),
+                (batch + 1) * 37
+            );
+            while r.read_batch(10, &mut out).unwrap() > 0 {}
+        }
+        assert_records(&out, 1..=740);
+    }
+
+    #[test]
+    fn sequences_continue_after_a_restart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        {
+            let (mut w, _, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 10);
+            w.flush().unwrap();
+            append_n(&mut w, 11, 5); // never flushed: not accepted, seqs are reused
+        }
+        let (mut w, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 10);
+        assert_eq!(h.published_seq(), 10);
+        append_n(&mut w, 11, 10);
+        w.flush().unwrap();
+        assert_records(&read_all(&h, 0), 1..=20);
+    }
+
+    #[test]
+    fn sequences_continue_after_every_segment_was_released() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 1024;
+        {
+            let (mut w, h, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 100);
+            w.flush().unwrap();
+            assert!(h.release_through(100).unwrap() > 0);
+        }
+        let (mut w, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 100);
+        append_n(&mut w, 101, 1);
+        w.flush().unwrap();
+        assert_records(&read_all(&h, 100), [101]);
+    }
+
+    #[test]
+    fn a_torn_tail_is_truncated_and_every_complete_record_survives() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        {
+            let (mut w, _, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 50);
+            w.flush().unwrap();
+        }
+        let path = c.dir.join(segment::file_name(1));
+        let len = std::fs::metadata(&path).unwrap().len();
+        let last = record::frame_len(payload(50).len()) as u64;
+        // Cut the last record in half.
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - last / 2)
+            .unwrap();
+        let (mut w, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 49);
+        assert_eq!(report.truncated_tail_bytes, last - last / 2);
+        append_n(&mut w, 50, 1);
+        w.flush().unwrap();
+        assert_records(&read_all(&h, 0), 1..=50);
+        assert_eq!(h.corrupt_records(), 0);
+    }
+
+    #[test]
+    fn a_flipped_byte_mid_segment_is_skipped_counted_and_later_records_still_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        {
+            let (mut w, _, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 30);
+            w.flush().unwrap();
+        }
+        // Flip a payload byte of record 10.
+        let at: usize = segment::HEADER_LEN
+            + (1..10)
+                .map(|i| record::frame_len(payload(i).len()))
+                .sum::<usize>()
+            + record::MIN_FRAME_LEN
+            + 2;
+        let path = c.dir.join(segment::file_name(1));
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at as u64).unwrap();
+        f.write_all_at(&[b[0] ^ 0x40], at as u64).unwrap();
+        drop(f);
+        let (mut w, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 30);
+        assert_eq!(report.truncated_tail_bytes, 0);
+        append_n(&mut w, 31, 5);
+        w.flush().unwrap();
+        assert_records(&read_all(&h, 0), (1..=9).chain(11..=35));
+        assert_eq!(h.corrupt_records(), 1);
+        // A second reader over the same damage does not count it again.
+        assert_records(&read_all(&h, 5), (6..=9).chain(11..=35));
+        assert_eq!(h.corrupt_records(), 1);
+    }
+
+    #[test]
+    fn release_through_deletes_only_segments_wholly_at_or_below_the_sequence() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 1024;
+        let (mut w, h, _) = open(&c).unwrap();
+        append_n(&mut w, 1, 200);
+        w.flush().unwrap();
+        let before: Vec<u64> = segment_files(&c.dir)
+            .iter()
+            .filter_map(|n| segment::parse_name(n))
+            .collect();
+        let bytes_before = h.disk_bytes();
+        // Release through the record just before the third segment starts.
+        let third = before[2];
+        assert_eq!(h.release_through(third - 2).unwrap(), 1);
+        assert_eq!(h.release_through(third - 1).unwrap(), 1);
+        let after: Vec<u64> = segment_files(&c.dir)
+            .iter()
+            .filter_map(|n| segment::parse_name(n))
+            .collect();
+        assert_eq!(after, before[2..]);
+        assert!(h.disk_bytes() < bytes_before);
+        assert_records(&read_all(&h, third - 1), third..=200);
+        // Never the newest segment, even when everything is released.
+        h.release_through(u64::MAX).unwrap();
+        assert_eq!(segment_files(&c.dir).len(), 1);
+        assert!(read_all(&h, 200).is_empty());
+    }
+
+    #[test]
+    fn released_segments_are_kept_as_done_files_when_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 1024;
+        c.keep_released = true;
+        let (mut w, h, _) = open(&c).unwrap();
+        append_n(&mut w, 1, 100);
+        w.flush().unwrap();
+        let n = h.release_through(100).unwrap();
+        let files = segment_files(&c.dir);
+        assert_eq!(files.iter().filter(|f| f.ends_with(".wal.done")).count(), n);
+        assert_eq!(files.iter().filter(|f| f.ends_with(".wal")).count(), 1);
+    }
+
+    #[test]
+    fn a_reader_survives_release_of_the_segment_it_is_finishing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 1024;
+        let (mut w, h, _) = open(&c).unwrap();
+        append_n(&mut w, 1, 100);
+        w.flush().unwrap();
+        let mut r = h.reader(0).unwrap();
+        let mut out = Vec::new();
+        r.read_batch(3, &mut out).unwrap();
+        h.release_through(3).unwrap();
+        h.release_through(50).unwrap();
+        while r.read_batch(7, &mut out).unwrap() > 0 {}
+        // The open segment is still readable; the released ones after it are skipped only if
+        // the reader has not reached them, which the caller promises not to do.
+        assert_eq!(out.first().map(|r| r.seq), Some(1));
+        assert!(out.windows(2).all(|p| p[0].seq < p[1].seq));
+        assert_eq!(out.last().map(|r| r.seq), Some(100));
+    }
+
+    #[test]
+    fn appends_return_full_at_the_budget_and_nothing_unread_is_deleted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 2048;
+        c.max_size = 16 << 10;
+        let (mut w, h, _) = open(&c).unwrap();
+        let mut seq = 0;
+        while let Appended::Seq(s) = w.append(&meta(seq + 1), &payload(seq + 1)).unwrap() {
+            seq = s;
+            if seq % 10 == 0 {
+                w.flush().unwrap();
+            }
+        }
+        w.flush().unwrap();
+        assert!(h.disk_bytes() <= c.max_size);
+        assert_eq!(
+            w.append(&meta(seq + 1), &payload(seq + 1)).unwrap(),
+            Appended::Full
+        );
+        // Nothing read, nothing released: every record is still there.
+        assert_records(&read_all(&h, 0), 1..=seq);
+        // Releasing what was read makes room again.
+        assert!(h.release_through(seq / 2).unwrap() > 0);
+        assert_eq!(
+            w.append(&meta(seq + 1), &payload(seq + 1)).unwrap(),
+            Appended::Seq(seq + 1)
+        );
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_directory_is_locked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let (w, h, _) = open(&c).unwrap();
+        assert!(matches!(open(&c), Err(WalError::Locked { .. })));
+        assert!(matches!(open_offline(&c), Err(WalError::Locked { .. })));
+        drop(w);
+        assert!(
+            matches!(open(&c), Err(WalError::Locked { .. })),
+            "handles hold the lock too"
+        );
+        drop(h);
+        assert!(open(&c).is_ok());
+    }
+
+    #[test]
+    fn offline_open_publishes_everything_on_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 1024;
+        {
+            let (mut w, _, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 64);
+            w.flush().unwrap();
+        }
+        let (h, report) = open_offline(&c).unwrap();
+        assert_eq!(report.last_seq, 64);
+        assert_eq!(report.segments, segment_files(&c.dir).len());
+        assert_records(&read_all(&h, 0), 1..=64);
+    }
+
+    #[test]
+    fn sync_policies_track_the_durable_sequence() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.sync = SyncPolicy::Always;
+        let (mut w, _, _) = open(&c).unwrap();
+        append_n(&mut w, 1, 3);
+        w.flush().unwrap();
+        assert_eq!(w.durable_seq(), 3);
+        drop(w);
+        c.sync = SyncPolicy::Interval;
+        c.sync_interval = Duration::from_secs(3600);
+        let (mut w, _, _) = open_again(&c);
+        append_n(&mut w, 4, 3);
+        w.flush().unwrap();
+        assert_eq!(w.durable_seq(), 3);
+        assert!(!w.sync_due());
+        w.sync().unwrap();
+        assert_eq!(w.durable_seq(), 6);
+    }
+
+    fn open_again(c: &WalConfig) -> (Writer, WalHandle, RecoveryReport) {
+        open(c).unwrap()
+    }
+
+    #[test]
+    fn an_oversized_payload_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, _, _) = open(&cfg(tmp.path())).unwrap();
+        let big = vec![0u8; MAX_PAYLOAD_LEN + 1];
+        assert!(matches!(
+            w.append(&meta(1), &big),
+            Err(WalError::TooLarge { .. })
+        ));
+        assert_eq!(w.append(&meta(1), &payload(1)).unwrap(), Appended::Seq(1));
     }
 }
