@@ -50,6 +50,16 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         truncated_tail_bytes = report.truncated_tail_bytes,
         "WAL opened"
     );
+    let mut writer = writer;
+    // Records the checkpoint covers may have been torn off the WAL by a power loss (relaxed sync):
+    // their sequence numbers must not be reused, or the drain would skip the new records.
+    match Store::open(&cfg.storage.database.path, Duration::from_secs(1)).and_then(|mut s| {
+        use crate::store::MessageSink;
+        s.checkpoint()
+    }) {
+        Ok(checkpoint) => writer.continue_after(checkpoint),
+        Err(e) => warn!(error = %e, "database not readable at start; processing will retry"),
+    }
     let sockets = bind_sockets(cfg).map_err(runtime)?;
     let _pid = cfg
         .daemon

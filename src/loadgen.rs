@@ -157,14 +157,23 @@ mod tests {
     #[test]
     fn a_paced_send_reaches_a_local_socket_in_full() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let report = send_syslog_udp(rx.local_addr().unwrap(), 50_000, 500, 0).unwrap();
-        assert_eq!(report.sent, 500);
+        let addr = rx.local_addr().unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let mut buf = [0u8; 512];
-        let mut got = 0;
-        while got < 500 && rx.recv(&mut buf).is_ok() {
-            got += 1;
-        }
-        assert_eq!(got, 500);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let mut got = 0;
+            while got < 500 && rx.recv(&mut buf).is_ok() {
+                got += 1;
+            }
+            got
+        });
+        let report = send_syslog_udp(addr, 20_000, 500, 0).unwrap();
+        assert_eq!(report.sent, 500);
+        assert!(
+            report.elapsed >= Duration::from_millis(20),
+            "paced: {:?}",
+            report.elapsed
+        );
+        assert_eq!(reader.join().unwrap(), 500);
     }
 }

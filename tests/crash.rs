@@ -32,6 +32,10 @@ fn kill_9_twice_during_bursts_loses_nothing_and_duplicates_nothing() {
         // Give ingest time to accept the burst, then kill while processing is still going.
         std::thread::sleep(Duration::from_millis(150));
         daemon.kill9();
+        eprintln!(
+            "round {round}: {} of {sent} stored at the kill",
+            env.count("SELECT COUNT(*) FROM messages")
+        );
     }
     let daemon = env.start();
     assert_eq!(

@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn an_over_long_counted_frame_skips_exactly_its_rest() {
-        let got = frames(&[b"16 <13>0123456789ab", b"c<14>ok\n"], 8);
+        let got = frames(&[b"17 <13>0123456789ab", b"c<14>ok\n"], 8);
         assert_eq!(got, vec![("<13>0123".to_string(), true), whole("<14>ok")]);
     }
 
