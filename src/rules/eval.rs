@@ -56,6 +56,9 @@ impl Matcher {
         if scratch.lower.capacity() > SCRATCH_KEEP {
             scratch.lower = String::new();
         }
+        if scratch.candidates.capacity() > SCRATCH_KEEP / 8 {
+            scratch.candidates = Vec::new();
+        }
         (best != usize::MAX).then_some(best)
     }
 }
