@@ -385,6 +385,7 @@ pub struct Config {
     pub wal: WalSection,
     pub snmpv3: Snmpv3Section,
     pub syslog: SyslogSection,
+    pub outputs: crate::output::OutputsSection,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,

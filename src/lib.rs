@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod loadgen;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod pipeline;
 pub mod rules;
 pub mod store;
