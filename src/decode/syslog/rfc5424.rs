@@ -163,7 +163,7 @@ fn structured_data<'a>(b: &'a [u8], out: &mut SyslogMessage) -> &'a [u8] {
     }
     let mut pos = 0;
     while b.get(pos) == Some(&b'[') {
-        match element(&b[pos..]) {
+        match element(&b[pos..], &mut out.errors) {
             Ok((el, n)) => {
                 if out.structured_data.iter().any(|e| e.id == el.id) {
                     out.errors.push(format!("duplicate SD-ID {:?}", el.id));
@@ -182,7 +182,7 @@ fn structured_data<'a>(b: &'a [u8], out: &mut SyslogMessage) -> &'a [u8] {
 }
 
 /// One `[SD-ID *(SP PARAM-NAME="PARAM-VALUE")]`, returning it and its length.
-fn element(b: &[u8]) -> Result<(SdElement, usize), &'static str> {
+fn element(b: &[u8], errors: &mut Vec<String>) -> Result<(SdElement, usize), &'static str> {
     let mut pos = 1;
     let id = sd_name(b, &mut pos).ok_or("SD-ID is empty, too long or has forbidden characters")?;
     let mut params = Vec::new();
@@ -198,11 +198,21 @@ fn element(b: &[u8]) -> Result<(SdElement, usize), &'static str> {
             Some(b' ') => {
                 pos += 1;
                 let name = sd_name(b, &mut pos).ok_or("SD PARAM-NAME is malformed")?;
-                if b.get(pos..pos + 2) != Some(b"=\"") {
-                    return Err("SD PARAM-NAME must be followed by =\"");
+                if b.get(pos) != Some(&b'=') {
+                    return Err("SD PARAM-NAME must be followed by =");
                 }
-                pos += 2;
-                let value = param_value(b, &mut pos)?;
+                pos += 1;
+                // rsyslog accepts `name= "value"`; so do we, with a note.
+                let spaces = b[pos..].iter().take_while(|&&c| c == b' ').count();
+                if spaces > 0 {
+                    errors.push("space between = and the SD PARAM-VALUE".into());
+                    pos += spaces;
+                }
+                if b.get(pos) != Some(&b'"') {
+                    return Err("SD PARAM-VALUE must start with \"");
+                }
+                pos += 1;
+                let value = param_value(b, &mut pos, errors)?;
                 params.push((lossy(name), value));
             }
             _ => return Err("SD element is not closed by ]"),
@@ -223,7 +233,11 @@ fn sd_name<'a>(b: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
 
 /// PARAM-VALUE up to the closing `"`, undoing the `\"` `\\` `\]` escapes (section 6.3.3: a
 /// backslash before any other character is kept as is).
-fn param_value(b: &[u8], pos: &mut usize) -> Result<String, &'static str> {
+fn param_value(
+    b: &[u8],
+    pos: &mut usize,
+    errors: &mut Vec<String>,
+) -> Result<String, &'static str> {
     let mut v = Vec::new();
     loop {
         match b.get(*pos) {
@@ -238,6 +252,11 @@ fn param_value(b: &[u8], pos: &mut usize) -> Result<String, &'static str> {
                     *pos += 2;
                 }
                 _ => {
+                    // Kept as a plain backslash (6.3.3), but `\` itself must be escaped.
+                    const WHY: &str = "unescaped \\ in SD PARAM-VALUE";
+                    if !errors.iter().any(|e| e == WHY) {
+                        errors.push(WHY.into());
+                    }
                     v.push(b'\\');
                     *pos += 1;
                 }
