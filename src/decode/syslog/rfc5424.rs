@@ -39,7 +39,14 @@ pub fn parse(b: &[u8], ctx: &ParseContext, out: &mut SyslogMessage) {
     out.program = app.map(lossy);
     out.process_id = procid.and_then(parse_pid);
     out.tag = match (&out.program, procid) {
-        (Some(a), Some(p)) => Some(format!("{a}[{}]", lossy(p))),
+        (Some(a), Some(p)) => {
+            let mut t = String::with_capacity(a.len() + p.len() + 2);
+            t.push_str(a);
+            t.push('[');
+            t.push_str(&String::from_utf8_lossy(p));
+            t.push(']');
+            Some(t)
+        }
         (Some(a), None) => Some(a.clone()),
         _ => None,
     };
@@ -238,6 +245,14 @@ fn param_value(
     pos: &mut usize,
     errors: &mut Vec<String>,
 ) -> Result<String, &'static str> {
+    // Fast path: most values have no escapes and are copied once.
+    let rest = &b[*pos..];
+    if let Some(end) = rest.iter().position(|&c| matches!(c, b'"' | b'\\' | b']')) {
+        if rest[end] == b'"' {
+            *pos += end + 1;
+            return Ok(lossy(&rest[..end]));
+        }
+    }
     let mut v = Vec::new();
     loop {
         match b.get(*pos) {
