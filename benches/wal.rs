@@ -34,7 +34,10 @@ fn meta() -> RecordMeta {
 fn append_flush(c: &mut Criterion) {
     let mut group = c.benchmark_group("wal_append_flush_120B_x256");
     group.throughput(Throughput::Elements(BATCH));
-    for (name, sync) in [("never", SyncPolicy::Never), ("interval_20ms", SyncPolicy::Interval)] {
+    for (name, sync) in [
+        ("never", SyncPolicy::Never),
+        ("interval_20ms", SyncPolicy::Interval),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let (mut w, h, _) = wal::open(&cfg(tmp.path(), sync)).unwrap();
         let m = meta();
