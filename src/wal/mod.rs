@@ -451,6 +451,40 @@ mod tests {
     }
 
     #[test]
+    fn damage_in_an_older_segment_is_skipped_and_the_next_segment_still_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 1024;
+        {
+            let (mut w, _, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 60);
+            w.flush().unwrap();
+        }
+        let seqs: Vec<u64> = segment_files(&c.dir)
+            .iter()
+            .filter_map(|n| segment::parse_name(n))
+            .collect();
+        assert!(seqs.len() >= 3);
+        // Tear the end off the first segment (a lost tail of a finished segment) and garble the
+        // start of the second one's first record.
+        let first = c.dir.join(segment::file_name(seqs[0]));
+        let len = std::fs::metadata(&first).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&first).unwrap();
+        f.set_len(len - 10).unwrap();
+        let second = c.dir.join(segment::file_name(seqs[1]));
+        let f = OpenOptions::new().write(true).open(&second).unwrap();
+        f.write_all_at(&[0xff; 4], segment::HEADER_LEN as u64)
+            .unwrap();
+        drop(f);
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 60);
+        let lost = [seqs[1] - 1, seqs[1]];
+        let want: Vec<u64> = (1..=60).filter(|s| !lost.contains(s)).collect();
+        assert_records(&read_all(&h, 0), want);
+        assert_eq!(h.corrupt_records(), 2);
+    }
+
+    #[test]
     fn release_through_deletes_only_segments_wholly_at_or_below_the_sequence() {
         let tmp = tempfile::tempdir().unwrap();
         let mut c = cfg(tmp.path());
@@ -509,8 +543,8 @@ mod tests {
         h.release_through(3).unwrap();
         h.release_through(50).unwrap();
         while r.read_batch(7, &mut out).unwrap() > 0 {}
-        // The open segment is still readable; the released ones after it are skipped only if
-        // the reader has not reached them, which the caller promises not to do.
+        // The open segment stays readable. Segments released before the reader reached them are
+        // gone (callers release only what was read); the reader carries on with the next live one.
         assert_eq!(out.first().map(|r| r.seq), Some(1));
         assert!(out.windows(2).all(|p| p[0].seq < p[1].seq));
         assert_eq!(out.last().map(|r| r.seq), Some(100));

@@ -147,7 +147,7 @@ fn repair_newest(file: &File, path: &Path, first_seq: u64) -> io::Result<(u64, u
         let bad_at = cur.offset();
         cur.consume(1);
         if !skip_to_next_record(&mut cur, last_seq)? {
-            let cut = len - good_end;
+            let cut = len.saturating_sub(good_end);
             tracing::warn!(segment = %path.display(), offset = good_end, bytes = cut, "WAL torn tail truncated at the last good record");
             file.set_len(good_end)?;
             file.sync_all()?;
