@@ -284,37 +284,36 @@ impl Default for OidBuf {
 }
 
 /// Append `n` in decimal without going through `fmt`.
-pub fn push_u64(out: &mut String, mut n: u64) {
+pub fn push_u64(out: &mut String, n: u64) {
+    // Most OID arcs are one or two digits.
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
-    loop {
+    let mut n = n;
+    while n > 0 && i > 0 {
         i -= 1;
         if let Some(d) = digits.get_mut(i) {
             *d = b'0' + (n % 10) as u8;
         }
         n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
     }
     for &d in digits.get(i..).unwrap_or(&[]) {
         out.push(char::from(d));
     }
 }
 
-/// Append arcs as `1.3.6.1...`.
-pub fn push_dotted(out: &mut String, arcs: &[u32]) {
+/// Arcs as `1.3.6.1...`.
+pub fn dotted(arcs: &[u32]) -> String {
+    let mut s = String::with_capacity(arcs.len() * 4);
     for (i, &arc) in arcs.iter().enumerate() {
         if i > 0 {
-            out.push('.');
+            s.push('.');
         }
-        push_u64(out, u64::from(arc));
+        push_u64(&mut s, u64::from(arc));
     }
-}
-
-pub fn dotted(arcs: &[u32]) -> String {
-    let mut s = String::with_capacity(arcs.len() * 3);
-    push_dotted(&mut s, arcs);
     s
 }
 

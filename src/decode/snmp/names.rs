@@ -6,6 +6,8 @@
 //! same OID (RFC1213-MIB and its SMIv2 successors IF-MIB / SNMPv2-MIB), the SMIv2 module wins, as
 //! net-snmp prints it (`IF-MIB::ifIndex`, not `RFC1213-MIB::ifIndex`).
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::ber::push_u64;
@@ -16,14 +18,68 @@ const BUILTIN_TSV: &str = include_str!("oid_names.tsv");
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameEntry {
     pub arcs: Box<[u32]>,
-    pub module: String,
-    pub name: String,
+    /// `MODULE::name`.
+    pub full: String,
+    pub module_len: usize,
+    /// The OID dotted, so a varbind's OID text is this plus its index.
+    pub dotted: String,
 }
 
-/// A set of names sorted by OID, one per OID.
+impl NameEntry {
+    pub fn new(arcs: Box<[u32]>, module: &str, name: &str) -> Self {
+        NameEntry {
+            dotted: super::ber::dotted(&arcs),
+            arcs,
+            full: format!("{module}::{name}"),
+            module_len: module.len(),
+        }
+    }
+
+    pub fn module(&self) -> &str {
+        self.full.get(..self.module_len).unwrap_or("")
+    }
+}
+
+/// A set of names sorted by OID, one per OID, with a hash index over them for lookups.
 #[derive(Debug, Clone, Default)]
 pub struct NameTable {
     entries: Vec<NameEntry>,
+    index: HashMap<Box<[u32]>, u32, BuildHasherDefault<ArcHasher>>,
+    /// Arcs of the longest named OID: no prefix longer than this can match.
+    max_len: usize,
+}
+
+/// FxHash-style multiply-rotate hashing: the keys are short trusted-length OIDs from our own
+/// table, SipHash's flooding resistance buys nothing here and cost a third of decode time.
+#[derive(Default)]
+pub struct ArcHasher(u64);
+
+impl Hasher for ArcHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word.iter_mut().zip(chunk).for_each(|(w, b)| *w = *b);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+impl ArcHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }
 
 /// SMIv1 modules superseded by SMIv2 ones; their names lose ties.
@@ -43,10 +99,20 @@ impl NameTable {
         entries.sort_by(|a, b| {
             a.arcs
                 .cmp(&b.arcs)
-                .then(module_rank(&a.module).cmp(&module_rank(&b.module)))
+                .then(module_rank(a.module()).cmp(&module_rank(b.module())))
         });
         entries.dedup_by(|later, first| later.arcs == first.arcs);
-        NameTable { entries }
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.arcs.clone(), i as u32))
+            .collect();
+        let max_len = entries.iter().map(|e| e.arcs.len()).max().unwrap_or(0);
+        NameTable {
+            entries,
+            index,
+            max_len,
+        }
     }
 
     /// Parse the TSV format of `oid_names.tsv`; `#` lines, the header and bad rows are skipped.
@@ -60,11 +126,7 @@ impl NameTable {
                     (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
                 let arcs: Option<Vec<u32>> =
                     oid.trim().split('.').map(|a| a.parse().ok()).collect();
-                Some(NameEntry {
-                    arcs: arcs?.into_boxed_slice(),
-                    module: module.to_owned(),
-                    name: name.to_owned(),
-                })
+                Some(NameEntry::new(arcs?.into_boxed_slice(), module, name))
             });
         Self::from_rows(rows)
     }
@@ -78,46 +140,46 @@ impl NameTable {
     }
 
     /// The entry whose OID is the longest prefix of `arcs`, and how many arcs it covers.
+    /// Varbind names are a named column or scalar plus a short index, so the first or second
+    /// probe usually hits; at most `max_len` probes are made.
     pub fn longest_prefix(&self, arcs: &[u32]) -> Option<(&NameEntry, usize)> {
-        // Any prefix of `q` sorts at or before `q`, and so at or before `q`'s predecessor `p`;
-        // when `p` is not itself a prefix, every candidate is also a prefix of the part `p` and
-        // `q` share, so search again for that shorter key. Each round shortens the key.
-        let mut q = arcs;
-        loop {
-            let i = self.entries.partition_point(|e| &*e.arcs <= q);
-            let p = self.entries.get(i.checked_sub(1)?)?;
-            if q.starts_with(&p.arcs) {
-                return Some((p, p.arcs.len()));
-            }
-            let common = p.arcs.iter().zip(q).take_while(|(a, b)| a == b).count();
-            if common == 0 {
-                return None;
-            }
-            q = q.get(..common)?;
-        }
+        (1..=arcs.len().min(self.max_len)).rev().find_map(|n| {
+            let i = *self.index.get(arcs.get(..n)?)?;
+            Some((self.entries.get(i as usize)?, n))
+        })
     }
 
     /// `MODULE::name` when `arcs` is exactly a named node.
     pub fn exact(&self, arcs: &[u32]) -> Option<String> {
         match self.longest_prefix(arcs) {
-            Some((e, n)) if n == arcs.len() => Some(format!("{}::{}", e.module, e.name)),
+            Some((e, n)) if n == arcs.len() => Some(e.full.clone()),
             _ => None,
         }
     }
 
     /// `MODULE::name.index` for the longest named prefix of `arcs` (`IF-MIB::ifIndex.3`).
     pub fn name(&self, arcs: &[u32]) -> Option<String> {
-        let (e, n) = self.longest_prefix(arcs)?;
+        self.oid_and_name(arcs).1
+    }
+
+    /// The dotted OID and its `MODULE::name.index`, sharing one lookup: the named prefix's
+    /// dotted text is copied instead of formatting every arc again.
+    pub fn oid_and_name(&self, arcs: &[u32]) -> (String, Option<String>) {
+        let Some((e, n)) = self.longest_prefix(arcs) else {
+            return (super::ber::dotted(arcs), None);
+        };
         let suffix = arcs.get(n..).unwrap_or(&[]);
-        let mut s = String::with_capacity(e.module.len() + e.name.len() + 2 + suffix.len() * 4);
-        s.push_str(&e.module);
-        s.push_str("::");
-        s.push_str(&e.name);
+        let mut oid = String::with_capacity(e.dotted.len() + suffix.len() * 4);
+        let mut name = String::with_capacity(e.full.len() + suffix.len() * 4);
+        oid.push_str(&e.dotted);
+        name.push_str(&e.full);
         for &arc in suffix {
-            s.push('.');
-            push_u64(&mut s, u64::from(arc));
+            let start = name.len();
+            name.push('.');
+            push_u64(&mut name, u64::from(arc));
+            oid.push_str(name.get(start..).unwrap_or(""));
         }
-        Some(s)
+        (oid, Some(name))
     }
 }
 

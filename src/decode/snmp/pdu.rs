@@ -89,7 +89,8 @@ pub fn generic(content: &[u8]) -> Result<GenericPdu<'_>, BerError> {
 #[derive(Default)]
 pub struct Specials {
     pub uptime: Option<u64>,
-    pub trap_oid: Option<OidBuf>,
+    /// snmpTrapOID.0 dotted, and its `MODULE::name` when known.
+    pub trap_oid: Option<(String, String)>,
 }
 
 /// Decode a PDU (any type) into `msg`: pdu_type, request_id, varbinds, and for notifications
@@ -124,7 +125,10 @@ pub fn decode_pdu(pdu: Tlv<'_>, community: Option<&[u8]>, msg: &mut SnmpMessage)
             .push("no sysUpTime.0 TimeTicks varbind".to_owned());
     }
     match specials.trap_oid {
-        Some(oid) => set_trap_oid(msg, oid.arcs()),
+        Some((oid, name)) => {
+            msg.trap_oid = oid;
+            msg.trap_type = name;
+        }
         None => msg
             .errors
             .push("no snmpTrapOID.0 OBJECT IDENTIFIER varbind".to_owned()),
@@ -176,11 +180,15 @@ pub fn decode_varbinds(list: &[u8], msg: &mut SnmpMessage) -> Specials {
         if arcs == SYS_UPTIME_0 && v.ty == "TimeTicks" {
             specials.uptime = v.number;
         } else if arcs == SNMP_TRAP_OID_0 && v.ty == "OBJECT IDENTIFIER" {
-            specials.trap_oid = Some(scratch.clone());
+            specials.trap_oid = Some((
+                v.text.clone(),
+                table.exact(scratch.arcs()).unwrap_or_default(),
+            ));
         }
+        let (oid, name) = table.oid_and_name(arcs);
         msg.varbinds.push(Varbind {
-            oid: super::ber::dotted(arcs),
-            name: table.name(arcs),
+            oid,
+            name,
             ty: v.ty,
             value: v.text,
         });
