@@ -17,9 +17,10 @@
 //!
 //! # What comes from snmp-parser 0.11 and what is our own
 //!
-//! snmp-parser decodes the varbind value CHOICE (`ObjectSyntax`: the SMI application types), the
-//! v3 msgGlobalData (`HeaderData`) and the USM parameters. Our own BER code reads the rest,
-//! because snmp-parser's message parsers reject whole messages that real agents send:
+//! snmp-parser decodes the SMI application types of varbind values (`ObjectSyntax`: IpAddress,
+//! Counter32, Gauge32, TimeTicks, Opaque, Counter64, ...), the v3 msgGlobalData (`HeaderData`)
+//! and the USM parameters. Our own BER code reads the rest, because snmp-parser's message
+//! parsers reject whole messages that real agents send:
 //!
 //! * request-id is read as `u32`, so a negative Integer32 request-id (SharpSnmpLib sends them)
 //!   fails the message; ours reads it as i64.
@@ -29,7 +30,8 @@
 //! * OBJECT IDENTIFIERs are decoded here so that sub-identifiers over 32 bits, padded with 0x80
 //!   or more than 128 of them are refused (RFC 2578), and the arcs feed the name lookup without
 //!   a second pass.
-//! * snmp-parser turns a zero-length OCTET STRING into `Empty`; value.rs keeps it an OCTET STRING.
+//! * snmp-parser turns a zero-length OCTET STRING into `Empty`; value.rs reads OCTET STRING and
+//!   INTEGER itself (also the hot path: they are most varbinds).
 //!
 //! # Field conventions
 //!
