@@ -13,6 +13,7 @@
 //! names.rs   OID -> MODULE::name by longest prefix (built-in table oid_names.tsv)
 //! render.rs  the one-line rendering for messages.raw_message
 //! inform.rs  the Response to an InformRequest
+//! usm.rs     USM key derivation (password to key, localization); authentication comes later
 //! ```
 //!
 //! # What comes from snmp-parser 0.11 and what is our own
@@ -53,6 +54,7 @@ pub mod inform;
 pub mod names;
 pub mod pdu;
 pub mod render;
+pub mod usm;
 pub mod v1;
 pub mod v3;
 pub mod value;
