@@ -153,7 +153,7 @@ fn type_name(tag: u8) -> &'static str {
 pub fn octets(b: &[u8]) -> String {
     // Many agents NUL-terminate DisplayStrings; one trailing NUL does not make a string binary.
     let body = match b.split_last() {
-        Some((0, rest)) => rest,
+        Some((0, rest)) if !rest.is_empty() => rest,
         _ => b,
     };
     match std::str::from_utf8(body) {
@@ -232,6 +232,7 @@ mod tests {
     fn binary_octets_render_as_spaced_hex() {
         assert_eq!(octets(&[0x0a, 0x1b, 0xff]), "0a 1b ff");
         assert_eq!(octets(b"eth0\0"), "eth0");
+        assert_eq!(octets(&[0]), "00");
         assert_eq!(octets(b"a\tb"), "a\tb");
         assert_eq!(octets(&[0x00, 0x15, 0x99]), "00 15 99");
     }
