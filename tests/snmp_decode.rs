@@ -154,7 +154,7 @@ fn zeek_v1_trap_maps_to_cold_start_and_keeps_enterprise_agent_and_timestamp() {
     );
     assert_eq!(
         render_line(&msg),
-        "SNMPv2-MIB::coldStart IF-MIB::ifNumber.0=33 SNMPv2-MIB::snmpTrapEnterprise.0=1.3.6.1.4.1.31337.0"
+        "SNMPv2-MIB::coldStart IF-MIB::ifNumber.0=33 SNMPv2-MIB::snmpTrapEnterprise.0=SNMPv2-SMI::enterprises.31337.0"
     );
 }
 
@@ -179,6 +179,7 @@ fn v1_enterprise_specific_trap_maps_to_enterprise_zero_specific() {
         "{}",
         render_line(&msg)
     );
+    assert!(render_line(&msg).ends_with(" SNMPv2-MIB::snmpTrapEnterprise.0=NET-SNMP-TC::linux"));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //!
 //! The head is the trap name (or OID, or the PDU type for non-notifications); then each varbind as
 //! `name=value`, skipping sysUpTime.0 and snmpTrapOID.0, which the head and the uptime column
-//! already carry. Values with spaces, quotes, `=` or nothing in them are quoted with `\"` and `\\`
+//! already carry. OBJECT IDENTIFIER values are shown by name when one is known. Values with spaces, quotes, `=` or nothing in them are quoted with `\"` and `\\`
 //! escaped; control characters are escaped so the line stays one line. The line is cut at
 //! [`MAX_LINE`] bytes with a count of the varbinds left out.
 
@@ -28,7 +28,10 @@ pub fn render_line(msg: &SnmpMessage) -> String {
         piece.push(' ');
         piece.push_str(vb.name.as_deref().unwrap_or(&vb.oid));
         piece.push('=');
-        push_value(&mut piece, &vb.value);
+        match oid_value_name(vb) {
+            Some(name) => piece.push_str(&name),
+            None => push_value(&mut piece, &vb.value),
+        }
         // Leave room for the "more" marker.
         if line.len() + piece.len() > MAX_LINE - 24 {
             line.push_str(&format!(" ...(+{} more)", shown.len() - i));
@@ -54,6 +57,15 @@ fn head(msg: &SnmpMessage) -> String {
         return "SNMP".to_owned();
     }
     msg.pdu_type.clone()
+}
+
+/// An OBJECT IDENTIFIER value by name, as net-snmp prints it (`NET-SNMP-TC::linux`).
+fn oid_value_name(vb: &super::Varbind) -> Option<String> {
+    if vb.ty != "OBJECT IDENTIFIER" {
+        return None;
+    }
+    let arcs: Option<Vec<u32>> = vb.value.split('.').map(|a| a.parse().ok()).collect();
+    names::builtin().name(&arcs?)
 }
 
 fn push_value(out: &mut String, value: &str) {
