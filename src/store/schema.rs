@@ -11,7 +11,8 @@ use rusqlite::Connection;
 
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// Tables as the seed defines them, with the columns MUTT adds. `CREATE ... IF NOT EXISTS` keeps a
+/// Tables as the seed defines them, with the columns MUTT adds. `syslog_messages` rows are small,
+/// so a new file makes it WITHOUT ROWID: clustered on its id, one B-tree fewer per message. `CREATE ... IF NOT EXISTS` keeps a
 /// seed-made file's tables; `add_missing_columns` then brings them up to date.
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -68,7 +69,7 @@ CREATE TABLE IF NOT EXISTS syslog_messages (
     process_id INTEGER,
     tag TEXT,
     FOREIGN KEY(message_id) REFERENCES messages(id)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snmpv3_auth_failures (
     id TEXT PRIMARY KEY,
     username TEXT UNIQUE NOT NULL,
@@ -111,7 +112,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("syslog_messages", "format", "TEXT"),
 ];
 
-/// The seed's indexes, now idempotent, and the ones the UI's filters need.
+/// The seed's indexes, now idempotent. Rule and severity are partial indexes: most messages match
+/// no rule, and a lookup `matched_rule_id = ?` implies NOT NULL, so SQLite still uses them while
+/// unmatched rows cost no index insert. (A seed-made file keeps its full indexes.)
 const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS idx_device_hostname ON devices(hostname);
 CREATE INDEX IF NOT EXISTS idx_device_ip ON devices(source_ip);
@@ -119,8 +122,10 @@ CREATE INDEX IF NOT EXISTS idx_device_snmp_version ON devices(last_seen_snmp_ver
 CREATE INDEX IF NOT EXISTS idx_archive_date ON archives(archived_at);
 CREATE INDEX IF NOT EXISTS idx_timestamp ON messages(timestamp);
 CREATE INDEX IF NOT EXISTS idx_source_ip ON messages(source_ip);
-CREATE INDEX IF NOT EXISTS idx_matched_rule_id ON messages(matched_rule_id);
-CREATE INDEX IF NOT EXISTS idx_severity ON messages(match_severity);
+CREATE INDEX IF NOT EXISTS idx_matched_rule_id ON messages(matched_rule_id)
+    WHERE matched_rule_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_severity ON messages(match_severity)
+    WHERE match_severity IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_snmpv3_failures_username ON snmpv3_auth_failures(username);
 ";
 

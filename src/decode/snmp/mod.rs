@@ -1,7 +1,63 @@
-//! SNMP decoding: v1 Trap-PDU, v2c SNMPv2-Trap and InformRequest into trap fields.
+//! SNMP decoding: v1 Trap-PDU, v2c SNMPv2-Trap and InformRequest into trap fields (RFC 1157,
+//! RFC 3416, RFC 3584 section 3.1 for the v1 mapping; v3 header per RFC 3412/3414).
 //!
-//! STUB: the interface the pipeline, ingest and store program against; the decoder replaces the
-//! bodies.
+//! `decode` never fails and never panics: whatever cannot be read is described in
+//! `SnmpMessage::errors` and everything read before it is kept. Layout of the module:
+//!
+//! ```text
+//! ber.rs     BER TLV reader, INTEGER/OID decoding, the small encoder for Responses
+//! pdu.rs     v1/v2c envelope, PDU header, VarBindList walk (cap: MAX_VARBINDS)
+//! v1.rs      Trap-PDU and its snmpTrapOID mapping (RFC 3584 section 3.1)
+//! v3.rs      v3 header and USM parameters (no keys yet)
+//! value.rs   one varbind value to SMI type name and text
+//! names.rs   OID -> MODULE::name by longest prefix (built-in table oid_names.tsv)
+//! render.rs  the one-line rendering for messages.raw_message
+//! inform.rs  the Response to an InformRequest
+//! usm.rs     USM key derivation (password to key, localization); authentication comes later
+//! ```
+//!
+//! # What comes from snmp-parser 0.11 and what is our own
+//!
+//! snmp-parser decodes the SMI application types of varbind values (`ObjectSyntax`: IpAddress,
+//! Counter32, Gauge32, TimeTicks, Opaque, Counter64, ...), the v3 msgGlobalData (`HeaderData`)
+//! and the USM parameters. Our own BER code reads the rest, because snmp-parser's message
+//! parsers reject whole messages that real agents send:
+//!
+//! * request-id is read as `u32`, so a negative Integer32 request-id (SharpSnmpLib sends them)
+//!   fails the message; ours reads it as i64.
+//! * the community must be UTF-8 (`str::from_utf8`), so a binary community fails the message;
+//!   ours keeps the bytes (lossy UTF-8 in `community`, the exact bytes in an inform Response).
+//! * the varbind list is collected without a bound; ours stops at [`MAX_VARBINDS`].
+//! * OBJECT IDENTIFIERs are decoded here so that sub-identifiers over 32 bits, padded with 0x80
+//!   or more than 128 of them are refused (RFC 2578), and the arcs feed the name lookup without
+//!   a second pass.
+//! * snmp-parser turns a zero-length OCTET STRING into `Empty`; value.rs reads OCTET STRING and
+//!   INTEGER itself (also the hot path: they are most varbinds).
+//!
+//! # Field conventions
+//!
+//! * `version` `v1`/`v2c`/`v3`; `pdu_type` as in [`pdu::pdu_name`] (`Trap` is the v1 Trap-PDU).
+//! * v1: `uptime` = time-stamp, `agent_addr` = agent-addr, the enterprise is appended as the
+//!   varbind `SNMPv2-MIB::snmpTrapEnterprise.0` (RFC 3584 section 3.1), `request_id` is None.
+//! * v2c/v3 notifications: `uptime` from sysUpTime.0, `trap_oid` from snmpTrapOID.0; the
+//!   varbinds are kept as sent, those two included.
+//! * Other PDUs decode fully, with the error "not a notification".
+//! * Values: INTEGER and the unsigned types in decimal, OCTET STRING as text when it is
+//!   printable UTF-8 (one trailing NUL ignored) and otherwise as spaced hex `0a 1b ff`, OIDs
+//!   dotted, IpAddress dotted quad, Opaque as hex, NULL and the three exceptions as "".
+//! * v3: `engine_id` is the msgAuthoritativeEngineID in hex (no spaces), `security_name` the USM
+//!   user, `security_level` noAuthNoPriv/authNoPriv/authPriv; always the error
+//!   [`v3::USM_NOT_SUPPORTED`] until USM is implemented (plaintext scoped PDUs are decoded anyway).
+
+pub mod ber;
+pub mod inform;
+pub mod names;
+pub mod pdu;
+pub mod render;
+pub mod usm;
+pub mod v1;
+pub mod v3;
+pub mod value;
 
 use serde::Serialize;
 
@@ -45,26 +101,35 @@ pub struct SnmpMessage {
     pub errors: Vec<String>,
 }
 
+/// Most varbinds decoded from one PDU; the rest are dropped with an error. A 64 KiB datagram
+/// could carry about 9,000 empty varbinds; real traps carry tens.
+pub const MAX_VARBINDS: usize = 1024;
+
 /// Decode one datagram.
 pub fn decode(datagram: &[u8]) -> SnmpMessage {
-    SnmpMessage {
-        errors: vec![format!(
-            "SNMP decoder not built yet ({} bytes)",
-            datagram.len()
-        )],
-        ..SnmpMessage::default()
+    let mut msg = SnmpMessage::default();
+    match pdu::envelope(datagram) {
+        Err(e) => msg.errors.push(format!("message: {e}")),
+        Ok(Ok(env)) => {
+            msg.version = if env.version == 0 { "v1" } else { "v2c" }.to_owned();
+            msg.community = Some(String::from_utf8_lossy(env.community).into_owned());
+            pdu::decode_pdu(env.pdu, Some(env.community), &mut msg);
+        }
+        Ok(Err((3, rest))) => v3::decode(rest, &mut msg),
+        Ok(Err((version, _))) => msg.errors.push(format!("unknown SNMP version {version}")),
     }
+    msg
 }
 
 /// The one-line readable rendering stored in `messages.raw_message`
-/// (`IF-MIB::linkDown ifIndex.3=3 ...`).
+/// (`IF-MIB::linkDown IF-MIB::ifIndex.3=3 ...`), at most [`render::MAX_LINE`] bytes.
 pub fn render_line(msg: &SnmpMessage) -> String {
-    msg.trap_oid.clone()
+    render::render_line(msg)
 }
 
-/// For an InformRequest, the Response datagram to send back; None for anything else.
-pub fn inform_response(_datagram: &[u8]) -> Option<Vec<u8>> {
-    None
+/// For a v2c InformRequest, the Response datagram to send back; None for anything else.
+pub fn inform_response(datagram: &[u8]) -> Option<Vec<u8>> {
+    inform::inform_response(datagram)
 }
 
 /// The `mutt decode snmp` object: the stored fields plus `valid` and `validation_errors`.
