@@ -373,6 +373,15 @@ impl Default for SyslogSection {
     }
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnmpSection {
+    /// v1/v2c communities accepted; empty accepts all. Others are counted and not stored.
+    pub communities: Vec<String>,
+    /// Directories of MIB files (SMIv1/SMIv2) whose names are added to the built-in ones.
+    pub mib_dirs: Vec<PathBuf>,
+}
+
 /// The whole file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -384,6 +393,7 @@ pub struct Config {
     pub pattern_matching: PatternMatchingSection,
     pub wal: WalSection,
     pub snmpv3: Snmpv3Section,
+    pub snmp: SnmpSection,
     pub syslog: SyslogSection,
     pub outputs: crate::output::OutputsSection,
     /// Where the file was read from (for messages); not a key.

@@ -105,8 +105,28 @@ pub struct SnmpMessage {
 /// could carry about 9,000 empty varbinds; real traps carry tens.
 pub const MAX_VARBINDS: usize = 1024;
 
-/// Decode one datagram.
+/// What decoding needs besides the datagram; built once, shared by every worker.
+#[derive(Clone, Copy)]
+pub struct DecodeContext<'a> {
+    /// OID names: the built-in table, plus MIB files once loaded.
+    pub names: &'a names::NameTable,
+}
+
+impl Default for DecodeContext<'static> {
+    fn default() -> Self {
+        DecodeContext {
+            names: names::builtin(),
+        }
+    }
+}
+
+/// Decode one datagram with the built-in names and no SNMPv3 users.
 pub fn decode(datagram: &[u8]) -> SnmpMessage {
+    decode_with(datagram, &DecodeContext::default())
+}
+
+/// Decode one datagram.
+pub fn decode_with(datagram: &[u8], _ctx: &DecodeContext<'_>) -> SnmpMessage {
     let mut msg = SnmpMessage::default();
     match pdu::envelope(datagram) {
         Err(e) => msg.errors.push(format!("message: {e}")),
