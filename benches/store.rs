@@ -33,6 +33,7 @@ fn rows(n: usize, base: u64) -> Vec<MessageRow> {
                 validation_errors: Vec::new(),
                 truncated: false,
                 rule: None,
+                rejected: None,
                 detail: Detail::Syslog(msg),
             }
         })

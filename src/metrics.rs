@@ -24,6 +24,8 @@ pub struct Metrics {
     pub stored: AtomicU64,
     /// Records a discard rule dropped (the checkpoint still advances).
     pub discarded: AtomicU64,
+    /// v1/v2c traps whose community is not in `snmp.communities` (not stored).
+    pub community_rejected: AtomicU64,
     /// Stored with validation errors.
     pub invalid: AtomicU64,
     /// Failed batch commits (each retried until it succeeds).
@@ -46,7 +48,7 @@ impl Metrics {
     /// One log line with every counter.
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        let fields: [(&str, &AtomicU64); 13] = [
+        let fields: [(&str, &AtomicU64); 14] = [
             ("accepted_syslog_udp", &self.accepted_syslog_udp),
             ("accepted_syslog_tcp", &self.accepted_syslog_tcp),
             ("accepted_snmp", &self.accepted_snmp),
@@ -57,6 +59,7 @@ impl Metrics {
             ("informs_acked", &self.informs_acked),
             ("stored", &self.stored),
             ("discarded", &self.discarded),
+            ("community_rejected", &self.community_rejected),
             ("invalid", &self.invalid),
             ("store_retries", &self.store_retries),
             ("checkpoint", &self.checkpoint),

@@ -48,6 +48,24 @@ pub struct PipelineOptions {
     /// Longest a record waits before its batch goes to the writer.
     pub batch_timeout: Duration,
     pub default_utc_offset_secs: i32,
+    /// Decode threads (rayon).
+    pub workers: usize,
+    /// SNMP v1/v2c communities accepted; empty accepts all.
+    pub communities: Vec<String>,
+}
+
+/// Nice value of the processing threads. Ingest keeps the default: when the cores are busy it must
+/// win them, because a datagram it does not take in time is lost in the kernel, while processing
+/// only falls behind into the WAL.
+const PROCESSING_NICE: libc::c_int = 5;
+
+/// Lower the calling thread's scheduling priority (Linux nice values are per thread).
+fn lower_priority() {
+    // SAFETY: gettid and setpriority on the calling thread; failure only leaves the priority as is.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, PROCESSING_NICE);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +108,18 @@ where
         "processing starts after the checkpoint"
     );
     let (tx, rx) = bounded::<Batch>(opts.queue_batches.max(1));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.workers.max(1))
+        .thread_name(|i| format!("mutt-decode-{i}"))
+        .start_handler(|_| lower_priority())
+        .build()
+        .map_err(|e| {
+            PipelineError::Wal(WalError::Io {
+                path: "decode thread pool".into(),
+                source: std::io::Error::other(e),
+            })
+        })?;
+    lower_priority();
     thread::scope(|scope| {
         let writer = {
             let (wal, metrics, signals) = (wal.clone(), metrics.clone(), signals.clone());
@@ -106,8 +136,10 @@ where
                     })
                 })?
         };
-        let drained = drain_loop(&wal, checkpoint, &rules, &opts, &signals, |batch| {
-            tx.send(batch).is_ok()
+        let drained = pool.install(|| {
+            drain_loop(&wal, checkpoint, &rules, &opts, &signals, |batch| {
+                tx.send(batch).is_ok()
+            })
         });
         drop(tx);
         let written = writer.join().unwrap_or(Err(PipelineError::Aborted));
@@ -168,6 +200,7 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
     let ctx = ProcessContext {
         rules: &rules,
         default_utc_offset_secs: opts.default_utc_offset_secs,
+        communities: &opts.communities,
     };
     let rows: Vec<MessageRow> = records.par_iter().map(|r| process(r, &ctx)).collect();
     let last_seq = records.last().map_or(0, |r| r.seq);
@@ -186,13 +219,21 @@ fn write_loop<S: MessageSink>(
             sink.write_batch(&batch.rows, batch.last_seq)
         })?;
         let discarded = batch.rows.iter().filter(|r| r.is_discarded()).count() as u64;
+        let rejected = batch.rows.iter().filter(|r| r.rejected.is_some()).count() as u64;
+        Metrics::add(&metrics.community_rejected, rejected);
+        if rejected > 0 {
+            warn!(
+                rejected,
+                "SNMP messages with a community not in snmp.communities were not stored"
+            );
+        }
         let invalid = batch
             .rows
             .iter()
             .filter(|r| !r.is_discarded() && !r.validation_errors.is_empty())
             .count() as u64;
         Metrics::add(&metrics.stored, batch.rows.len() as u64 - discarded);
-        Metrics::add(&metrics.discarded, discarded);
+        Metrics::add(&metrics.discarded, discarded - rejected);
         Metrics::add(&metrics.invalid, invalid);
         metrics.checkpoint.store(batch.last_seq, Ordering::Relaxed);
         if let Err(e) = wal.release_through(batch.last_seq) {

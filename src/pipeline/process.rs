@@ -6,13 +6,15 @@ use std::net::IpAddr;
 use crate::decode::{snmp, syslog};
 use crate::model::{flags, Listener, MessageKind, Transport};
 use crate::rules::{MatchInput, RuleSet};
-use crate::store::{Detail, MessageRow, RuleHit};
+use crate::store::{Detail, MessageRow, Rejection, RuleHit};
 use crate::wal::Record;
 
 /// What processing needs besides the record.
 pub struct ProcessContext<'a> {
     pub rules: &'a RuleSet,
     pub default_utc_offset_secs: i32,
+    /// SNMP v1/v2c communities accepted; empty accepts all.
+    pub communities: &'a [String],
 }
 
 pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
@@ -63,7 +65,18 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
             (raw, None, source_ip.to_string(), Detail::Snmp(msg))
         }
     };
-    let rule = match_rule(ctx.rules, listener.kind(), source_ip, &raw_message, &detail);
+    let rejected = match &detail {
+        Detail::Snmp(t) => t
+            .community
+            .as_ref()
+            .filter(|c| !ctx.communities.is_empty() && !ctx.communities.contains(c))
+            .map(|_| Rejection::Community),
+        Detail::Syslog(_) => None,
+    };
+    let rule = match rejected {
+        Some(_) => None,
+        None => match_rule(ctx.rules, listener.kind(), source_ip, &raw_message, &detail),
+    };
     MessageRow {
         seq: record.seq,
         id: uuid_v7(meta.received_at_us),
@@ -78,6 +91,7 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
         validation_errors: errors,
         truncated,
         rule,
+        rejected,
         detail,
     }
 }
@@ -179,6 +193,7 @@ mod tests {
         let ctx = ProcessContext {
             rules: &rules,
             default_utc_offset_secs: 0,
+            communities: &[],
         };
         let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
         assert_eq!(row.source_ip.to_string(), "10.1.2.3");
@@ -194,6 +209,7 @@ mod tests {
         let ctx = ProcessContext {
             rules: &rules,
             default_utc_offset_secs: 0,
+            communities: &[],
         };
         let row = process(&record(Listener::Syslog, b""), &ctx);
         assert!(row

@@ -9,5 +9,5 @@ mod row;
 pub mod schema;
 mod writer;
 
-pub use row::{Detail, MessageRow, RuleHit};
+pub use row::{Detail, MessageRow, Rejection, RuleHit};
 pub use writer::{MessageSink, Store, StoreError};

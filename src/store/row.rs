@@ -44,12 +44,21 @@ pub struct MessageRow {
     pub validation_errors: Vec<String>,
     pub truncated: bool,
     pub rule: Option<RuleHit>,
+    /// Kept out of the database, counted: an SNMP community not in `snmp.communities`.
+    pub rejected: Option<Rejection>,
     pub detail: Detail,
 }
 
+/// Why a record is not stored although nothing is wrong with MUTT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Community,
+}
+
 impl MessageRow {
-    /// Discarded rows advance the checkpoint and count against their rule, nothing more.
+    /// Discarded rows (a discard rule, or rejected) advance the checkpoint and are counted,
+    /// nothing more.
     pub fn is_discarded(&self) -> bool {
-        matches!(&self.rule, Some(r) if r.action == Action::Discard)
+        self.rejected.is_some() || matches!(&self.rule, Some(r) if r.action == Action::Discard)
     }
 }
