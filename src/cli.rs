@@ -325,6 +325,7 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
                         name: r.name.clone(),
                         severity: r.severity.clone(),
                         action: r.action,
+                        webhook: r.webhook.clone(),
                     }),
             };
             match hit {

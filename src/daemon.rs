@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::ingest::{self, IngestOptions, Sockets};
 use crate::metrics::Metrics;
+use crate::output::WebhookSender;
 use crate::pipeline::{self, reload::Reloader, PipelineOptions, SharedRules, Signals};
 use crate::rules::RuleSet;
 use crate::store::Store;
@@ -38,6 +39,13 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// `mutt run`: until SIGINT/SIGTERM.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let rules = load_rules(cfg)?;
+    // Webhook outputs: the storm window for the writer, and rules whose target is missing.
+    crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
+    if let Ok(set) = rules.read() {
+        for problem in cfg.outputs.unconfigured_rule_targets(&set) {
+            warn!("{problem}");
+        }
+    }
     info!(
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
@@ -79,6 +87,9 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone()).map_err(runtime)?;
 
     let processing = spawn_pipeline(cfg, wal.clone(), rules.clone(), &metrics, &signals)?;
+    // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
+    let webhooks =
+        WebhookSender::start(&cfg.storage.database.path, &cfg.outputs).map_err(runtime)?;
     let stop_reload = Arc::new(AtomicBool::new(false));
     let reloader = cfg.pattern_matching.rules_file.clone().map(|path| {
         let r = Reloader {
@@ -129,6 +140,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         thread::sleep(Duration::from_millis(50));
     }
     let processing_result = processing.join();
+    // Webhook sender: the drained batches' alerts are queued; the rest are sent after a restart.
+    webhooks.stop();
     stop_reload.store(true, Ordering::Relaxed);
     if let Some(Ok(r)) = reloader {
         let _ = r.join();
@@ -150,6 +163,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
 /// progress bar. Running it twice stores nothing new the second time.
 pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonError> {
     let rules = load_rules(cfg)?;
+    // Webhook outputs: replayed alerts are queued (folded as configured) for the next `mutt run`.
+    crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
     let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir))).map_err(runtime)?;
     let metrics = Arc::new(Metrics::default());
     let signals = Arc::new(Signals::default());

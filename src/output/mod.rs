@@ -1,11 +1,338 @@
 //! Outputs besides the database: webhook alerts, delivered from an outbox table.
 //!
-//! STUB: the interface the config, store writer and daemon program against; the webhook work
-//! replaces the bodies.
+//! The writer queues an alert in `webhook_outbox` in the same transaction as its message
+//! ([`crate::store::outbox`]), so an alert exists exactly when its message does; the sender
+//! thread ([`webhook`]) POSTs queued alerts and records each outcome in the same table. The
+//! `outputs:` section configures where alerts go:
+//!
+//! ```yaml
+//! outputs:
+//!   webhook:                     # the default target: rules with action webhook and no `webhook:`
+//!     url: http://alerts.example.net:8080/mutt   # http:// only (no TLS in MUTT)
+//!     headers: {Authorization: "Bearer s3cret"}  # sent with every POST (default: none)
+//!     timeout_seconds: 10        # connect, and each read/write (more than 0, at most 3600)
+//!     max_retries: 10            # answered failures retried this often, then the alert is dead
+//!     backoff: {initial_seconds: 2, max_seconds: 300}   # delay doubles per failure, capped
+//!   webhooks:                    # named targets, for rules with `webhook: NAME`
+//!     noc: {url: "http://noc.example.net/hook"}
+//!   storm_window_seconds: 60     # fold identical alerts (0 = off)
+//! ```
 
-use serde::Deserialize;
+pub mod http;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::rules::{Action, RuleSet};
+pub use http::HttpUrl;
+pub use webhook::WebhookSender;
+
+/// The target name of `outputs.webhook`, stored in `webhook_outbox.target` for rules that name
+/// no target.
+pub const DEFAULT_TARGET: &str = "default";
 
 /// `outputs:` in mutt_config.yaml.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct OutputsSection {}
+pub struct OutputsSection {
+    /// The default target. None: alerts of rules without `webhook:` are queued and marked dead.
+    pub webhook: Option<WebhookTarget>,
+    /// Named targets. `default` is reserved for `outputs.webhook`.
+    #[serde(deserialize_with = "targets")]
+    pub webhooks: BTreeMap<String, WebhookTarget>,
+    /// An alert identical to one still pending, or queued less than this long ago, is folded
+    /// into it (its `fold_count` grows) instead of queued again. 0 turns folding off. Default 60.
+    pub storm_window_seconds: u64,
+}
+
+impl Default for OutputsSection {
+    fn default() -> Self {
+        OutputsSection {
+            webhook: None,
+            webhooks: BTreeMap::new(),
+            storm_window_seconds: 60,
+        }
+    }
+}
+
+impl OutputsSection {
+    /// The target a rule's alerts go to: its `webhook:` name, or the default.
+    pub fn target(&self, name: &str) -> Option<&WebhookTarget> {
+        if name == DEFAULT_TARGET {
+            self.webhook.as_ref()
+        } else {
+            self.webhooks.get(name)
+        }
+    }
+
+    /// The storm window as a duration (zero: off).
+    pub fn storm_window(&self) -> Duration {
+        Duration::from_secs(self.storm_window_seconds)
+    }
+
+    /// One line per enabled webhook rule whose target is not configured; the daemon logs them at
+    /// start-up. Such alerts are still queued and then marked dead with the reason.
+    pub fn unconfigured_rule_targets(&self, rules: &RuleSet) -> Vec<String> {
+        rules
+            .rules()
+            .iter()
+            .filter(|r| r.enabled && r.action == Action::Webhook)
+            .filter_map(|r| {
+                let name = r.webhook.as_deref().unwrap_or(DEFAULT_TARGET);
+                self.target(name).is_none().then(|| {
+                    let key = if name == DEFAULT_TARGET {
+                        "outputs.webhook".to_string()
+                    } else {
+                        format!("outputs.webhooks.{name}")
+                    };
+                    format!(
+                        "rule {} (line {}) sends webhook alerts to target {name:?}, but {key} is \
+                         not configured: its alerts are stored and queued as dead",
+                        r.id, r.line
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// One webhook endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTarget {
+    /// `http://host[:port][/path][?query]`; checked at load.
+    pub url: HttpUrl,
+    /// Extra request headers (default: none). Host, Content-Length, Connection and
+    /// X-MUTT-Alert-Id are MUTT's own; Content-Type may be overridden.
+    #[serde(default, deserialize_with = "headers")]
+    pub headers: Vec<(String, String)>,
+    /// Bounds the connect and each read or write. Default 10, more than 0, at most 3600.
+    #[serde(default = "default_timeout", deserialize_with = "seconds")]
+    pub timeout_seconds: f64,
+    /// An alert the endpoint answers with a non-2xx status is retried this many times, then
+    /// marked dead. Tries that get no answer (endpoint down) do not count: an outage of any
+    /// length loses nothing. Default 10.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub backoff: Backoff,
+}
+
+impl WebhookTarget {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout_seconds)
+    }
+}
+
+/// Delay before retry n (n ≥ 1): `min(initial_seconds * 2^(n-1), max_seconds)`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backoff {
+    /// Default 2; more than 0, at most 3600.
+    #[serde(deserialize_with = "seconds")]
+    pub initial_seconds: f64,
+    /// Default 300; more than 0, at most 3600. Below `initial_seconds` it caps every delay.
+    #[serde(deserialize_with = "seconds")]
+    pub max_seconds: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial_seconds: 2.0,
+            max_seconds: 300.0,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after the `n`th consecutive failure (1-based), in microseconds.
+    pub fn delay_us(&self, n: u32) -> i64 {
+        let exp = n.saturating_sub(1).min(62);
+        let secs = (self.initial_seconds * 2f64.powi(exp as i32)).min(self.max_seconds);
+        (secs * 1e6) as i64
+    }
+}
+
+fn default_timeout() -> f64 {
+    10.0
+}
+
+fn default_retries() -> u32 {
+    10
+}
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HttpUrl, D::Error> {
+        let text = String::deserialize(d)?;
+        HttpUrl::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v > 0.0 && v <= 3600.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected more than 0 and at most 3600 seconds, got {v}"
+        )))
+    }
+}
+
+/// Header names MUTT writes itself.
+const OWN_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "x-mutt-alert-id",
+];
+
+fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    let map = BTreeMap::<String, String>::deserialize(d)?;
+    for (name, value) in &map {
+        // RFC 9110 §5.6.2 token characters; values without CR, LF or NUL (no header injection).
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(serde::de::Error::custom(format!(
+                "{name:?} is not a valid header name"
+            )));
+        }
+        if OWN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(serde::de::Error::custom(format!(
+                "header {name} is set by MUTT and cannot be configured"
+            )));
+        }
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(serde::de::Error::custom(format!(
+                "the value of header {name} contains a line break"
+            )));
+        }
+    }
+    Ok(map.into_iter().collect())
+}
+
+fn targets<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, WebhookTarget>, D::Error> {
+    let map = BTreeMap::<String, WebhookTarget>::deserialize(d)?;
+    if map.contains_key(DEFAULT_TARGET) {
+        return Err(serde::de::Error::custom(
+            "the name \"default\" is reserved for outputs.webhook; configure it there",
+        ));
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn parse(outputs: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::from_yaml(outputs, Path::new("mutt_config.yaml"))
+    }
+
+    #[test]
+    fn defaults_apply_to_every_key_left_out() {
+        let cfg = parse("outputs:\n  webhook:\n    url: http://127.0.0.1:9/h\n").unwrap();
+        let t = cfg.outputs.webhook.as_ref().unwrap();
+        assert_eq!(t.timeout_seconds, 10.0);
+        assert_eq!(t.max_retries, 10);
+        assert_eq!(
+            (t.backoff.initial_seconds, t.backoff.max_seconds),
+            (2.0, 300.0)
+        );
+        assert!(t.headers.is_empty());
+        assert_eq!(cfg.outputs.storm_window_seconds, 60);
+        assert!(parse("").unwrap().outputs.webhook.is_none());
+    }
+
+    #[test]
+    fn named_targets_and_headers_load() {
+        let cfg = parse(
+            "outputs:\n  webhooks:\n    noc:\n      url: http://noc:8080/in\n      headers: {X-Key: abc}\n      backoff: {initial_seconds: 0.1, max_seconds: 1}\n  storm_window_seconds: 0\n",
+        )
+        .unwrap();
+        let noc = cfg.outputs.target("noc").unwrap();
+        assert_eq!(noc.url.port, 8080);
+        assert_eq!(noc.headers, vec![("X-Key".to_string(), "abc".to_string())]);
+        assert!(cfg.outputs.target(DEFAULT_TARGET).is_none());
+        assert_eq!(cfg.outputs.storm_window(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_bad_url_names_its_key_and_line() {
+        let e = parse("outputs:\n  webhook:\n    url: https://x/h\n").unwrap_err();
+        assert_eq!(e.key, "outputs.webhook.url");
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("https is not supported"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_reason() {
+        let cases = [
+            (
+                "    url: http://x/\n    timeout_seconds: 0\n",
+                "outputs.webhook.timeout_seconds",
+                "more than 0",
+            ),
+            (
+                "    url: http://x/\n    headers: {Host: y}\n",
+                "outputs.webhook.headers",
+                "set by MUTT",
+            ),
+            (
+                "    url: http://x/\n    headers: {\"a b\": y}\n",
+                "outputs.webhook.headers",
+                "header name",
+            ),
+            (
+                "    url: http://x/\n    retries: 3\n",
+                "outputs.webhook.retries",
+                "max_retries",
+            ),
+            ("    headers: {}\n", "outputs.webhook", "url"),
+        ];
+        for (body, key, text) in cases {
+            let e = parse(&format!("outputs:\n  webhook:\n{body}")).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(text), "{e}");
+        }
+        let e = parse("outputs:\n  webhooks:\n    default: {url: http://x/}\n").unwrap_err();
+        assert!(e.message.contains("reserved"), "{e}");
+    }
+
+    #[test]
+    fn backoff_doubles_from_initial_and_stops_at_max() {
+        let b = Backoff::default();
+        let secs: Vec<i64> = (1..=10).map(|n| b.delay_us(n) / 1_000_000).collect();
+        assert_eq!(secs, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(b.delay_us(u32::MAX), 300_000_000);
+    }
+
+    #[test]
+    fn webhook_rules_without_a_configured_target_are_reported() {
+        let rules = RuleSet::from_yaml(
+            "rules:\n  - {id: a, pattern_type: keyword, keywords: [x], action: webhook}\n  - {id: b, pattern_type: keyword, keywords: [y], action: webhook, webhook: noc}\n  - {id: c, pattern_type: keyword, keywords: [z], action: store}\n",
+            "rules.yaml",
+        )
+        .unwrap();
+        let cfg = parse("outputs:\n  webhook: {url: http://x/}\n").unwrap();
+        let missing = cfg.outputs.unconfigured_rule_targets(&rules);
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].contains("rule b") && missing[0].contains("outputs.webhooks.noc"));
+        assert_eq!(
+            OutputsSection::default()
+                .unconfigured_rule_targets(&rules)
+                .len(),
+            2
+        );
+    }
+}

@@ -130,6 +130,7 @@ fn match_rule(
         name: r.name.clone(),
         severity: r.severity.clone(),
         action: r.action,
+        webhook: r.webhook.clone(),
     })
 }
 

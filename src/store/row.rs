@@ -14,6 +14,8 @@ pub struct RuleHit {
     pub name: String,
     pub severity: String,
     pub action: Action,
+    /// The rule's `webhook:` target name; None means the default target (`outputs.webhook`).
+    pub webhook: Option<String>,
 }
 
 /// The type-specific part of a message.

@@ -5,7 +5,7 @@
 //! Version history (`PRAGMA user_version`):
 //! - 0: an empty file, or one written by the seed design (its tables, no version).
 //! - 1: the seed tables with `CREATE INDEX IF NOT EXISTS`, `snmp_messages.community_string`, the
-//!   columns below marked *added*, `mutt_checkpoint` and `rule_counters`.
+//!   columns below marked *added*, `mutt_checkpoint`, `rule_counters` and `webhook_outbox`.
 
 use rusqlite::Connection;
 
@@ -89,6 +89,21 @@ CREATE TABLE IF NOT EXISTS rule_counters (
     discarded INTEGER NOT NULL DEFAULT 0,
     last_matched_at TEXT
 );
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT,
+    fold_count INTEGER NOT NULL DEFAULT 1,
+    fold_key INTEGER NOT NULL
+);
 ";
 
 /// Columns MUTT adds to the seed's tables: (table, column, declaration).
@@ -127,6 +142,10 @@ CREATE INDEX IF NOT EXISTS idx_matched_rule_id ON messages(matched_rule_id)
 CREATE INDEX IF NOT EXISTS idx_severity ON messages(match_severity)
     WHERE match_severity IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_snmpv3_failures_username ON snmpv3_auth_failures(username);
+CREATE INDEX IF NOT EXISTS idx_outbox_pending ON webhook_outbox(target, next_attempt_at)
+    WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS idx_outbox_fold ON webhook_outbox(fold_key);
+CREATE INDEX IF NOT EXISTS idx_outbox_message ON webhook_outbox(message_id);
 ";
 
 /// Bring the file to `SCHEMA_VERSION`, in one transaction.

@@ -314,3 +314,133 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
 pub fn file_text(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+/// One request a test [`Endpoint`] received.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Post {
+    /// A header's value by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: records every POST and answers 200.
+pub struct Endpoint {
+    pub port: u16,
+    posts: Arc<Mutex<Vec<Post>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Endpoint {
+    /// Listen on `port` (chosen earlier with `free_port`, so the config could name it).
+    pub fn start(port: u16) -> Endpoint {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind endpoint");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let posts = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, flag) = (posts.clone(), stop.clone());
+        let handle = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        if let Some(post) = serve_one(stream) {
+                            sink.lock().expect("posts").push(post);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Endpoint {
+            port,
+            posts,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn posts(&self) -> Vec<Post> {
+        self.posts.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Wait until at least `n` POSTs arrived; returns how many did.
+    pub fn wait_posts(&self, n: usize, timeout: Duration) -> usize {
+        let until = Instant::now() + timeout;
+        loop {
+            let c = self.posts().len();
+            if c >= n || Instant::now() > until {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Read one request (headers, then Content-Length bytes) and answer 200.
+fn serve_one(mut stream: std::net::TcpStream) -> Option<Post> {
+    use std::io::Read;
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let path = lines.next()?.split(' ').nth(1)?.to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())?;
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    Some(Post {
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
