@@ -62,7 +62,9 @@ pub(super) struct FieldMatcher {
     /// Rule of each `ungated` pattern, ascending.
     pub ungated_rules: Vec<usize>,
     /// Lowercased pattern → first rule with it.
-    pub exact: HashMap<String, usize>,
+    /// Lowercased pattern → every exact rule with it, in file order (a `types` or `sources` filter
+    /// can rule out the first).
+    pub exact: HashMap<String, Vec<usize>>,
 }
 
 /// The compiled form of a rule set.
@@ -129,7 +131,10 @@ impl FieldMatcher {
                     }
                 }
                 PatternType::Exact => {
-                    exact.entry(rule.pattern.to_lowercase()).or_insert(i);
+                    exact
+                        .entry(rule.pattern.to_lowercase())
+                        .or_insert_with(Vec::new)
+                        .push(i);
                 }
                 PatternType::Regex => regexes.push((i, compile_regex(i, &rule.pattern)?)),
             }

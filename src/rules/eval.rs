@@ -97,8 +97,10 @@ impl Ctx<'_, '_> {
             lowercase_into(text, &mut scratch.lower);
         }
         if !fm.exact.is_empty() {
-            if let Some(&rule) = fm.exact.get(scratch.lower.as_str()) {
-                self.offer(rule);
+            if let Some(rules) = fm.exact.get(scratch.lower.as_str()) {
+                for &rule in rules {
+                    self.offer(rule);
+                }
             }
         }
         scratch.candidates.clear();
