@@ -356,7 +356,11 @@ pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
     };
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(fmt::layer().with_writer(io::stderr))
+        .with(
+            fmt::layer()
+                .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+                .with_writer(io::stderr),
+        )
         .with(file)
         .try_init();
     Ok(())
