@@ -306,6 +306,8 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
                         rules: &set,
                         default_utc_offset_secs: 0,
                         communities: &[],
+                        dns: None,
+                        now: std::time::Instant::now(),
                     };
                     process(&record, &ctx).rule
                 }

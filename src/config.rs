@@ -396,6 +396,7 @@ pub struct Config {
     pub snmp: SnmpSection,
     pub syslog: SyslogSection,
     pub outputs: crate::output::OutputsSection,
+    pub enrichment: crate::enrich::EnrichmentSection,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,

@@ -217,6 +217,10 @@ fn spawn_pipeline(
         // One core stays with ingest.
         workers: thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
         communities: cfg.snmp.communities.clone(),
+        dns: cfg
+            .enrichment
+            .reverse_dns
+            .then(|| crate::enrich::Resolver::start(&cfg.enrichment)),
     };
     let (metrics, signals) = (metrics.clone(), signals.clone());
     thread::Builder::new()

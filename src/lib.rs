@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod decode;
+pub mod enrich;
 pub mod ingest;
 pub mod loadgen;
 pub mod metrics;

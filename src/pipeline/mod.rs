@@ -52,6 +52,7 @@ pub struct PipelineOptions {
     pub workers: usize,
     /// SNMP v1/v2c communities accepted; empty accepts all.
     pub communities: Vec<String>,
+    pub dns: Option<crate::enrich::Resolver>,
 }
 
 /// Nice value of the processing threads. Ingest keeps the default: when the cores are busy it must
@@ -201,6 +202,8 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
         rules: &rules,
         default_utc_offset_secs: opts.default_utc_offset_secs,
         communities: &opts.communities,
+        dns: opts.dns.as_ref(),
+        now: Instant::now(),
     };
     let rows: Vec<MessageRow> = records.par_iter().map(|r| process(r, &ctx)).collect();
     let last_seq = records.last().map_or(0, |r| r.seq);

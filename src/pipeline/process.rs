@@ -3,7 +3,10 @@
 
 use std::net::IpAddr;
 
+use std::time::Instant;
+
 use crate::decode::{snmp, syslog};
+use crate::enrich::Resolver;
 use crate::model::{flags, Listener, MessageKind, Transport};
 use crate::rules::{MatchInput, RuleSet};
 use crate::store::{Detail, MessageRow, Rejection, RuleHit};
@@ -15,6 +18,10 @@ pub struct ProcessContext<'a> {
     pub default_utc_offset_secs: i32,
     /// SNMP v1/v2c communities accepted; empty accepts all.
     pub communities: &'a [String],
+    /// Reverse DNS for `source_device`; None when turned off.
+    pub dns: Option<&'a Resolver>,
+    /// When the batch is processed (DNS cache expiry only).
+    pub now: Instant,
 }
 
 pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
@@ -48,11 +55,7 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
                 errors.push("Syslog message missing program".to_string());
             }
             errors.extend(msg.errors.iter().cloned());
-            let device = msg
-                .hostname
-                .clone()
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| source_ip.to_string());
+            let device = device_name(ctx, source_ip, msg.hostname.as_deref());
             (raw, msg.timestamp_us, device, Detail::Syslog(msg))
         }
         Listener::Snmp => {
@@ -62,7 +65,12 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
             }
             errors.extend(msg.errors.iter().cloned());
             let raw = snmp::render_line(&msg);
-            (raw, None, source_ip.to_string(), Detail::Snmp(msg))
+            (
+                raw,
+                None,
+                device_name(ctx, source_ip, None),
+                Detail::Snmp(msg),
+            )
         }
     };
     let rejected = match &detail {
@@ -134,6 +142,18 @@ fn match_rule(
     })
 }
 
+/// `source_device`: the resolved name when known, else the name the message gives, else the
+/// address.
+fn device_name(ctx: &ProcessContext<'_>, ip: IpAddr, sent: Option<&str>) -> String {
+    if let Some(name) = ctx.dns.and_then(|d| d.lookup(ip, ctx.now)) {
+        return name.to_string();
+    }
+    match sent {
+        Some(h) if !h.is_empty() && h != "-" => h.to_string(),
+        _ => ip.to_string(),
+    }
+}
+
 /// The syslog line as received, for `raw_message`: lossy UTF-8 without the frame's trailing
 /// LF/CR/NUL.
 fn raw_syslog_text(payload: &[u8]) -> String {
@@ -195,6 +215,8 @@ mod tests {
             rules: &rules,
             default_utc_offset_secs: 0,
             communities: &[],
+            dns: None,
+            now: Instant::now(),
         };
         let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
         assert_eq!(row.source_ip.to_string(), "10.1.2.3");
@@ -211,6 +233,8 @@ mod tests {
             rules: &rules,
             default_utc_offset_secs: 0,
             communities: &[],
+            dns: None,
+            now: Instant::now(),
         };
         let row = process(&record(Listener::Syslog, b""), &ctx);
         assert!(row

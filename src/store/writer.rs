@@ -206,9 +206,11 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
     Ok(())
 }
 
-/// One upsert per source address per batch. The device is keyed by its address; the seed's
-/// UNIQUE hostname would make a second address with the same name fail the batch, so such a row
-/// takes the name `name@address` instead.
+/// One upsert per source address per batch. A device is its source address: its name follows the
+/// latest one seen (reverse DNS, else the syslog HOSTNAME, else the address). The seed's UNIQUE
+/// hostname would make a second address with the same name fail the batch, so such a row takes
+/// the name `name@address` instead. A device that changes address is a new row; the old one stays
+/// with its last_updated time.
 fn update_devices(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
     struct Seen<'a> {
         name: &'a str,
@@ -237,6 +239,7 @@ fn update_devices(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result
              first_seen, last_updated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT(source_ip) DO UPDATE SET
+             hostname = excluded.hostname,
              last_updated = excluded.last_updated,
              last_seen_snmp_version =
                  COALESCE(excluded.last_seen_snmp_version, devices.last_seen_snmp_version),
