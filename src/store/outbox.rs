@@ -15,7 +15,7 @@
 //! | last_error | why the last try failed |
 //! | created_at, delivered_at | ISO 8601 |
 //! | fold_count | how many identical alerts this row stands for (1 = itself) |
-//! | fold_key | CRC-32C of rule, target, device and raw text: finds a row to fold into |
+//! | fold_key | CRC-32C of rule, target, device address and raw text: finds a row to fold into |
 //!
 //! Storm control: an alert with the same rule, target, device and raw text as the newest row for
 //! that key, while that row is still pending or was created less than the storm window ago, adds
@@ -68,7 +68,7 @@ pub fn enqueue_alerts_at(
     let now = iso8601_us(now_us);
     let window_start = iso8601_us(now_us.saturating_sub(storm_window_us));
     let mut newest = tx.prepare_cached(
-        "SELECT o.id, o.state, o.created_at, o.rule_id, o.target, m.source_device, m.raw_message
+        "SELECT o.id, o.state, o.created_at, o.rule_id, o.target, m.source_ip, m.raw_message
          FROM webhook_outbox o LEFT JOIN messages m ON m.id = o.message_id
          WHERE o.fold_key = ?1 ORDER BY o.id DESC LIMIT 1",
     )?;
@@ -82,7 +82,9 @@ pub fn enqueue_alerts_at(
     for row in alerts {
         let Some(hit) = &row.rule else { continue };
         let target = hit.webhook.as_deref().unwrap_or(DEFAULT_TARGET);
-        let key = fold_key(&hit.id, target, &row.source_device, &row.raw_message);
+        // The device is its address: its name may change when reverse DNS answers.
+        let device = row.source_ip.to_string();
+        let key = fold_key(&hit.id, target, &device, &row.raw_message);
         if storm_window_us > 0 {
             let found = newest
                 .query_row([key], |r| {
@@ -100,7 +102,7 @@ pub fn enqueue_alerts_at(
             if let Some(n) = found {
                 let same = n.rule_id == hit.id
                     && n.target == target
-                    && n.device.as_deref() == Some(row.source_device.as_str())
+                    && n.device.as_deref() == Some(device.as_str())
                     && n.raw.as_deref() == Some(row.raw_message.as_str());
                 if same && (n.state == "pending" || n.created_at >= window_start) {
                     fold.execute([n.id])?;
@@ -285,8 +287,13 @@ mod tests {
         for r in rows {
             tx.execute(
                 "INSERT INTO messages (id, type, source_ip, source_device, timestamp, received_at,
-                     raw_message) VALUES (?1, 'syslog', '192.0.2.7', ?2, 't', 't', ?3)",
-                params![r.id, r.source_device, r.raw_message],
+                     raw_message) VALUES (?1, 'syslog', ?2, ?3, 't', 't', ?4)",
+                params![
+                    r.id,
+                    r.source_ip.to_string(),
+                    r.source_device,
+                    r.raw_message
+                ],
             )
             .unwrap();
         }
@@ -405,7 +412,7 @@ mod tests {
     fn different_text_device_or_target_is_a_different_alert_and_zero_turns_folding_off() {
         let mut c = db();
         let mut other_device = syslog_row(2, "fan failed", Action::Webhook);
-        other_device.source_device = "edge2".into();
+        other_device.source_ip = [192, 0, 2, 8].into();
         let mut other_target = syslog_row(3, "fan failed", Action::Webhook);
         if let Some(r) = other_target.rule.as_mut() {
             r.webhook = Some("noc".into());
