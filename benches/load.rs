@@ -121,8 +121,7 @@ impl Daemon {
         let _ = self.child.wait();
         let log = std::fs::read_to_string(self.dir.path().join("mutt.log")).unwrap_or_default();
         log.lines()
-            .filter(|l| l.contains("stopped"))
-            .last()
+            .rfind(|l| l.contains("stopped"))
             .unwrap_or("")
             .to_string()
     }

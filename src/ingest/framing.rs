@@ -110,11 +110,7 @@ pub fn extract_frames(
 
 /// At end of stream: what is left in `buf` is one last frame (a sender that did not end with LF),
 /// cut to the maximum. Returns it with its truncated flag, or None when nothing is left.
-pub fn final_frame<'a>(
-    buf: &'a [u8],
-    state: FrameState,
-    max_frame: usize,
-) -> Option<(&'a [u8], bool)> {
+pub fn final_frame(buf: &[u8], state: FrameState, max_frame: usize) -> Option<(&[u8], bool)> {
     if state != FrameState::Start {
         return None;
     }
