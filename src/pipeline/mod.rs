@@ -48,6 +48,8 @@ pub struct PipelineOptions {
     /// Longest a record waits before its batch goes to the writer.
     pub batch_timeout: Duration,
     pub default_utc_offset_secs: i32,
+    /// SNMPv3 users and their key cache, shared by the decoding threads.
+    pub usm: Option<Arc<crate::decode::snmp::Usm>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +170,7 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
     let ctx = ProcessContext {
         rules: &rules,
         default_utc_offset_secs: opts.default_utc_offset_secs,
+        usm: opts.usm.as_deref(),
     };
     let rows: Vec<MessageRow> = records.par_iter().map(|r| process(r, &ctx)).collect();
     let last_seq = records.last().map_or(0, |r| r.seq);

@@ -13,6 +13,8 @@ use crate::wal::Record;
 pub struct ProcessContext<'a> {
     pub rules: &'a RuleSet,
     pub default_utc_offset_secs: i32,
+    /// SNMPv3 users; None: v3 messages are stored unauthenticated, with an error.
+    pub usm: Option<&'a snmp::Usm>,
 }
 
 pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
@@ -54,7 +56,11 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
             (raw, msg.timestamp_us, device, Detail::Syslog(msg))
         }
         Listener::Snmp => {
-            let msg = snmp::decode(&record.payload);
+            let snmp_ctx = snmp::DecodeContext {
+                usm: ctx.usm,
+                ..Default::default()
+            };
+            let msg = snmp::decode_with(&record.payload, &snmp_ctx);
             if msg.trap_oid.is_empty() {
                 errors.push("SNMP trap missing OID".to_string());
             }
@@ -179,6 +185,7 @@ mod tests {
         let ctx = ProcessContext {
             rules: &rules,
             default_utc_offset_secs: 0,
+            usm: None,
         };
         let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
         assert_eq!(row.source_ip.to_string(), "10.1.2.3");
@@ -194,6 +201,7 @@ mod tests {
         let ctx = ProcessContext {
             rules: &rules,
             default_utc_offset_secs: 0,
+            usm: None,
         };
         let row = process(&record(Listener::Syslog, b""), &ctx);
         assert!(row

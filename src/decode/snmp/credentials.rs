@@ -413,7 +413,10 @@ mod tests {
         assert_eq!(parse_auth("None"), Some(None));
         assert_eq!(parse_auth("SHA3"), None);
         assert_eq!(parse_priv("aes-128"), Some(Some(PrivProtocol::Aes128)));
-        assert_eq!(parse_priv("AES-256C"), Some(Some(PrivProtocol::Aes256Cisco)));
+        assert_eq!(
+            parse_priv("AES-256C"),
+            Some(Some(PrivProtocol::Aes256Cisco))
+        );
         assert_eq!(parse_priv("3DES"), None);
     }
 
@@ -424,7 +427,10 @@ mod tests {
         let line = text.lines().position(|l| l.contains("MD6")).unwrap() + 1;
         assert_eq!(e.line, Some(line), "{e}");
         assert_eq!(e.field, "snmpv3_credentials[1].credentials[0].auth_type");
-        assert!(e.to_string().starts_with(&format!("creds.yaml:{line}: ")), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("creds.yaml:{line}: ")),
+            "{e}"
+        );
         assert!(e.message.contains("MD6"), "{e}");
     }
 
@@ -432,8 +438,15 @@ mod tests {
     fn a_missing_password_names_its_credential() {
         let text = SHIPPED.replacen("        priv_password: privpass_new\n", "", 1);
         let e = parse(&text).unwrap_err();
-        assert_eq!(e.field, "snmpv3_credentials[0].credentials[1].priv_password");
-        let line = text.lines().position(|l| l.contains("authpass_new")).unwrap() + 1;
+        assert_eq!(
+            e.field,
+            "snmpv3_credentials[0].credentials[1].priv_password"
+        );
+        let line = text
+            .lines()
+            .position(|l| l.contains("authpass_new"))
+            .unwrap()
+            + 1;
         let found = e.line.unwrap();
         assert!(found >= line - 3 && found <= line + 3, "{e}");
         assert!(!e.to_string().contains("authpass"), "{e}");

@@ -125,9 +125,21 @@ pub fn decrypt(
             iv[8..].copy_from_slice(salt);
             let k = key.get(..proto.key_len()).ok_or_else(short)?;
             Ok(match proto.key_len() {
-                16 => cfb128(&Aes128::new_from_slice(k).map_err(|_| short())?, iv, ciphertext),
-                24 => cfb128(&Aes192::new_from_slice(k).map_err(|_| short())?, iv, ciphertext),
-                _ => cfb128(&Aes256::new_from_slice(k).map_err(|_| short())?, iv, ciphertext),
+                16 => cfb128(
+                    &Aes128::new_from_slice(k).map_err(|_| short())?,
+                    iv,
+                    ciphertext,
+                ),
+                24 => cfb128(
+                    &Aes192::new_from_slice(k).map_err(|_| short())?,
+                    iv,
+                    ciphertext,
+                ),
+                _ => cfb128(
+                    &Aes256::new_from_slice(k).map_err(|_| short())?,
+                    iv,
+                    ciphertext,
+                ),
             })
         }
     }
@@ -225,7 +237,10 @@ mod tests {
         let ku = usm::password_to_key(AuthProtocol::Sha256, b"myprivacy2").unwrap();
         let kul = usm::localize_key(AuthProtocol::Sha256, &ku, b"e");
         for p in [PrivProtocol::Aes256, PrivProtocol::Aes256Cisco] {
-            assert_eq!(privacy_key(AuthProtocol::Sha256, p, &ku, b"e").unwrap(), kul);
+            assert_eq!(
+                privacy_key(AuthProtocol::Sha256, p, &ku, b"e").unwrap(),
+                kul
+            );
         }
     }
 

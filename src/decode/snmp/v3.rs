@@ -26,7 +26,9 @@
 use std::borrow::Cow;
 
 use snmp_parser::asn1_rs::FromBer;
-use snmp_parser::{parse_usm_security_parameters, HeaderData, SecurityModel, UsmSecurityParameters};
+use snmp_parser::{
+    parse_usm_security_parameters, HeaderData, SecurityModel, UsmSecurityParameters,
+};
 
 use super::ber::{tag, Reader};
 use super::credentials::Credential;
@@ -169,7 +171,8 @@ fn authenticate<'a>(usm: &Usm, p: &Parts<'a>) -> Result<Cow<'a, [u8]>, String> {
         }
         return Ok(Cow::Borrowed(p.data));
     }
-    let zeroed = zero_auth_params(p).ok_or_else(|| fail("bad msgAuthenticationParameters".into()))?;
+    let zeroed =
+        zero_auth_params(p).ok_or_else(|| fail("bad msgAuthenticationParameters".into()))?;
     let engine = p.usm.msg_authoritative_engine_id;
     let mut reasons = Vec::new();
     for c in active {
@@ -299,6 +302,8 @@ mod tests {
     fn garbage_is_not_a_scoped_pdu() {
         assert!(!looks_scoped(&[0x30, 0x02, 0x04, 0x00]));
         assert!(!looks_scoped(&[0xff; 40]));
-        assert!(looks_scoped(&[0x30, 0x06, 0x04, 0x00, 0x04, 0x00, 0xa7, 0x00, 0, 0, 0]));
+        assert!(looks_scoped(&[
+            0x30, 0x06, 0x04, 0x00, 0x04, 0x00, 0xa7, 0x00, 0, 0, 0
+        ]));
     }
 }
