@@ -288,8 +288,10 @@ fn env_with_credentials(extra: &str) -> Env {
     let env = Env::new(Setup::default());
     let file = env.path("snmpv3_credentials.yaml");
     std::fs::write(&file, credentials_yaml(extra)).unwrap();
-    let mut setup = Setup::default();
-    setup.extra = format!("snmpv3:\n  credentials_file: {}\n", file.display());
+    let setup = Setup {
+        extra: format!("snmpv3:\n  credentials_file: {}\n", file.display()),
+        ..Setup::default()
+    };
     let env = Env { setup, ..env };
     env.write_config();
     env
