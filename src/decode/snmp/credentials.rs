@@ -48,11 +48,56 @@ impl fmt::Debug for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.is_empty() {
-            return Err(serde::de::Error::custom("the password is empty"));
+        d.deserialize_str(SecretVisitor)
+    }
+}
+
+/// serde's own type errors quote the value (`invalid type: integer `12345678``); a password
+/// written as a number or boolean must not be echoed, so every non-string is refused here.
+struct SecretVisitor;
+
+impl SecretVisitor {
+    fn not_a_string<E: serde::de::Error>() -> E {
+        E::custom("the password must be a string (quote it)")
+    }
+}
+
+impl serde::de::Visitor<'_> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a password string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+        if v.is_empty() {
+            return Err(E::custom("the password is empty"));
         }
-        Ok(Secret(s.into_bytes()))
+        Ok(Secret(v.as_bytes().to_vec()))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Err(Self::not_a_string())
     }
 }
 
@@ -450,6 +495,21 @@ mod tests {
         let found = e.line.unwrap();
         assert!(found >= line - 3 && found <= line + 3, "{e}");
         assert!(!e.to_string().contains("authpass"), "{e}");
+    }
+
+    #[test]
+    fn a_password_written_as_a_number_is_its_text_and_others_are_not_echoed() {
+        let text = SHIPPED.replacen("auth_password: authpass789", "auth_password: 87654321", 1);
+        let c = parse(&text).unwrap();
+        let auth = c.user("otheruser").unwrap()[0].auth.as_ref().unwrap();
+        assert_eq!(auth.1.expose(), b"87654321");
+        let text = SHIPPED.replacen("auth_password: authpass789", "auth_password: [secret99]", 1);
+        let e = parse(&text).unwrap_err();
+        assert!(!e.to_string().contains("secret99"), "{e}");
+        assert_eq!(
+            e.field,
+            "snmpv3_credentials[1].credentials[0].auth_password"
+        );
     }
 
     #[test]
