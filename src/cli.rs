@@ -308,6 +308,7 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
                         communities: &[],
                         dns: None,
                         now: std::time::Instant::now(),
+                        usm: None,
                     };
                     process(&record, &ctx).rule
                 }

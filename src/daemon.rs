@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::decode::snmp::{credentials::Credentials, Usm};
 use crate::ingest::{self, IngestOptions, Sockets};
 use crate::metrics::Metrics;
 use crate::output::WebhookSender;
@@ -46,6 +47,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
             warn!("{problem}");
         }
     }
+    let usm = load_usm(cfg)?;
     info!(
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
@@ -86,7 +88,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone()).map_err(runtime)?;
 
-    let processing = spawn_pipeline(cfg, wal.clone(), rules.clone(), &metrics, &signals)?;
+    let processing = spawn_pipeline(cfg, wal.clone(), rules.clone(), usm, &metrics, &signals)?;
     // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
     let webhooks =
         WebhookSender::start(&cfg.storage.database.path, &cfg.outputs).map_err(runtime)?;
@@ -165,12 +167,13 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     let rules = load_rules(cfg)?;
     // Webhook outputs: replayed alerts are queued (folded as configured) for the next `mutt run`.
     crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
+    let usm = load_usm(cfg)?;
     let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir))).map_err(runtime)?;
     let metrics = Arc::new(Metrics::default());
     let signals = Arc::new(Signals::default());
     signals.ingest_done.store(true, Ordering::Release);
     let last = report.last_seq;
-    let processing = spawn_pipeline(cfg, wal, rules, &metrics, &signals)?;
+    let processing = spawn_pipeline(cfg, wal, rules, usm, &metrics, &signals)?;
     let bar = if progress {
         indicatif::ProgressBar::new(last)
     } else {
@@ -203,6 +206,7 @@ fn spawn_pipeline(
     cfg: &Config,
     wal: wal::WalHandle,
     rules: SharedRules,
+    usm: Option<Arc<Usm>>,
     metrics: &Arc<Metrics>,
     signals: &Arc<Signals>,
 ) -> Result<thread::JoinHandle<Result<(), pipeline::PipelineError>>, DaemonError> {
@@ -221,6 +225,7 @@ fn spawn_pipeline(
             .enrichment
             .reverse_dns
             .then(|| crate::enrich::Resolver::start(&cfg.enrichment)),
+        usm,
     };
     let (metrics, signals) = (metrics.clone(), signals.clone());
     thread::Builder::new()
@@ -245,6 +250,25 @@ fn load_rules(cfg: &Config) -> Result<SharedRules, DaemonError> {
     };
     info!(rules = set.rules().len(), "rules loaded");
     Ok(Arc::new(RwLock::new(Arc::new(set))))
+}
+
+/// The SNMPv3 users of `snmpv3.credentials_file`. A file that does not exist leaves v3 messages
+/// unauthenticated (with a warning); one that does not load stops the start (exit 2).
+fn load_usm(cfg: &Config) -> Result<Option<Arc<Usm>>, DaemonError> {
+    let Some(path) = &cfg.snmpv3.credentials_file else {
+        return Ok(None);
+    };
+    match Credentials::load(path) {
+        Ok(creds) => {
+            info!(users = creds.len(), file = %path.display(), "SNMPv3 users loaded");
+            Ok(Some(Arc::new(Usm::new(creds))))
+        }
+        Err(e) if e.not_found => {
+            warn!(file = %path.display(), "no SNMPv3 credentials file; v3 messages are stored unauthenticated");
+            Ok(None)
+        }
+        Err(e) => Err(DaemonError::Config(e.to_string())),
+    }
 }
 
 /// Bind every enabled listener. Syslog UDP and TCP share the port number.

@@ -53,6 +53,8 @@ pub struct PipelineOptions {
     /// SNMP v1/v2c communities accepted; empty accepts all.
     pub communities: Vec<String>,
     pub dns: Option<crate::enrich::Resolver>,
+    /// SNMPv3 users and their key cache, shared by the decoding threads.
+    pub usm: Option<Arc<crate::decode::snmp::Usm>>,
 }
 
 /// Nice value of the processing threads. Ingest keeps the default: when the cores are busy it must
@@ -204,6 +206,7 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
         communities: &opts.communities,
         dns: opts.dns.as_ref(),
         now: Instant::now(),
+        usm: opts.usm.as_deref(),
     };
     let rows: Vec<MessageRow> = records.par_iter().map(|r| process(r, &ctx)).collect();
     let last_seq = records.last().map_or(0, |r| r.seq);

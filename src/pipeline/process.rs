@@ -22,6 +22,8 @@ pub struct ProcessContext<'a> {
     pub dns: Option<&'a Resolver>,
     /// When the batch is processed (DNS cache expiry only).
     pub now: Instant,
+    /// SNMPv3 users; None: v3 messages are stored unauthenticated, with an error.
+    pub usm: Option<&'a snmp::Usm>,
 }
 
 pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
@@ -59,7 +61,11 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
             (raw, msg.timestamp_us, device, Detail::Syslog(msg))
         }
         Listener::Snmp => {
-            let msg = snmp::decode(&record.payload);
+            let snmp_ctx = snmp::DecodeContext {
+                usm: ctx.usm,
+                ..Default::default()
+            };
+            let msg = snmp::decode_with(&record.payload, &snmp_ctx);
             if msg.trap_oid.is_empty() {
                 errors.push("SNMP trap missing OID".to_string());
             }
@@ -217,6 +223,7 @@ mod tests {
             communities: &[],
             dns: None,
             now: Instant::now(),
+            usm: None,
         };
         let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
         assert_eq!(row.source_ip.to_string(), "10.1.2.3");
@@ -235,6 +242,7 @@ mod tests {
             communities: &[],
             dns: None,
             now: Instant::now(),
+            usm: None,
         };
         let row = process(&record(Listener::Syslog, b""), &ctx);
         assert!(row

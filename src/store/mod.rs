@@ -4,6 +4,7 @@
 //! registry updates, the rule counters and the new WAL checkpoint, so a batch is stored whole or
 //! not at all, and the checkpoint never runs ahead of the rows it covers.
 
+pub mod auth_failures;
 pub mod outbox;
 mod row;
 pub mod schema;

@@ -103,6 +103,7 @@ impl MessageSink for Store {
         let result = (|| {
             let tx = self.conn.transaction()?;
             insert_rows(&tx, rows)?;
+            super::auth_failures::record(&tx, rows)?;
             super::outbox::enqueue_alerts(&tx, rows)?;
             update_devices(&tx, rows)?;
             update_rule_counters(&tx, rows)?;

@@ -8,12 +8,15 @@
 //! ber.rs     BER TLV reader, INTEGER/OID decoding, the small encoder for Responses
 //! pdu.rs     v1/v2c envelope, PDU header, VarBindList walk (cap: MAX_VARBINDS)
 //! v1.rs      Trap-PDU and its snmpTrapOID mapping (RFC 3584 section 3.1)
-//! v3.rs      v3 header and USM parameters (no keys yet)
+//! v3.rs      v3 header, USM parameters, authentication and decryption, ScopedPDU
+//! credentials.rs  snmpv3_credentials.yaml (users, protocols, passwords as Secret)
+//! keys.rs    Usm: credentials by user plus the bounded localized-key cache
+//! privacy.rs DES-CBC and AES-CFB decryption, AES-192/256 key extension
 //! value.rs   one varbind value to SMI type name and text
 //! names.rs   OID -> MODULE::name by longest prefix (built-in table oid_names.tsv)
 //! render.rs  the one-line rendering for messages.raw_message
 //! inform.rs  the Response to an InformRequest
-//! usm.rs     USM key derivation (password to key, localization); authentication comes later
+//! usm.rs     USM key derivation (password to key, localization) and HMAC verification
 //! ```
 //!
 //! # What comes from snmp-parser 0.11 and what is our own
@@ -46,13 +49,18 @@
 //!   printable UTF-8 (one trailing NUL ignored) and otherwise as spaced hex `0a 1b ff`, OIDs
 //!   dotted, IpAddress dotted quad, Opaque as hex, NULL and the three exceptions as "".
 //! * v3: `engine_id` is the msgAuthoritativeEngineID in hex (no spaces), `security_name` the USM
-//!   user, `security_level` noAuthNoPriv/authNoPriv/authPriv; always the error
-//!   [`v3::USM_NOT_SUPPORTED`] until USM is implemented (plaintext scoped PDUs are decoded anyway).
+//!   user, `security_level` noAuthNoPriv/authNoPriv/authPriv. With users loaded
+//!   ([`DecodeContext::usm`]) the message is authenticated and decrypted (v3.rs); a message that
+//!   fails sets `auth_failure` to the user name and carries the reason in `errors`, one that
+//!   passes sets `auth_ok_user`. Without users, every v3 message carries [`v3::NO_USERS`].
 
 pub mod ber;
+pub mod credentials;
 pub mod inform;
+pub mod keys;
 pub mod names;
 pub mod pdu;
+pub mod privacy;
 pub mod render;
 pub mod usm;
 pub mod v1;
@@ -60,6 +68,8 @@ pub mod v3;
 pub mod value;
 
 use serde::Serialize;
+
+pub use keys::Usm;
 
 /// One variable binding, ready to store as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,6 +107,10 @@ pub struct SnmpMessage {
     pub security_name: Option<String>,
     pub engine_id: Option<String>,
     pub security_level: Option<String>,
+    /// v3: the user whose message failed authentication or decryption (unknown user included).
+    pub auth_failure: Option<String>,
+    /// v3: the user whose message authenticated (clears that user's failure count).
+    pub auth_ok_user: Option<String>,
     /// Why the datagram did not decode cleanly; empty when it did.
     pub errors: Vec<String>,
 }
@@ -110,12 +124,15 @@ pub const MAX_VARBINDS: usize = 1024;
 pub struct DecodeContext<'a> {
     /// OID names: the built-in table, plus MIB files once loaded.
     pub names: &'a names::NameTable,
+    /// SNMPv3 users and their keys; None: v3 messages are not authenticated.
+    pub usm: Option<&'a Usm>,
 }
 
 impl Default for DecodeContext<'static> {
     fn default() -> Self {
         DecodeContext {
             names: names::builtin(),
+            usm: None,
         }
     }
 }
@@ -126,7 +143,7 @@ pub fn decode(datagram: &[u8]) -> SnmpMessage {
 }
 
 /// Decode one datagram.
-pub fn decode_with(datagram: &[u8], _ctx: &DecodeContext<'_>) -> SnmpMessage {
+pub fn decode_with(datagram: &[u8], ctx: &DecodeContext<'_>) -> SnmpMessage {
     let mut msg = SnmpMessage::default();
     match pdu::envelope(datagram) {
         Err(e) => msg.errors.push(format!("message: {e}")),
@@ -135,7 +152,7 @@ pub fn decode_with(datagram: &[u8], _ctx: &DecodeContext<'_>) -> SnmpMessage {
             msg.community = Some(String::from_utf8_lossy(env.community).into_owned());
             pdu::decode_pdu(env.pdu, Some(env.community), &mut msg);
         }
-        Ok(Err((3, rest))) => v3::decode(rest, &mut msg),
+        Ok(Err((3, _))) => v3::decode(datagram, ctx, &mut msg),
         Ok(Err((version, _))) => msg.errors.push(format!("unknown SNMP version {version}")),
     }
     msg

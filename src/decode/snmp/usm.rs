@@ -9,8 +9,12 @@
 //! The localized key is what authenticates (and, cut to size, encrypts) messages from the engine
 //! with that snmpEngineID. Computing Ku hashes a mebibyte, so the caller caches Ku per
 //! credential and Kul per (credential, engine ID); this module is pure and caches nothing.
-//! Message authentication and privacy come later.
+//!
+//! Message authentication (RFC 3414 sections 6.3.2 and 7.3.2, RFC 7860 section 4.2.2): the MAC
+//! is HMAC-H(Kul, wholeMsg with msgAuthenticationParameters set to zeros), cut to
+//! [`AuthProtocol::mac_len`] octets, compared in constant time.
 
+use hmac::{Hmac, Mac};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
@@ -101,6 +105,32 @@ pub fn localized_key(
         &password_to_key(proto, password)?,
         engine_id,
     ))
+}
+
+/// True when `mac` is the MAC of `whole_msg_zeroed` (the message with its authentication
+/// parameters zeroed) under the localized key `kul`. A MAC of the wrong length never matches.
+pub fn verify_mac(proto: AuthProtocol, kul: &[u8], whole_msg_zeroed: &[u8], mac: &[u8]) -> bool {
+    if mac.len() != proto.mac_len() {
+        return false;
+    }
+    match proto {
+        AuthProtocol::Md5 => verify::<Hmac<Md5>>(kul, whole_msg_zeroed, mac),
+        AuthProtocol::Sha1 => verify::<Hmac<Sha1>>(kul, whole_msg_zeroed, mac),
+        AuthProtocol::Sha224 => verify::<Hmac<Sha224>>(kul, whole_msg_zeroed, mac),
+        AuthProtocol::Sha256 => verify::<Hmac<Sha256>>(kul, whole_msg_zeroed, mac),
+        AuthProtocol::Sha384 => verify::<Hmac<Sha384>>(kul, whole_msg_zeroed, mac),
+        AuthProtocol::Sha512 => verify::<Hmac<Sha512>>(kul, whole_msg_zeroed, mac),
+    }
+}
+
+fn verify<M: Mac + hmac::digest::KeyInit>(key: &[u8], msg: &[u8], mac: &[u8]) -> bool {
+    match <M as Mac>::new_from_slice(key) {
+        Ok(mut m) => {
+            m.update(msg);
+            m.verify_truncated_left(mac).is_ok()
+        }
+        Err(_) => false,
+    }
 }
 
 fn expand<D: Digest>(password: &[u8]) -> Vec<u8> {
@@ -213,6 +243,55 @@ mod tests {
             assert_eq!(kul.len(), proto.key_len());
             assert!(proto.mac_len() < proto.key_len());
         }
+    }
+
+    #[test]
+    fn gosnmp_sha224_and_sha512_messages_verify() {
+        // usm_vectors.json gosnmp_sha2_auth: whole messages from net-snmp traffic (RFC 7860 MACs).
+        let engine = unhex("80004fb805636c6f75644dab22cc");
+        let cases = [
+            (
+                AuthProtocol::Sha224,
+                "308184020103300e02025f84020205c0040105020103043f303d040e80004fb805636c6f75644dab22cc02012b0203203ea5040f7573722d7368613232342d6e6f6e650410000000000000000000000000000000000400302e040e80004fb805636c6f75644dab22cc0400a01a02023ced020100020100300e300c06082b060102010101000500",
+                "66cd2d9b04cd48b02a9df0c77dc3415d",
+            ),
+            (
+                AuthProtocol::Sha512,
+                "3081a4020103300e0202366e020205c0040105020103045f305d040e80004fb805636c6f75644dab22cc02012b0203203eea040f7573722d7368613531322d6e6f6e6504300000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000400302e040e80004fb805636c6f75644dab22cc0400a01a020214d9020100020100300e300c06082b060102010101000500",
+                "26f8087ced336a394642b8698eba9810929a9bfa44afbf43975a7ad6c4cc55bd279b549a77ec56d791467612747d6f57",
+            ),
+        ];
+        for (proto, zeroed, mac) in cases {
+            let kul = localized_key(proto, b"authkey1", &engine).unwrap();
+            assert!(verify_mac(proto, &kul, &unhex(zeroed), &unhex(mac)));
+            let mut bad = unhex(mac);
+            bad[0] ^= 1;
+            assert!(!verify_mac(proto, &kul, &unhex(zeroed), &bad));
+            assert!(!verify_mac(proto, &kul, &unhex(zeroed), &unhex(mac)[..12]));
+        }
+    }
+
+    #[test]
+    fn john_wholemsg_md5_and_sha1_messages_verify() {
+        // usm_vectors.json wholemsg_hmac_vectors john-snmp-1 and john-snmp-2 (snmp_usm.pcap,
+        // users pippo and pippo3, password pippoxxx).
+        let engine = unhex("80001f888059dc486145a26322");
+        let md5_msg = "3081b10201033011020430f6f3d5020300ffe304010702010304373035040d80001f888059dc486145a2632202010802020ab90405706970706f040c00000000000000000000000004080000000103d5321a0460826ecf6443956d4c364bfc6f6ffc8ee0df000ffd0955af12d2c0f3c60fadea417d2bb80c0b2c1fa7a46ce44f9f16e15ee830a49881f60ecfa757d2f04000eb39a94058121d88ca20eeef4e6bf06784c67c15f144915d9bc2c6a0461da92a4abe";
+        let kul = localized_key(AuthProtocol::Md5, b"pippoxxx", &engine).unwrap();
+        assert!(verify_mac(
+            AuthProtocol::Md5,
+            &kul,
+            &unhex(md5_msg),
+            &unhex("19395e67894fda182414849f")
+        ));
+        let sha_msg = "30820144020103301102043cdca370020300ffe304010302010304383036040d80001f888059dc486145a2632202010802020aba0406706970706f33040c0000000000000000000000000408f9a7cd5639adc7de0481f12d4e0febddef162199aa61bb97f44b84d975d9cef001d31eed660a193c22362c2ba6d203932822baa6c5d0032cc5cd7a8b7ac7b2fc005820ea72d72ffe59d3696be2bc8d5bdffb2de6fc775ed26cbf2d49a513704867665126775b8ffcaf3c07c19f9ecefb20293af7a6beecb6a5f2e3ba812ed9d71d21679007546f3acc6b72aff2baff2688451e74434dc9e6dab2f1b5e149691ced9fb4283fc8f85e3e7ebbe833353076fbdea7a11bc13a8c5ea62385b519e8bd2ab15f646572f487c8eb471eb0b069c5cc500eb8abc0227746d4ee8a5d9f0d6bfd9ece27f3f99ad5937c3e9be08e3074963796d3a13907fa1f17d213";
+        let kul = localized_key(AuthProtocol::Sha1, b"pippoxxx", &engine).unwrap();
+        assert!(verify_mac(
+            AuthProtocol::Sha1,
+            &kul,
+            &unhex(sha_msg),
+            &unhex("3de2a23a91ef278f8277b3f5")
+        ));
     }
 
     #[test]

@@ -1,25 +1,41 @@
-//! The SNMPv3 message header (RFC 3412 section 6) and USM security parameters (RFC 3414
-//! section 2.4), read without keys: version, engine ID, user and security level.
+//! The SNMPv3 message (RFC 3412 section 6) under the User-based Security Model: USM parameters
+//! (RFC 3414 section 2.4), authentication (RFC 3414 section 3.2, RFC 7860), decryption (RFC 3414
+//! section 8, RFC 3826) and the ScopedPDU.
 //!
 //! ```text
 //! SNMPv3Message ::= SEQUENCE { msgVersion INTEGER (3),
 //!     msgGlobalData SEQUENCE { msgID, msgMaxSize, msgFlags OCTET STRING (1), msgSecurityModel },
 //!     msgSecurityParameters OCTET STRING (BER of UsmSecurityParameters for model 3),
 //!     msgData CHOICE { plaintext ScopedPDU, encryptedPDU OCTET STRING } }
+//! UsmSecurityParameters ::= SEQUENCE { msgAuthoritativeEngineID OCTET STRING,
+//!     msgAuthoritativeEngineBoots INTEGER, msgAuthoritativeEngineTime INTEGER,
+//!     msgUserName OCTET STRING, msgAuthenticationParameters OCTET STRING,
+//!     msgPrivacyParameters OCTET STRING }
 //! ScopedPDU ::= SEQUENCE { contextEngineID OCTET STRING, contextName OCTET STRING, data PDU }
 //! ```
 //!
 //! msgGlobalData and the USM parameters are read by snmp-parser (`HeaderData`,
-//! `parse_usm_security_parameters`); the scoped PDU goes through our PDU decoder. Authentication
-//! is not checked yet, so every v3 message carries the error "SNMPv3 USM not supported yet".
+//! `parse_usm_security_parameters`); the scoped PDU goes through our PDU decoder.
+//!
+//! Policy: the user's active credentials are tried in priority order; the first whose MAC matches
+//! (and, for authPriv, whose privacy key yields a well-formed ScopedPDU) wins. A noAuthNoPriv
+//! message is accepted only from a user none of whose active credentials has authentication.
+//! Timeliness (engine boots/time windows, RFC 3414 section 3.2 step 7) is not checked: a receiver
+//! of notifications keeps no clock per sender engine, so a replayed trap is stored again.
+
+use std::borrow::Cow;
 
 use snmp_parser::asn1_rs::FromBer;
-use snmp_parser::{parse_usm_security_parameters, HeaderData, SecurityModel};
+use snmp_parser::{
+    parse_usm_security_parameters, HeaderData, SecurityModel, UsmSecurityParameters,
+};
 
 use super::ber::{tag, Reader};
-use super::{pdu, value, SnmpMessage};
+use super::credentials::Credential;
+use super::{pdu, privacy, usm, value, DecodeContext, SnmpMessage, Usm};
 
-pub const USM_NOT_SUPPORTED: &str = "SNMPv3 USM not supported yet";
+/// The error on every v3 message when no users are loaded.
+pub const NO_USERS: &str = "SNMPv3 message not authenticated: no SNMPv3 users are configured";
 
 /// msgFlags bits (RFC 3412 section 6.4) to the usual level names.
 fn security_level(flags: u8) -> Option<&'static str> {
@@ -31,49 +47,228 @@ fn security_level(flags: u8) -> Option<&'static str> {
     }
 }
 
-/// Continue decoding after msgVersion; `r` is positioned at msgGlobalData.
-pub fn decode(r: Reader<'_>, msg: &mut SnmpMessage) {
+/// What the header says, borrowed from the datagram.
+struct Parts<'a> {
+    /// The SNMPv3Message TLV: what the MAC covers.
+    whole: &'a [u8],
+    flags: u8,
+    usm: UsmSecurityParameters<'a>,
+    /// msgData: the ScopedPDU TLV, or the encryptedPDU OCTET STRING.
+    data: &'a [u8],
+}
+
+/// Decode a whole v3 datagram (the version was already read as 3).
+pub fn decode(datagram: &[u8], ctx: &DecodeContext<'_>, msg: &mut SnmpMessage) {
     msg.version = "v3".to_owned();
-    let rest = r.rest();
-    let (after, header) = match HeaderData::from_ber(rest) {
+    let Some(parts) = read_parts(datagram, msg) else {
+        return;
+    };
+    msg.engine_id = Some(value::hex(parts.usm.msg_authoritative_engine_id).replace(' ', ""));
+    let user = parts.usm.msg_user_name.clone();
+    msg.security_name = Some(user.clone());
+    let encrypted = parts.flags & 0b010 != 0;
+    let Some(usm) = ctx.usm else {
+        msg.errors.push(NO_USERS.to_owned());
+        if !encrypted {
+            // Plaintext: show what was sent, marked by the error above as not authenticated.
+            decode_scoped(parts.data, msg);
+        }
+        return;
+    };
+    match authenticate(usm, &parts) {
+        Ok(scoped) => {
+            msg.auth_ok_user = Some(user);
+            decode_scoped(&scoped, msg);
+        }
+        Err(reason) => {
+            msg.errors.push(reason);
+            msg.auth_failure = Some(user);
+            if !encrypted {
+                decode_scoped(parts.data, msg);
+            }
+        }
+    }
+}
+
+/// Header, flags and USM parameters; None (with errors in `msg`) when they cannot be read.
+fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Option<Parts<'a>> {
+    let mut outer = Reader::new(datagram);
+    let seq = match outer.expect(tag::SEQUENCE) {
+        Ok(s) => s,
+        Err(e) => {
+            msg.errors.push(format!("message: {e}"));
+            return None;
+        }
+    };
+    let mut r = Reader::new(seq.value);
+    if let Err(e) = r.integer() {
+        msg.errors.push(format!("msgVersion: {e}"));
+        return None;
+    }
+    let (after, header) = match HeaderData::from_ber(r.rest()) {
         Ok(ok) => ok,
         Err(e) => {
             msg.errors.push(format!("msgGlobalData: {e}"));
-            msg.errors.push(USM_NOT_SUPPORTED.to_owned());
-            return;
+            return None;
         }
     };
     let mut r = Reader::new(after);
     match security_level(header.msg_flags) {
         Some(level) => msg.security_level = Some(level.to_owned()),
-        None => msg.errors.push(format!(
-            "msgFlags 0x{:02x}: privacy without authentication",
-            header.msg_flags
-        )),
-    }
-    match r.expect(tag::OCTET_STRING) {
-        Ok(params) if header.msg_security_model == SecurityModel::USM => {
-            match parse_usm_security_parameters(params.value) {
-                Ok((_, usm)) => {
-                    msg.engine_id =
-                        Some(value::hex(usm.msg_authoritative_engine_id).replace(' ', ""));
-                    msg.security_name = Some(usm.msg_user_name);
-                }
-                Err(e) => msg.errors.push(format!("USM security parameters: {e}")),
-            }
+        None => {
+            msg.errors.push(format!(
+                "msgFlags 0x{:02x}: privacy without authentication",
+                header.msg_flags
+            ));
+            return None;
         }
-        Ok(_) => msg.errors.push(format!(
+    }
+    let params = match r.expect(tag::OCTET_STRING) {
+        Ok(p) => p,
+        Err(e) => {
+            msg.errors.push(format!("msgSecurityParameters: {e}"));
+            return None;
+        }
+    };
+    if header.msg_security_model != SecurityModel::USM {
+        msg.errors.push(format!(
             "security model {} is not USM",
             header.msg_security_model.0
-        )),
-        Err(e) => msg.errors.push(format!("msgSecurityParameters: {e}")),
+        ));
+        return None;
     }
-    msg.errors.push(USM_NOT_SUPPORTED.to_owned());
-    if header.is_encrypted() {
-        return;
+    match parse_usm_security_parameters(params.value) {
+        Ok((_, usm)) => Some(Parts {
+            whole: seq.raw,
+            flags: header.msg_flags,
+            usm,
+            data: r.rest(),
+        }),
+        Err(e) => {
+            msg.errors.push(format!("USM security parameters: {e}"));
+            None
+        }
     }
-    // Plaintext: show what was sent, marked by the error above as not authenticated.
-    let scoped = match r.expect(tag::SEQUENCE) {
+}
+
+/// The ScopedPDU octets of an authentic message, or why it is not one.
+fn authenticate<'a>(usm: &Usm, p: &Parts<'a>) -> Result<Cow<'a, [u8]>, String> {
+    let user = &p.usm.msg_user_name;
+    let creds = usm
+        .credentials()
+        .user(user)
+        .ok_or_else(|| format!("SNMPv3 authentication failed: unknown user {user:?}"))?;
+    let active: Vec<&Credential> = creds.iter().filter(|c| c.active).collect();
+    let fail = |why: String| format!("SNMPv3 authentication failed for user {user:?}: {why}");
+    if active.is_empty() {
+        return Err(fail("no active credential".into()));
+    }
+    if p.flags & 0b001 == 0 {
+        if active.iter().any(|c| c.auth.is_some()) {
+            return Err(fail(
+                "noAuthNoPriv message, but the user has authentication keys".into(),
+            ));
+        }
+        return Ok(Cow::Borrowed(p.data));
+    }
+    let zeroed =
+        zero_auth_params(p).ok_or_else(|| fail("bad msgAuthenticationParameters".into()))?;
+    let engine = p.usm.msg_authoritative_engine_id;
+    let mut reasons = Vec::new();
+    for c in active {
+        let Some((proto, _)) = &c.auth else {
+            reasons.push(format!("priority {}: no authentication", c.priority));
+            continue;
+        };
+        let mac = p.usm.msg_authentication_parameters;
+        if mac.len() != proto.mac_len() {
+            reasons.push(format!(
+                "priority {}: {} octets of MAC, {proto:?} uses {}",
+                c.priority,
+                mac.len(),
+                proto.mac_len()
+            ));
+            continue;
+        }
+        let Some((keys, cached)) = usm.keys(c, engine) else {
+            reasons.push(format!("priority {}: no key", c.priority));
+            continue;
+        };
+        if !usm::verify_mac(*proto, &keys.auth, &zeroed, mac) {
+            reasons.push(format!("priority {}: wrong {proto:?} MAC", c.priority));
+            continue;
+        }
+        let scoped = if p.flags & 0b010 == 0 {
+            Cow::Borrowed(p.data)
+        } else {
+            match decrypt(c, keys.privacy.as_deref(), p) {
+                Ok(plain) => Cow::Owned(plain),
+                Err(why) => {
+                    reasons.push(format!("priority {}: {why}", c.priority));
+                    continue;
+                }
+            }
+        };
+        if !cached {
+            usm.remember(c, engine, keys);
+        }
+        return Ok(scoped);
+    }
+    Err(fail(reasons.join("; ")))
+}
+
+/// The message with msgAuthenticationParameters set to zeros (RFC 3414 section 6.3.2 step 1).
+fn zero_auth_params(p: &Parts<'_>) -> Option<Vec<u8>> {
+    let params = p.usm.msg_authentication_parameters;
+    // The parameters are a sub-slice of the message; find where.
+    let start = (params.as_ptr() as usize).checked_sub(p.whole.as_ptr() as usize)?;
+    let end = start.checked_add(params.len())?;
+    let mut zeroed = p.whole.to_vec();
+    zeroed.get_mut(start..end)?.fill(0);
+    Some(zeroed)
+}
+
+/// Decrypt the encryptedPDU and check that it holds one ScopedPDU.
+fn decrypt(c: &Credential, key: Option<&[u8]>, p: &Parts<'_>) -> Result<Vec<u8>, String> {
+    let (Some((proto, _)), Some(key)) = (&c.privacy, key) else {
+        return Err("the message is encrypted, the credential has no privacy key".into());
+    };
+    let encrypted = Reader::new(p.data)
+        .expect(tag::OCTET_STRING)
+        .map_err(|e| format!("encryptedPDU: {e}"))?;
+    let plain = privacy::decrypt(
+        *proto,
+        key,
+        p.usm.msg_authoritative_engine_boots,
+        p.usm.msg_authoritative_engine_time,
+        p.usm.msg_privacy_parameters,
+        encrypted.value,
+    )
+    .map_err(|e| e.to_string())?;
+    if !looks_scoped(&plain) {
+        return Err(format!(
+            "{proto:?} decryption gave no ScopedPDU (wrong privacy password or protocol?)"
+        ));
+    }
+    Ok(plain)
+}
+
+/// A ScopedPDU TLV followed by less than one cipher block of padding (DES pads; AES does not).
+fn looks_scoped(plain: &[u8]) -> bool {
+    let mut r = Reader::new(plain);
+    let Ok(seq) = r.expect(tag::SEQUENCE) else {
+        return false;
+    };
+    let mut s = Reader::new(seq.value);
+    r.rest().len() < 16
+        && s.expect(tag::OCTET_STRING).is_ok()
+        && s.expect(tag::OCTET_STRING).is_ok()
+        && s.any().is_ok_and(|pdu| pdu.tag & 0xe0 == 0xa0)
+}
+
+/// contextEngineID, contextName, then the PDU through the common decoder.
+fn decode_scoped(data: &[u8], msg: &mut SnmpMessage) {
+    let scoped = match Reader::new(data).expect(tag::SEQUENCE) {
         Ok(s) => s,
         Err(e) => {
             msg.errors.push(format!("ScopedPDU: {e}"));
@@ -101,5 +296,14 @@ mod tests {
         assert_eq!(security_level(0x05), Some("authNoPriv"));
         assert_eq!(security_level(0x07), Some("authPriv"));
         assert_eq!(security_level(0x02), None);
+    }
+
+    #[test]
+    fn garbage_is_not_a_scoped_pdu() {
+        assert!(!looks_scoped(&[0x30, 0x02, 0x04, 0x00]));
+        assert!(!looks_scoped(&[0xff; 40]));
+        assert!(looks_scoped(&[
+            0x30, 0x06, 0x04, 0x00, 0x04, 0x00, 0xa7, 0x00, 0, 0, 0
+        ]));
     }
 }
