@@ -267,3 +267,84 @@ fn a_key_that_cannot_be_read_stops_the_start_with_a_config_error() {
         "{stderr}"
     );
 }
+
+/// rsyslog's TLS driver (Debian: rsyslog-gnutls) is installed. Missing: skip, except under CI.
+fn have_rsyslog_gtls() -> bool {
+    if !have_tool("rsyslogd") {
+        return false;
+    }
+    let found = std::fs::read_dir("/usr/lib")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .any(|e| e.path().join("rsyslog/lmnsd_gtls.so").exists())
+        })
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("rsyslog's gtls driver is not installed; .ci/run must install rsyslog-gnutls");
+        }
+        eprintln!("SKIPPED: rsyslog-gnutls is not installed");
+    }
+    found
+}
+
+#[test]
+fn rsyslog_forwards_over_mutual_tls_with_octet_counting() {
+    if !have_rsyslog_gtls() {
+        return;
+    }
+    let (env, port) = tls_env(true, 600);
+    let daemon = env.start();
+    let udp_port = free_port();
+    let work = env.path("rsyslog");
+    std::fs::create_dir_all(&work).expect("rsyslog dir");
+    let conf = format!(
+        "global(workDirectory=\"{work}\" defaultNetstreamDriverCAFile=\"{ca}\"\n\
+         \x20      defaultNetstreamDriverCertFile=\"{cert}\" defaultNetstreamDriverKeyFile=\"{key}\")\n\
+         module(load=\"imudp\")\n\
+         input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp_port}\")\n\
+         action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{port}\" protocol=\"tcp\"\n\
+         \x20      streamDriver=\"gtls\" streamDriverMode=\"1\" streamDriverAuthMode=\"x509/name\"\n\
+         \x20      streamDriverPermittedPeers=\"localhost\" tcp_framing=\"octet-counted\"\n\
+         \x20      template=\"RSYSLOG_SyslogProtocol23Format\")\n",
+        work = work.display(),
+        ca = data("ca.pem").display(),
+        cert = data("client.pem").display(),
+        key = data("client.key").display(),
+    );
+    let conf_path = work.join("rsyslog.conf");
+    std::fs::write(&conf_path, conf).expect("write rsyslog.conf");
+    let mut rsyslog = Command::new("rsyslogd")
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf_path)
+        .arg("-i")
+        .arg(work.join("rsyslog.pid"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rsyslogd");
+    // rsyslog listens once its UDP port can no longer be bound.
+    let until = Instant::now() + Duration::from_secs(20);
+    while std::net::UdpSocket::bind(("127.0.0.1", udp_port)).is_ok() {
+        assert!(Instant::now() < until, "rsyslogd never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let n = 50;
+    env.send_udp(udp_port, &numbered_lines("via-rsyslog", n));
+    let got = env.wait_rows(n as i64, Duration::from_secs(20));
+    let _ = rsyslog.kill();
+    let _ = rsyslog.wait();
+    assert_eq!(got, n as i64);
+    let rows = raw_rows(&env, "tls");
+    assert_eq!(rows.len(), n);
+    for (i, raw) in rows.iter().enumerate() {
+        assert!(
+            raw.starts_with("<134>1 ") && raw.contains(&format!("via-rsyslog message {i:06}")),
+            "RFC 5424 as rsyslog formats it: {raw}"
+        );
+    }
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+}
