@@ -348,3 +348,32 @@ fn rsyslog_forwards_over_mutual_tls_with_octet_counting() {
     let (status, _) = daemon.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn a_burst_over_one_tls_connection_is_stored_once_each() {
+    let (env, port) = tls_env(false, 600);
+    let daemon = env.start();
+    let n = 5_000;
+    let lines = numbered_lines("tls-burst", n);
+    let mut bytes = Vec::new();
+    for l in &lines {
+        // Octet counting and LF framing alternate, on frames that straddle TLS records.
+        if bytes.len() % 2 == 0 {
+            bytes.extend_from_slice(format!("{} ", l.len()).as_bytes());
+            bytes.extend_from_slice(l);
+        } else {
+            bytes.extend_from_slice(l);
+            bytes.push(b'\n');
+        }
+    }
+    let started = Instant::now();
+    send_rustls(port, client_config(None), &bytes).expect("TLS client");
+    assert_eq!(env.wait_rows(n as i64, Duration::from_secs(60)), n as i64);
+    eprintln!("{n} lines over TLS stored in {:?}", started.elapsed());
+    assert_eq!(
+        env.count("SELECT COUNT(DISTINCT raw_message) FROM messages WHERE transport = 'tls'"),
+        n as i64
+    );
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+}

@@ -4,9 +4,10 @@
 //! RFC 5425 frames messages by octet counting (`MSG-LEN SP SYSLOG-MSG`, section 4.3); the
 //! framer after this stream also accepts LF-terminated frames, detected per frame, as on TCP.
 //!
-//! Memory per connection is bounded: rustls holds at most one TLS record being reassembled
-//! (about 16 KiB) plus a plaintext buffer capped at [`PLAINTEXT_LIMIT`]; the connection's frame
-//! buffer is bounded as for plain TCP.
+//! Memory per connection is bounded: rustls reassembles at most one TLS record (about 18 KiB) or
+//! one handshake message (at most 64 KiB), and keeps decrypted bytes up to [`PLAINTEXT_LIMIT`]; the
+//! connection's frame buffer is bounded as for plain TCP. A connection is read only as fast as the
+//! WAL takes its frames, so a fast sender is held back by TCP, not by memory.
 
 use std::io::{self, Read};
 use std::net::TcpListener;
