@@ -216,7 +216,7 @@ pub fn run(
         "ingest stopping: closing listeners"
     );
     // Frames already read from open connections are accepted before the final sync.
-    for (_, c) in conns.iter_mut() {
+    for c in conns.values() {
         let transport = c.stream.transport();
         if let Some((frame, cut)) = c.final_frame(opts.limits(transport).max_frame) {
             append_frame(&mut wal, &metrics, c.peer, transport, &frame, cut)?;
