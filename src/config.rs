@@ -189,6 +189,47 @@ impl Default for ListenerSection {
     }
 }
 
+/// `listeners.syslog_tls`: syslog over TLS (RFC 5425). Off unless enabled; the certificate and key
+/// are read and checked when the config is loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogTlsSection {
+    pub enabled: bool,
+    /// Address to bind; all interfaces by default.
+    pub bind: IpAddr,
+    /// 6514, the port RFC 5425 assigns.
+    pub port: Port,
+    /// PEM: the server certificate, then any intermediates. Required when enabled.
+    pub cert_file: Option<PathBuf>,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1). Required when enabled.
+    pub key_file: Option<PathBuf>,
+    /// PEM: CA certificates for client certificates. When set, every client must present a
+    /// certificate that chains to one of them (mutual TLS); when not, none is asked for.
+    pub client_ca_file: Option<PathBuf>,
+    /// Largest frame kept whole (bytes, 512 to 1 MiB); longer ones are stored truncated and flagged.
+    pub buffer_size: usize,
+    /// Most TLS connections open at once; further ones are refused and counted.
+    pub max_connections: usize,
+    /// A connection silent this long, or still handshaking this long after it opened, is closed.
+    pub idle_timeout_seconds: u64,
+}
+
+impl Default for SyslogTlsSection {
+    fn default() -> Self {
+        SyslogTlsSection {
+            enabled: false,
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: Port(6514),
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            buffer_size: 65535,
+            max_connections: 1024,
+            idle_timeout_seconds: 600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenersSection {
@@ -196,6 +237,8 @@ pub struct ListenersSection {
     pub snmp: ListenerSection,
     #[serde(default = "syslog_listener_default")]
     pub syslog: ListenerSection,
+    #[serde(default)]
+    pub syslog_tls: SyslogTlsSection,
 }
 
 fn snmp_listener_default() -> ListenerSection {
@@ -211,6 +254,7 @@ impl Default for ListenersSection {
         ListenersSection {
             snmp: snmp_listener_default(),
             syslog: syslog_listener_default(),
+            syslog_tls: SyslogTlsSection::default(),
         }
     }
 }
@@ -487,6 +531,7 @@ impl Config {
                 ),
             ));
         }
+        self.check_tls(text)?;
         if !(1..=1_000_000).contains(&self.processor.batch_write_size) {
             return Err(err(
                 "processor.batch_write_size",
@@ -566,6 +611,50 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    fn check_tls(&self, text: &str) -> Result<(), ConfigError> {
+        let tls = &self.listeners.syslog_tls;
+        let err = |key: &str, message: String| {
+            let key = format!("listeners.syslog_tls.{key}");
+            ConfigError {
+                file: self.source.clone(),
+                // A missing key has no line of its own: point at the section.
+                line: line_of_key(text, &key).or_else(|| line_of_key(text, "listeners.syslog_tls")),
+                key,
+                message,
+            }
+        };
+        if !(512..=1 << 20).contains(&tls.buffer_size) {
+            return Err(err(
+                "buffer_size",
+                format!("expected 512 to 1048576 bytes, got {}", tls.buffer_size),
+            ));
+        }
+        if tls.max_connections == 0 {
+            return Err(err("max_connections", "must be at least 1".into()));
+        }
+        if !tls.enabled {
+            return Ok(());
+        }
+        let syslog = &self.listeners.syslog;
+        if syslog.enabled && syslog.protocol.tcp && syslog.port == Some(tls.port) {
+            return Err(err(
+                "port",
+                format!("TCP port {} is also the syslog TCP listener's", tls.port.0),
+            ));
+        }
+        let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
+            let missing = if tls.cert_file.is_none() {
+                "cert_file"
+            } else {
+                "key_file"
+            };
+            return Err(err(missing, "required when syslog_tls is enabled".into()));
+        };
+        crate::ingest::tls::server_config(cert, key, tls.client_ca_file.as_deref())
+            .map(drop)
+            .map_err(|e| err(e.file().key(), e.to_string()))
     }
 
     fn sync_policy(&self) -> Option<SyncPolicy> {
@@ -780,5 +869,58 @@ mod tests {
         assert_eq!(parse_utc_offset("-0530"), Some(-19800));
         assert_eq!(parse_utc_offset("+2"), Some(7200));
         assert_eq!(parse_utc_offset("Europe/Paris"), None);
+    }
+
+    fn tls_data(name: &str) -> String {
+        format!("{}/tests/data/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn syslog_tls_is_off_by_default_on_port_6514() {
+        let cfg = parse(SEED).unwrap();
+        assert!(!cfg.listeners.syslog_tls.enabled);
+        assert_eq!(cfg.listeners.syslog_tls.port, Port(6514));
+    }
+
+    #[test]
+    fn syslog_tls_loads_its_certificate_and_key_at_load_time() {
+        let text = format!(
+            "listeners:\n  syslog_tls:\n    enabled: true\n    cert_file: {}\n    key_file: {}\n    client_ca_file: {}\n",
+            tls_data("server.pem"),
+            tls_data("server.key"),
+            tls_data("ca.pem")
+        );
+        let cfg = parse(&text).expect("good certificates load");
+        assert!(cfg.listeners.syslog_tls.client_ca_file.is_some());
+    }
+
+    #[test]
+    fn a_missing_tls_key_file_names_file_line_and_key() {
+        let text = format!(
+            "listeners:\n  syslog_tls:\n    enabled: true\n    cert_file: {}\n    key_file: /nonexistent/server.key\n",
+            tls_data("server.pem")
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.key, "listeners.syslog_tls.key_file");
+        assert_eq!(e.line, Some(5));
+        assert!(e.to_string().starts_with("config/mutt_config.yaml:5: listeners.syslog_tls.key_file: cannot read /nonexistent/server.key"), "{e}");
+    }
+
+    #[test]
+    fn an_enabled_tls_listener_without_a_certificate_is_an_error() {
+        let e = parse("listeners:\n  syslog_tls:\n    enabled: true\n").unwrap_err();
+        assert_eq!(e.key, "listeners.syslog_tls.cert_file");
+        assert_eq!(e.line, Some(2), "points at the section: {e}");
+    }
+
+    #[test]
+    fn a_file_that_is_no_certificate_is_an_error_on_cert_file() {
+        let text = format!(
+            "listeners:\n  syslog_tls:\n    enabled: true\n    cert_file: {}\n    key_file: {}\n",
+            tls_data("README.md"),
+            tls_data("server.key")
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.key, "listeners.syslog_tls.cert_file", "{e}");
     }
 }

@@ -15,7 +15,8 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::decode::snmp::{credentials::Credentials, Usm};
-use crate::ingest::{self, IngestOptions, Sockets};
+use crate::ingest::tls::TlsListener;
+use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
 use crate::metrics::Metrics;
 use crate::output::WebhookSender;
 use crate::pipeline::{self, reload::Reloader, PipelineOptions, SharedRules, Signals};
@@ -70,7 +71,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         Ok(checkpoint) => writer.continue_after(checkpoint),
         Err(e) => warn!(error = %e, "database not readable at start; processing will retry"),
     }
-    let sockets = bind_sockets(cfg).map_err(runtime)?;
+    let tls = tls_config(cfg)?;
+    let sockets = bind_sockets(cfg, tls).map_err(runtime)?;
     let _pid = cfg
         .daemon
         .pid_file
@@ -110,6 +112,11 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         syslog_max: cfg.listeners.syslog.buffer_size,
         max_connections: cfg.listeners.syslog.max_connections,
         idle_timeout: Duration::from_secs(cfg.listeners.syslog.idle_timeout_seconds.max(1)),
+        tls: StreamLimits {
+            max_frame: cfg.listeners.syslog_tls.buffer_size,
+            max_connections: cfg.listeners.syslog_tls.max_connections,
+            idle_timeout: Duration::from_secs(cfg.listeners.syslog_tls.idle_timeout_seconds.max(1)),
+        },
     };
     let ingesting = {
         let (metrics, stop) = (metrics.clone(), stop_ingest.clone());
@@ -271,8 +278,35 @@ fn load_usm(cfg: &Config) -> Result<Option<Arc<Usm>>, DaemonError> {
     }
 }
 
-/// Bind every enabled listener. Syslog UDP and TCP share the port number.
-pub fn bind_sockets(cfg: &Config) -> io::Result<Sockets> {
+/// The TLS listener's server configuration when it is enabled. The config check already loaded the
+/// files once; a file changed since is still a configuration error (exit 2).
+fn tls_config(cfg: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, DaemonError> {
+    let tls = &cfg.listeners.syslog_tls;
+    if !tls.enabled {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
+        return Err(DaemonError::Config(format!(
+            "{}: listeners.syslog_tls: cert_file and key_file are required when enabled",
+            cfg.source.display()
+        )));
+    };
+    ingest::tls::server_config(cert, key, tls.client_ca_file.as_deref())
+        .map(Some)
+        .map_err(|e| {
+            DaemonError::Config(format!(
+                "{}: listeners.syslog_tls.{}: {e}",
+                cfg.source.display(),
+                e.file().key()
+            ))
+        })
+}
+
+/// Bind every enabled listener. Syslog UDP and TCP share the port number; TLS has its own.
+pub fn bind_sockets(
+    cfg: &Config,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
+) -> io::Result<Sockets> {
     let rcvbuf = |mb: usize| mb.saturating_mul(1 << 20);
     let snmp = &cfg.listeners.snmp;
     let syslog = &cfg.listeners.syslog;
@@ -306,10 +340,23 @@ pub fn bind_sockets(cfg: &Config) -> io::Result<Sockets> {
     } else {
         None
     };
+    let tls = &cfg.listeners.syslog_tls;
+    let syslog_tls = match tls_config {
+        Some(config) => {
+            let addr = SocketAddr::new(tls.bind, tls.port.0);
+            let listener = bind_tcp(addr).map_err(with_context("syslog TLS", addr))?;
+            Some(TlsListener { listener, config })
+        }
+        None => None,
+    };
     for (what, on) in [
         ("SNMP UDP", snmp_udp.as_ref().map(|s| s.local_addr())),
         ("syslog UDP", syslog_udp.as_ref().map(|s| s.local_addr())),
         ("syslog TCP", syslog_tcp.as_ref().map(|s| s.local_addr())),
+        (
+            "syslog TLS",
+            syslog_tls.as_ref().map(|s| s.listener.local_addr()),
+        ),
     ] {
         if let Some(Ok(addr)) = on {
             info!(%addr, "listening for {what}");
@@ -319,6 +366,7 @@ pub fn bind_sockets(cfg: &Config) -> io::Result<Sockets> {
         snmp_udp,
         syslog_udp,
         syslog_tcp,
+        syslog_tls,
     })
 }
 

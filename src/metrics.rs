@@ -9,15 +9,19 @@ pub struct Metrics {
     /// Records appended to the WAL, by listener and transport.
     pub accepted_syslog_udp: AtomicU64,
     pub accepted_syslog_tcp: AtomicU64,
+    pub accepted_syslog_tls: AtomicU64,
     pub accepted_snmp: AtomicU64,
     /// Accepted cut at the size limit (also counted as accepted).
     pub truncated: AtomicU64,
     /// UDP datagrams received but not accepted: the WAL was at its disk budget.
     pub dropped_wal_full: AtomicU64,
-    /// TCP connections refused at the connection cap.
+    /// TCP and TLS connections refused at their listener's connection cap.
     pub tcp_refused: AtomicU64,
-    /// TCP connections closed for idleness.
+    /// TCP and TLS connections closed for idleness.
     pub tcp_idle_closed: AtomicU64,
+    /// TLS connections closed before their handshake completed: protocol errors, refused client
+    /// certificates, plain-text clients, peers that hung up or went idle mid-handshake.
+    pub tls_handshake_failed: AtomicU64,
     /// Inform Responses sent.
     pub informs_acked: AtomicU64,
     /// Rows committed to the database.
@@ -48,14 +52,16 @@ impl Metrics {
     /// One log line with every counter.
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        let fields: [(&str, &AtomicU64); 14] = [
+        let fields: [(&str, &AtomicU64); 16] = [
             ("accepted_syslog_udp", &self.accepted_syslog_udp),
             ("accepted_syslog_tcp", &self.accepted_syslog_tcp),
+            ("accepted_syslog_tls", &self.accepted_syslog_tls),
             ("accepted_snmp", &self.accepted_snmp),
             ("truncated", &self.truncated),
             ("dropped_wal_full", &self.dropped_wal_full),
             ("tcp_refused", &self.tcp_refused),
             ("tcp_idle_closed", &self.tcp_idle_closed),
+            ("tls_handshake_failed", &self.tls_handshake_failed),
             ("informs_acked", &self.informs_acked),
             ("stored", &self.stored),
             ("discarded", &self.discarded),

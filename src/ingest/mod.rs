@@ -1,16 +1,19 @@
-//! Ingest: one mio thread that receives, frames (TCP), appends to the WAL and goes back to the
-//! socket. No parsing here, apart from recognising an SNMP InformRequest to answer it.
+//! Ingest: one mio thread that receives, decrypts (TLS), frames (TCP, TLS), appends to the WAL and
+//! goes back to the socket. No parsing here, apart from recognising an SNMP InformRequest to answer
+//! it. TCP and TLS connections are the same [`Conn`] over a plain or a TLS stream: same framing,
+//! limits, idle timeout and back-pressure.
 //!
 //! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
 //! 32 datagrams, or what one TCP read yielded), fsync per the WAL's policy. Inform Responses are
 //! sent after that flush, never before.
 //!
 //! When the WAL is at its disk budget, ingest sheds load loudly: UDP datagrams are received and
-//! dropped (counted in `dropped_wal_full`), TCP connections are not read (back-pressure) until
-//! there is room. Unprocessed records are never deleted.
+//! dropped (counted in `dropped_wal_full`), TCP and TLS connections are not read (back-pressure)
+//! until there is room. Unprocessed records are never deleted.
 
 pub mod framing;
 mod tcp;
+pub mod tls;
 pub mod udp;
 
 use std::collections::HashMap;
@@ -29,12 +32,14 @@ use crate::metrics::Metrics;
 use crate::model::{flags, Listener, Transport};
 use crate::timefmt::now_us;
 use crate::wal::{Appended, RecordMeta, WalError, Writer};
-use tcp::{Conn, ReadStop};
+use tcp::{Conn, ReadStop, Stream};
+use tls::{TlsListener, TlsStream};
 
 const SNMP_UDP: Token = Token(0);
 const SYSLOG_UDP: Token = Token(1);
 const SYSLOG_TCP: Token = Token(2);
-const FIRST_CONN: usize = 3;
+const SYSLOG_TLS: Token = Token(3);
+const FIRST_CONN: usize = 4;
 
 /// recvmmsg calls per socket per wake-up before the other sockets get a turn.
 const UDP_ROUNDS: usize = 64;
@@ -44,6 +49,7 @@ pub struct Sockets {
     pub snmp_udp: Option<UdpSocket>,
     pub syslog_udp: Option<UdpSocket>,
     pub syslog_tcp: Option<std::net::TcpListener>,
+    pub syslog_tls: Option<TlsListener>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +60,31 @@ pub struct IngestOptions {
     pub syslog_max: usize,
     pub max_connections: usize,
     pub idle_timeout: Duration,
+    /// The TLS listener's own limits.
+    pub tls: StreamLimits,
+}
+
+/// Limits of one stream listener.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// Largest frame kept whole.
+    pub max_frame: usize,
+    pub max_connections: usize,
+    /// A connection silent this long (or still handshaking) is closed.
+    pub idle_timeout: Duration,
+}
+
+impl IngestOptions {
+    fn limits(&self, transport: Transport) -> StreamLimits {
+        match transport {
+            Transport::Tls => self.tls,
+            _ => StreamLimits {
+                max_frame: self.syslog_max,
+                max_connections: self.max_connections,
+                idle_timeout: self.idle_timeout,
+            },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,16 +139,12 @@ pub fn run(
             ));
         }
     }
-    let mut tcp_listener = match sockets.syslog_tcp {
-        Some(l) => {
-            l.set_nonblocking(true)?;
-            let mut l = TcpListener::from_std(l);
-            poll.registry()
-                .register(&mut l, SYSLOG_TCP, Interest::READABLE)?;
-            Some(l)
-        }
-        None => None,
+    let mut tcp_listener = register_listener(&poll, sockets.syslog_tcp, SYSLOG_TCP)?;
+    let (tls_listener, tls_config) = match sockets.syslog_tls {
+        Some(t) => (Some(t.listener), Some(t.config)),
+        None => (None, None),
     };
+    let mut tls_listener = register_listener(&poll, tls_listener, SYSLOG_TLS)?;
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut next_conn = FIRST_CONN;
     let mut events = Events::with_capacity(256);
@@ -145,9 +172,21 @@ pub fn run(
                         }
                     }
                 }
-                SYSLOG_TCP => {
-                    if let Some(l) = tcp_listener.as_mut() {
-                        accept_all(l, &poll, &mut conns, &mut next_conn, &opts, &metrics, now)?;
+                SYSLOG_TCP | SYSLOG_TLS => {
+                    let (listener, tls) = if event.token() == SYSLOG_TCP {
+                        (tcp_listener.as_mut(), None)
+                    } else {
+                        (tls_listener.as_mut(), tls_config.as_ref())
+                    };
+                    if let Some(l) = listener {
+                        let mut accepting = Accepting {
+                            poll: &poll,
+                            conns: &mut conns,
+                            next_conn: &mut next_conn,
+                            opts: &opts,
+                            metrics: &metrics,
+                        };
+                        accepting.accept_all(l, tls, now)?;
                     }
                 }
                 Token(id) => {
@@ -177,12 +216,10 @@ pub fn run(
         "ingest stopping: closing listeners"
     );
     // Frames already read from open connections are accepted before the final sync.
-    for (_, c) in conns.iter_mut() {
-        if let Some((frame, cut)) = c.take_final_frame(opts.syslog_max) {
-            let meta = meta(c.peer, Transport::Tcp, Listener::Syslog, cut);
-            if matches!(wal.append(&meta, &frame)?, Appended::Seq(_)) {
-                Metrics::add(&metrics.accepted_syslog_tcp, 1);
-            }
+    for c in conns.values() {
+        let transport = c.stream.transport();
+        if let Some((frame, cut)) = c.final_frame(opts.limits(transport).max_frame) {
+            append_frame(&mut wal, &metrics, c.peer, transport, &frame, cut)?;
         }
     }
     wal.flush()?;
@@ -277,36 +314,87 @@ fn send_acks(acks: &mut Vec<(SocketAddr, Vec<u8>)>, udp_in: &[(Token, UdpIn)], m
     acks.clear();
 }
 
-fn accept_all(
-    listener: &mut TcpListener,
+fn register_listener(
     poll: &Poll,
-    conns: &mut HashMap<usize, Conn>,
-    next_conn: &mut usize,
-    opts: &IngestOptions,
-    metrics: &Metrics,
-    now: Instant,
-) -> io::Result<()> {
-    loop {
-        match listener.accept() {
-            Ok((mut stream, peer)) => {
-                if conns.len() >= opts.max_connections {
-                    Metrics::add(&metrics.tcp_refused, 1);
-                    warn!(%peer, max = opts.max_connections, "TCP connection refused: at the connection cap");
-                    continue;
+    listener: Option<std::net::TcpListener>,
+    token: Token,
+) -> io::Result<Option<TcpListener>> {
+    let Some(l) = listener else { return Ok(None) };
+    l.set_nonblocking(true)?;
+    let mut l = TcpListener::from_std(l);
+    poll.registry()
+        .register(&mut l, token, Interest::READABLE)?;
+    Ok(Some(l))
+}
+
+/// What accepting a connection touches.
+struct Accepting<'a> {
+    poll: &'a Poll,
+    conns: &'a mut HashMap<usize, Conn>,
+    next_conn: &'a mut usize,
+    opts: &'a IngestOptions,
+    metrics: &'a Metrics,
+}
+
+impl Accepting<'_> {
+    /// Accept until the listener would block; `tls` set: the listener speaks TLS.
+    fn accept_all(
+        &mut self,
+        listener: &mut TcpListener,
+        tls: Option<&Arc<rustls::ServerConfig>>,
+        now: Instant,
+    ) -> io::Result<()> {
+        let transport = if tls.is_some() {
+            Transport::Tls
+        } else {
+            Transport::Tcp
+        };
+        let max = self.opts.limits(transport).max_connections;
+        let mut open = self
+            .conns
+            .values()
+            .filter(|c| c.stream.transport() == transport)
+            .count();
+        loop {
+            match listener.accept() {
+                Ok((socket, peer)) => {
+                    if open >= max {
+                        Metrics::add(&self.metrics.tcp_refused, 1);
+                        warn!(%peer, max, "{} connection refused: at the connection cap", transport.as_str());
+                        continue;
+                    }
+                    let mut stream = match tls {
+                        None => Stream::Plain(socket),
+                        Some(config) => match TlsStream::new(socket, config.clone()) {
+                            Ok(t) => Stream::Tls(Box::new(t)),
+                            Err(e) => {
+                                warn!(%peer, error = %e, "TLS connection not set up");
+                                continue;
+                            }
+                        },
+                    };
+                    // TLS writes its handshake while we read: a full socket buffer resumes on
+                    // the writable event.
+                    let interest = match transport {
+                        Transport::Tls => Interest::READABLE | Interest::WRITABLE,
+                        _ => Interest::READABLE,
+                    };
+                    let id = *self.next_conn;
+                    *self.next_conn += 1;
+                    self.poll
+                        .registry()
+                        .register(stream.socket(), Token(id), interest)?;
+                    debug!(%peer, "syslog {} connection", transport.as_str());
+                    self.conns.insert(id, Conn::new(stream, peer, now));
+                    open += 1;
                 }
-                let id = *next_conn;
-                *next_conn += 1;
-                poll.registry()
-                    .register(&mut stream, Token(id), Interest::READABLE)?;
-                debug!(%peer, "syslog TCP connection");
-                conns.insert(id, Conn::new(stream, peer, now));
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // ECONNABORTED, EMFILE and the like: log and go on; the listener stays up.
-            Err(e) => {
-                warn!(error = %e, "TCP accept failed");
-                return Ok(());
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ECONNABORTED, EMFILE and the like: log and go on; the listener stays up.
+                Err(e) => {
+                    warn!(error = %e, "{} accept failed", transport.as_str());
+                    return Ok(());
+                }
             }
         }
     }
@@ -316,13 +404,18 @@ fn append_frame(
     wal: &mut Writer,
     metrics: &Metrics,
     peer: SocketAddr,
+    transport: Transport,
     frame: &[u8],
     cut: bool,
 ) -> Result<bool, WalError> {
-    let meta = meta(peer, Transport::Tcp, Listener::Syslog, cut);
+    let meta = meta(peer, transport, Listener::Syslog, cut);
     Ok(match wal.append(&meta, frame)? {
         Appended::Seq(_) => {
-            Metrics::add(&metrics.accepted_syslog_tcp, 1);
+            let counter = match transport {
+                Transport::Tls => &metrics.accepted_syslog_tls,
+                _ => &metrics.accepted_syslog_tcp,
+            };
+            Metrics::add(counter, 1);
             Metrics::add(&metrics.truncated, u64::from(cut));
             true
         }
@@ -342,10 +435,11 @@ fn read_conn(
     let Some(conn) = conns.get_mut(&id) else {
         return Ok(());
     };
-    let peer = conn.peer;
+    let (peer, transport) = (conn.peer, conn.stream.transport());
+    let max_frame = opts.limits(transport).max_frame;
     let mut wal_error = None;
-    let stop = conn.read_frames(opts.syslog_max, now, &mut |frame, cut| match append_frame(
-        wal, metrics, peer, frame, cut,
+    let stop = conn.read_frames(max_frame, now, &mut |frame, cut| match append_frame(
+        wal, metrics, peer, transport, frame, cut,
     ) {
         Ok(ok) => ok,
         Err(e) => {
@@ -376,13 +470,21 @@ fn close_conn(
     let Some(conn) = conns.get_mut(&id) else {
         return Ok(());
     };
-    if let Some((frame, cut)) = conn.take_final_frame(opts.syslog_max) {
-        if !append_frame(wal, metrics, conn.peer, &frame, cut)? {
-            // WAL full: keep the connection object until there is room for its last frame.
+    let transport = conn.stream.transport();
+    if let Some((frame, cut)) = conn.final_frame(opts.limits(transport).max_frame) {
+        if !append_frame(wal, metrics, conn.peer, transport, &frame, cut)? {
+            // WAL full: keep the connection object (and its last frame) until there is room.
             held.push(id);
             return Ok(());
         }
         wal.flush()?;
+    }
+    if let Some(failure) = conn.stream.failed_handshake() {
+        Metrics::add(&metrics.tls_handshake_failed, 1);
+        match failure {
+            Some(e) => debug!(peer = %conn.peer, error = %e, "TLS handshake failed"),
+            None => debug!(peer = %conn.peer, "TLS connection closed before its handshake ended"),
+        }
     }
     conns.remove(&id);
     Ok(())
@@ -409,7 +511,8 @@ fn retry_held(
     Ok(())
 }
 
-/// Close connections silent for `idle`; a partial last frame is kept as a final frame.
+/// Close connections silent for their listener's idle timeout (TLS ones that never finished the
+/// handshake included); a partial last frame is kept as a final frame.
 fn close_idle(
     conns: &mut HashMap<usize, Conn>,
     wal: &mut Writer,
@@ -421,13 +524,14 @@ fn close_idle(
     let idle: Vec<usize> = conns
         .iter()
         .filter(|(id, c)| {
-            now.duration_since(c.last_activity) >= opts.idle_timeout && !held.contains(id)
+            let idle = opts.limits(c.stream.transport()).idle_timeout;
+            now.duration_since(c.last_activity) >= idle && !held.contains(id)
         })
         .map(|(id, _)| *id)
         .collect();
     for id in idle {
         if let Some(c) = conns.get(&id) {
-            debug!(peer = %c.peer, "closing idle TCP connection");
+            debug!(peer = %c.peer, transport = c.stream.transport().as_str(), "closing idle connection");
         }
         Metrics::add(&metrics.tcp_idle_closed, 1);
         close_conn(id, conns, wal, opts, metrics, held)?;

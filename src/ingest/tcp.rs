@@ -1,4 +1,5 @@
-//! One syslog TCP connection: a bounded read buffer, the framer's state, and idle tracking.
+//! One syslog stream connection, plain TCP or TLS: a bounded read buffer, the framer's state, and
+//! idle tracking. Framing, limits and back-pressure are the same code for both.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -7,12 +8,54 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use super::framing::{extract_frames, final_frame, FrameState};
+use super::tls::TlsStream;
+use crate::model::Transport;
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The bytes of a connection: as received, or decrypted.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    pub fn transport(&self) -> Transport {
+        match self {
+            Stream::Plain(_) => Transport::Tcp,
+            Stream::Tls(_) => Transport::Tls,
+        }
+    }
+
+    /// The socket, to register with the poller.
+    pub fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => &mut t.sock,
+        }
+    }
+
+    /// A TLS connection that never completed its handshake, and why it failed if it did.
+    pub fn failed_handshake(&self) -> Option<Option<&rustls::Error>> {
+        match self {
+            Stream::Tls(t) if t.is_handshaking() => Some(t.failure()),
+            _ => None,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub peer: SocketAddr,
     buf: Vec<u8>,
     state: FrameState,
@@ -33,7 +76,7 @@ pub enum ReadStop {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, peer: SocketAddr, now: Instant) -> Conn {
+    pub fn new(stream: Stream, peer: SocketAddr, now: Instant) -> Conn {
         Conn {
             stream,
             peer,
@@ -104,10 +147,9 @@ impl Conn {
         !refused
     }
 
-    /// After the peer closed: the last unterminated frame, if any. Call once.
-    pub fn take_final_frame(&mut self, max_frame: usize) -> Option<(Vec<u8>, bool)> {
-        let out = final_frame(&self.buf, self.state, max_frame).map(|(f, t)| (f.to_vec(), t));
-        self.buf.clear();
-        out
+    /// After the peer closed: the last unterminated frame, if any. It stays in the buffer: the WAL
+    /// may refuse it, and the connection is dropped once it was accepted.
+    pub fn final_frame(&self, max_frame: usize) -> Option<(Vec<u8>, bool)> {
+        final_frame(&self.buf, self.state, max_frame).map(|(f, t)| (f.to_vec(), t))
     }
 }

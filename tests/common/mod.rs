@@ -444,3 +444,12 @@ fn serve_one(mut stream: std::net::TcpStream) -> Option<Post> {
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
+
+/// Put `yaml` (keys indented two spaces, as under `listeners:`) at the top of the config's
+/// `listeners:` section, for listeners `Setup.extra` cannot add (it appends top-level keys).
+pub fn add_listener_yaml(env: &Env, yaml: &str) {
+    let path = env.config_path();
+    let text = file_text(&path);
+    let text = text.replacen("listeners:\n", &format!("listeners:\n{yaml}"), 1);
+    std::fs::write(&path, text).expect("write config");
+}
