@@ -126,14 +126,14 @@ pub fn decode(datagram: &[u8]) -> SnmpMessage {
 }
 
 /// Decode one datagram.
-pub fn decode_with(datagram: &[u8], _ctx: &DecodeContext<'_>) -> SnmpMessage {
+pub fn decode_with(datagram: &[u8], ctx: &DecodeContext<'_>) -> SnmpMessage {
     let mut msg = SnmpMessage::default();
     match pdu::envelope(datagram) {
         Err(e) => msg.errors.push(format!("message: {e}")),
         Ok(Ok(env)) => {
             msg.version = if env.version == 0 { "v1" } else { "v2c" }.to_owned();
             msg.community = Some(String::from_utf8_lossy(env.community).into_owned());
-            pdu::decode_pdu(env.pdu, Some(env.community), &mut msg);
+            pdu::decode_pdu_with(env.pdu, Some(env.community), ctx.names, &mut msg);
         }
         Ok(Err((3, rest))) => v3::decode(rest, &mut msg),
         Ok(Err((version, _))) => msg.errors.push(format!("unknown SNMP version {version}")),
@@ -145,6 +145,11 @@ pub fn decode_with(datagram: &[u8], _ctx: &DecodeContext<'_>) -> SnmpMessage {
 /// (`IF-MIB::linkDown IF-MIB::ifIndex.3=3 ...`), at most [`render::MAX_LINE`] bytes.
 pub fn render_line(msg: &SnmpMessage) -> String {
     render::render_line(msg)
+}
+
+/// [`render_line`] with the names a [`DecodeContext`] decoded with.
+pub fn render_line_with(msg: &SnmpMessage, names: &names::NameTable) -> String {
+    render::render_line_with(msg, names)
 }
 
 /// For a v2c InformRequest, the Response datagram to send back; None for anything else.
