@@ -11,6 +11,7 @@
 //! v3.rs      v3 header and USM parameters (no keys yet)
 //! value.rs   one varbind value to SMI type name and text
 //! names.rs   OID -> MODULE::name by longest prefix (built-in table oid_names.tsv)
+//! mib/       MIB files (SMIv1/SMIv2) -> names merged with the built-in table
 //! render.rs  the one-line rendering for messages.raw_message
 //! inform.rs  the Response to an InformRequest
 //! usm.rs     USM key derivation (password to key, localization); authentication comes later
@@ -51,6 +52,7 @@
 
 pub mod ber;
 pub mod inform;
+pub mod mib;
 pub mod names;
 pub mod pdu;
 pub mod render;
