@@ -305,6 +305,7 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
                     let ctx = ProcessContext {
                         rules: &set,
                         default_utc_offset_secs: 0,
+                        names: snmp::names::builtin(),
                     };
                     process(&record, &ctx).rule
                 }

@@ -21,6 +21,7 @@ use crossbeam_channel::{bounded, Receiver};
 use rayon::prelude::*;
 use tracing::{error, info, warn};
 
+use crate::decode::snmp::names::NameTable;
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::store::{MessageRow, MessageSink, StoreError};
@@ -48,6 +49,8 @@ pub struct PipelineOptions {
     /// Longest a record waits before its batch goes to the writer.
     pub batch_timeout: Duration,
     pub default_utc_offset_secs: i32,
+    /// OID names for SNMP decoding, loaded once at start.
+    pub names: Arc<NameTable>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +171,7 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
     let ctx = ProcessContext {
         rules: &rules,
         default_utc_offset_secs: opts.default_utc_offset_secs,
+        names: &opts.names,
     };
     let rows: Vec<MessageRow> = records.par_iter().map(|r| process(r, &ctx)).collect();
     let last_seq = records.last().map_or(0, |r| r.seq);

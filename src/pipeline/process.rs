@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::decode::snmp::names::NameTable;
 use crate::decode::{snmp, syslog};
 use crate::model::{flags, Listener, MessageKind, Transport};
 use crate::rules::{MatchInput, RuleSet};
@@ -13,6 +14,8 @@ use crate::wal::Record;
 pub struct ProcessContext<'a> {
     pub rules: &'a RuleSet,
     pub default_utc_offset_secs: i32,
+    /// OID names: the built-in table plus `snmp.mib_dirs`.
+    pub names: &'a NameTable,
 }
 
 pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
@@ -54,12 +57,12 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
             (raw, msg.timestamp_us, device, Detail::Syslog(msg))
         }
         Listener::Snmp => {
-            let msg = snmp::decode(&record.payload);
+            let msg = snmp::decode_with(&record.payload, &snmp::DecodeContext { names: ctx.names });
             if msg.trap_oid.is_empty() {
                 errors.push("SNMP trap missing OID".to_string());
             }
             errors.extend(msg.errors.iter().cloned());
-            let raw = snmp::render_line(&msg);
+            let raw = snmp::render_line_with(&msg, ctx.names);
             (raw, None, source_ip.to_string(), Detail::Snmp(msg))
         }
     };
@@ -179,6 +182,7 @@ mod tests {
         let ctx = ProcessContext {
             rules: &rules,
             default_utc_offset_secs: 0,
+            names: snmp::names::builtin(),
         };
         let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
         assert_eq!(row.source_ip.to_string(), "10.1.2.3");
@@ -194,6 +198,7 @@ mod tests {
         let ctx = ProcessContext {
             rules: &rules,
             default_utc_offset_secs: 0,
+            names: snmp::names::builtin(),
         };
         let row = process(&record(Listener::Syslog, b""), &ctx);
         assert!(row
