@@ -115,12 +115,22 @@ pub fn tokenize(text: &str) -> Result<Vec<Token<'_>>, LexError> {
     Ok(out)
 }
 
-/// After an opening `--`: the index after the closing `--`, or of the newline.
+/// After an opening `--`: the index after the closing `--`, or of the newline. A run of three or
+/// more hyphens does not close the comment: separator lines (`-----`) would otherwise leave a
+/// stray `-` outside it, and real MIBs are full of them.
 fn skip_comment(bytes: &[u8], mut i: usize) -> usize {
     while let Some(&c) = bytes.get(i) {
         match c {
             b'\n' => return i,
-            b'-' if bytes.get(i + 1) == Some(&b'-') => return i + 2,
+            b'-' => {
+                let run = bytes
+                    .get(i..)
+                    .map_or(0, |r| r.iter().take_while(|&&b| b == b'-').count());
+                i += run;
+                if run == 2 {
+                    return i;
+                }
+            }
             _ => i += 1,
         }
     }
@@ -181,6 +191,15 @@ mod tests {
             ]
         );
         assert_eq!(toks("----------\nx"), vec![Tok::Ident("x")]);
+    }
+
+    #[test]
+    fn separator_lines_of_any_length_stay_comments() {
+        assert_eq!(
+            toks("-----\nx ------ y -------\nz"),
+            vec![Tok::Ident("x"), Tok::Ident("z")]
+        );
+        assert_eq!(toks("--- a\nb"), vec![Tok::Ident("b")]);
     }
 
     #[test]
