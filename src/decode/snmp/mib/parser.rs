@@ -545,6 +545,45 @@ END"#;
     }
 
     #[test]
+    fn agent_capabilities_clauses_with_variations_are_skipped_to_the_value() {
+        let text = r#"C DEFINITIONS ::= BEGIN
+IMPORTS AGENT-CAPABILITIES FROM SNMPv2-CONF caps FROM X-MIB;
+agent1 AGENT-CAPABILITIES
+    PRODUCT-RELEASE "r1" STATUS current DESCRIPTION ""
+    SUPPORTS IF-MIB INCLUDES { ifGeneralGroup }
+        VARIATION ifLinkUpDownTrapEnable ACCESS not-implemented DESCRIPTION ""
+        VARIATION ifAdminStatus SYNTAX INTEGER { up(1) } DESCRIPTION "x"
+    ::= { caps 2 }
+compl MODULE-COMPLIANCE STATUS current DESCRIPTION "d"
+    MODULE -- this module
+        MANDATORY-GROUPS { g1 }
+        OBJECT ifAdminStatus MIN-ACCESS read-only DESCRIPTION "e"
+    ::= { caps 3 }
+END"#;
+        let m = parse_text(text).unwrap();
+        let defs: Vec<_> = m[0]
+            .defs
+            .iter()
+            .map(|d| (d.name, d.kind, &d.value))
+            .collect();
+        assert_eq!(
+            defs,
+            vec![
+                (
+                    "agent1",
+                    "AGENT-CAPABILITIES",
+                    &Value::Oid(vec![Component::Name("caps"), Component::Number(2)])
+                ),
+                (
+                    "compl",
+                    "MODULE-COMPLIANCE",
+                    &Value::Oid(vec![Component::Name("caps"), Component::Number(3)])
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn a_missing_assignment_is_an_error_at_the_next_definition() {
         let text = "A DEFINITIONS ::= BEGIN\na OBJECT IDENTIFIER { b 1 }\nc OBJECT IDENTIFIER ::= { a 2 }\nEND";
         let e = parse_text(text).unwrap_err();
