@@ -309,6 +309,7 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
                         dns: None,
                         now: std::time::Instant::now(),
                         usm: None,
+                        names: snmp::names::builtin(),
                     };
                     process(&record, &ctx).rule
                 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::decode::snmp::mib::{self, MibErrorKind};
+use crate::decode::snmp::names::NameTable;
 use crate::decode::snmp::{credentials::Credentials, Usm};
 use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
@@ -49,6 +51,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         }
     }
     let usm = load_usm(cfg)?;
+    let names = load_mibs(cfg)?;
     info!(
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
@@ -90,7 +93,15 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone()).map_err(runtime)?;
 
-    let processing = spawn_pipeline(cfg, wal.clone(), rules.clone(), usm, &metrics, &signals)?;
+    let processing = spawn_pipeline(
+        cfg,
+        wal.clone(),
+        rules.clone(),
+        usm,
+        names,
+        &metrics,
+        &signals,
+    )?;
     // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
     let webhooks =
         WebhookSender::start(&cfg.storage.database.path, &cfg.outputs).map_err(runtime)?;
@@ -175,12 +186,13 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     // Webhook outputs: replayed alerts are queued (folded as configured) for the next `mutt run`.
     crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
     let usm = load_usm(cfg)?;
+    let names = load_mibs(cfg)?;
     let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir))).map_err(runtime)?;
     let metrics = Arc::new(Metrics::default());
     let signals = Arc::new(Signals::default());
     signals.ingest_done.store(true, Ordering::Release);
     let last = report.last_seq;
-    let processing = spawn_pipeline(cfg, wal, rules, usm, &metrics, &signals)?;
+    let processing = spawn_pipeline(cfg, wal, rules, usm, names, &metrics, &signals)?;
     let bar = if progress {
         indicatif::ProgressBar::new(last)
     } else {
@@ -214,6 +226,7 @@ fn spawn_pipeline(
     wal: wal::WalHandle,
     rules: SharedRules,
     usm: Option<Arc<Usm>>,
+    names: Arc<NameTable>,
     metrics: &Arc<Metrics>,
     signals: &Arc<Signals>,
 ) -> Result<thread::JoinHandle<Result<(), pipeline::PipelineError>>, DaemonError> {
@@ -233,6 +246,7 @@ fn spawn_pipeline(
             .reverse_dns
             .then(|| crate::enrich::Resolver::start(&cfg.enrichment)),
         usm,
+        names,
     };
     let (metrics, signals) = (metrics.clone(), signals.clone());
     thread::Builder::new()
@@ -276,6 +290,30 @@ fn load_usm(cfg: &Config) -> Result<Option<Arc<Usm>>, DaemonError> {
         }
         Err(e) => Err(DaemonError::Config(e.to_string())),
     }
+}
+
+/// The OID names: the built-in table plus the MIB files of `snmp.mib_dirs`, read once. A
+/// directory that cannot be listed is a configuration error; a bad file or definition is
+/// logged with its line and skipped.
+fn load_mibs(cfg: &Config) -> Result<Arc<NameTable>, DaemonError> {
+    let dirs = &cfg.snmp.mib_dirs;
+    if dirs.is_empty() {
+        return Ok(Arc::new(crate::decode::snmp::names::builtin().clone()));
+    }
+    let (table, errors) = mib::load_mib_dirs(dirs);
+    if let Some(e) = errors.iter().find(|e| e.kind == MibErrorKind::Directory) {
+        return Err(DaemonError::Config(format!("snmp.mib_dirs: {e}")));
+    }
+    for e in &errors {
+        warn!(file = %e.path.display(), line = e.line, problem = ?e.kind, "MIB: {}", e.message);
+    }
+    info!(
+        dirs = dirs.len(),
+        names = table.len(),
+        problems = errors.len(),
+        "MIB names loaded"
+    );
+    Ok(Arc::new(table))
 }
 
 /// The TLS listener's server configuration when it is enabled. The config check already loaded the
@@ -440,4 +478,36 @@ pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
         .with(file)
         .try_init();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_mib_directory_is_a_configuration_error() {
+        let mut cfg = Config::default();
+        cfg.snmp.mib_dirs = vec![PathBuf::from("/nonexistent/mutt-mibs")];
+        assert!(
+            matches!(load_mibs(&cfg), Err(DaemonError::Config(m)) if m.starts_with("snmp.mib_dirs: /nonexistent/mutt-mibs:0:"))
+        );
+    }
+
+    #[test]
+    fn mib_files_add_to_the_builtin_names() {
+        let mut cfg = Config::default();
+        assert_eq!(
+            load_mibs(&cfg).map(|t| t.len()).ok(),
+            Some(crate::decode::snmp::names::builtin().len())
+        );
+        cfg.snmp.mib_dirs =
+            vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/mibs-extra")];
+        let names = load_mibs(&cfg).map_err(|e| e.to_string()).unwrap();
+        assert_eq!(
+            names
+                .exact(&[1, 3, 6, 1, 4, 1, 8072, 3, 2, 10, 0, 17])
+                .as_deref(),
+            Some("MUTT-TEST-TRAP-MIB::muttTestLinuxTrap")
+        );
+    }
 }

@@ -156,7 +156,10 @@ fn resolve_loop(
             expires: Instant::now() + ttl,
         };
         if let Ok(mut cache) = shared.cache.write() {
-            cache.insert(ip, entry);
+            // The ask may have been evicted meanwhile; an answer never grows a full cache.
+            if cache.contains_key(&ip) || cache.len() < shared.capacity {
+                cache.insert(ip, entry);
+            }
         };
     }
 }

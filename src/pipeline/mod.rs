@@ -21,6 +21,7 @@ use crossbeam_channel::{bounded, Receiver};
 use rayon::prelude::*;
 use tracing::{error, info, warn};
 
+use crate::decode::snmp::names::NameTable;
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::store::{MessageRow, MessageSink, StoreError};
@@ -55,6 +56,8 @@ pub struct PipelineOptions {
     pub dns: Option<crate::enrich::Resolver>,
     /// SNMPv3 users and their key cache, shared by the decoding threads.
     pub usm: Option<Arc<crate::decode::snmp::Usm>>,
+    /// OID names for SNMP decoding, loaded once at start.
+    pub names: Arc<NameTable>,
 }
 
 /// Nice value of the processing threads. Ingest keeps the default: when the cores are busy it must
@@ -207,6 +210,7 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
         dns: opts.dns.as_ref(),
         now: Instant::now(),
         usm: opts.usm.as_deref(),
+        names: &opts.names,
     };
     let rows: Vec<MessageRow> = records.par_iter().map(|r| process(r, &ctx)).collect();
     let last_seq = records.last().map_or(0, |r| r.seq);

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use std::time::Instant;
 
+use crate::decode::snmp::names::NameTable;
 use crate::decode::{snmp, syslog};
 use crate::enrich::Resolver;
 use crate::model::{flags, Listener, MessageKind, Transport};
@@ -24,6 +25,8 @@ pub struct ProcessContext<'a> {
     pub now: Instant,
     /// SNMPv3 users; None: v3 messages are stored unauthenticated, with an error.
     pub usm: Option<&'a snmp::Usm>,
+    /// OID names: the built-in table plus `snmp.mib_dirs`.
+    pub names: &'a NameTable,
 }
 
 pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
@@ -62,15 +65,15 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
         }
         Listener::Snmp => {
             let snmp_ctx = snmp::DecodeContext {
+                names: ctx.names,
                 usm: ctx.usm,
-                ..Default::default()
             };
             let msg = snmp::decode_with(&record.payload, &snmp_ctx);
             if msg.trap_oid.is_empty() {
                 errors.push("SNMP trap missing OID".to_string());
             }
             errors.extend(msg.errors.iter().cloned());
-            let raw = snmp::render_line(&msg);
+            let raw = snmp::render_line_with(&msg, ctx.names);
             (
                 raw,
                 None,
@@ -224,6 +227,7 @@ mod tests {
             dns: None,
             now: Instant::now(),
             usm: None,
+            names: snmp::names::builtin(),
         };
         let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
         assert_eq!(row.source_ip.to_string(), "10.1.2.3");
@@ -243,6 +247,7 @@ mod tests {
             dns: None,
             now: Instant::now(),
             usm: None,
+            names: snmp::names::builtin(),
         };
         let row = process(&record(Listener::Syslog, b""), &ctx);
         assert!(row

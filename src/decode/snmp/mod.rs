@@ -14,6 +14,7 @@
 //! privacy.rs DES-CBC and AES-CFB decryption, AES-192/256 key extension
 //! value.rs   one varbind value to SMI type name and text
 //! names.rs   OID -> MODULE::name by longest prefix (built-in table oid_names.tsv)
+//! mib/       MIB files (SMIv1/SMIv2) -> names merged with the built-in table
 //! render.rs  the one-line rendering for messages.raw_message
 //! inform.rs  the Response to an InformRequest
 //! usm.rs     USM key derivation (password to key, localization) and HMAC verification
@@ -58,6 +59,7 @@ pub mod ber;
 pub mod credentials;
 pub mod inform;
 pub mod keys;
+pub mod mib;
 pub mod names;
 pub mod pdu;
 pub mod privacy;
@@ -150,7 +152,7 @@ pub fn decode_with(datagram: &[u8], ctx: &DecodeContext<'_>) -> SnmpMessage {
         Ok(Ok(env)) => {
             msg.version = if env.version == 0 { "v1" } else { "v2c" }.to_owned();
             msg.community = Some(String::from_utf8_lossy(env.community).into_owned());
-            pdu::decode_pdu(env.pdu, Some(env.community), &mut msg);
+            pdu::decode_pdu_with(env.pdu, Some(env.community), ctx.names, &mut msg);
         }
         Ok(Err((3, _))) => v3::decode(datagram, ctx, &mut msg),
         Ok(Err((version, _))) => msg.errors.push(format!("unknown SNMP version {version}")),
@@ -162,6 +164,11 @@ pub fn decode_with(datagram: &[u8], ctx: &DecodeContext<'_>) -> SnmpMessage {
 /// (`IF-MIB::linkDown IF-MIB::ifIndex.3=3 ...`), at most [`render::MAX_LINE`] bytes.
 pub fn render_line(msg: &SnmpMessage) -> String {
     render::render_line(msg)
+}
+
+/// [`render_line`] with the names a [`DecodeContext`] decoded with.
+pub fn render_line_with(msg: &SnmpMessage, names: &names::NameTable) -> String {
+    render::render_line_with(msg, names)
 }
 
 /// For a v2c InformRequest, the Response datagram to send back; None for anything else.

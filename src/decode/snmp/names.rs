@@ -117,18 +117,12 @@ impl NameTable {
 
     /// Parse the TSV format of `oid_names.tsv`; `#` lines, the header and bad rows are skipped.
     pub fn from_tsv(text: &str) -> Self {
-        let rows = text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|line| {
-                let mut cols = line.split('\t');
-                let (module, name, _kind, oid) =
-                    (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
-                let arcs: Option<Vec<u32>> =
-                    oid.trim().split('.').map(|a| a.parse().ok()).collect();
-                Some(NameEntry::new(arcs?.into_boxed_slice(), module, name))
-            });
-        Self::from_rows(rows)
+        Self::from_rows(tsv_rows(text))
+    }
+
+    /// Every entry, sorted by OID.
+    pub fn entries(&self) -> &[NameEntry] {
+        &self.entries
     }
 
     pub fn len(&self) -> usize {
@@ -181,6 +175,26 @@ impl NameTable {
         }
         (oid, Some(name))
     }
+}
+
+/// The rows of the TSV format of `oid_names.tsv` (module, name, kind, dotted OID), in file order,
+/// duplicates kept.
+pub fn tsv_rows(text: &str) -> impl Iterator<Item = NameEntry> + '_ {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            let (module, name, _kind, oid) =
+                (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
+            let arcs: Option<Vec<u32>> = oid.trim().split('.').map(|a| a.parse().ok()).collect();
+            Some(NameEntry::new(arcs?.into_boxed_slice(), module, name))
+        })
+}
+
+/// Every row of the built-in table, the names that lost OID ties included (`RFC1213-MIB::ifIndex`):
+/// MIB files importing from a built-in module resolve against these.
+pub fn builtin_rows() -> impl Iterator<Item = NameEntry> {
+    tsv_rows(BUILTIN_TSV)
 }
 
 /// The built-in table, parsed on first use.

@@ -11,7 +11,8 @@
 //! community that is not UTF-8 (both sent by real agents); values go through snmp-parser.
 
 use super::ber::{tag, BerError, OidBuf, Reader, Tlv};
-use super::{names, v1, value, SnmpMessage, Varbind, MAX_VARBINDS};
+use super::names::{self, NameTable};
+use super::{v1, value, SnmpMessage, Varbind, MAX_VARBINDS};
 
 /// sysUpTime.0 (RFC 3418).
 pub const SYS_UPTIME_0: &[u32] = &[1, 3, 6, 1, 2, 1, 1, 3, 0];
@@ -93,12 +94,22 @@ pub struct Specials {
     pub trap_oid: Option<(String, String)>,
 }
 
-/// Decode a PDU (any type) into `msg`: pdu_type, request_id, varbinds, and for notifications
-/// uptime, trap_oid and trap_type.
+/// [`decode_pdu_with`] the built-in names.
 pub fn decode_pdu(pdu: Tlv<'_>, community: Option<&[u8]>, msg: &mut SnmpMessage) {
+    decode_pdu_with(pdu, community, names::builtin(), msg);
+}
+
+/// Decode a PDU (any type) into `msg`: pdu_type, request_id, varbinds, and for notifications
+/// uptime, trap_oid and trap_type; OIDs are named from `names`.
+pub fn decode_pdu_with(
+    pdu: Tlv<'_>,
+    community: Option<&[u8]>,
+    names: &NameTable,
+    msg: &mut SnmpMessage,
+) {
     msg.pdu_type = pdu_name(pdu.tag);
     if pdu.tag == TRAP_V1 {
-        v1::decode_trap(pdu.value, community, msg);
+        v1::decode_trap(pdu.value, community, names, msg);
         return;
     }
     if !(GET_REQUEST..=0xa8).contains(&pdu.tag) {
@@ -114,7 +125,7 @@ pub fn decode_pdu(pdu: Tlv<'_>, community: Option<&[u8]>, msg: &mut SnmpMessage)
         }
     };
     msg.request_id = Some(g.request_id);
-    let specials = decode_varbinds(g.varbinds.value, msg);
+    let specials = decode_varbinds(g.varbinds.value, names, msg);
     if pdu.tag != SNMPV2_TRAP && pdu.tag != INFORM_REQUEST {
         msg.errors.push("not a notification".to_owned());
         return;
@@ -135,19 +146,18 @@ pub fn decode_pdu(pdu: Tlv<'_>, community: Option<&[u8]>, msg: &mut SnmpMessage)
     }
 }
 
-pub fn set_trap_oid(msg: &mut SnmpMessage, arcs: &[u32]) {
+pub fn set_trap_oid(msg: &mut SnmpMessage, arcs: &[u32], names: &NameTable) {
     msg.trap_oid = super::ber::dotted(arcs);
-    msg.trap_type = names::builtin().exact(arcs).unwrap_or_default();
+    msg.trap_type = names.exact(arcs).unwrap_or_default();
 }
 
 /// Walk a VarBindList's content, appending to `msg.varbinds` (at most [`MAX_VARBINDS`]).
 /// A varbind whose value is bad is kept as hex; one whose framing or name is bad is dropped.
-pub fn decode_varbinds(list: &[u8], msg: &mut SnmpMessage) -> Specials {
+pub fn decode_varbinds(list: &[u8], table: &NameTable, msg: &mut SnmpMessage) -> Specials {
     let mut specials = Specials::default();
     let mut r = Reader::new(list);
     let mut name = OidBuf::new();
     let mut scratch = OidBuf::new();
-    let table = names::builtin();
     msg.varbinds.reserve(list.len().min(MAX_VARBINDS * 8) / 24);
     let mut index = 0usize;
     while !r.is_empty() {
@@ -224,7 +234,7 @@ mod tests {
             0x30, 0x07, 0x06, 0x02, 0x2b, 0x07, 0x02, 0x01, 0x02,
         ];
         let mut msg = SnmpMessage::default();
-        decode_varbinds(&list, &mut msg);
+        decode_varbinds(&list, names::builtin(), &mut msg);
         assert_eq!(msg.varbinds.len(), 2);
         assert_eq!(msg.varbinds[1].oid, "1.3.7");
         assert_eq!(msg.errors.len(), 1);
@@ -245,7 +255,7 @@ mod tests {
             .take(one.len() * (MAX_VARBINDS + 5))
             .collect();
         let mut msg = SnmpMessage::default();
-        decode_varbinds(&list, &mut msg);
+        decode_varbinds(&list, names::builtin(), &mut msg);
         assert_eq!(msg.varbinds.len(), MAX_VARBINDS);
         assert_eq!(
             msg.errors,

@@ -7,15 +7,23 @@
 //! escaped; control characters are escaped so the line stays one line. The line is cut at
 //! [`MAX_LINE`] bytes with a count of the varbinds left out.
 
+use super::names::{self, NameTable};
 use super::pdu::{SNMP_TRAP_OID_0, SYS_UPTIME_0};
-use super::{ber, names, SnmpMessage};
+use super::{ber, SnmpMessage};
 
 /// Longest rendering, in bytes (the varbinds stay whole in the JSON column).
 pub const MAX_LINE: usize = 4096;
 
+/// [`render_line_with`] the built-in names.
 pub fn render_line(msg: &SnmpMessage) -> String {
+    render_line_with(msg, names::builtin())
+}
+
+/// The line; `names` names an unnamed trap OID by prefix and OBJECT IDENTIFIER values (the
+/// varbind names were set by the decoder).
+pub fn render_line_with(msg: &SnmpMessage, names: &NameTable) -> String {
     let mut line = String::with_capacity(256);
-    line.push_str(&head(msg));
+    line.push_str(&head(msg, names));
     let skip = [ber::dotted(SYS_UPTIME_0), ber::dotted(SNMP_TRAP_OID_0)];
     let shown: Vec<_> = msg
         .varbinds
@@ -28,7 +36,7 @@ pub fn render_line(msg: &SnmpMessage) -> String {
         piece.push(' ');
         piece.push_str(vb.name.as_deref().unwrap_or(&vb.oid));
         piece.push('=');
-        match oid_value_name(vb) {
+        match oid_value_name(vb, names) {
             Some(name) => piece.push_str(&name),
             None => push_value(&mut piece, &vb.value),
         }
@@ -43,14 +51,14 @@ pub fn render_line(msg: &SnmpMessage) -> String {
     line
 }
 
-fn head(msg: &SnmpMessage) -> String {
+fn head(msg: &SnmpMessage, names: &NameTable) -> String {
     if !msg.trap_type.is_empty() {
         return msg.trap_type.clone();
     }
     if !msg.trap_oid.is_empty() {
         let arcs: Option<Vec<u32>> = msg.trap_oid.split('.').map(|a| a.parse().ok()).collect();
         return arcs
-            .and_then(|a| names::builtin().name(&a))
+            .and_then(|a| names.name(&a))
             .unwrap_or_else(|| msg.trap_oid.clone());
     }
     if msg.pdu_type.is_empty() {
@@ -60,12 +68,12 @@ fn head(msg: &SnmpMessage) -> String {
 }
 
 /// An OBJECT IDENTIFIER value by name, as net-snmp prints it (`NET-SNMP-TC::linux`).
-fn oid_value_name(vb: &super::Varbind) -> Option<String> {
+fn oid_value_name(vb: &super::Varbind, names: &NameTable) -> Option<String> {
     if vb.ty != "OBJECT IDENTIFIER" {
         return None;
     }
     let arcs: Option<Vec<u32>> = vb.value.split('.').map(|a| a.parse().ok()).collect();
-    names::builtin().name(&arcs?)
+    names.name(&arcs?)
 }
 
 fn push_value(out: &mut String, value: &str) {

@@ -17,8 +17,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ber::{dotted, tag, uint_u64, BerError, OidBuf, Reader};
+use super::names::NameTable;
 use super::pdu::{decode_varbinds, set_trap_oid};
-use super::{names, value, SnmpMessage, Varbind};
+use super::{value, SnmpMessage, Varbind};
 
 /// snmpTraps (RFC 3418): generic traps map below it.
 const SNMP_TRAPS: &[u32] = &[1, 3, 6, 1, 6, 3, 1, 1, 5];
@@ -59,7 +60,12 @@ fn header(r: &mut Reader<'_>, errors: &mut Vec<String>) -> Result<TrapHeader, Be
 }
 
 /// Decode Trap-PDU content into `msg`.
-pub fn decode_trap(content: &[u8], _community: Option<&[u8]>, msg: &mut SnmpMessage) {
+pub fn decode_trap(
+    content: &[u8],
+    _community: Option<&[u8]>,
+    names: &NameTable,
+    msg: &mut SnmpMessage,
+) {
     let mut r = Reader::new(content);
     let h = match header(&mut r, &mut msg.errors) {
         Ok(h) => h,
@@ -72,13 +78,13 @@ pub fn decode_trap(content: &[u8], _community: Option<&[u8]>, msg: &mut SnmpMess
     msg.uptime = Some(h.time_stamp);
     match r.expect(tag::SEQUENCE) {
         Ok(list) => {
-            decode_varbinds(list.value, msg);
+            decode_varbinds(list.value, names, msg);
         }
         Err(e) => msg.errors.push(format!("Trap: variable-bindings: {e}")),
     }
     let enterprise = h.enterprise.arcs();
     match mapped_trap_oid(enterprise, h.generic, h.specific) {
-        Some(oid) => set_trap_oid(msg, &oid),
+        Some(oid) => set_trap_oid(msg, &oid, names),
         None => msg.errors.push(format!(
             "generic-trap {} / specific-trap {} cannot be mapped to snmpTrapOID",
             h.generic, h.specific
@@ -86,7 +92,7 @@ pub fn decode_trap(content: &[u8], _community: Option<&[u8]>, msg: &mut SnmpMess
     }
     msg.varbinds.push(Varbind {
         oid: dotted(SNMP_TRAP_ENTERPRISE_0),
-        name: names::builtin().name(SNMP_TRAP_ENTERPRISE_0),
+        name: names.name(SNMP_TRAP_ENTERPRISE_0),
         ty: "OBJECT IDENTIFIER",
         value: dotted(enterprise),
     });

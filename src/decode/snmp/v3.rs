@@ -32,6 +32,7 @@ use snmp_parser::{
 
 use super::ber::{tag, Reader};
 use super::credentials::Credential;
+use super::names::NameTable;
 use super::{pdu, privacy, usm, value, DecodeContext, SnmpMessage, Usm};
 
 /// The error on every v3 message when no users are loaded.
@@ -71,20 +72,20 @@ pub fn decode(datagram: &[u8], ctx: &DecodeContext<'_>, msg: &mut SnmpMessage) {
         msg.errors.push(NO_USERS.to_owned());
         if !encrypted {
             // Plaintext: show what was sent, marked by the error above as not authenticated.
-            decode_scoped(parts.data, msg);
+            decode_scoped(parts.data, ctx.names, msg);
         }
         return;
     };
     match authenticate(usm, &parts) {
         Ok(scoped) => {
             msg.auth_ok_user = Some(user);
-            decode_scoped(&scoped, msg);
+            decode_scoped(&scoped, ctx.names, msg);
         }
         Err(reason) => {
             msg.errors.push(reason);
             msg.auth_failure = Some(user);
             if !encrypted {
-                decode_scoped(parts.data, msg);
+                decode_scoped(parts.data, ctx.names, msg);
             }
         }
     }
@@ -267,7 +268,7 @@ fn looks_scoped(plain: &[u8]) -> bool {
 }
 
 /// contextEngineID, contextName, then the PDU through the common decoder.
-fn decode_scoped(data: &[u8], msg: &mut SnmpMessage) {
+fn decode_scoped(data: &[u8], names: &NameTable, msg: &mut SnmpMessage) {
     let scoped = match Reader::new(data).expect(tag::SEQUENCE) {
         Ok(s) => s,
         Err(e) => {
@@ -281,7 +282,7 @@ fn decode_scoped(data: &[u8], msg: &mut SnmpMessage) {
         .and_then(|_| s.expect(tag::OCTET_STRING))
         .and_then(|_| s.any());
     match pdu {
-        Ok(p) => pdu::decode_pdu(p, None, msg),
+        Ok(p) => pdu::decode_pdu_with(p, None, names, msg),
         Err(e) => msg.errors.push(format!("ScopedPDU: {e}")),
     }
 }
