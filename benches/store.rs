@@ -17,7 +17,7 @@ fn rows(n: usize, base: u64) -> Vec<MessageRow> {
     let mut line = Vec::new();
     (0..n as u64)
         .map(|i| {
-            mutt::loadgen::line(0, base + i, &mut line);
+            mutt::loadgen::line(0, base + i, "Nov 27 10:00:00", &mut line);
             let msg = parse(&line, &ctx);
             MessageRow {
                 seq: base + i + 1,

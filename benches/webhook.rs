@@ -21,7 +21,12 @@ fn rows(base: u64, alert: bool, same: bool) -> Vec<MessageRow> {
     let mut line = Vec::new();
     (0..BATCH as u64)
         .map(|i| {
-            mutt::loadgen::line(0, if same { 0 } else { base + i }, &mut line);
+            mutt::loadgen::line(
+                0,
+                if same { 0 } else { base + i },
+                "Nov 27 10:00:00",
+                &mut line,
+            );
             MessageRow {
                 seq: base + i + 1,
                 id: uuid::Uuid::now_v7().to_string(),

@@ -27,8 +27,9 @@ impl SendReport {
 }
 
 /// The `i`-th line of the load: about 120 bytes, varied hosts, programs and texts, as a router
-/// fleet sends them. `run` makes lines unique across runs.
-pub fn line(run: u32, i: u64, out: &mut Vec<u8>) {
+/// fleet sends them, stamped `stamp` (RFC 3164 `Mmm dd hh:mm:ss`). `run` makes lines unique across
+/// runs.
+pub fn line(run: u32, i: u64, stamp: &str, out: &mut Vec<u8>) {
     use std::io::Write;
     const TEXTS: [&str; 4] = [
         "%LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to up",
@@ -39,15 +40,30 @@ pub fn line(run: u32, i: u64, out: &mut Vec<u8>) {
     out.clear();
     let _ = write!(
         out,
-        "<{}>Nov 27 10:{:02}:{:02} rtr{:04} app{}[{}]: {} r{run} n{i}",
+        "<{}>{stamp} rtr{:04} app{}[{}]: {} r{run} n{i}",
         128 + (i % 8),
-        (i / 60) % 60,
-        i % 60,
         i % 1000,
         i % 5,
         1000 + i % 4000,
         TEXTS[(i % 4) as usize],
     );
+}
+
+/// `Mmm dd hh:mm:ss` (UTC) for Unix epoch seconds, as devices stamp RFC 3164 lines.
+pub fn rfc3164_stamp(unix_secs: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_, m, d) = crate::timefmt::civil_from_days(unix_secs.div_euclid(86_400));
+    let sod = unix_secs.rem_euclid(86_400);
+    format!(
+        "{} {:2} {:02}:{:02}:{:02}",
+        MONTHS[(m as usize).clamp(1, 12) - 1],
+        d,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
 }
 
 /// Send `count` lines to `target` at `rate` per second (0 = as fast as possible).
@@ -67,10 +83,16 @@ pub fn send_syslog_udp(
     let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(256)).collect();
     let start = Instant::now();
     let (mut sent, mut errors) = (0u64, 0u64);
+    let mut stamp = (0i64, String::new());
     while sent + errors < count {
         let n = (count - sent - errors).min(BATCH as u64) as usize;
+        // Devices stamp the current time: a new stamp each second, like a real fleet.
+        let now = crate::timefmt::now_us() / 1_000_000;
+        if now != stamp.0 {
+            stamp = (now, rfc3164_stamp(now));
+        }
         for (k, buf) in bufs.iter_mut().take(n).enumerate() {
-            line(run, sent + errors + k as u64, buf);
+            line(run, sent + errors + k as u64, &stamp.1, buf);
         }
         let ok = sendmmsg(&socket, &bufs[..n])?;
         sent += ok as u64;
@@ -147,11 +169,17 @@ mod tests {
     #[test]
     fn lines_are_realistic_size_and_unique() {
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        line(1, 41, &mut a);
-        line(1, 42, &mut b);
+        line(1, 41, "Nov 27 10:00:00", &mut a);
+        line(1, 42, "Nov 27 10:00:00", &mut b);
         assert_ne!(a, b);
         assert!((90..=160).contains(&a.len()), "{}", a.len());
         assert!(a.starts_with(b"<1"));
+    }
+
+    #[test]
+    fn stamps_look_like_rfc_3164() {
+        assert_eq!(rfc3164_stamp(0), "Jan  1 00:00:00");
+        assert_eq!(rfc3164_stamp(1_764_213_782), "Nov 27 03:23:02");
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct PipelineOptions {
     pub names: Arc<NameTable>,
 }
 
+/// Most rows one transaction takes when batches queue up for the writer.
+const MAX_ROWS_PER_TRANSACTION: usize = 10_000;
+
 /// Nice value of the processing threads. Ingest keeps the default: when the cores are busy it must
 /// win them, because a datagram it does not take in time is lost in the kernel, while processing
 /// only falls behind into the WAL.
@@ -224,7 +227,19 @@ fn write_loop<S: MessageSink>(
     metrics: &Metrics,
     signals: &Signals,
 ) -> Result<(), PipelineError> {
-    while let Ok(batch) = rx.recv() {
+    while let Ok(mut batch) = rx.recv() {
+        // Group commit: batches that queued up while the last transaction ran go into this one.
+        // Each commit rewrites the index pages it touched, so under load fewer, larger
+        // transactions store several times more rows per second; when idle, nothing waits.
+        while batch.rows.len() < MAX_ROWS_PER_TRANSACTION {
+            match rx.try_recv() {
+                Ok(next) => {
+                    batch.rows.extend(next.rows);
+                    batch.last_seq = next.last_seq;
+                }
+                Err(_) => break,
+            }
+        }
         retry(signals, metrics, "store a batch", &mut || {
             sink.write_batch(&batch.rows, batch.last_seq)
         })?;
