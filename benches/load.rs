@@ -4,7 +4,8 @@
 //! Two scenarios, each reported with offered, accepted, stored and lost messages, the kernel's
 //! receive-buffer drops (RcvbufErrors) and the rates:
 //! - sustained: MUTT_LOAD_RATE msgs/s (100,000) for MUTT_LOAD_SECONDS (10);
-//! - spike: MUTT_SPIKE_COUNT messages (1,000,000) offered at MUTT_SPIKE_RATE (400,000/s).
+//! - spike: MUTT_SPIKE_COUNT messages (1,000,000) offered at MUTT_SPIKE_RATE (400,000/s);
+//! both from MUTT_LOAD_DEVICES source addresses (200, 127.0.1.x), as a fleet sends.
 //!
 //! Run: `cargo bench --bench load` (MUTT_LOAD_RUNS=3 for a median of three).
 
@@ -135,13 +136,13 @@ struct Outcome {
     store_rate: f64,
 }
 
-fn scenario(rate: u64, count: u64, run: u32) -> Outcome {
+fn scenario(rate: u64, count: u64, run: u32, devices: usize) -> Outcome {
     let daemon = Daemon::start();
     let target: SocketAddr = ([127, 0, 0, 1], daemon.port).into();
     let before_drops = udp_rcvbuf_errors().unwrap_or(0);
     let before_rows = daemon.rows();
     let start = Instant::now();
-    let sent = send_syslog_udp(target, rate, count, run).expect("send");
+    let sent = send_syslog_udp(target, rate, count, run, devices).expect("send");
     let (stored, done) = daemon.wait_stored(before_rows + sent.sent);
     let kernel_drops = udp_rcvbuf_errors()
         .unwrap_or(0)
@@ -191,12 +192,14 @@ fn main() {
     let seconds = env_u64("MUTT_LOAD_SECONDS", 10);
     let spike_count = env_u64("MUTT_SPIKE_COUNT", 1_000_000);
     let spike_rate = env_u64("MUTT_SPIKE_RATE", 400_000);
+    let devices = env_u64("MUTT_LOAD_DEVICES", 200) as usize;
+    println!("{devices} devices (source addresses), 100 rules");
     let mut sustained: Vec<Outcome> = (0..runs)
-        .map(|r| scenario(rate, rate * seconds, r as u32))
+        .map(|r| scenario(rate, rate * seconds, r as u32, devices))
         .collect();
     report(&format!("sustained {rate}/s x {seconds}s"), &mut sustained);
     let mut spike: Vec<Outcome> = (0..runs)
-        .map(|r| scenario(spike_rate, spike_count, 100 + r as u32))
+        .map(|r| scenario(spike_rate, spike_count, 100 + r as u32, devices))
         .collect();
     report(
         &format!("spike {spike_count} at {spike_rate}/s"),

@@ -26,7 +26,7 @@ fn rows(n: usize, base: u64) -> Vec<MessageRow> {
                 source_ip: IpAddr::from([10, 0, (i % 250) as u8, 1]),
                 source_port: 514,
                 transport: Transport::Udp,
-                source_device: format!("rtr{:04}", i % 1000),
+                source_device: format!("rtr{:04}", i % 250),
                 timestamp_us: ctx.received_at_us,
                 received_at_us: ctx.received_at_us + i as i64,
                 raw_message: String::from_utf8_lossy(&line).into_owned(),
@@ -43,7 +43,8 @@ fn rows(n: usize, base: u64) -> Vec<MessageRow> {
 fn bench_store(c: &mut Criterion) {
     let mut group = c.benchmark_group("store");
     group.measurement_time(Duration::from_secs(5));
-    for batch in [100usize, 1000] {
+    // 100 is the default batch; under load the writer folds queued batches into up to 10,000.
+    for batch in [100usize, 1000, 10_000] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store =
             Store::open(&dir.path().join("bench.db"), Duration::from_secs(5)).expect("open");

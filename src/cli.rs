@@ -62,6 +62,9 @@ pub enum Command {
         rate: u64,
         #[arg(long, default_value_t = 1_000_000)]
         count: u64,
+        /// Source addresses to send from (127.0.1.x to a loopback target), as a fleet would.
+        #[arg(long, default_value_t = 1)]
+        devices: usize,
     },
     /// Check a rules file, or show which rule a message matches.
     Rules {
@@ -174,10 +177,11 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
             target,
             rate,
             count,
+            devices,
         } => {
             let before = crate::metrics::udp_rcvbuf_errors();
             let run = (crate::timefmt::now_us() / 1_000_000) as u32;
-            let r = crate::loadgen::send_syslog_udp(*target, *rate, *count, run)
+            let r = crate::loadgen::send_syslog_udp(*target, *rate, *count, run, *devices)
                 .map_err(|e| Failure::Runtime(format!("sending to {target}: {e}")))?;
             let drops = crate::metrics::udp_rcvbuf_errors()
                 .zip(before)

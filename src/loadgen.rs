@@ -66,20 +66,17 @@ pub fn rfc3164_stamp(unix_secs: i64) -> String {
     )
 }
 
-/// Send `count` lines to `target` at `rate` per second (0 = as fast as possible).
+/// Send `count` lines to `target` at `rate` per second (0 = as fast as possible), from `devices`
+/// source addresses taking turns by batch. To a loopback IPv4 target the devices are 127.0.1.1,
+/// 127.0.1.2, ... (all of 127.0.0.0/8 is this host); otherwise one socket stands for them all.
 pub fn send_syslog_udp(
     target: SocketAddr,
     rate: u64,
     count: u64,
     run: u32,
+    devices: usize,
 ) -> io::Result<SendReport> {
-    let bind: SocketAddr = if target.is_ipv4() {
-        "0.0.0.0:0".parse().map_err(io::Error::other)?
-    } else {
-        "[::]:0".parse().map_err(io::Error::other)?
-    };
-    let socket = UdpSocket::bind(bind)?;
-    socket.connect(target)?;
+    let sockets = device_sockets(target, devices)?;
     let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(256)).collect();
     let start = Instant::now();
     let (mut sent, mut errors) = (0u64, 0u64);
@@ -94,7 +91,8 @@ pub fn send_syslog_udp(
         for (k, buf) in bufs.iter_mut().take(n).enumerate() {
             line(run, sent + errors + k as u64, &stamp.1, buf);
         }
-        let ok = sendmmsg(&socket, &bufs[..n])?;
+        let socket = &sockets[((sent + errors) / BATCH as u64) as usize % sockets.len()];
+        let ok = sendmmsg(socket, &bufs[..n])?;
         sent += ok as u64;
         errors += (n - ok) as u64;
         if rate > 0 {
@@ -114,6 +112,25 @@ pub fn send_syslog_udp(
         send_errors: errors,
         elapsed: start.elapsed(),
     })
+}
+
+/// One connected socket per device address.
+fn device_sockets(target: SocketAddr, devices: usize) -> io::Result<Vec<UdpSocket>> {
+    let local: Vec<SocketAddr> = match target {
+        SocketAddr::V4(v4) if v4.ip().is_loopback() => (0..devices.clamp(1, 65_000))
+            .map(|k| SocketAddr::from(([127, 0, 1 + (k / 250) as u8, 1 + (k % 250) as u8], 0)))
+            .collect(),
+        SocketAddr::V4(_) => vec![SocketAddr::from(([0, 0, 0, 0], 0))],
+        SocketAddr::V6(_) => vec![SocketAddr::from(([0u16; 8], 0))],
+    };
+    local
+        .into_iter()
+        .map(|addr| {
+            let s = UdpSocket::bind(addr)?;
+            s.connect(target)?;
+            Ok(s)
+        })
+        .collect()
 }
 
 /// Send a batch on a connected socket; returns how many went out.
@@ -195,7 +212,7 @@ mod tests {
             }
             got
         });
-        let report = send_syslog_udp(addr, 20_000, 500, 0).unwrap();
+        let report = send_syslog_udp(addr, 20_000, 500, 0, 3).unwrap();
         assert_eq!(report.sent, 500);
         assert!(
             report.elapsed >= Duration::from_millis(20),

@@ -5,6 +5,7 @@
 //! not at all, and the checkpoint never runs ahead of the rows it covers.
 
 pub mod auth_failures;
+pub mod devices;
 pub mod outbox;
 mod row;
 pub mod schema;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 
+use super::devices::DeviceRegistry;
 use super::row::{Detail, MessageRow};
 use super::schema;
 use crate::decode::syslog::structured_data_json;
-use crate::model::MessageKind;
 use crate::timefmt::iso8601_us;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,7 @@ pub trait MessageSink {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    devices: DeviceRegistry,
 }
 
 impl Store {
@@ -86,6 +87,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            devices: DeviceRegistry::default(),
         })
     }
 
@@ -112,12 +114,13 @@ impl MessageSink for Store {
     }
 
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
+        let devices = &self.devices;
         let result = (|| {
             let tx = self.conn.transaction()?;
             insert_rows(&tx, rows)?;
             super::auth_failures::record(&tx, rows)?;
             super::outbox::enqueue_alerts(&tx, rows)?;
-            update_devices(&tx, rows)?;
+            let written = devices.update(&tx, rows)?;
             update_rule_counters(&tx, rows)?;
             tx.prepare_cached(
                 "INSERT INTO mutt_checkpoint (id, wal_seq, updated_at) VALUES (1, ?1, ?2)
@@ -128,9 +131,16 @@ impl MessageSink for Store {
                 last_seq as i64,
                 iso8601_us(crate::timefmt::now_us())
             ])?;
-            tx.commit()
+            tx.commit()?;
+            Ok(written)
         })();
-        result.map_err(|e| self.err(e))
+        match result {
+            Ok(written) => {
+                self.devices.remember(written);
+                Ok(())
+            }
+            Err(e) => Err(self.err(e)),
+        }
     }
 }
 
@@ -213,65 +223,6 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
                     t.agent_addr,
                     t.uptime.map(|u| u as i64),
                 ])?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// One upsert per source address per batch. A device is its source address: its name follows the
-/// latest one seen (reverse DNS, else the syslog HOSTNAME, else the address). The seed's UNIQUE
-/// hostname would make a second address with the same name fail the batch, so such a row takes
-/// the name `name@address` instead. A device that changes address is a new row; the old one stays
-/// with its last_updated time.
-fn update_devices(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
-    struct Seen<'a> {
-        name: &'a str,
-        snmp_version: Option<&'a str>,
-        syslog: bool,
-        last_us: i64,
-    }
-    let mut seen: HashMap<std::net::IpAddr, Seen<'_>> = HashMap::new();
-    for row in rows {
-        let e = seen.entry(row.source_ip).or_insert(Seen {
-            name: &row.source_device,
-            snmp_version: None,
-            syslog: false,
-            last_us: row.received_at_us,
-        });
-        e.name = &row.source_device;
-        e.last_us = e.last_us.max(row.received_at_us);
-        match (&row.detail, row.kind) {
-            (Detail::Snmp(t), _) if !t.version.is_empty() => e.snmp_version = Some(&t.version),
-            (_, MessageKind::Syslog) => e.syslog = true,
-            _ => {}
-        }
-    }
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO devices (id, hostname, source_ip, last_seen_snmp_version, last_seen_syslog,
-             first_seen, last_updated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-         ON CONFLICT(source_ip) DO UPDATE SET
-             hostname = excluded.hostname,
-             last_updated = excluded.last_updated,
-             last_seen_snmp_version =
-                 COALESCE(excluded.last_seen_snmp_version, devices.last_seen_snmp_version),
-             last_seen_syslog = MAX(devices.last_seen_syslog, excluded.last_seen_syslog)",
-    )?;
-    for (ip, s) in &seen {
-        let ip = ip.to_string();
-        let when = iso8601_us(s.last_us);
-        let id = uuid::Uuid::now_v7().to_string();
-        let first = upsert.execute(params![id, s.name, ip, s.snmp_version, s.syslog, when]);
-        match first {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                let name = format!("{}@{}", s.name, ip);
-                upsert.execute(params![id, name, ip, s.snmp_version, s.syslog, when])?;
-            }
-            other => {
-                other?;
             }
         }
     }

@@ -1,0 +1,169 @@
+//! The device registry (the seed's `devices` table), updated in the writer's transaction.
+//!
+//! A device is its source address: its hostname follows the latest `source_device` (reverse DNS,
+//! else the syslog HOSTNAME, else the address). The seed's UNIQUE hostname would make a second
+//! address with the same name fail the batch, so such a row takes the name `name@address`
+//! instead. A device that changes address is a new row; the old one keeps its last_updated.
+//!
+//! A busy device sends thousands of messages a second, a fleet thousands of devices per batch:
+//! the registry remembers what it last wrote for each address and writes again only when
+//! something changed (name, SNMP version, first syslog) or a minute has passed, so
+//! `last_updated` is exact to the minute.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rusqlite::{params, Transaction};
+
+use super::row::{Detail, MessageRow};
+use crate::model::MessageKind;
+use crate::timefmt::iso8601_us;
+
+/// How stale `last_updated` may get before a message from the device writes it again.
+const REFRESH_US: i64 = 60_000_000;
+/// Addresses remembered; beyond it the memory is cleared (the cost: one upsert each, once).
+const MAX_REMEMBERED: usize = 100_000;
+
+/// What the registry last wrote for one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    name: String,
+    snmp_version: Option<String>,
+    syslog: bool,
+    at_us: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct DeviceRegistry {
+    written: HashMap<IpAddr, Written>,
+}
+
+impl DeviceRegistry {
+    /// Upsert the devices of `rows` that need it. Returns what was written, to `remember` once the
+    /// transaction commits (a rolled-back batch must not be remembered).
+    pub fn update(
+        &self,
+        tx: &Transaction<'_>,
+        rows: &[MessageRow],
+    ) -> rusqlite::Result<Vec<(IpAddr, Written)>> {
+        let mut seen: HashMap<IpAddr, Written> = HashMap::new();
+        for row in rows {
+            let e = seen.entry(row.source_ip).or_insert_with(|| Written {
+                name: String::new(),
+                snmp_version: None,
+                syslog: false,
+                at_us: row.received_at_us,
+            });
+            if e.name != row.source_device {
+                e.name.clone_from(&row.source_device);
+            }
+            e.at_us = e.at_us.max(row.received_at_us);
+            match (&row.detail, row.kind) {
+                (Detail::Snmp(t), _) if !t.version.is_empty() => {
+                    e.snmp_version = Some(t.version.clone())
+                }
+                (_, MessageKind::Syslog) => e.syslog = true,
+                _ => {}
+            }
+        }
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO devices (id, hostname, source_ip, last_seen_snmp_version, last_seen_syslog,
+                 first_seen, last_updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT(source_ip) DO UPDATE SET
+                 hostname = excluded.hostname,
+                 last_updated = excluded.last_updated,
+                 last_seen_snmp_version =
+                     COALESCE(excluded.last_seen_snmp_version, devices.last_seen_snmp_version),
+                 last_seen_syslog = MAX(devices.last_seen_syslog, excluded.last_seen_syslog)",
+        )?;
+        let mut out = Vec::new();
+        for (ip, now) in seen {
+            if !self.needs_write(&ip, &now) {
+                continue;
+            }
+            let addr = ip.to_string();
+            let when = iso8601_us(now.at_us);
+            let id = uuid::Uuid::now_v7().to_string();
+            let v = now.snmp_version.as_deref();
+            match upsert.execute(params![id, now.name, addr, v, now.syslog, when]) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    let name = format!("{}@{}", now.name, addr);
+                    upsert.execute(params![id, name, addr, v, now.syslog, when])?;
+                }
+                other => {
+                    other?;
+                }
+            }
+            out.push((ip, now));
+        }
+        Ok(out)
+    }
+
+    /// Record what a committed transaction wrote.
+    pub fn remember(&mut self, written: Vec<(IpAddr, Written)>) {
+        if self.written.len() + written.len() > MAX_REMEMBERED {
+            self.written.clear();
+        }
+        for (ip, mut w) in written {
+            if let Some(before) = self.written.get(&ip) {
+                // The table keeps the last SNMP version and "syslog seen" sticky; so does memory.
+                w.syslog |= before.syslog;
+                if w.snmp_version.is_none() {
+                    w.snmp_version.clone_from(&before.snmp_version);
+                }
+            }
+            self.written.insert(ip, w);
+        }
+    }
+
+    fn needs_write(&self, ip: &IpAddr, now: &Written) -> bool {
+        let Some(before) = self.written.get(ip) else {
+            return true;
+        };
+        before.name != now.name
+            || (now.snmp_version.is_some() && now.snmp_version != before.snmp_version)
+            || (now.syslog && !before.syslog)
+            || now.at_us - before.at_us >= REFRESH_US
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(name: &str, at_us: i64) -> Written {
+        Written {
+            name: name.into(),
+            snmp_version: None,
+            syslog: true,
+            at_us,
+        }
+    }
+
+    #[test]
+    fn an_unchanged_device_is_written_again_only_after_a_minute() {
+        let mut r = DeviceRegistry::default();
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        assert!(r.needs_write(&ip, &written("a", 0)));
+        r.remember(vec![(ip, written("a", 0))]);
+        assert!(!r.needs_write(&ip, &written("a", 59_000_000)));
+        assert!(r.needs_write(&ip, &written("a", 60_000_000)));
+        assert!(
+            r.needs_write(&ip, &written("b", 1)),
+            "a new name is written at once"
+        );
+        let mut snmp = written("a", 1);
+        snmp.syslog = false;
+        snmp.snmp_version = Some("v2c".into());
+        assert!(r.needs_write(&ip, &snmp), "a first trap is written at once");
+        r.remember(vec![(ip, snmp.clone())]);
+        assert!(!r.needs_write(&ip, &snmp));
+        assert!(
+            !r.needs_write(&ip, &written("a", 2)),
+            "syslog was seen before"
+        );
+    }
+}
