@@ -309,6 +309,7 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
                     let ctx = ProcessContext {
                         rules: &set,
                         default_utc_offset_secs: 0,
+                        source_utc_offsets: &[],
                         communities: &[],
                         dns: None,
                         now: std::time::Instant::now(),

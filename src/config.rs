@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::rules::Cidr;
 use crate::wal::{SyncPolicy, WalConfig};
 
 /// A configuration error with its place in the file.
@@ -407,14 +408,26 @@ impl Default for Snmpv3Section {
 pub struct SyslogSection {
     /// Offset for syslog stamps that carry no zone: `UTC`, `+02:00`, `-0530`.
     pub default_timezone: String,
+    /// Per-source overrides of `default_timezone`, first match wins: devices in another time zone
+    /// that stamp local time without saying so.
+    pub source_timezones: Vec<SourceTimezone>,
 }
 
 impl Default for SyslogSection {
     fn default() -> Self {
         SyslogSection {
             default_timezone: "UTC".into(),
+            source_timezones: Vec::new(),
         }
     }
+}
+
+/// `{sources: [10.1.0.0/16, 192.0.2.7], timezone: "+05:30"}`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceTimezone {
+    pub sources: Vec<String>,
+    pub timezone: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -601,6 +614,27 @@ impl Config {
                 ),
             ));
         }
+        for (i, st) in self.syslog.source_timezones.iter().enumerate() {
+            let key = format!("syslog.source_timezones[{i}]");
+            let at = |k: &str, m: String| ConfigError {
+                file: self.source.clone(),
+                line: line_of_key(text, "syslog.source_timezones"),
+                key: format!("{key}.{k}"),
+                message: m,
+            };
+            if parse_utc_offset(&st.timezone).is_none() {
+                return Err(at(
+                    "timezone",
+                    format!(
+                        "expected UTC or an offset like +02:00, got {:?}",
+                        st.timezone
+                    ),
+                ));
+            }
+            for (j, src) in st.sources.iter().enumerate() {
+                Cidr::parse(src).map_err(|m| at(&format!("sources[{j}]"), m))?;
+            }
+        }
         if log_filter(&self.daemon.log_level).is_none() {
             return Err(err(
                 "daemon.log_level",
@@ -693,6 +727,21 @@ impl Config {
         parse_utc_offset(&self.syslog.default_timezone).unwrap_or(0)
     }
 
+    /// `syslog.source_timezones` as (address block, seconds east of UTC), in file order.
+    pub fn source_utc_offsets(&self) -> Vec<(Cidr, i32)> {
+        let mut out = Vec::new();
+        for st in &self.syslog.source_timezones {
+            let offset = parse_utc_offset(&st.timezone).unwrap_or(0);
+            out.extend(
+                st.sources
+                    .iter()
+                    .filter_map(|s| Cidr::parse(s).ok())
+                    .map(|c| (c, offset)),
+            );
+        }
+        out
+    }
+
     /// The tracing filter for `daemon.log_level` (the seed's Python level names).
     pub fn log_filter(&self) -> &'static str {
         log_filter(&self.daemon.log_level).unwrap_or("info")
@@ -755,22 +804,27 @@ pub fn parse_utc_offset(s: &str) -> Option<i32> {
     Some(sign * (h * 3600 + m * 60))
 }
 
-/// The 1-based line where a dotted key path is written, found by following indentation; None when
-/// the key is not in the text (a default).
+/// The 1-based line where a dotted key path is written, found by following indentation: each
+/// segment is a key of the mapping the previous one opened (the first at the top level). None
+/// when the key is not in the text (a default).
 pub fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
-    let mut want = dotted.split('.').peekable();
+    let mut want = dotted.split('.');
     let mut target = want.next()?;
-    let mut min_indent: Option<usize> = None;
+    // Indent of the mapping being searched; None until its first key sets it.
+    let mut level: Option<usize> = Some(0);
+    let mut parent: Option<usize> = None;
     for (i, line) in text.lines().enumerate() {
         let body = line.trim_start();
         if body.is_empty() || body.starts_with('#') {
             continue;
         }
         let indent = line.len() - body.len();
-        if let Some(parent) = min_indent {
-            if indent <= parent {
-                return None;
-            }
+        if parent.is_some_and(|p| indent <= p) {
+            return None;
+        }
+        let at = *level.get_or_insert(indent);
+        if indent != at {
+            continue;
         }
         let key = body
             .split(':')
@@ -783,7 +837,8 @@ pub fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
                 None => return Some(i + 1),
                 Some(next) => {
                     target = next;
-                    min_indent = Some(indent);
+                    parent = Some(indent);
+                    level = None;
                 }
             }
         }
@@ -860,6 +915,32 @@ mod tests {
         assert_eq!(e.key, "processor.batch_write_size");
         let e = parse(&format!("{SEED}\nwal:\n  sync: sometimes\n")).unwrap_err();
         assert_eq!(e.key, "wal.sync");
+    }
+
+    #[test]
+    fn source_timezones_resolve_in_order_and_bad_entries_name_their_key() {
+        let cfg = parse(&format!(
+            "{SEED}\nsyslog:\n  source_timezones:\n    - sources: [10.1.0.0/16]\n      timezone: \"+05:30\"\n    - sources: [10.0.0.0/8, 2001:db8::1]\n      timezone: \"-04:00\"\n"
+        ))
+        .unwrap();
+        let offsets = cfg.source_utc_offsets();
+        assert_eq!(offsets.len(), 3);
+        let first = |ip: &str| {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            offsets
+                .iter()
+                .find(|(c, _)| c.contains(ip))
+                .map(|(_, o)| *o)
+        };
+        assert_eq!(first("10.1.2.3"), Some(19_800));
+        assert_eq!(first("10.9.2.3"), Some(-14_400));
+        assert_eq!(first("192.0.2.1"), None);
+        let e = parse(&format!(
+            "{SEED}\nsyslog:\n  source_timezones:\n    - sources: [10.0.0.0/33]\n      timezone: UTC\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "syslog.source_timezones[0].sources[0]");
+        assert!(e.line.is_some());
     }
 
     #[test]

@@ -238,6 +238,7 @@ fn spawn_pipeline(
         queue_batches: (cfg.processor.queue_max_size / batch).max(1),
         batch_timeout: Duration::from_secs_f64(cfg.processor.batch_timeout_seconds),
         default_utc_offset_secs: cfg.default_utc_offset_secs(),
+        source_utc_offsets: cfg.source_utc_offsets(),
         // One core stays with ingest.
         workers: thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
         communities: cfg.snmp.communities.clone(),

@@ -291,3 +291,23 @@ fn rsyslog_forwarding_over_tcp_in_both_framings_is_stored_with_its_fields() {
     assert_eq!(s.program.as_deref(), Some("fwd"));
     drop(daemon);
 }
+
+#[test]
+fn a_per_source_time_zone_applies_to_zoneless_stamps_from_that_source() {
+    let env = Env::new(Setup {
+        extra: "syslog:\n  default_timezone: UTC\n  source_timezones:\n    - sources: [127.0.0.0/8]\n      timezone: \"+02:00\"\n".into(),
+        ..Setup::default()
+    });
+    let daemon = env.start();
+    let now = mutt::timefmt::now_us() / 1_000_000;
+    // The device's clock says local time two hours east of UTC, without saying so.
+    let stamp = mutt::loadgen::rfc3164_stamp(now + 7200);
+    env.send_udp(
+        env.syslog_port,
+        &[format!("<13>{stamp} edge app: tz-check").into_bytes()],
+    );
+    assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
+    drop(daemon);
+    let s = stored(&env, "tz-check");
+    assert_eq!(s.timestamp, mutt::timefmt::iso8601_us(now * 1_000_000));
+}

@@ -49,6 +49,7 @@ pub struct PipelineOptions {
     /// Longest a record waits before its batch goes to the writer.
     pub batch_timeout: Duration,
     pub default_utc_offset_secs: i32,
+    pub source_utc_offsets: Vec<(crate::rules::Cidr, i32)>,
     /// Decode threads (rayon).
     pub workers: usize,
     /// SNMP v1/v2c communities accepted; empty accepts all.
@@ -209,6 +210,7 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
     let ctx = ProcessContext {
         rules: &rules,
         default_utc_offset_secs: opts.default_utc_offset_secs,
+        source_utc_offsets: &opts.source_utc_offsets,
         communities: &opts.communities,
         dns: opts.dns.as_ref(),
         now: Instant::now(),

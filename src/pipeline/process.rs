@@ -9,7 +9,7 @@ use crate::decode::snmp::names::NameTable;
 use crate::decode::{snmp, syslog};
 use crate::enrich::Resolver;
 use crate::model::{flags, Listener, MessageKind, Transport};
-use crate::rules::{MatchInput, RuleSet};
+use crate::rules::{Cidr, MatchInput, RuleSet};
 use crate::store::{Detail, MessageRow, Rejection, RuleHit};
 use crate::wal::Record;
 
@@ -17,6 +17,8 @@ use crate::wal::Record;
 pub struct ProcessContext<'a> {
     pub rules: &'a RuleSet,
     pub default_utc_offset_secs: i32,
+    /// Per-source overrides of the default offset, first match wins.
+    pub source_utc_offsets: &'a [(Cidr, i32)],
     /// SNMP v1/v2c communities accepted; empty accepts all.
     pub communities: &'a [String],
     /// Reverse DNS for `source_device`; None when turned off.
@@ -49,7 +51,11 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
         Listener::Syslog => {
             let parse_ctx = syslog::ParseContext {
                 received_at_us: meta.received_at_us,
-                default_utc_offset_secs: ctx.default_utc_offset_secs,
+                default_utc_offset_secs: ctx
+                    .source_utc_offsets
+                    .iter()
+                    .find(|(block, _)| block.contains(source_ip))
+                    .map_or(ctx.default_utc_offset_secs, |(_, offset)| *offset),
             };
             let msg = syslog::parse(&record.payload, &parse_ctx);
             let raw = raw_syslog_text(&record.payload);
@@ -223,6 +229,7 @@ mod tests {
         let ctx = ProcessContext {
             rules: &rules,
             default_utc_offset_secs: 0,
+            source_utc_offsets: &[],
             communities: &[],
             dns: None,
             now: Instant::now(),
@@ -243,6 +250,7 @@ mod tests {
         let ctx = ProcessContext {
             rules: &rules,
             default_utc_offset_secs: 0,
+            source_utc_offsets: &[],
             communities: &[],
             dns: None,
             now: Instant::now(),
