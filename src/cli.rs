@@ -205,10 +205,7 @@ fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
     let io_err = |e: io::Error| Failure::Runtime(e.to_string());
     match what {
         DecodeCommand::Syslog { file, received_at } => {
-            // The configured zone applies when a config is there; decoding works without one.
-            let offset = Config::load(&cli.config)
-                .map(|c| c.default_utc_offset_secs())
-                .unwrap_or(0);
+            let offset = optional_config(&cli.config)?.map_or(0, |c| c.default_utc_offset_secs());
             let received_at_us = match received_at {
                 Some(s) => crate::timefmt::parse_rfc3339_us(s).ok_or_else(|| {
                     Failure::Config(format!(
@@ -237,6 +234,19 @@ fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
             Ok(())
         }
         DecodeCommand::Snmp { files, hex } => {
+            // The configured MIBs and SNMPv3 users, as the daemon would use them.
+            let (names, usm) = match optional_config(&cli.config)? {
+                Some(cfg) => (daemon::load_mibs(&cfg)?, daemon::load_usm(&cfg)?),
+                None => (
+                    std::sync::Arc::new(snmp::names::builtin().clone()),
+                    Default::default(),
+                ),
+            };
+            let usm = usm.read().ok().and_then(|u| u.clone());
+            let ctx = snmp::DecodeContext {
+                names: &names,
+                usm: usm.as_deref(),
+            };
             for path in files {
                 let bytes = std::fs::read(path)
                     .map_err(|e| Failure::Runtime(format!("{}: {e}", path.display())))?;
@@ -247,12 +257,21 @@ fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
                 } else {
                     bytes
                 };
-                let msg = snmp::decode(&datagram);
+                let msg = snmp::decode_with(&datagram, &ctx);
                 writeln!(out, "{}", snmp::to_json(&msg)).map_err(io_err)?;
             }
             Ok(())
         }
     }
+}
+
+/// The configuration when its file exists (decoding works without one); a file that exists but
+/// does not load is an error.
+fn optional_config(path: &Path) -> Result<Option<Config>, Failure> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    load_config(path).map(Some)
 }
 
 /// Hex text as `snmptrap -d` and tcpdump print it: pairs of digits, any spacing, `#`/`;` comments.

@@ -21,7 +21,8 @@ use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
 use crate::metrics::Metrics;
 use crate::output::WebhookSender;
-use crate::pipeline::{self, reload::Reloader, PipelineOptions, SharedRules, Signals};
+use crate::pipeline::reload::{Reloader, SharedUsm, Watched};
+use crate::pipeline::{self, PipelineOptions, SharedRules, Signals};
 use crate::rules::RuleSet;
 use crate::store::Store;
 use crate::wal;
@@ -97,7 +98,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         cfg,
         wal.clone(),
         rules.clone(),
-        usm,
+        usm.clone(),
         names,
         &metrics,
         &signals,
@@ -106,18 +107,22 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let webhooks =
         WebhookSender::start(&cfg.storage.database.path, &cfg.outputs).map_err(runtime)?;
     let stop_reload = Arc::new(AtomicBool::new(false));
-    let reloader = cfg.pattern_matching.rules_file.clone().map(|path| {
-        let r = Reloader {
-            path,
-            interval: Duration::from_secs(cfg.pattern_matching.reload_interval_seconds.max(1)),
-            rules: rules.clone(),
-            hangup: hangup.clone(),
-            stop: stop_reload.clone(),
-        };
-        thread::Builder::new()
-            .name("mutt-reload".into())
-            .spawn(move || r.run())
-    });
+    let mut watched = Vec::new();
+    if let Some(path) = cfg.pattern_matching.rules_file.clone() {
+        watched.push(Watched::rules(path, rules.clone()));
+    }
+    if let Some(path) = cfg.snmpv3.credentials_file.clone() {
+        watched.push(Watched::credentials(path, usm.clone()));
+    }
+    let reloader = Reloader {
+        files: watched,
+        interval: Duration::from_secs(cfg.pattern_matching.reload_interval_seconds.max(1)),
+        hangup: hangup.clone(),
+        stop: stop_reload.clone(),
+    };
+    let reloader = thread::Builder::new()
+        .name("mutt-reload".into())
+        .spawn(move || reloader.run());
     let ingest_opts = IngestOptions {
         snmp_max: cfg.listeners.snmp.buffer_size,
         syslog_max: cfg.listeners.syslog.buffer_size,
@@ -163,7 +168,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     // Webhook sender: the drained batches' alerts are queued; the rest are sent after a restart.
     webhooks.stop();
     stop_reload.store(true, Ordering::Relaxed);
-    if let Some(Ok(r)) = reloader {
+    if let Ok(r) = reloader {
         let _ = r.join();
     }
     info!(counters = %metrics.summary(), "stopped");
@@ -225,7 +230,7 @@ fn spawn_pipeline(
     cfg: &Config,
     wal: wal::WalHandle,
     rules: SharedRules,
-    usm: Option<Arc<Usm>>,
+    usm: SharedUsm,
     names: Arc<NameTable>,
     metrics: &Arc<Metrics>,
     signals: &Arc<Signals>,
@@ -275,19 +280,20 @@ fn load_rules(cfg: &Config) -> Result<SharedRules, DaemonError> {
 }
 
 /// The SNMPv3 users of `snmpv3.credentials_file`. A file that does not exist leaves v3 messages
-/// unauthenticated (with a warning); one that does not load stops the start (exit 2).
-fn load_usm(cfg: &Config) -> Result<Option<Arc<Usm>>, DaemonError> {
+/// unauthenticated (with a warning) until it appears; one that does not load stops the start
+/// (exit 2).
+pub fn load_usm(cfg: &Config) -> Result<SharedUsm, DaemonError> {
     let Some(path) = &cfg.snmpv3.credentials_file else {
-        return Ok(None);
+        return Ok(SharedUsm::default());
     };
     match Credentials::load(path) {
         Ok(creds) => {
             info!(users = creds.len(), file = %path.display(), "SNMPv3 users loaded");
-            Ok(Some(Arc::new(Usm::new(creds))))
+            Ok(Arc::new(RwLock::new(Some(Arc::new(Usm::new(creds))))))
         }
         Err(e) if e.not_found => {
             warn!(file = %path.display(), "no SNMPv3 credentials file; v3 messages are stored unauthenticated");
-            Ok(None)
+            Ok(SharedUsm::default())
         }
         Err(e) => Err(DaemonError::Config(e.to_string())),
     }
@@ -296,7 +302,7 @@ fn load_usm(cfg: &Config) -> Result<Option<Arc<Usm>>, DaemonError> {
 /// The OID names: the built-in table plus the MIB files of `snmp.mib_dirs`, read once. A
 /// directory that cannot be listed is a configuration error; a bad file or definition is
 /// logged with its line and skipped.
-fn load_mibs(cfg: &Config) -> Result<Arc<NameTable>, DaemonError> {
+pub fn load_mibs(cfg: &Config) -> Result<Arc<NameTable>, DaemonError> {
     let dirs = &cfg.snmp.mib_dirs;
     if dirs.is_empty() {
         return Ok(Arc::new(crate::decode::snmp::names::builtin().clone()));

@@ -444,3 +444,54 @@ fn a_bad_credentials_file_stops_the_start_with_exit_2() {
     );
     assert!(!err.contains("auth-u-md5"), "{err}");
 }
+
+#[test]
+fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the_users() {
+    if !have_tool("snmptrap") {
+        return;
+    }
+    let env = env_with_credentials("");
+    let daemon = env.start();
+    let file = env.path("snmpv3_credentials.yaml");
+    // A user MUTT does not know yet: stored with an error, counted.
+    snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
+    assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
+    assert_eq!(failures(&env, "u-new"), 1);
+
+    std::fs::write(
+        &file,
+        credentials_yaml(
+            "  - username: u-new\n    credentials:\n      - priority: 1\n        auth_type: SHA\n        auth_password: auth-u-new\n        priv_type: AES\n        priv_password: priv-u-new\n",
+        ),
+    )
+    .unwrap();
+    daemon.wait_for_log("SNMPv3 credentials reloaded", Duration::from_secs(10));
+    snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
+    assert_eq!(env.wait_rows(2, Duration::from_secs(10)), 2);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'u-new' AND security_level = 'authPriv' AND oid = '1.3.6.1.6.3.1.1.5.3'"),
+        1,
+        "decoded with the new user"
+    );
+    assert_eq!(
+        failures(&env, "u-new"),
+        0,
+        "a success clears the user's failures"
+    );
+
+    // A broken file: rejected with its line, the users in force stay.
+    std::fs::write(
+        &file,
+        "snmpv3_credentials:\n  - username: u-new\n    credentials:\n      - auth_type: SHA-999\n",
+    )
+    .unwrap();
+    common::signal(daemon.pid(), libc::SIGHUP);
+    daemon.wait_for_log("credentials file rejected", Duration::from_secs(10));
+    assert!(
+        !daemon.stderr().contains("auth-u-new"),
+        "no password in the log"
+    );
+    snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
+    assert_eq!(env.wait_rows(3, Duration::from_secs(10)), 3);
+    assert_eq!(failures(&env, "u-new"), 0);
+}

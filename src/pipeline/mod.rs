@@ -56,7 +56,7 @@ pub struct PipelineOptions {
     pub communities: Vec<String>,
     pub dns: Option<crate::enrich::Resolver>,
     /// SNMPv3 users and their key cache, shared by the decoding threads.
-    pub usm: Option<Arc<crate::decode::snmp::Usm>>,
+    pub usm: reload::SharedUsm,
     /// OID names for SNMP decoding, loaded once at start.
     pub names: Arc<NameTable>,
 }
@@ -207,6 +207,10 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
         Ok(guard) => guard.clone(),
         Err(poisoned) => poisoned.into_inner().clone(),
     };
+    let usm = match opts.usm.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
     let ctx = ProcessContext {
         rules: &rules,
         default_utc_offset_secs: opts.default_utc_offset_secs,
@@ -214,7 +218,7 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
         communities: &opts.communities,
         dns: opts.dns.as_ref(),
         now: Instant::now(),
-        usm: opts.usm.as_deref(),
+        usm: usm.as_deref(),
         names: &opts.names,
     };
     let rows: Vec<MessageRow> = records.par_iter().map(|r| process(r, &ctx)).collect();

@@ -1,24 +1,53 @@
-//! Rules hot reload: every `reload_interval_seconds`, on SIGHUP, and when the file changes.
-//! A file that fails to compile is rejected with its error and the rules in force stay.
+//! Hot reload of the rules file and the SNMPv3 credentials file: every
+//! `reload_interval_seconds`, on SIGHUP, and when a file changes. A file that fails to load is
+//! rejected with its error and what is in force stays.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info};
 
 use super::SharedRules;
+use crate::decode::snmp::credentials::Credentials;
+use crate::decode::snmp::Usm;
 use crate::rules::RuleSet;
 
-/// How often the file's modification time is looked at.
+/// How often the files' modification times are looked at.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
-pub struct Reloader {
+/// The SNMPv3 users in force (None: no credentials file); swapped whole on reload, which also
+/// starts a fresh key cache.
+pub type SharedUsm = Arc<RwLock<Option<Arc<Usm>>>>;
+
+/// One file and what loading it means.
+pub struct Watched {
     pub path: PathBuf,
+    /// Load the file and swap it in; false when it was rejected.
+    pub reload: Box<dyn FnMut(&Path, &str) -> bool + Send>,
+}
+
+impl Watched {
+    pub fn rules(path: PathBuf, rules: SharedRules) -> Watched {
+        Watched {
+            path,
+            reload: Box::new(move |path, why| reload_rules(path, &rules, why)),
+        }
+    }
+
+    pub fn credentials(path: PathBuf, usm: SharedUsm) -> Watched {
+        Watched {
+            path,
+            reload: Box::new(move |path, why| reload_credentials(path, &usm, why)),
+        }
+    }
+}
+
+pub struct Reloader {
+    pub files: Vec<Watched>,
     pub interval: Duration,
-    pub rules: SharedRules,
     /// Raised by SIGHUP; cleared here.
     pub hangup: Arc<AtomicBool>,
     pub stop: Arc<AtomicBool>,
@@ -26,37 +55,44 @@ pub struct Reloader {
 
 impl Reloader {
     /// Run until `stop`; meant for its own thread.
-    pub fn run(self) {
-        let mut seen = modified(&self.path);
+    pub fn run(mut self) {
+        let mut seen: Vec<Option<SystemTime>> =
+            self.files.iter().map(|f| modified(&f.path)).collect();
         let mut last_load = Instant::now();
+        let mut last_look = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             thread::sleep(Duration::from_millis(200));
             let hup = self.hangup.swap(false, Ordering::Relaxed);
             let due = last_load.elapsed() >= self.interval;
-            let now_modified = if last_load.elapsed() >= WATCH_EVERY || hup {
-                modified(&self.path)
-            } else {
-                seen
-            };
-            let changed = now_modified != seen;
-            if hup || due || changed {
-                let why = if hup {
-                    "SIGHUP"
-                } else if changed {
-                    "file changed"
-                } else {
-                    "interval"
-                };
-                seen = now_modified;
+            let look = hup || due || last_look.elapsed() >= WATCH_EVERY;
+            if !look {
+                continue;
+            }
+            last_look = Instant::now();
+            if hup || due {
                 last_load = Instant::now();
-                reload(&self.path, &self.rules, why);
+            }
+            for (file, seen) in self.files.iter_mut().zip(seen.iter_mut()) {
+                let now = modified(&file.path);
+                let changed = now != *seen;
+                if hup || due || changed {
+                    let why = if hup {
+                        "SIGHUP"
+                    } else if changed {
+                        "file changed"
+                    } else {
+                        "interval"
+                    };
+                    *seen = now;
+                    (file.reload)(&file.path, why);
+                }
             }
         }
     }
 }
 
-/// Compile the file and swap it in; on error keep the rules in force. Returns whether it swapped.
-pub fn reload(path: &Path, rules: &SharedRules, why: &str) -> bool {
+/// Compile the rules file and swap it in; on error keep the rules in force.
+pub fn reload_rules(path: &Path, rules: &SharedRules, why: &str) -> bool {
     match RuleSet::load(path) {
         Ok(set) => {
             let count = set.rules().len();
@@ -69,6 +105,27 @@ pub fn reload(path: &Path, rules: &SharedRules, why: &str) -> bool {
         }
         Err(e) => {
             error!(error = %e, reason = why, "rules file rejected; the rules in force stay");
+            false
+        }
+    }
+}
+
+/// Load the credentials file and swap it in; on error keep the users in force. The error names
+/// the file, line and field, never a password.
+pub fn reload_credentials(path: &Path, usm: &SharedUsm, why: &str) -> bool {
+    match Credentials::load(path) {
+        Ok(creds) => {
+            let users = creds.len();
+            let fresh = Some(Arc::new(Usm::new(creds)));
+            match usm.write() {
+                Ok(mut guard) => *guard = fresh,
+                Err(poisoned) => *poisoned.into_inner() = fresh,
+            }
+            info!(file = %path.display(), users, reason = why, "SNMPv3 credentials reloaded");
+            true
+        }
+        Err(e) => {
+            error!(error = %e, reason = why, "credentials file rejected; the users in force stay");
             false
         }
     }
