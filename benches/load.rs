@@ -63,7 +63,8 @@ impl Daemon {
              listeners:\n  snmp:\n    bind: 127.0.0.1\n    port: {snmp}\n  syslog:\n    bind: 127.0.0.1\n    port: {port}\n    protocol: udp\n\
              storage:\n  database:\n    path: {d}/messages.db\n\
              pattern_matching:\n  rules_file: {d}/rules.yaml\n\
-             wal:\n  path: {d}/wal\n",
+             wal:\n  path: {d}/wal\n\
+             metrics:\n  listen: 127.0.0.1:0\n",
             snmp = free_port(),
         );
         std::fs::write(dir.path().join("mutt.yaml"), config).expect("config");

@@ -454,6 +454,7 @@ pub struct Config {
     pub syslog: SyslogSection,
     pub outputs: crate::output::OutputsSection,
     pub enrichment: crate::enrich::EnrichmentSection,
+    pub metrics: crate::metrics_http::MetricsSection,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,

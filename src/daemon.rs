@@ -107,6 +107,12 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let webhooks =
         WebhookSender::start(&cfg.storage.database.path, &cfg.outputs).map_err(runtime)?;
     let stop_reload = Arc::new(AtomicBool::new(false));
+    let metrics_http = crate::metrics_http::start(
+        &cfg.metrics,
+        metrics.clone(),
+        wal.clone(),
+        stop_reload.clone(),
+    );
     let mut watched = Vec::new();
     if let Some(path) = cfg.pattern_matching.rules_file.clone() {
         watched.push(Watched::rules(path, rules.clone()));
@@ -170,6 +176,9 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     stop_reload.store(true, Ordering::Relaxed);
     if let Ok(r) = reloader {
         let _ = r.join();
+    }
+    if let Some(m) = metrics_http {
+        let _ = m.join();
     }
     info!(counters = %metrics.summary(), "stopped");
     match ingest_result {

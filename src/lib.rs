@@ -22,6 +22,7 @@ pub mod enrich;
 pub mod ingest;
 pub mod loadgen;
 pub mod metrics;
+pub mod metrics_http;
 pub mod model;
 pub mod output;
 pub mod pipeline;

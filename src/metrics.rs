@@ -49,32 +49,101 @@ impl Metrics {
         counter.load(Relaxed)
     }
 
+    /// Every counter: (name, meaning, value), in a fixed order.
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 16] {
+        let c = |name, help, v: &AtomicU64| (name, help, v.load(Relaxed));
+        [
+            c(
+                "accepted_syslog_udp",
+                "Syslog datagrams accepted into the WAL.",
+                &self.accepted_syslog_udp,
+            ),
+            c(
+                "accepted_syslog_tcp",
+                "Syslog TCP frames accepted into the WAL.",
+                &self.accepted_syslog_tcp,
+            ),
+            c(
+                "accepted_syslog_tls",
+                "Syslog TLS frames accepted into the WAL.",
+                &self.accepted_syslog_tls,
+            ),
+            c(
+                "accepted_snmp",
+                "SNMP datagrams accepted into the WAL.",
+                &self.accepted_snmp,
+            ),
+            c(
+                "truncated",
+                "Accepted messages cut at the size limit.",
+                &self.truncated,
+            ),
+            c(
+                "dropped_wal_full",
+                "UDP datagrams dropped: the WAL was at its disk budget.",
+                &self.dropped_wal_full,
+            ),
+            c(
+                "tcp_refused",
+                "TCP/TLS connections refused at the connection cap.",
+                &self.tcp_refused,
+            ),
+            c(
+                "tcp_idle_closed",
+                "TCP/TLS connections closed for idleness.",
+                &self.tcp_idle_closed,
+            ),
+            c(
+                "tls_handshake_failed",
+                "TLS connections closed before the handshake completed.",
+                &self.tls_handshake_failed,
+            ),
+            c(
+                "informs_acked",
+                "Inform Responses sent.",
+                &self.informs_acked,
+            ),
+            c(
+                "stored",
+                "Messages committed to the database.",
+                &self.stored,
+            ),
+            c(
+                "discarded",
+                "Messages a discard rule kept out of the database.",
+                &self.discarded,
+            ),
+            c(
+                "community_rejected",
+                "SNMP v1/v2c messages with a community not accepted.",
+                &self.community_rejected,
+            ),
+            c(
+                "invalid",
+                "Messages stored with validation errors.",
+                &self.invalid,
+            ),
+            c(
+                "store_retries",
+                "Failed database commits, each retried.",
+                &self.store_retries,
+            ),
+            c(
+                "checkpoint",
+                "Last WAL sequence stored in the database.",
+                &self.checkpoint,
+            ),
+        ]
+    }
+
     /// One log line with every counter.
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        let fields: [(&str, &AtomicU64); 16] = [
-            ("accepted_syslog_udp", &self.accepted_syslog_udp),
-            ("accepted_syslog_tcp", &self.accepted_syslog_tcp),
-            ("accepted_syslog_tls", &self.accepted_syslog_tls),
-            ("accepted_snmp", &self.accepted_snmp),
-            ("truncated", &self.truncated),
-            ("dropped_wal_full", &self.dropped_wal_full),
-            ("tcp_refused", &self.tcp_refused),
-            ("tcp_idle_closed", &self.tcp_idle_closed),
-            ("tls_handshake_failed", &self.tls_handshake_failed),
-            ("informs_acked", &self.informs_acked),
-            ("stored", &self.stored),
-            ("discarded", &self.discarded),
-            ("community_rejected", &self.community_rejected),
-            ("invalid", &self.invalid),
-            ("store_retries", &self.store_retries),
-            ("checkpoint", &self.checkpoint),
-        ];
-        for (i, (name, v)) in fields.iter().enumerate() {
+        for (i, (name, _, v)) in self.counters().iter().enumerate() {
             if i > 0 {
                 s.push(' ');
             }
-            let _ = write!(s, "{name}={}", v.load(Relaxed));
+            let _ = write!(s, "{name}={v}");
         }
         s
     }

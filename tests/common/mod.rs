@@ -115,6 +115,7 @@ impl Env {
              storage:\n  database:\n    path: {d}/data/messages.db\n    connection_timeout: {timeout}\n\
              pattern_matching:\n  rules_file: {d}/alert_rules.yaml\n  reload_interval_seconds: 300\n\
              wal:\n  path: {d}/wal\n  segment_size_mb: 1\n  sync: interval\n  sync_interval_ms: 50\n  max_size_mb: 64\n\
+             metrics:\n  listen: 127.0.0.1:0\n\
              {extra}",
             snmp = self.snmp_port,
             syslog = self.syslog_port,

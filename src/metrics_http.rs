@@ -1,0 +1,192 @@
+//! A small HTTP listener for operators' tools: `GET /metrics` in the Prometheus text format and
+//! `GET /health`. One thread, one request per connection, bounded request size; it reads the
+//! shared counters and never touches the pipeline.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tracing::{debug, info, warn};
+
+use crate::metrics::{udp_rcvbuf_errors, Metrics};
+use crate::wal::WalHandle;
+
+/// `metrics:` in mutt_config.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    pub enabled: bool,
+    /// Address of the listener; keep it on loopback or a management network.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9162)),
+        }
+    }
+}
+
+/// Longest request head read; anything longer is answered 431 and closed.
+const MAX_REQUEST: usize = 8 * 1024;
+
+/// Start the listener thread. A port that cannot be bound is logged and skipped: metrics must
+/// never keep MUTT from receiving.
+pub fn start(
+    cfg: &MetricsSection,
+    metrics: Arc<Metrics>,
+    wal: WalHandle,
+    stop: Arc<AtomicBool>,
+) -> Option<thread::JoinHandle<()>> {
+    if !cfg.enabled {
+        return None;
+    }
+    let listener = match TcpListener::bind(cfg.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(addr = %cfg.listen, error = %e, "metrics listener not started");
+            return None;
+        }
+    };
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "metrics and health on http://{addr}/metrics and /health");
+    }
+    let _ = listener.set_nonblocking(true);
+    thread::Builder::new()
+        .name("mutt-metrics".into())
+        .spawn(move || serve(listener, &metrics, &wal, &stop))
+        .ok()
+}
+
+fn serve(listener: TcpListener, metrics: &Metrics, wal: &WalHandle, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if let Err(e) = answer(stream, metrics, wal) {
+                    debug!(%peer, error = %e, "metrics request failed");
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                debug!(error = %e, "metrics accept failed");
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn answer(mut stream: TcpStream, metrics: &Metrics, wal: &WalHandle) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.len() > MAX_REQUEST {
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "",
+            );
+        }
+    }
+    let line = head
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or(b"");
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, path) = (parts.next().unwrap_or(b""), parts.next().unwrap_or(b""));
+    match (method, path) {
+        (b"GET", b"/metrics") => respond(
+            &mut stream,
+            "200 OK",
+            "text/plain; version=0.0.4",
+            &prometheus_text(metrics, wal),
+        ),
+        (b"GET", b"/health") => {
+            let backlog = wal
+                .published_seq()
+                .saturating_sub(Metrics::get(&metrics.checkpoint));
+            let body = format!("{{\"status\":\"ok\",\"wal_backlog\":{backlog}}}\n");
+            respond(&mut stream, "200 OK", "application/json", &body)
+        }
+        (b"GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found\n"),
+        _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", ""),
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &str) -> io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
+/// Every counter as `mutt_<name>_total`, plus the WAL gauges and the kernel's UDP drops.
+pub fn prometheus_text(metrics: &Metrics, wal: &WalHandle) -> String {
+    let mut out = String::with_capacity(4096);
+    for (name, help, value) in metrics.counters() {
+        if name == "checkpoint" {
+            continue;
+        }
+        counter(&mut out, &format!("mutt_{name}_total"), help, value);
+    }
+    let gauges: [(&str, &str, u64); 4] = [
+        (
+            "mutt_wal_published_seq",
+            "Last WAL sequence accepted.",
+            wal.published_seq(),
+        ),
+        (
+            "mutt_checkpoint_seq",
+            "Last WAL sequence stored in the database.",
+            Metrics::get(&metrics.checkpoint),
+        ),
+        (
+            "mutt_wal_disk_bytes",
+            "Bytes of WAL segments on disk.",
+            wal.disk_bytes(),
+        ),
+        (
+            "mutt_wal_corrupt_records",
+            "WAL regions skipped as corrupt since start.",
+            wal.corrupt_records(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
+    }
+    if let Some(drops) = udp_rcvbuf_errors() {
+        counter(
+            &mut out,
+            "mutt_kernel_udp_rcvbuf_errors_total",
+            "UDP datagrams the kernel dropped for a full receive buffer (whole host).",
+            drops,
+        );
+    }
+    out
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    out.push_str(&format!(
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+    ));
+}
