@@ -5,6 +5,7 @@
 //! receive-buffer drops (RcvbufErrors) and the rates:
 //! - sustained: MUTT_LOAD_RATE msgs/s (100,000) for MUTT_LOAD_SECONDS (10);
 //! - spike: MUTT_SPIKE_COUNT messages (1,000,000) offered at MUTT_SPIKE_RATE (400,000/s);
+//!
 //! both from MUTT_LOAD_DEVICES source addresses (200, 127.0.1.x), as a fleet sends.
 //!
 //! Run: `cargo bench --bench load` (MUTT_LOAD_RUNS=3 for a median of three).

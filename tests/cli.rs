@@ -109,8 +109,10 @@ fn decode_snmp_uses_the_configured_users_and_never_prints_a_password() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["valid"], false);
 
-    let mut setup = Setup::default();
-    setup.extra = format!("snmpv3:\n  credentials_file: {}\n", creds.display());
+    let setup = Setup {
+        extra: format!("snmpv3:\n  credentials_file: {}\n", creds.display()),
+        ..Setup::default()
+    };
     let env = Env { setup, ..env };
     env.write_config();
     let out = env.mutt(&["decode", "snmp", trap]).output().expect("run");

@@ -22,11 +22,13 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// starts a fresh key cache.
 pub type SharedUsm = Arc<RwLock<Option<Arc<Usm>>>>;
 
+/// Load a file (path, reason) and swap it in; false when it was rejected.
+type ReloadFn = Box<dyn FnMut(&Path, &str) -> bool + Send>;
+
 /// One file and what loading it means.
 pub struct Watched {
     pub path: PathBuf,
-    /// Load the file and swap it in; false when it was rejected.
-    pub reload: Box<dyn FnMut(&Path, &str) -> bool + Send>,
+    pub reload: ReloadFn,
 }
 
 impl Watched {
