@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::net::UdpSocket;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -57,6 +58,17 @@ fn env() -> Env {
 
 /// `snmpinform -v 3` at `level` with `-t 1 -r 1`; `privacy` "none" for authNoPriv.
 fn snmpinform(env: &Env, user: &str, level: &str, auth: &[&str], privacy: &[&str]) -> Output {
+    snmpinform_to(env, env.snmp_port, user, level, auth, privacy)
+}
+
+fn snmpinform_to(
+    env: &Env,
+    port: u16,
+    user: &str,
+    level: &str,
+    auth: &[&str],
+    privacy: &[&str],
+) -> Output {
     let dir = env.path("netsnmp");
     let _ = std::fs::create_dir_all(&dir);
     Command::new("snmpinform")
@@ -65,7 +77,7 @@ fn snmpinform(env: &Env, user: &str, level: &str, auth: &[&str], privacy: &[&str
         .args(["-v", "3", "-t", "1", "-r", "1", "-u", user, "-l", level])
         .args(auth)
         .args(privacy)
-        .arg(format!("127.0.0.1:{}", env.snmp_port))
+        .arg(format!("127.0.0.1:{port}"))
         .args(["", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1.3", "i", "3"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -95,6 +107,9 @@ fn engine_file_of(env: &Env) -> (Vec<u8>, u32) {
     engine_file::parse(&text).unwrap()
 }
 
+/// (user, -l level, auth args, privacy args, stored security_level)
+type Case<'a> = (&'a str, &'a str, &'a [&'a str], &'a [&'a str], &'a str);
+
 #[test]
 fn netsnmp_informs_are_acknowledged_at_every_level_and_stored_once() {
     if !have_tool("snmpinform") {
@@ -102,7 +117,7 @@ fn netsnmp_informs_are_acknowledged_at_every_level_and_stored_once() {
     }
     let env = env();
     let d = env.start();
-    let cases: [(&str, &str, &[&str], &[&str], &str); 4] = [
+    let cases: [Case; 4] = [
         (
             "inf-sha-aes",
             "authPriv",
@@ -261,4 +276,64 @@ fn a_configured_engine_id_is_used_and_a_bad_one_stops_the_start() {
     let out = bad.mutt(&["run"]).output().expect("run mutt");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("snmpv3.engine_id"));
+}
+
+/// A UDP relay that sends every datagram from the client to MUTT twice (a retransmission of the
+/// very same message) and MUTT's answers back once each.
+fn duplicating_relay(mutt_port: u16) -> u16 {
+    let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = front.local_addr().unwrap().port();
+    front
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    back.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut client = None;
+        let mut buf = vec![0u8; 65_536];
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok((n, from)) = front.recv_from(&mut buf) {
+                client = Some(from);
+                for _ in 0..2 {
+                    let _ = back.send_to(&buf[..n], ("127.0.0.1", mutt_port));
+                }
+            }
+            if let (Ok((n, _)), Some(c)) = (back.recv_from(&mut buf), client) {
+                let _ = front.send_to(&buf[..n], c);
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_retransmitted_inform_is_answered_and_stored_once() {
+    if !have_tool("snmpinform") {
+        return;
+    }
+    let env = env();
+    let _d = env.start();
+    let relay = duplicating_relay(env.snmp_port);
+    let out = snmpinform_to(
+        &env,
+        relay,
+        "inf-sha-aes",
+        "authPriv",
+        &["-a", "SHA", "-A", "auth-inf-sha-aes"],
+        &["-x", "AES", "-X", "priv-inf-sha-aes"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(wait_informs(&env, "inf-sha-aes", 1), 1);
+    // Both discovery probes are stored (they are ordinary datagrams); the inform only once.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while env.wait_rows(3, Duration::from_secs(1)) < 3 && std::time::Instant::now() < until {}
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(informs_of(&env, "inf-sha-aes"), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 3);
 }
