@@ -393,13 +393,26 @@ impl Default for WalSection {
 #[serde(deny_unknown_fields, default)]
 pub struct Snmpv3Section {
     pub credentials_file: Option<PathBuf>,
+    /// MUTT's snmpEngineID for v3 informs, hex (5 to 32 octets); unset: generated at first
+    /// start and kept in the WAL directory.
+    pub engine_id: Option<String>,
 }
 
 impl Default for Snmpv3Section {
     fn default() -> Self {
         Snmpv3Section {
             credentials_file: Some("./config/snmpv3_credentials.yaml".into()),
+            engine_id: None,
         }
+    }
+}
+
+impl Snmpv3Section {
+    /// `engine_id` as octets (checked at load).
+    pub fn engine_id_octets(&self) -> Option<Vec<u8>> {
+        self.engine_id
+            .as_deref()
+            .and_then(crate::ingest::engine_file::parse_hex)
     }
 }
 
@@ -614,6 +627,14 @@ impl Config {
                     self.syslog.default_timezone
                 ),
             ));
+        }
+        if let Some(id) = &self.snmpv3.engine_id {
+            if crate::ingest::engine_file::parse_hex(id).is_none() {
+                return Err(err(
+                    "snmpv3.engine_id",
+                    format!("expected 5 to 32 octets in hex, not all zero, got {id:?}"),
+                ));
+            }
         }
         for (i, st) in self.syslog.source_timezones.iter().enumerate() {
             let key = format!("syslog.source_timezones[{i}]");

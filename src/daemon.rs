@@ -66,6 +66,14 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         "WAL opened"
     );
     let mut writer = writer;
+    let engine =
+        crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets().as_deref())
+            .map_err(runtime)?;
+    info!(
+        engine_id = %engine.engine_id.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        boots = engine.boots,
+        "SNMPv3 engine"
+    );
     // Records the checkpoint covers may have been torn off the WAL by a power loss (relaxed sync):
     // their sequence numbers must not be reused, or the drain would skip the new records.
     match Store::open(&cfg.storage.database.path, Duration::from_secs(1)).and_then(|mut s| {
@@ -139,6 +147,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
             max_connections: cfg.listeners.syslog_tls.max_connections,
             idle_timeout: Duration::from_secs(cfg.listeners.syslog_tls.idle_timeout_seconds.max(1)),
         },
+        engine: Some(Arc::new(engine)),
+        usm,
     };
     let ingesting = {
         let (metrics, stop) = (metrics.clone(), stop_ingest.clone());

@@ -5,17 +5,21 @@
 //!
 //! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
 //! 32 datagrams, or what one TCP read yielded), fsync per the WAL's policy. Inform Responses are
-//! sent after that flush, never before.
+//! sent after that flush, never before. SNMPv3 informs: MUTT is their authoritative engine
+//! (informs.rs); a retransmitted v3 inform is answered again but stored once.
 //!
 //! When the WAL is at its disk budget, ingest sheds load loudly: UDP datagrams are received and
 //! dropped (counted in `dropped_wal_full`), TCP and TLS connections are not read (back-pressure)
 //! until there is room. Unprocessed records are never deleted.
 
+pub mod engine_file;
 pub mod framing;
+pub mod informs;
 mod tcp;
 pub mod tls;
 pub mod udp;
 
+use crate::pipeline::reload::SharedUsm;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -27,7 +31,7 @@ use mio::net::{TcpListener, UdpSocket as MioUdp};
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
-use crate::decode::snmp::inform_response;
+use crate::decode::snmp::engine::EngineState;
 use crate::metrics::Metrics;
 use crate::model::{flags, Listener, Transport};
 use crate::timefmt::now_us;
@@ -62,6 +66,10 @@ pub struct IngestOptions {
     pub idle_timeout: Duration,
     /// The TLS listener's own limits.
     pub tls: StreamLimits,
+    /// MUTT's SNMPv3 engine (answers v3 discovery and informs); None: v3 informs go unanswered.
+    pub engine: Option<Arc<EngineState>>,
+    /// SNMPv3 users, to authenticate the informs to answer.
+    pub usm: SharedUsm,
 }
 
 /// Limits of one stream listener.
@@ -148,7 +156,8 @@ pub fn run(
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut next_conn = FIRST_CONN;
     let mut events = Events::with_capacity(256);
-    let mut acks: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+    let mut acks: Vec<Ack> = Vec::new();
+    let mut informs = informs::Informs::new(opts.engine.clone(), opts.usm.clone(), Instant::now());
     // Connections holding frames the full WAL refused; retried every tick.
     let mut held: Vec<usize> = Vec::new();
     let mut last_sweep = Instant::now();
@@ -197,7 +206,7 @@ pub fn run(
             }
         }
         for (_, u) in udp_in.iter_mut().filter(|(_, u)| u.pending) {
-            receive_udp(u, &mut wal, &metrics, &mut acks)?;
+            receive_udp(u, &mut wal, &metrics, &mut acks, &mut informs)?;
         }
         if !held.is_empty() {
             retry_held(&mut held, &mut conns, &mut wal, &opts, &metrics, now)?;
@@ -238,11 +247,15 @@ fn meta(source: SocketAddr, transport: Transport, listener: Listener, cut: bool)
     }
 }
 
+/// A datagram to send from the SNMP socket: destination, octets, counted as an inform ack.
+type Ack = (SocketAddr, Vec<u8>, bool);
+
 fn receive_udp(
     u: &mut UdpIn,
     wal: &mut Writer,
     metrics: &Metrics,
-    acks: &mut Vec<(SocketAddr, Vec<u8>)>,
+    acks: &mut Vec<Ack>,
+    informs: &mut informs::Informs,
 ) -> Result<(), IngestError> {
     for _ in 0..UDP_ROUNDS {
         let n = u.batch.recv(&u.socket)?;
@@ -251,6 +264,7 @@ fn receive_udp(
             return Ok(());
         }
         let received_at_us = now_us();
+        let now = Instant::now();
         let (mut accepted, mut dropped, mut cut_count) = (0u64, 0u64, 0u64);
         for i in 0..n {
             let Some((payload, source, cut)) = u.batch.get(i) else {
@@ -263,14 +277,25 @@ fn receive_udp(
                 listener: u.listener as u8,
                 flags: if cut { flags::TRUNCATED } else { 0 },
             };
+            let (ack, key, inform) = match u.listener {
+                Listener::Snmp => match informs.decide(payload, source, now) {
+                    informs::Decision::Store { ack, key, inform } => (ack, key, inform),
+                    informs::Decision::AnswerOnly { reply, inform } => {
+                        acks.push((source, reply, inform));
+                        continue;
+                    }
+                },
+                Listener::Syslog => (None, None, false),
+            };
             match wal.append(&meta, payload)? {
                 Appended::Seq(_) => {
                     accepted += 1;
                     cut_count += u64::from(cut);
-                    if u.listener == Listener::Snmp {
-                        if let Some(resp) = inform_response(payload) {
-                            acks.push((source, resp));
-                        }
+                    if let Some(ack) = ack {
+                        acks.push((source, ack, inform));
+                    }
+                    if let Some(key) = key {
+                        informs.accepted(key, now);
                     }
                 }
                 Appended::Full => dropped += 1,
@@ -297,15 +322,15 @@ fn receive_udp(
     Ok(())
 }
 
-fn send_acks(acks: &mut Vec<(SocketAddr, Vec<u8>)>, udp_in: &[(Token, UdpIn)], metrics: &Metrics) {
+fn send_acks(acks: &mut Vec<Ack>, udp_in: &[(Token, UdpIn)], metrics: &Metrics) {
     if acks.is_empty() {
         return;
     }
     if let Some((_, u)) = udp_in.iter().find(|(t, _)| *t == SNMP_UDP) {
         let mut sent = 0;
-        for (addr, bytes) in acks.iter() {
+        for (addr, bytes, counted) in acks.iter() {
             match u.socket.send_to(bytes, *addr) {
-                Ok(_) => sent += 1,
+                Ok(_) => sent += u64::from(*counted),
                 Err(e) => debug!(peer = %addr, error = %e, "inform response not sent"),
             }
         }

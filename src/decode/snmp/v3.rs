@@ -49,13 +49,15 @@ fn security_level(flags: u8) -> Option<&'static str> {
 }
 
 /// What the header says, borrowed from the datagram.
-struct Parts<'a> {
+pub(super) struct Parts<'a> {
     /// The SNMPv3Message TLV: what the MAC covers.
-    whole: &'a [u8],
-    flags: u8,
-    usm: UsmSecurityParameters<'a>,
+    pub whole: &'a [u8],
+    pub msg_id: u32,
+    /// msgFlags: auth 0x01, priv 0x02, reportable 0x04.
+    pub flags: u8,
+    pub usm: UsmSecurityParameters<'a>,
     /// msgData: the ScopedPDU TLV, or the encryptedPDU OCTET STRING.
-    data: &'a [u8],
+    pub data: &'a [u8],
 }
 
 /// Decode a whole v3 datagram (the version was already read as 3).
@@ -76,8 +78,14 @@ pub fn decode(datagram: &[u8], ctx: &DecodeContext<'_>, msg: &mut SnmpMessage) {
         }
         return;
     };
+    if is_discovery(&parts) {
+        // RFC 3414 section 4: the empty-user probe before an inform is no failed login.
+        msg.errors.push(DISCOVERY.to_owned());
+        decode_scoped(parts.data, ctx.names, msg);
+        return;
+    }
     match authenticate(usm, &parts) {
-        Ok(scoped) => {
+        Ok((scoped, _)) => {
             msg.auth_ok_user = Some(user);
             decode_scoped(&scoped, ctx.names, msg);
         }
@@ -91,8 +99,16 @@ pub fn decode(datagram: &[u8], ctx: &DecodeContext<'_>, msg: &mut SnmpMessage) {
     }
 }
 
+/// The error on an engine discovery probe (stored, never counted as a failure).
+pub const DISCOVERY: &str = "SNMPv3 engine discovery probe (RFC 3414 section 4)";
+
+/// An RFC 3414 section 4 discovery probe: reportable, noAuthNoPriv, no user name.
+pub(super) fn is_discovery(p: &Parts<'_>) -> bool {
+    p.flags & 0b111 == 0b100 && p.usm.msg_user_name.is_empty()
+}
+
 /// Header, flags and USM parameters; None (with errors in `msg`) when they cannot be read.
-fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Option<Parts<'a>> {
+pub(super) fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Option<Parts<'a>> {
     let mut outer = Reader::new(datagram);
     let seq = match outer.expect(tag::SEQUENCE) {
         Ok(s) => s,
@@ -141,6 +157,7 @@ fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Option<Parts<'a>
     match parse_usm_security_parameters(params.value) {
         Ok((_, usm)) => Some(Parts {
             whole: seq.raw,
+            msg_id: header.msg_id,
             flags: header.msg_flags,
             usm,
             data: r.rest(),
@@ -152,8 +169,12 @@ fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Option<Parts<'a>
     }
 }
 
-/// The ScopedPDU octets of an authentic message, or why it is not one.
-fn authenticate<'a>(usm: &Usm, p: &Parts<'a>) -> Result<Cow<'a, [u8]>, String> {
+/// The ScopedPDU octets of an authentic message and the credential that authenticated it (None:
+/// noAuthNoPriv), or why it is not one.
+pub(super) fn authenticate<'a, 'u>(
+    usm: &'u Usm,
+    p: &Parts<'a>,
+) -> Result<(Cow<'a, [u8]>, Option<&'u Credential>), String> {
     let user = &p.usm.msg_user_name;
     let creds = usm
         .credentials()
@@ -170,7 +191,7 @@ fn authenticate<'a>(usm: &Usm, p: &Parts<'a>) -> Result<Cow<'a, [u8]>, String> {
                 "noAuthNoPriv message, but the user has authentication keys".into(),
             ));
         }
-        return Ok(Cow::Borrowed(p.data));
+        return Ok((Cow::Borrowed(p.data), None));
     }
     let zeroed =
         zero_auth_params(p).ok_or_else(|| fail("bad msgAuthenticationParameters".into()))?;
@@ -213,13 +234,13 @@ fn authenticate<'a>(usm: &Usm, p: &Parts<'a>) -> Result<Cow<'a, [u8]>, String> {
         if !cached {
             usm.remember(c, engine, keys);
         }
-        return Ok(scoped);
+        return Ok((scoped, Some(c)));
     }
     Err(fail(reasons.join("; ")))
 }
 
 /// The message with msgAuthenticationParameters set to zeros (RFC 3414 section 6.3.2 step 1).
-fn zero_auth_params(p: &Parts<'_>) -> Option<Vec<u8>> {
+pub(super) fn zero_auth_params(p: &Parts<'_>) -> Option<Vec<u8>> {
     let params = p.usm.msg_authentication_parameters;
     // The parameters are a sub-slice of the message; find where.
     let start = (params.as_ptr() as usize).checked_sub(p.whole.as_ptr() as usize)?;
