@@ -1,0 +1,412 @@
+//! The sections of mutt_config.yaml as written, with their defaults, and the value types that
+//! explain their own errors (`Port`, `Protocols`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+/// A UDP/TCP port, 1-65535, with an error message a network engineer can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Port, D::Error> {
+        let v = serde_yaml::Value::deserialize(d)?;
+        match v.as_u64() {
+            Some(n @ 1..=65535) => Ok(Port(n as u16)),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected an integer 1-65535, got {}",
+                show_value(&v)
+            ))),
+        }
+    }
+}
+
+fn show_value(v: &serde_yaml::Value) -> String {
+    match v {
+        serde_yaml::Value::String(s) => format!("{s:?}"),
+        other => serde_yaml::to_string(other)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".to_string()),
+    }
+}
+
+/// Syslog transports on the one port: `udp`, `tcp`, or a list `[udp, tcp]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Protocols {
+    pub udp: bool,
+    pub tcp: bool,
+}
+
+impl<'de> Deserialize<'de> for Protocols {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Protocols, D::Error> {
+        let v = serde_yaml::Value::deserialize(d)?;
+        let names: Vec<String> = match &v {
+            serde_yaml::Value::String(s) => vec![s.clone()],
+            serde_yaml::Value::Sequence(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| show_value(i))
+                })
+                .collect(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected udp, tcp or a list of them, got {}",
+                    show_value(other)
+                )))
+            }
+        };
+        let mut p = Protocols::default();
+        for name in &names {
+            match name.to_ascii_lowercase().as_str() {
+                "udp" => p.udp = true,
+                "tcp" => p.tcp = true,
+                _ => {
+                    return Err(serde::de::Error::custom(format!(
+                        "expected udp, tcp or a list of them, got {name:?}"
+                    )))
+                }
+            }
+        }
+        if !p.udp && !p.tcp {
+            return Err(serde::de::Error::custom("the list of protocols is empty"));
+        }
+        Ok(p)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSection {
+    pub log_level: String,
+    pub log_file: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        DaemonSection {
+            log_level: "INFO".into(),
+            log_file: Some("./logs/mutt.log".into()),
+            pid_file: Some("./mutt.pid".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerSection {
+    pub enabled: bool,
+    /// Address to bind; all interfaces by default.
+    pub bind: IpAddr,
+    /// Defaults to 5162 for snmp and 5514 for syslog.
+    pub port: Option<Port>,
+    pub protocol: Protocols,
+    /// Largest datagram or TCP frame kept whole (bytes); longer ones are stored truncated and
+    /// flagged. 512 to 1 MiB.
+    pub buffer_size: usize,
+    /// Kernel receive buffer asked for per socket (MiB). Root gets it with SO_RCVBUFFORCE; others
+    /// are capped at net.core.rmem_max, which is logged.
+    pub socket_receive_buffer_mb: usize,
+    /// Most TCP connections open at once; further ones are refused and counted.
+    pub max_connections: usize,
+    /// A TCP connection silent this long is closed.
+    pub idle_timeout_seconds: u64,
+}
+
+impl ListenerSection {
+    /// The port to bind (the listener's default filled in at load).
+    pub fn port(&self) -> u16 {
+        self.port.map(|p| p.0).unwrap_or(0)
+    }
+
+    fn defaults(port: u16) -> Self {
+        ListenerSection {
+            port: Some(Port(port)),
+            ..ListenerSection::default()
+        }
+    }
+}
+
+impl Default for ListenerSection {
+    fn default() -> Self {
+        ListenerSection {
+            enabled: true,
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: None,
+            protocol: Protocols {
+                udp: true,
+                tcp: false,
+            },
+            buffer_size: 65535,
+            socket_receive_buffer_mb: 32,
+            max_connections: 1024,
+            idle_timeout_seconds: 600,
+        }
+    }
+}
+
+/// `listeners.syslog_tls`: syslog over TLS (RFC 5425). Off unless enabled; the certificate and key
+/// are read and checked when the config is loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogTlsSection {
+    pub enabled: bool,
+    /// Address to bind; all interfaces by default.
+    pub bind: IpAddr,
+    /// 6514, the port RFC 5425 assigns.
+    pub port: Port,
+    /// PEM: the server certificate, then any intermediates. Required when enabled.
+    pub cert_file: Option<PathBuf>,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1). Required when enabled.
+    pub key_file: Option<PathBuf>,
+    /// PEM: CA certificates for client certificates. When set, every client must present a
+    /// certificate that chains to one of them (mutual TLS); when not, none is asked for.
+    pub client_ca_file: Option<PathBuf>,
+    /// Largest frame kept whole (bytes, 512 to 1 MiB); longer ones are stored truncated and flagged.
+    pub buffer_size: usize,
+    /// Most TLS connections open at once; further ones are refused and counted.
+    pub max_connections: usize,
+    /// A connection silent this long, or still handshaking this long after it opened, is closed.
+    pub idle_timeout_seconds: u64,
+}
+
+impl Default for SyslogTlsSection {
+    fn default() -> Self {
+        SyslogTlsSection {
+            enabled: false,
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: Port(6514),
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            buffer_size: 65535,
+            max_connections: 1024,
+            idle_timeout_seconds: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenersSection {
+    #[serde(default = "snmp_listener_default")]
+    pub snmp: ListenerSection,
+    #[serde(default = "syslog_listener_default")]
+    pub syslog: ListenerSection,
+    #[serde(default)]
+    pub syslog_tls: SyslogTlsSection,
+}
+
+fn snmp_listener_default() -> ListenerSection {
+    ListenerSection::defaults(5162)
+}
+
+fn syslog_listener_default() -> ListenerSection {
+    ListenerSection::defaults(5514)
+}
+
+impl Default for ListenersSection {
+    fn default() -> Self {
+        ListenersSection {
+            snmp: snmp_listener_default(),
+            syslog: syslog_listener_default(),
+            syslog_tls: SyslogTlsSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessorSection {
+    /// Most messages decoded but not yet committed (bounds memory between the stages).
+    pub queue_max_size: usize,
+    /// Rows per SQLite transaction under load.
+    pub batch_write_size: usize,
+    /// Longest a received message waits before its batch is committed.
+    pub batch_timeout_seconds: f64,
+}
+
+impl Default for ProcessorSection {
+    fn default() -> Self {
+        ProcessorSection {
+            queue_max_size: 10_000,
+            batch_write_size: 100,
+            batch_timeout_seconds: 5.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    pub path: PathBuf,
+    /// Seconds SQLite waits on a lock held by another process (a reader) before a retry.
+    pub connection_timeout: f64,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            path: "./data/messages.db".into(),
+            connection_timeout: 30.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileBufferSection {
+    pub enabled: bool,
+    pub path: PathBuf,
+    pub max_size_mb: Option<u64>,
+}
+
+impl Default for FileBufferSection {
+    fn default() -> Self {
+        FileBufferSection {
+            enabled: true,
+            path: "./data/overflow.jsonl".into(),
+            max_size_mb: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiverSection {
+    pub enabled: bool,
+    pub path: PathBuf,
+    pub format: String,
+    pub size_threshold_mb: u64,
+    pub time_threshold_days: u64,
+    pub compress: bool,
+}
+
+impl Default for ArchiverSection {
+    fn default() -> Self {
+        ArchiverSection {
+            enabled: true,
+            path: "./data/archives".into(),
+            format: "csv".into(),
+            size_threshold_mb: 500,
+            time_threshold_days: 7,
+            compress: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    pub database: DatabaseSection,
+    pub file_buffer: FileBufferSection,
+    pub archiver: ArchiverSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PatternMatchingSection {
+    pub rules_file: Option<PathBuf>,
+    pub reload_interval_seconds: u64,
+}
+
+impl Default for PatternMatchingSection {
+    fn default() -> Self {
+        PatternMatchingSection {
+            rules_file: Some("./config/alert_rules.yaml".into()),
+            reload_interval_seconds: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalSection {
+    pub path: PathBuf,
+    pub segment_size_mb: u64,
+    pub sync: String,
+    pub sync_interval_ms: u64,
+    pub max_size_mb: Option<u64>,
+    /// Keep processed segments (renamed) instead of deleting them.
+    pub keep_processed: bool,
+}
+
+impl Default for WalSection {
+    fn default() -> Self {
+        WalSection {
+            path: "./wal".into(),
+            segment_size_mb: 64,
+            sync: "interval".into(),
+            sync_interval_ms: 200,
+            max_size_mb: None,
+            keep_processed: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Snmpv3Section {
+    pub credentials_file: Option<PathBuf>,
+    /// MUTT's snmpEngineID for v3 informs, hex (5 to 32 octets); unset: generated at first
+    /// start and kept in the WAL directory.
+    pub engine_id: Option<String>,
+}
+
+impl Default for Snmpv3Section {
+    fn default() -> Self {
+        Snmpv3Section {
+            credentials_file: Some("./config/snmpv3_credentials.yaml".into()),
+            engine_id: None,
+        }
+    }
+}
+
+impl Snmpv3Section {
+    /// `engine_id` as octets (checked at load).
+    pub fn engine_id_octets(&self) -> Option<Vec<u8>> {
+        self.engine_id
+            .as_deref()
+            .and_then(crate::ingest::engine_file::parse_hex)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogSection {
+    /// Offset for syslog stamps that carry no zone: `UTC`, `+02:00`, `-0530`.
+    pub default_timezone: String,
+    /// Per-source overrides of `default_timezone`, first match wins: devices in another time zone
+    /// that stamp local time without saying so.
+    pub source_timezones: Vec<SourceTimezone>,
+}
+
+impl Default for SyslogSection {
+    fn default() -> Self {
+        SyslogSection {
+            default_timezone: "UTC".into(),
+            source_timezones: Vec::new(),
+        }
+    }
+}
+
+/// `{sources: [10.1.0.0/16, 192.0.2.7], timezone: "+05:30"}`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceTimezone {
+    pub sources: Vec<String>,
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnmpSection {
+    /// v1/v2c communities accepted; empty accepts all. Others are counted and not stored.
+    pub communities: Vec<String>,
+    /// Directories of MIB files (SMIv1/SMIv2) whose names are added to the built-in ones.
+    pub mib_dirs: Vec<PathBuf>,
+}
