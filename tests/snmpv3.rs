@@ -252,6 +252,49 @@ fn a_wrong_privacy_password_is_a_failure_not_garbage() {
     assert!(msg.errors[0].contains("no ScopedPDU"), "{:?}", msg.errors);
 }
 
+// ---- hostile input ----
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Any corruption of a real authPriv trap (flipped bytes, a cut) is decoded without a panic
+    /// and never accepted as authentic.
+    #[test]
+    fn corrupted_authpriv_traps_never_panic_or_authenticate(
+        flips in proptest::collection::vec((0usize..400, 1u8..=255), 1..4),
+        cut in 0usize..400,
+    ) {
+        let v = vector("gosnmp-v3-trap-md5-aes");
+        let original = unhex(v["whole_msg"].as_str().unwrap_or_default());
+        let mut bytes = original.clone();
+        for (at, x) in flips {
+            if let Some(b) = bytes.get_mut(at % original.len().max(1)) {
+                *b ^= x;
+            }
+        }
+        bytes.truncate(cut.max(1).min(bytes.len()));
+        let users = vec![(
+            "myuser2",
+            vec![cred(1, AuthProtocol::Md5, "mypassword2", Some((PrivProtocol::Aes128, "myprivacy2")), true)],
+        )];
+        let msg = decode_as(&bytes, users);
+        // The MAC covers every octet: any change at all is not authentic.
+        if bytes != original {
+            proptest::prop_assert_eq!(msg.auth_ok_user, None);
+        }
+    }
+
+    /// Arbitrary bytes with users configured: no panic.
+    #[test]
+    fn arbitrary_bytes_with_users_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+        let users = vec![(
+            "myuser2",
+            vec![cred(1, AuthProtocol::Sha1, "mypassword2", Some((PrivProtocol::Des, "myprivacy2")), true)],
+        )];
+        let _ = decode_as(&bytes, users);
+    }
+}
+
 // ---- the daemon with net-snmp's snmptrap ----
 
 /// (user, auth, priv, engine id suffix) — every protocol `snmptrap` offers here. MD5 and SHA-1
