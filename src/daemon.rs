@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::decode::snmp::engine::EngineState;
 use crate::decode::snmp::mib::{self, MibErrorKind};
 use crate::decode::snmp::names::NameTable;
 use crate::decode::snmp::{credentials::Credentials, Usm};
@@ -57,32 +58,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
     );
-    let (writer, wal, report) = wal::open(&cfg.wal_config(None)).map_err(runtime)?;
-    info!(
-        dir = %cfg.wal.path.display(),
-        segments = report.segments,
-        last_seq = report.last_seq,
-        truncated_tail_bytes = report.truncated_tail_bytes,
-        "WAL opened"
-    );
-    let mut writer = writer;
-    let engine =
-        crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets().as_deref())
-            .map_err(runtime)?;
-    info!(
-        engine_id = %engine.engine_id.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        boots = engine.boots,
-        "SNMPv3 engine"
-    );
-    // Records the checkpoint covers may have been torn off the WAL by a power loss (relaxed sync):
-    // their sequence numbers must not be reused, or the drain would skip the new records.
-    match Store::open(&cfg.storage.database.path, Duration::from_secs(1)).and_then(|mut s| {
-        use crate::store::MessageSink;
-        s.checkpoint()
-    }) {
-        Ok(checkpoint) => writer.continue_after(checkpoint),
-        Err(e) => warn!(error = %e, "database not readable at start; processing will retry"),
-    }
+    let (writer, wal) = open_wal(cfg)?;
+    let engine = start_engine(cfg)?;
     let tls = tls_config(cfg)?;
     let sockets = bind_sockets(cfg, tls).map_err(runtime)?;
     let _pid = cfg
@@ -121,35 +98,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         wal.clone(),
         stop_reload.clone(),
     );
-    let mut watched = Vec::new();
-    if let Some(path) = cfg.pattern_matching.rules_file.clone() {
-        watched.push(Watched::rules(path, rules.clone()));
-    }
-    if let Some(path) = cfg.snmpv3.credentials_file.clone() {
-        watched.push(Watched::credentials(path, usm.clone()));
-    }
-    let reloader = Reloader {
-        files: watched,
-        interval: Duration::from_secs(cfg.pattern_matching.reload_interval_seconds.max(1)),
-        hangup: hangup.clone(),
-        stop: stop_reload.clone(),
-    };
-    let reloader = thread::Builder::new()
-        .name("mutt-reload".into())
-        .spawn(move || reloader.run());
-    let ingest_opts = IngestOptions {
-        snmp_max: cfg.listeners.snmp.buffer_size,
-        syslog_max: cfg.listeners.syslog.buffer_size,
-        max_connections: cfg.listeners.syslog.max_connections,
-        idle_timeout: Duration::from_secs(cfg.listeners.syslog.idle_timeout_seconds.max(1)),
-        tls: StreamLimits {
-            max_frame: cfg.listeners.syslog_tls.buffer_size,
-            max_connections: cfg.listeners.syslog_tls.max_connections,
-            idle_timeout: Duration::from_secs(cfg.listeners.syslog_tls.idle_timeout_seconds.max(1)),
-        },
-        engine: Some(Arc::new(engine)),
-        usm,
-    };
+    let reloader = spawn_reloader(cfg, &rules, &usm, &hangup, &stop_reload);
+    let ingest_opts = ingest_options(cfg, engine, usm);
     let ingesting = {
         let (metrics, stop) = (metrics.clone(), stop_ingest.clone());
         thread::Builder::new()
@@ -191,15 +141,98 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         let _ = m.join();
     }
     info!(counters = %metrics.summary(), "stopped");
-    match ingest_result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(DaemonError::Runtime(e.to_string())),
-        Err(_) => return Err(DaemonError::Runtime("ingest thread panicked".into())),
-    }
-    match processing_result {
+    joined("ingest", ingest_result)?;
+    joined("processing", processing_result)
+}
+
+/// A stage thread's outcome as the daemon's.
+fn joined<E: std::fmt::Display>(
+    what: &str,
+    result: thread::Result<Result<(), E>>,
+) -> Result<(), DaemonError> {
+    match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(DaemonError::Runtime(e.to_string())),
-        Err(_) => Err(DaemonError::Runtime("processing thread panicked".into())),
+        Err(_) => Err(DaemonError::Runtime(format!("{what} thread panicked"))),
+    }
+}
+
+/// Open the WAL (taking its lock and repairing a torn tail) and start its sequence after the
+/// database's checkpoint.
+fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> {
+    let (mut writer, wal, report) = wal::open(&cfg.wal_config(None)).map_err(runtime)?;
+    info!(
+        dir = %cfg.wal.path.display(),
+        segments = report.segments,
+        last_seq = report.last_seq,
+        truncated_tail_bytes = report.truncated_tail_bytes,
+        "WAL opened"
+    );
+    // Records the checkpoint covers may have been torn off the WAL by a power loss (relaxed sync):
+    // their sequence numbers must not be reused, or the drain would skip the new records.
+    match Store::open(&cfg.storage.database.path, Duration::from_secs(1)).and_then(|mut s| {
+        use crate::store::MessageSink;
+        s.checkpoint()
+    }) {
+        Ok(checkpoint) => writer.continue_after(checkpoint),
+        Err(e) => warn!(error = %e, "database not readable at start; processing will retry"),
+    }
+    Ok((writer, wal))
+}
+
+/// MUTT's SNMPv3 engine: its ID and a new engineBoots, persisted beside the WAL.
+fn start_engine(cfg: &Config) -> Result<EngineState, DaemonError> {
+    let engine =
+        crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets().as_deref())
+            .map_err(runtime)?;
+    info!(
+        engine_id = %engine.engine_id.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        boots = engine.boots,
+        "SNMPv3 engine"
+    );
+    Ok(engine)
+}
+
+/// The thread that reloads the rules and credentials files.
+fn spawn_reloader(
+    cfg: &Config,
+    rules: &SharedRules,
+    usm: &SharedUsm,
+    hangup: &Arc<AtomicBool>,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<thread::JoinHandle<()>> {
+    let mut files = Vec::new();
+    if let Some(path) = cfg.pattern_matching.rules_file.clone() {
+        files.push(Watched::rules(path, rules.clone()));
+    }
+    if let Some(path) = cfg.snmpv3.credentials_file.clone() {
+        files.push(Watched::credentials(path, usm.clone()));
+    }
+    let reloader = Reloader {
+        files,
+        interval: Duration::from_secs(cfg.pattern_matching.reload_interval_seconds.max(1)),
+        hangup: hangup.clone(),
+        stop: stop.clone(),
+    };
+    thread::Builder::new()
+        .name("mutt-reload".into())
+        .spawn(move || reloader.run())
+}
+
+fn ingest_options(cfg: &Config, engine: EngineState, usm: SharedUsm) -> IngestOptions {
+    let secs = |s: u64| Duration::from_secs(s.max(1));
+    IngestOptions {
+        snmp_max: cfg.listeners.snmp.buffer_size,
+        syslog_max: cfg.listeners.syslog.buffer_size,
+        max_connections: cfg.listeners.syslog.max_connections,
+        idle_timeout: secs(cfg.listeners.syslog.idle_timeout_seconds),
+        tls: StreamLimits {
+            max_frame: cfg.listeners.syslog_tls.buffer_size,
+            max_connections: cfg.listeners.syslog_tls.max_connections,
+            idle_timeout: secs(cfg.listeners.syslog_tls.idle_timeout_seconds),
+        },
+        engine: Some(Arc::new(engine)),
+        usm,
     }
 }
 
@@ -234,15 +267,9 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     }
     bar.set_position(Metrics::get(&metrics.checkpoint).max(last));
     bar.finish();
-    match processing.join() {
-        Ok(Ok(())) => {
-            let stored = Metrics::get(&metrics.stored);
-            info!(counters = %metrics.summary(), "replay finished");
-            Ok(stored)
-        }
-        Ok(Err(e)) => Err(DaemonError::Runtime(e.to_string())),
-        Err(_) => Err(DaemonError::Runtime("processing thread panicked".into())),
-    }
+    joined("processing", processing.join())?;
+    info!(counters = %metrics.summary(), "replay finished");
+    Ok(Metrics::get(&metrics.stored))
 }
 
 fn spawn_pipeline(
