@@ -219,15 +219,10 @@ fn scoped_bytes(
     request_id: i64,
     varbind_list: &[u8],
 ) -> Vec<u8> {
-    let mut pdu_body = Vec::with_capacity(varbind_list.len() + 16);
-    ber::write_integer(&mut pdu_body, request_id);
-    ber::write_integer(&mut pdu_body, 0);
-    ber::write_integer(&mut pdu_body, 0);
-    pdu_body.extend_from_slice(varbind_list);
-    let mut body = Vec::with_capacity(pdu_body.len() + context_engine.len() + 16);
+    let mut body = Vec::with_capacity(varbind_list.len() + context_engine.len() + 32);
     ber::write_tlv(&mut body, tag::OCTET_STRING, context_engine);
     ber::write_tlv(&mut body, tag::OCTET_STRING, context_name);
-    ber::write_tlv(&mut body, pdu_tag, &pdu_body);
+    super::inform::write_pdu(&mut body, pdu_tag, request_id, 0, varbind_list);
     let mut out = Vec::with_capacity(body.len() + 4);
     ber::write_tlv(&mut out, tag::SEQUENCE, &body);
     out

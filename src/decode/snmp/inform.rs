@@ -41,6 +41,23 @@ pub fn inform_response(datagram: &[u8]) -> Option<Vec<u8>> {
     ))
 }
 
+/// Append a PDU TLV (RFC 3416: request-id, error-status, error-index 0, VarBindList) around an
+/// already encoded VarBindList TLV.
+pub fn write_pdu(
+    out: &mut Vec<u8>,
+    pdu_tag: u8,
+    request_id: i64,
+    error_status: i64,
+    varbind_list: &[u8],
+) {
+    let mut pdu_body = Vec::with_capacity(varbind_list.len() + 16);
+    ber::write_integer(&mut pdu_body, request_id);
+    ber::write_integer(&mut pdu_body, error_status);
+    ber::write_integer(&mut pdu_body, 0);
+    pdu_body.extend_from_slice(varbind_list);
+    ber::write_tlv(out, pdu_tag, &pdu_body);
+}
+
 /// A v2c Response message around an already encoded VarBindList TLV.
 pub fn encode_response(
     community: &[u8],
@@ -48,16 +65,10 @@ pub fn encode_response(
     error_status: i64,
     varbind_list: &[u8],
 ) -> Vec<u8> {
-    let mut pdu_body = Vec::with_capacity(varbind_list.len() + 16);
-    ber::write_integer(&mut pdu_body, request_id);
-    ber::write_integer(&mut pdu_body, error_status);
-    ber::write_integer(&mut pdu_body, 0);
-    pdu_body.extend_from_slice(varbind_list);
-
-    let mut body = Vec::with_capacity(pdu_body.len() + community.len() + 16);
+    let mut body = Vec::with_capacity(varbind_list.len() + community.len() + 32);
     ber::write_integer(&mut body, 1);
     ber::write_tlv(&mut body, tag::OCTET_STRING, community);
-    ber::write_tlv(&mut body, RESPONSE, &pdu_body);
+    write_pdu(&mut body, RESPONSE, request_id, error_status, varbind_list);
 
     let mut out = Vec::with_capacity(body.len() + 6);
     ber::write_tlv(&mut out, tag::SEQUENCE, &body);
