@@ -91,14 +91,15 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
     let webhooks =
         WebhookSender::start(&cfg.storage.database.path, &cfg.outputs).map_err(runtime)?;
-    let stop_reload = Arc::new(AtomicBool::new(false));
+    // Stops the reloader and the metrics listener, after processing has drained.
+    let stop_side_threads = Arc::new(AtomicBool::new(false));
     let metrics_http = crate::metrics_http::start(
         &cfg.metrics,
         metrics.clone(),
         wal.clone(),
-        stop_reload.clone(),
+        stop_side_threads.clone(),
     );
-    let reloader = spawn_reloader(cfg, &rules, &usm, &hangup, &stop_reload);
+    let reloader = spawn_reloader(cfg, &rules, &usm, &hangup, &stop_side_threads);
     let ingest_opts = ingest_options(cfg, engine, usm);
     let ingesting = {
         let (metrics, stop) = (metrics.clone(), stop_ingest.clone());
@@ -133,7 +134,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let processing_result = processing.join();
     // Webhook sender: the drained batches' alerts are queued; the rest are sent after a restart.
     webhooks.stop();
-    stop_reload.store(true, Ordering::Relaxed);
+    stop_side_threads.store(true, Ordering::Relaxed);
     if let Ok(r) = reloader {
         let _ = r.join();
     }
