@@ -2,7 +2,7 @@
 //! reason. Stages count per batch, not per message, where they can.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -15,6 +15,8 @@ pub struct Metrics {
     pub truncated: AtomicU64,
     /// UDP datagrams received but not accepted: the WAL was at its disk budget.
     pub dropped_wal_full: AtomicU64,
+    /// Datagrams and frames not accepted because the WAL's disk is full (ENOSPC/EDQUOT).
+    pub dropped_disk_full: AtomicU64,
     /// TCP and TLS connections refused at their listener's connection cap.
     pub tcp_refused: AtomicU64,
     /// TCP and TLS connections closed for idleness.
@@ -36,6 +38,10 @@ pub struct Metrics {
     pub store_retries: AtomicU64,
     /// The last WAL sequence committed to the database.
     pub checkpoint: AtomicU64,
+    /// Ingest state that `/health` reports: the WAL is at its budget and new load is shed.
+    pub wal_shedding: AtomicBool,
+    /// Ingest state that `/health` reports: the last WAL write failed for lack of disk space.
+    pub wal_disk_full: AtomicBool,
 }
 
 impl Metrics {
@@ -50,7 +56,7 @@ impl Metrics {
     }
 
     /// Every counter: (name, meaning, value), in a fixed order.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 16] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 17] {
         let c = |name, help, v: &AtomicU64| (name, help, v.load(Relaxed));
         [
             c(
@@ -82,6 +88,11 @@ impl Metrics {
                 "dropped_wal_full",
                 "UDP datagrams dropped: the WAL was at its disk budget.",
                 &self.dropped_wal_full,
+            ),
+            c(
+                "dropped_disk_full",
+                "Datagrams and frames dropped: the WAL disk was full.",
+                &self.dropped_disk_full,
             ),
             c(
                 "tcp_refused",
