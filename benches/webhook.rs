@@ -38,6 +38,7 @@ fn rows(base: u64, alert: bool, same: bool) -> Vec<MessageRow> {
                 timestamp_us: ctx.received_at_us,
                 received_at_us: ctx.received_at_us + i as i64,
                 raw_message: String::from_utf8_lossy(&line).into_owned(),
+                raw_bytes: line.clone(),
                 validation_errors: Vec::new(),
                 truncated: false,
                 rule: alert.then(|| RuleHit {

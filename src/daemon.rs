@@ -18,6 +18,7 @@ use crate::decode::snmp::engine::EngineState;
 use crate::decode::snmp::mib::{self, MibErrorKind};
 use crate::decode::snmp::names::NameTable;
 use crate::decode::snmp::{credentials::Credentials, Usm};
+use crate::health::{Health, ThreadGuard};
 use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
 use crate::metrics::Metrics;
@@ -44,16 +45,13 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// `mutt run`: until SIGINT/SIGTERM.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
-    let rules = load_rules(cfg)?;
-    // Webhook outputs: the storm window for the writer, and rules whose target is missing.
-    crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
+    let decoding = Decoding::load(cfg)?;
+    let (rules, usm) = (decoding.rules.clone(), decoding.usm.clone());
     if let Ok(set) = rules.read() {
         for problem in cfg.outputs.unconfigured_rule_targets(&set) {
             warn!("{problem}");
         }
     }
-    let usm = load_usm(cfg)?;
-    let names = load_mibs(cfg)?;
     info!(
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
@@ -70,6 +68,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         .transpose()?;
 
     let metrics = Arc::new(Metrics::default());
+    let health = Health::new(cfg.metrics.stall_after());
     let signals = Arc::new(Signals::default());
     let stop_ingest = Arc::new(AtomicBool::new(false));
     let term = Arc::new(AtomicBool::new(false));
@@ -82,20 +81,24 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let processing = spawn_pipeline(
         cfg,
         wal.clone(),
-        rules.clone(),
-        usm.clone(),
-        names,
+        decoding,
         &metrics,
         &signals,
+        Some(health.watch_thread("mutt-drain")),
     )?;
     // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
-    let webhooks =
-        WebhookSender::start(&cfg.storage.database.path, &cfg.outputs).map_err(runtime)?;
+    let webhooks = WebhookSender::start(
+        &cfg.storage.database.path,
+        &cfg.outputs,
+        health.watch_thread("mutt-webhook"),
+    )
+    .map_err(runtime)?;
     // Stops the reloader and the metrics listener, after processing has drained.
     let stop_side_threads = Arc::new(AtomicBool::new(false));
     let metrics_http = crate::metrics_http::start(
         &cfg.metrics,
         metrics.clone(),
+        health.clone(),
         wal.clone(),
         stop_side_threads.clone(),
     );
@@ -103,9 +106,13 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let ingest_opts = ingest_options(cfg, engine, usm);
     let ingesting = {
         let (metrics, stop) = (metrics.clone(), stop_ingest.clone());
+        let guard = health.watch_thread("mutt-ingest");
         thread::Builder::new()
             .name("mutt-ingest".into())
-            .spawn(move || ingest::run(sockets, writer, ingest_opts, metrics, stop))
+            .spawn(move || {
+                let _guard = guard;
+                ingest::run(sockets, writer, ingest_opts, metrics, stop)
+            })
             .map_err(runtime)?
     };
     info!("MUTT running");
@@ -113,25 +120,20 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let mut last_summary = Instant::now();
     while !term.load(Ordering::Relaxed) && !ingesting.is_finished() && !processing.is_finished() {
         thread::sleep(Duration::from_millis(100));
+        // Logs each unhealthy condition as it starts and ends, also when nobody asks /health.
+        health.check(&metrics, wal.published_seq());
         if last_summary.elapsed() >= SUMMARY_EVERY {
             last_summary = Instant::now();
             info!(counters = %metrics.summary(), "counters");
         }
     }
+    health.stopping();
     info!("stopping: no longer listening; draining the WAL into the database");
     term.store(false, Ordering::Relaxed);
     stop_ingest.store(true, Ordering::Relaxed);
     let ingest_result = ingesting.join();
     signals.ingest_done.store(true, Ordering::Release);
-    // A second SIGINT/SIGTERM while draining gives up waiting; the rest stays in the WAL.
-    while !processing.is_finished() {
-        if term.load(Ordering::Relaxed) {
-            warn!("second signal: stopping now; unprocessed messages stay in the WAL");
-            signals.abort.store(true, Ordering::Relaxed);
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    let processing_result = processing.join();
+    let drained = wait_for_drain(&processing, &term, &signals, cfg.daemon.shutdown_timeout());
     // Webhook sender: the drained batches' alerts are queued; the rest are sent after a restart.
     webhooks.stop();
     stop_side_threads.store(true, Ordering::Relaxed);
@@ -143,7 +145,54 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     }
     info!(counters = %metrics.summary(), "stopped");
     joined("ingest", ingest_result)?;
-    joined("processing", processing_result)
+    if !drained {
+        // The processing thread may be inside a database call that waits on a lock; it is left
+        // to end with the process. The WAL is flushed and synced: nothing is lost.
+        let left = wal
+            .published_seq()
+            .saturating_sub(Metrics::get(&metrics.checkpoint));
+        return Err(DaemonError::Runtime(format!(
+            "shutdown: the WAL was not drained into the database (daemon.shutdown_timeout_seconds \
+             is {} s, or a second signal came); {left} records stay in the WAL and are stored at \
+             the next start",
+            cfg.daemon.shutdown_timeout().as_secs()
+        )));
+    }
+    joined("processing", processing.join())
+}
+
+/// Wait for processing to drain the WAL, at most `timeout` (a second SIGINT/SIGTERM gives up at
+/// once). False when it did not finish: it is told to abort, and given a moment to.
+fn wait_for_drain<T>(
+    processing: &thread::JoinHandle<T>,
+    term: &AtomicBool,
+    signals: &Signals,
+    timeout: Duration,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !processing.is_finished() {
+        if term.load(Ordering::Relaxed) {
+            warn!("second signal: stopping now; unprocessed messages stay in the WAL");
+            break;
+        }
+        if Instant::now() >= deadline {
+            warn!(
+                seconds = timeout.as_secs(),
+                "shutdown timeout: the WAL could not be drained into the database"
+            );
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    if processing.is_finished() {
+        return true;
+    }
+    signals.abort.store(true, Ordering::Relaxed);
+    let grace = Instant::now() + Duration::from_secs(1);
+    while !processing.is_finished() && Instant::now() < grace {
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// A stage thread's outcome as the daemon's.
@@ -240,17 +289,14 @@ fn ingest_options(cfg: &Config, engine: EngineState, usm: SharedUsm) -> IngestOp
 /// `mutt replay DIR`: drain a WAL directory into the configured database, offline, with a
 /// progress bar. Running it twice stores nothing new the second time.
 pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonError> {
-    let rules = load_rules(cfg)?;
-    // Webhook outputs: replayed alerts are queued (folded as configured) for the next `mutt run`.
-    crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
-    let usm = load_usm(cfg)?;
-    let names = load_mibs(cfg)?;
+    // Replayed alerts are queued (folded as configured) for the next `mutt run`.
+    let decoding = Decoding::load(cfg)?;
     let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir))).map_err(runtime)?;
     let metrics = Arc::new(Metrics::default());
     let signals = Arc::new(Signals::default());
     signals.ingest_done.store(true, Ordering::Release);
     let last = report.last_seq;
-    let processing = spawn_pipeline(cfg, wal, rules, usm, names, &metrics, &signals)?;
+    let processing = spawn_pipeline(cfg, wal, decoding, &metrics, &signals, None)?;
     let bar = if progress {
         indicatif::ProgressBar::new(last)
     } else {
@@ -273,14 +319,33 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     Ok(Metrics::get(&metrics.stored))
 }
 
-fn spawn_pipeline(
-    cfg: &Config,
-    wal: wal::WalHandle,
+/// What processing decodes and matches with, loaded from the configuration's files.
+struct Decoding {
     rules: SharedRules,
     usm: SharedUsm,
     names: Arc<NameTable>,
+}
+
+impl Decoding {
+    fn load(cfg: &Config) -> Result<Decoding, DaemonError> {
+        let rules = load_rules(cfg)?;
+        // The storm window the writer folds webhook alerts with.
+        crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
+        Ok(Decoding {
+            rules,
+            usm: load_usm(cfg)?,
+            names: load_mibs(cfg)?,
+        })
+    }
+}
+
+fn spawn_pipeline(
+    cfg: &Config,
+    wal: wal::WalHandle,
+    decoding: Decoding,
     metrics: &Arc<Metrics>,
     signals: &Arc<Signals>,
+    guard: Option<ThreadGuard>,
 ) -> Result<thread::JoinHandle<Result<(), pipeline::PipelineError>>, DaemonError> {
     let db_path = cfg.storage.database.path.clone();
     let timeout = Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(0.0));
@@ -298,13 +363,15 @@ fn spawn_pipeline(
             .enrichment
             .reverse_dns
             .then(|| crate::enrich::Resolver::start(&cfg.enrichment)),
-        usm,
-        names,
+        usm: decoding.usm,
+        names: decoding.names,
     };
+    let rules = decoding.rules;
     let (metrics, signals) = (metrics.clone(), signals.clone());
     thread::Builder::new()
         .name("mutt-drain".into())
         .spawn(move || {
+            let _guard = guard;
             pipeline::run(
                 wal,
                 || Store::open(&db_path, timeout),

@@ -19,6 +19,7 @@ pub mod config;
 pub mod daemon;
 pub mod decode;
 pub mod enrich;
+pub mod health;
 pub mod ingest;
 pub mod loadgen;
 pub mod metrics;

@@ -36,6 +36,10 @@ pub struct Metrics {
     pub invalid: AtomicU64,
     /// Failed batch commits (each retried until it succeeds).
     pub store_retries: AtomicU64,
+    /// Rows that failed for a reason of their own and were stored raw, with the reason.
+    pub quarantined: AtomicU64,
+    /// Records that could not be stored even raw: kept in `dead_letters`.
+    pub dead_lettered: AtomicU64,
     /// The last WAL sequence committed to the database.
     pub checkpoint: AtomicU64,
     /// Ingest state that `/health` reports: the WAL is at its budget and new load is shed.
@@ -56,7 +60,7 @@ impl Metrics {
     }
 
     /// Every counter: (name, meaning, value), in a fixed order.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 17] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 19] {
         let c = |name, help, v: &AtomicU64| (name, help, v.load(Relaxed));
         [
             c(
@@ -138,6 +142,16 @@ impl Metrics {
                 "store_retries",
                 "Failed database commits, each retried.",
                 &self.store_retries,
+            ),
+            c(
+                "quarantined",
+                "Messages that failed alone and were stored raw with the reason.",
+                &self.quarantined,
+            ),
+            c(
+                "dead_lettered",
+                "Messages that could not be stored even raw, kept in dead_letters.",
+                &self.dead_lettered,
             ),
             c(
                 "checkpoint",

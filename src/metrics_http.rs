@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::{debug, info, warn};
 
+use crate::health::Health;
 use crate::metrics::{udp_rcvbuf_errors, Metrics};
 use crate::wal::WalHandle;
 
@@ -22,6 +23,15 @@ pub struct MetricsSection {
     pub enabled: bool,
     /// Address of the listener; keep it on loopback or a management network.
     pub listen: SocketAddr,
+    /// `/health` answers 503 when storage has not advanced for this long while records wait in
+    /// the WAL. Default 30, at least 1.
+    pub stall_after_seconds: u64,
+}
+
+impl MetricsSection {
+    pub fn stall_after(&self) -> Duration {
+        Duration::from_secs(self.stall_after_seconds.max(1))
+    }
 }
 
 impl Default for MetricsSection {
@@ -29,6 +39,7 @@ impl Default for MetricsSection {
         MetricsSection {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9162)),
+            stall_after_seconds: 30,
         }
     }
 }
@@ -41,6 +52,7 @@ const MAX_REQUEST: usize = 8 * 1024;
 pub fn start(
     cfg: &MetricsSection,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     wal: WalHandle,
     stop: Arc<AtomicBool>,
 ) -> Option<thread::JoinHandle<()>> {
@@ -60,15 +72,21 @@ pub fn start(
     let _ = listener.set_nonblocking(true);
     thread::Builder::new()
         .name("mutt-metrics".into())
-        .spawn(move || serve(listener, &metrics, &wal, &stop))
+        .spawn(move || serve(listener, &metrics, &health, &wal, &stop))
         .ok()
 }
 
-fn serve(listener: TcpListener, metrics: &Metrics, wal: &WalHandle, stop: &AtomicBool) {
+fn serve(
+    listener: TcpListener,
+    metrics: &Metrics,
+    health: &Health,
+    wal: &WalHandle,
+    stop: &AtomicBool,
+) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, peer)) => {
-                if let Err(e) = answer(stream, metrics, wal) {
+                if let Err(e) = answer(stream, metrics, health, wal) {
                     debug!(%peer, error = %e, "metrics request failed");
                 }
             }
@@ -83,7 +101,12 @@ fn serve(listener: TcpListener, metrics: &Metrics, wal: &WalHandle, stop: &Atomi
     }
 }
 
-fn answer(mut stream: TcpStream, metrics: &Metrics, wal: &WalHandle) -> io::Result<()> {
+fn answer(
+    mut stream: TcpStream,
+    metrics: &Metrics,
+    health: &Health,
+    wal: &WalHandle,
+) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
@@ -118,11 +141,14 @@ fn answer(mut stream: TcpStream, metrics: &Metrics, wal: &WalHandle) -> io::Resu
             &prometheus_text(metrics, wal),
         ),
         (b"GET", b"/health") => {
-            let backlog = wal
-                .published_seq()
-                .saturating_sub(Metrics::get(&metrics.checkpoint));
-            let body = format!("{{\"status\":\"ok\",\"wal_backlog\":{backlog}}}\n");
-            respond(&mut stream, "200 OK", "application/json", &body)
+            let report = health.check(metrics, wal.published_seq());
+            let status = if report.is_healthy() {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            let body = report.to_json() + "\n";
+            respond(&mut stream, status, "application/json", &body)
         }
         (b"GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found\n"),
         _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", ""),

@@ -167,22 +167,7 @@ fn metrics_and_health_are_served_over_http() {
     let daemon = env.start();
     env.send_udp(env.syslog_port, &numbered_lines("metrics", 10));
     assert_eq!(env.wait_rows(10, Duration::from_secs(10)), 10);
-    daemon.wait_for_log("metrics and health on http://", Duration::from_secs(5));
-    let log = daemon.stderr();
-    let addr = log
-        .split("metrics and health on http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("metrics address in the log")
-        .to_string();
-    let get = |path: &str| {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
-        write!(s, "GET {path} HTTP/1.1\r\nHost: mutt\r\n\r\n").expect("request");
-        let mut out = String::new();
-        s.read_to_string(&mut out).expect("response");
-        out
-    };
+    let get = |path: &str| daemon.http_get(path);
     let metrics = get("/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
     assert!(metrics.contains("# TYPE mutt_accepted_syslog_udp_total counter"));

@@ -84,6 +84,15 @@ pub struct DaemonSection {
     pub log_level: String,
     pub log_file: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
+    /// How long SIGINT/SIGTERM waits for the WAL to drain into the database. Past it MUTT exits
+    /// 1, saying how many records stay in the WAL for the next start. Default 30, at least 1.
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl DaemonSection {
+    pub fn shutdown_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_timeout_seconds.max(1))
+    }
 }
 
 impl Default for DaemonSection {
@@ -92,6 +101,7 @@ impl Default for DaemonSection {
             log_level: "INFO".into(),
             log_file: Some("./logs/mutt.log".into()),
             pid_file: Some("./mutt.pid".into()),
+            shutdown_timeout_seconds: 30,
         }
     }
 }

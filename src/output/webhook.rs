@@ -330,12 +330,21 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     /// Start the thread. It waits for the writer to create the outbox table, then polls.
-    pub fn start(db_path: &Path, outputs: &OutputsSection) -> std::io::Result<WebhookSender> {
+    /// Start the sender thread; `guard` lives as long as the thread (it reports a thread that
+    /// ends on its own to `/health`).
+    pub fn start(
+        db_path: &Path,
+        outputs: &OutputsSection,
+        guard: crate::health::ThreadGuard,
+    ) -> std::io::Result<WebhookSender> {
         let stop = Arc::new(AtomicBool::new(false));
         let (path, outputs, flag) = (db_path.to_path_buf(), outputs.clone(), stop.clone());
         let handle = thread::Builder::new()
             .name("mutt-webhook".into())
-            .spawn(move || run(path, outputs, &flag))?;
+            .spawn(move || {
+                let _guard = guard;
+                run(path, outputs, &flag)
+            })?;
         Ok(WebhookSender { stop, handle })
     }
 

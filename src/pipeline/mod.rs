@@ -246,72 +246,310 @@ fn write_loop<S: MessageSink>(
                 Err(_) => break,
             }
         }
-        retry(signals, metrics, "store a batch", &mut || {
-            sink.write_batch(&batch.rows, batch.last_seq)
-        })?;
-        let discarded = batch.rows.iter().filter(|r| r.is_discarded()).count() as u64;
-        let rejected = batch.rows.iter().filter(|r| r.rejected.is_some()).count() as u64;
-        Metrics::add(&metrics.community_rejected, rejected);
-        if rejected > 0 {
-            warn!(
-                rejected,
-                "SNMP messages with a community not in snmp.communities were not stored"
-            );
-        }
-        let invalid = batch
-            .rows
-            .iter()
-            .filter(|r| !r.is_discarded() && !r.validation_errors.is_empty())
-            .count() as u64;
-        Metrics::add(&metrics.stored, batch.rows.len() as u64 - discarded);
-        Metrics::add(&metrics.discarded, discarded - rejected);
-        Metrics::add(&metrics.invalid, invalid);
+        let kept_out = store_or_split(sink, &batch.rows, batch.last_seq, metrics, signals)?;
+        count_batch(&batch.rows, kept_out, metrics);
         metrics.checkpoint.store(batch.last_seq, Ordering::Relaxed);
-        if let Err(e) = wal.release_through(batch.last_seq) {
-            warn!(error = %e, "could not release processed WAL segments; will retry next batch");
+        release_segments(sink, wal, batch.last_seq, metrics, signals)?;
+    }
+    Ok(())
+}
+
+/// Store `rows` with the checkpoint `last_seq`. A failure tied to the rows splits the batch in
+/// halves, each stored on its own, until the row that fails is alone; that row is stored raw
+/// with the reason (`quarantine`), or failing that in `dead_letters`. Transient failures are
+/// retried as they are and never split anything. Returns the rows kept out of `messages` (dead
+/// letters).
+fn store_or_split<S: MessageSink>(
+    sink: &mut S,
+    rows: &[MessageRow],
+    last_seq: u64,
+    metrics: &Metrics,
+    signals: &Signals,
+) -> Result<u64, PipelineError> {
+    let failed = match retry_transient(signals, metrics, "store a batch", &mut || {
+        sink.write_batch(rows, last_seq)
+    })? {
+        Ok(()) => return Ok(0),
+        Err(e) => e,
+    };
+    match rows {
+        [] => Ok(0),
+        [row] => quarantine(sink, row, &failed, metrics, signals),
+        _ => {
+            let (left, right) = rows.split_at(rows.len() / 2);
+            let left_last = left.last().map_or(last_seq, |r| r.seq);
+            let kept_out = store_or_split(sink, left, left_last, metrics, signals)?;
+            Ok(kept_out + store_or_split(sink, right, last_seq, metrics, signals)?)
         }
+    }
+}
+
+/// Store a row that failed alone: raw with the reason, else as a dead letter. Returns 1 when it
+/// became a dead letter.
+fn quarantine<S: MessageSink>(
+    sink: &mut S,
+    row: &MessageRow,
+    failed: &StoreError,
+    metrics: &Metrics,
+    signals: &Signals,
+) -> Result<u64, PipelineError> {
+    let reason = format!("not stored as decoded: {failed}");
+    let raw_failed = match retry_transient(signals, metrics, "store a row raw", &mut || {
+        sink.quarantine(row, &reason)
+    })? {
+        Ok(()) => {
+            warn!(seq = row.seq, source = %row.source_ip, error = %failed, "a message that failed alone was stored raw with the reason");
+            Metrics::add(&metrics.quarantined, 1);
+            return Ok(0);
+        }
+        Err(e) => e,
+    };
+    let reason = format!("{reason}; not stored raw either: {raw_failed}");
+    // Nothing is left to split or simplify: whatever fails now is retried, never dropped.
+    retry(signals, metrics, "store a dead letter", &mut || {
+        sink.dead_letter(row, &reason)
+    })?;
+    error!(seq = row.seq, source = %row.source_ip, error = %reason, "a message could not be stored; its bytes are in dead_letters");
+    Metrics::add(&metrics.dead_lettered, 1);
+    Ok(1)
+}
+
+fn count_batch(rows: &[MessageRow], dead_letters: u64, metrics: &Metrics) {
+    let discarded = rows.iter().filter(|r| r.is_discarded()).count() as u64;
+    let rejected = rows.iter().filter(|r| r.rejected.is_some()).count() as u64;
+    Metrics::add(&metrics.community_rejected, rejected);
+    if rejected > 0 {
+        warn!(
+            rejected,
+            "SNMP messages with a community not in snmp.communities were not stored"
+        );
+    }
+    let invalid = rows
+        .iter()
+        .filter(|r| !r.is_discarded() && !r.validation_errors.is_empty())
+        .count() as u64;
+    Metrics::add(
+        &metrics.stored,
+        (rows.len() as u64 - discarded).saturating_sub(dead_letters),
+    );
+    Metrics::add(&metrics.discarded, discarded - rejected);
+    Metrics::add(&metrics.invalid, invalid);
+}
+
+/// Delete the WAL segments the checkpoint now covers, once the database has made them durable:
+/// SQLite commits with `synchronous=NORMAL`, which a power cut can roll back, so the rows a
+/// segment holds must be fsynced before the segment goes.
+fn release_segments<S: MessageSink>(
+    sink: &mut S,
+    wal: &WalHandle,
+    through: u64,
+    metrics: &Metrics,
+    signals: &Signals,
+) -> Result<(), PipelineError> {
+    if wal.releasable_through(through) == 0 {
+        return Ok(());
+    }
+    retry(signals, metrics, "sync the database", &mut || sink.sync())?;
+    if let Err(e) = wal.release_through(through) {
+        warn!(error = %e, "could not release processed WAL segments; will retry next batch");
     }
     Ok(())
 }
 
 /// Retry a database step with exponential backoff (100 ms to 5 s) until it succeeds or the
-/// daemon aborts. Nothing is lost meanwhile: the records stay in the WAL.
+/// daemon aborts, whatever the error. Nothing is lost meanwhile: the records stay in the WAL.
 fn retry<T>(
     signals: &Signals,
     metrics: &Metrics,
     what: &str,
     step: &mut dyn FnMut() -> Result<T, StoreError>,
 ) -> Result<T, PipelineError> {
+    retry_while(signals, metrics, what, step, |_| true)?.map_err(PipelineError::Store)
+}
+
+/// Retry a database step while it fails transiently; `Ok(Err(e))` is a failure tied to the rows
+/// (see `StoreError::is_transient`), which retrying the same rows cannot cure.
+fn retry_transient<T>(
+    signals: &Signals,
+    metrics: &Metrics,
+    what: &str,
+    step: &mut dyn FnMut() -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, PipelineError> {
+    retry_while(signals, metrics, what, step, StoreError::is_transient)
+}
+
+fn retry_while<T>(
+    signals: &Signals,
+    metrics: &Metrics,
+    what: &str,
+    step: &mut dyn FnMut() -> Result<T, StoreError>,
+    again: fn(&StoreError) -> bool,
+) -> Result<Result<T, StoreError>, PipelineError> {
     let mut delay = Duration::from_millis(100);
     let mut failures = 0u64;
+    let started = Instant::now();
     loop {
         match step() {
             Ok(v) => {
                 if failures > 0 {
-                    info!(failures, "database available again: {what} succeeded");
+                    info!(
+                        failures,
+                        seconds = started.elapsed().as_secs(),
+                        "database available again: {what} succeeded"
+                    );
                 }
-                return Ok(v);
+                return Ok(Ok(v));
             }
-            Err(e) => {
+            Err(e) if again(&e) => {
                 failures += 1;
                 Metrics::add(&metrics.store_retries, 1);
-                // Log the first failure and then every tenth, so an hour-long outage does not
-                // flood the log.
-                if failures == 1 || failures % 10 == 0 {
-                    error!(error = %e, failures, "cannot {what}; retrying, messages stay in the WAL");
-                }
-                if signals.abort.load(Ordering::Relaxed) {
-                    return Err(PipelineError::Aborted);
+                // Logged once as the outage starts and once as it ends; `/health` and the
+                // `store_retries` counter tell the rest.
+                if failures == 1 {
+                    error!(error = %e, "cannot {what}; retrying, messages stay in the WAL");
                 }
                 let until = Instant::now() + delay;
-                while Instant::now() < until {
+                loop {
                     if signals.abort.load(Ordering::Relaxed) {
                         return Err(PipelineError::Aborted);
                     }
-                    thread::sleep(Duration::from_millis(20));
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    thread::sleep(left.min(Duration::from_millis(20)));
                 }
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
+            Err(e) => return Ok(Err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that refuses rows by sequence: `poison` as tied to the row (a constraint),
+    /// `deadly` even raw; and fails the first `busy` calls as SQLITE_BUSY.
+    #[derive(Default)]
+    struct FakeSink {
+        poison: Vec<u64>,
+        deadly: Vec<u64>,
+        busy: usize,
+        calls: usize,
+        stored: Vec<u64>,
+        quarantined: Vec<u64>,
+        dead: Vec<u64>,
+        checkpoint: u64,
+    }
+
+    fn sqlite_error(code: i32) -> StoreError {
+        StoreError::Sqlite {
+            path: "fake.db".into(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        }
+    }
+
+    impl FakeSink {
+        fn fail(&mut self, refused: bool) -> Result<(), StoreError> {
+            self.calls += 1;
+            if self.calls <= self.busy {
+                return Err(sqlite_error(rusqlite::ffi::SQLITE_BUSY));
+            }
+            if refused {
+                return Err(sqlite_error(rusqlite::ffi::SQLITE_CONSTRAINT));
+            }
+            Ok(())
+        }
+    }
+
+    impl MessageSink for FakeSink {
+        fn checkpoint(&mut self) -> Result<u64, StoreError> {
+            Ok(self.checkpoint)
+        }
+        fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
+            let refused = rows
+                .iter()
+                .any(|r| self.poison.contains(&r.seq) || self.deadly.contains(&r.seq));
+            self.fail(refused)?;
+            self.stored.extend(rows.iter().map(|r| r.seq));
+            self.checkpoint = last_seq;
+            Ok(())
+        }
+        fn quarantine(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError> {
+            assert!(reason.contains("constraint"), "{reason}");
+            let refused = self.deadly.contains(&row.seq);
+            self.fail(refused)?;
+            self.quarantined.push(row.seq);
+            self.checkpoint = row.seq;
+            Ok(())
+        }
+        fn dead_letter(&mut self, row: &MessageRow, _: &str) -> Result<(), StoreError> {
+            self.fail(false)?;
+            self.dead.push(row.seq);
+            self.checkpoint = row.seq;
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn rows(n: u64) -> Vec<MessageRow> {
+        (1..=n)
+            .map(|i| MessageRow::test_syslog(i, "192.0.2.1", "r1"))
+            .collect()
+    }
+
+    #[test]
+    fn a_row_tied_failure_is_isolated_by_splitting_and_every_other_row_is_stored() {
+        let mut sink = FakeSink {
+            poison: vec![37],
+            deadly: vec![80],
+            ..Default::default()
+        };
+        let (metrics, signals) = (Metrics::default(), Signals::default());
+        let batch = rows(100);
+        let dead = store_or_split(&mut sink, &batch, 100, &metrics, &signals).unwrap();
+        assert_eq!(dead, 1);
+        assert_eq!(sink.quarantined, [37]);
+        assert_eq!(sink.dead, [80]);
+        let mut all: Vec<u64> = sink.stored.clone();
+        all.extend(&sink.quarantined);
+        all.extend(&sink.dead);
+        all.sort_unstable();
+        assert_eq!(all, (1..=100).collect::<Vec<_>>(), "each row once");
+        assert_eq!(sink.checkpoint, 100);
+        assert_eq!(Metrics::get(&metrics.quarantined), 1);
+        assert_eq!(Metrics::get(&metrics.dead_lettered), 1);
+        // Splitting costs a few transactions per bad row, not one per row.
+        assert!(sink.calls < 40, "{} calls", sink.calls);
+    }
+
+    #[test]
+    fn transient_failures_are_retried_and_never_quarantine_anything() {
+        let mut sink = FakeSink {
+            busy: 2,
+            ..Default::default()
+        };
+        let (metrics, signals) = (Metrics::default(), Signals::default());
+        store_or_split(&mut sink, &rows(10), 10, &metrics, &signals).unwrap();
+        assert_eq!(sink.stored, (1..=10).collect::<Vec<_>>());
+        assert!(sink.quarantined.is_empty() && sink.dead.is_empty());
+        assert_eq!(Metrics::get(&metrics.store_retries), 2);
+    }
+
+    #[test]
+    fn an_abort_ends_the_retries_of_a_database_that_stays_down() {
+        let mut sink = FakeSink {
+            busy: usize::MAX,
+            ..Default::default()
+        };
+        let (metrics, signals) = (Metrics::default(), Signals::default());
+        signals.abort.store(true, Ordering::Relaxed);
+        let r = store_or_split(&mut sink, &rows(3), 3, &metrics, &signals);
+        assert!(matches!(r, Err(PipelineError::Aborted)));
+        assert!(sink.stored.is_empty());
     }
 }

@@ -111,6 +111,7 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
         timestamp_us: timestamp_us.unwrap_or(meta.received_at_us),
         received_at_us: meta.received_at_us,
         raw_message,
+        raw_bytes: record.payload.clone(),
         validation_errors: errors,
         truncated,
         rule,

@@ -63,6 +63,7 @@ mod tests {
             timestamp_us: 0,
             received_at_us: 1_700_000_000_000_000,
             raw_message: String::new(),
+            raw_bytes: Vec::new(),
             validation_errors: Vec::new(),
             truncated: false,
             rule: None,

@@ -23,6 +23,20 @@ use crate::timefmt::iso8601_us;
 const REFRESH_US: i64 = 60_000_000;
 /// Addresses remembered; beyond it the memory is cleared (the cost: one upsert each, once).
 const MAX_REMEMBERED: usize = 100_000;
+/// Longest stored host name: a DNS name is at most 253 octets; a syslog HOSTNAME can be anything.
+const MAX_NAME_BYTES: usize = 255;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
 
 /// What the registry last wrote for one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,16 +100,31 @@ impl DeviceRegistry {
             let when = iso8601_us(now.at_us);
             let id = uuid::Uuid::now_v7().to_string();
             let v = now.snmp_version.as_deref();
-            match upsert.execute(params![id, now.name, addr, v, now.syslog, when]) {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    let name = format!("{}@{}", now.name, addr);
-                    upsert.execute(params![id, name, addr, v, now.syslog, when])?;
+            // The name as sent, then `name@address`, then one no sender can have chosen: the
+            // seed's UNIQUE hostname must never fail a batch, whatever names arrive.
+            let name = clip(&now.name, MAX_NAME_BYTES);
+            let candidates = [
+                name.to_string(),
+                format!("{name}@{addr}"),
+                format!("{name}@{addr}#{}", &id[id.len() - 12..]),
+            ];
+            let mut stored = false;
+            for candidate in &candidates {
+                match upsert.execute(params![id, candidate, addr, v, now.syslog, when]) {
+                    Ok(_) => {
+                        stored = true;
+                        break;
+                    }
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::ConstraintViolation => {}
+                    Err(e) => return Err(e),
                 }
-                other => {
-                    other?;
-                }
+            }
+            if !stored {
+                // Only a constraint the seed does not have (an operator's trigger, say) gets
+                // here: the device row waits for its next message; the batch goes on.
+                tracing::warn!(device = %addr, "device registry: row not updated (constraint)");
+                continue;
             }
             out.push((ip, now));
         }
@@ -165,5 +194,76 @@ mod tests {
             !r.needs_write(&ip, &written("a", 2)),
             "syslog was seen before"
         );
+    }
+
+    fn open() -> (tempfile::TempDir, crate::store::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::Store::open(&dir.path().join("d.db"), std::time::Duration::from_secs(1))
+                .unwrap();
+        (dir, store)
+    }
+
+    fn hostnames(dir: &tempfile::TempDir) -> Vec<(String, String)> {
+        let c = rusqlite::Connection::open(dir.path().join("d.db")).unwrap();
+        let mut q = c
+            .prepare("SELECT source_ip, hostname FROM devices ORDER BY source_ip")
+            .unwrap();
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn names_that_collide_with_each_others_fallbacks_never_fail_a_batch() {
+        use crate::store::MessageSink;
+        let (dir, mut store) = open();
+        // The three spoofed datagrams: the third one's fallback name is the second one's name.
+        let rows = [
+            MessageRow::test_syslog(1, "127.0.0.2", "victim"),
+            MessageRow::test_syslog(2, "127.0.0.3", "victim@127.0.0.4"),
+            MessageRow::test_syslog(3, "127.0.0.4", "victim"),
+        ];
+        for row in &rows {
+            store
+                .write_batch(std::slice::from_ref(row), row.seq)
+                .unwrap();
+        }
+        let names = hostnames(&dir);
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names[0], ("127.0.0.2".into(), "victim".into()));
+        assert_eq!(names[1], ("127.0.0.3".into(), "victim@127.0.0.4".into()));
+        assert!(names[2].1.starts_with("victim@127.0.0.4#"), "{names:?}");
+        // All three in one batch, in a fresh database, as well.
+        let (dir, mut store) = open();
+        store.write_batch(&rows, 3).unwrap();
+        assert_eq!(hostnames(&dir).len(), 3);
+    }
+
+    #[test]
+    fn devices_renamed_back_and_forth_and_names_of_any_length_are_stored() {
+        use crate::store::MessageSink;
+        let (dir, mut store) = open();
+        let long = "n".repeat(100_000);
+        let mut seq = 0;
+        for round in 0..6 {
+            let (a, b) = if round % 2 == 0 {
+                ("alpha", "beta")
+            } else {
+                ("beta", "alpha")
+            };
+            seq += 2;
+            let mut x = MessageRow::test_syslog(seq - 1, "10.0.0.1", a);
+            let mut y = MessageRow::test_syslog(seq, "10.0.0.2", b);
+            // Each row counts as a new minute, so the registry writes every time.
+            x.received_at_us += round * REFRESH_US;
+            y.received_at_us += round * REFRESH_US;
+            store.write_batch(&[x, y], seq).unwrap();
+        }
+        let row = MessageRow::test_syslog(seq + 1, "10.0.0.3", &long);
+        store.write_batch(&[row], seq + 1).unwrap();
+        let names = hostnames(&dir);
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names[2].1.len(), MAX_NAME_BYTES);
+        assert_eq!(clip("añb", 2), "a");
     }
 }

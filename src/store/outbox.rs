@@ -251,6 +251,7 @@ mod tests {
             timestamp_us: 1_000_000,
             received_at_us: 2_000_000,
             raw_message: raw.into(),
+            raw_bytes: raw.as_bytes().to_vec(),
             validation_errors: vec![],
             truncated: false,
             rule: Some(RuleHit {

@@ -43,6 +43,8 @@ pub struct MessageRow {
     pub received_at_us: i64,
     /// Syslog: the line as received (lossy UTF-8). SNMP: a readable one-line rendering.
     pub raw_message: String,
+    /// The datagram or frame exactly as received (the WAL record's payload).
+    pub raw_bytes: Vec<u8>,
     pub validation_errors: Vec<String>,
     pub truncated: bool,
     pub rule: Option<RuleHit>,
@@ -58,9 +60,54 @@ pub enum Rejection {
 }
 
 impl MessageRow {
+    /// The received bytes where `raw_message` is not them exactly: every SNMP datagram, and
+    /// syslog that is not UTF-8. (Valid UTF-8 syslog is its `raw_message`; keeping it twice
+    /// would double the database for nothing.)
+    pub fn raw_bytes_to_store(&self) -> Option<&[u8]> {
+        match self.detail {
+            Detail::Snmp(_) => Some(&self.raw_bytes),
+            Detail::Syslog(_) if std::str::from_utf8(&self.raw_bytes).is_err() => {
+                Some(&self.raw_bytes)
+            }
+            Detail::Syslog(_) => None,
+        }
+    }
+
     /// Discarded rows (a discard rule, or rejected) advance the checkpoint and are counted,
     /// nothing more.
     pub fn is_discarded(&self) -> bool {
         self.rejected.is_some() || matches!(&self.rule, Some(r) if r.action == Action::Discard)
+    }
+}
+
+#[cfg(test)]
+impl MessageRow {
+    /// A plain syslog row from `ip` with the device name `device`, for the store's tests.
+    pub(crate) fn test_syslog(seq: u64, ip: &str, device: &str) -> MessageRow {
+        let raw = format!("<13>Jan  1 00:00:00 {device} app: message {seq}");
+        MessageRow {
+            seq,
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: MessageKind::Syslog,
+            source_ip: ip.parse().expect("test address"),
+            source_port: 514,
+            transport: Transport::Udp,
+            source_device: device.to_string(),
+            timestamp_us: 1_700_000_000_000_000,
+            received_at_us: 1_700_000_000_000_000,
+            raw_bytes: raw.clone().into_bytes(),
+            raw_message: raw.clone(),
+            validation_errors: Vec::new(),
+            truncated: false,
+            rule: None,
+            rejected: None,
+            detail: Detail::Syslog(crate::decode::syslog::parse(
+                raw.as_bytes(),
+                &crate::decode::syslog::ParseContext {
+                    received_at_us: 1_700_000_000_000_000,
+                    default_utc_offset_secs: 0,
+                },
+            )),
+        }
     }
 }

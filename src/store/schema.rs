@@ -6,10 +6,12 @@
 //! - 0: an empty file, or one written by the seed design (its tables, no version).
 //! - 1: the seed tables with `CREATE INDEX IF NOT EXISTS`, `snmp_messages.community_string`, the
 //!   columns below marked *added*, `mutt_checkpoint`, `rule_counters` and `webhook_outbox`.
+//! - 2: `messages.raw_bytes` (the bytes as received, where `raw_message` is not them exactly) and
+//!   `dead_letters` (records that could not be stored even raw).
 
 use rusqlite::Connection;
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Tables as the seed defines them, with the columns MUTT adds. `syslog_messages` rows are small,
 /// so a new file makes it WITHOUT ROWID: clustered on its id, one B-tree fewer per message. `CREATE ... IF NOT EXISTS` keeps a
@@ -104,6 +106,17 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     fold_count INTEGER NOT NULL DEFAULT 1,
     fold_key INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wal_seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    source_port INTEGER,
+    received_at TEXT NOT NULL,
+    raw_bytes BLOB NOT NULL,
+    error TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 ";
 
 /// Columns MUTT adds to the seed's tables: (table, column, declaration).
@@ -112,6 +125,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("messages", "source_port", "INTEGER"),
     ("messages", "transport", "TEXT"),
     ("messages", "truncated", "BOOLEAN DEFAULT 0"),
+    ("messages", "raw_bytes", "BLOB"),
     ("snmp_messages", "community_string", "TEXT"),
     ("snmp_messages", "security_name", "TEXT"),
     ("snmp_messages", "engine_id", "TEXT"),

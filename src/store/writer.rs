@@ -26,14 +26,63 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("database {path}: mutt_checkpoint.wal_seq is {value}, not a WAL sequence")]
+    BadCheckpoint { path: PathBuf, value: i64 },
+}
+
+impl StoreError {
+    /// True when the failure is the database's or the machine's (busy, locked, I/O, disk full,
+    /// read-only, cannot open, out of memory): retried as it is, it will succeed once the cause is
+    /// gone. False when it is tied to the rows (a constraint, a value too big, a type mismatch):
+    /// retrying the same rows fails the same way, so the batch is split to find the row.
+    ///
+    /// Unknown codes count as tied to the rows: splitting a batch costs a few transactions, and
+    /// a row that then fails alone is stored raw, so a wrong guess loses nothing.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Dir { .. } | StoreError::BadCheckpoint { .. } => true,
+            StoreError::Sqlite { source, .. } => match source {
+                rusqlite::Error::SqliteFailure(e, _) => matches!(
+                    e.code,
+                    DatabaseBusy
+                        | DatabaseLocked
+                        | SystemIoFailure
+                        | DiskFull
+                        | CannotOpen
+                        | ReadOnly
+                        | OutOfMemory
+                        | FileLockingProtocolFailed
+                        | PermissionDenied
+                        | DatabaseCorrupt
+                        | NotADatabase
+                        | SchemaChanged
+                        | OperationInterrupted
+                ),
+                _ => false,
+            },
+        }
+    }
 }
 
 /// Where processed messages go. SQLite today; the trait is the seam for a shared PostgreSQL.
+///
+/// Every write moves the checkpoint in the same transaction as what it stores.
 pub trait MessageSink {
     /// The highest WAL sequence already stored (0 for a new database).
     fn checkpoint(&mut self) -> Result<u64, StoreError>;
     /// Store `rows` and move the checkpoint to `last_seq`, atomically.
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError>;
+    /// Store a row that failed on its own, as received: its raw text and bytes, `validated = 0`
+    /// and `reason` in `error_message`; no type-specific row, device update or alert. Moves the
+    /// checkpoint to the row's sequence.
+    fn quarantine(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError>;
+    /// The last resort for a row even `quarantine` could not store: its sequence, bytes and the
+    /// errors in `dead_letters`. Moves the checkpoint to the row's sequence.
+    fn dead_letter(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError>;
+    /// Make every committed write durable (fsync), whatever the sink's usual sync policy. Called
+    /// before WAL segments the checkpoint covers are deleted.
+    fn sync(&mut self) -> Result<(), StoreError>;
 }
 
 pub struct Store {
@@ -107,7 +156,10 @@ impl MessageSink for Store {
             |r| r.get::<_, i64>(0),
         );
         match seq {
-            Ok(s) => Ok(s.max(0) as u64),
+            Ok(s) => u64::try_from(s).map_err(|_| StoreError::BadCheckpoint {
+                path: self.path.clone(),
+                value: s,
+            }),
             Err(rusqlite::Error::QueryReturnedNoRows) => Ok(0),
             Err(e) => Err(self.err(e)),
         }
@@ -122,15 +174,7 @@ impl MessageSink for Store {
             super::outbox::enqueue_alerts(&tx, rows)?;
             let written = devices.update(&tx, rows)?;
             update_rule_counters(&tx, rows)?;
-            tx.prepare_cached(
-                "INSERT INTO mutt_checkpoint (id, wal_seq, updated_at) VALUES (1, ?1, ?2)
-                 ON CONFLICT(id) DO UPDATE SET wal_seq = excluded.wal_seq,
-                                               updated_at = excluded.updated_at",
-            )?
-            .execute(params![
-                last_seq as i64,
-                iso8601_us(crate::timefmt::now_us())
-            ])?;
+            set_checkpoint(&tx, last_seq)?;
             tx.commit()?;
             Ok(written)
         })();
@@ -142,14 +186,105 @@ impl MessageSink for Store {
             Err(e) => Err(self.err(e)),
         }
     }
+
+    fn quarantine(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            let errors = serde_json::to_string(&row.validation_errors).ok();
+            tx.prepare_cached(
+                "INSERT INTO messages (id, type, source_ip, source_device, timestamp,
+                     received_at, raw_message, validated, validation_errors, stored_to_db,
+                     error_message, wal_seq, source_port, transport, truncated, raw_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 0, ?7, 1, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                row.id,
+                row.kind.as_str(),
+                row.source_ip.to_string(),
+                row.source_ip.to_string(),
+                iso8601_us(row.received_at_us),
+                row.raw_message,
+                errors,
+                reason,
+                seq_param(row.seq)?,
+                row.source_port,
+                row.transport.as_str(),
+                row.truncated,
+                row.raw_bytes,
+            ])?;
+            set_checkpoint(&tx, row.seq)?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.err(e))
+    }
+
+    fn dead_letter(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO dead_letters (wal_seq, type, source_ip, source_port, received_at,
+                     raw_bytes, error, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                seq_param(row.seq)?,
+                row.kind.as_str(),
+                row.source_ip.to_string(),
+                row.source_port,
+                iso8601_us(row.received_at_us),
+                row.raw_bytes,
+                reason,
+                iso8601_us(crate::timefmt::now_us()),
+            ])?;
+            set_checkpoint(&tx, row.seq)?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.err(e))
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        // In WAL mode with synchronous=FULL a commit fsyncs the SQLite WAL file, and with it every
+        // frame committed before under NORMAL. One touch of the checkpoint row is that commit.
+        let result = (|| {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+            let touched = self.conn.execute(
+                "UPDATE mutt_checkpoint SET updated_at = updated_at WHERE id = 1",
+                [],
+            );
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+            touched.map(|_| ())
+        })();
+        result.map_err(|e| self.err(e))
+    }
+}
+
+/// Move the checkpoint, in the caller's transaction.
+fn set_checkpoint(tx: &Transaction<'_>, seq: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO mutt_checkpoint (id, wal_seq, updated_at) VALUES (1, ?1, ?2)
+         ON CONFLICT(id) DO UPDATE SET wal_seq = excluded.wal_seq,
+                                       updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        seq_param(seq)?,
+        iso8601_us(crate::timefmt::now_us())
+    ])?;
+    Ok(())
+}
+
+/// A WAL sequence as SQLite's signed integer; one past `i64::MAX` is an error, never a wrap.
+fn seq_param(seq: u64) -> rusqlite::Result<i64> {
+    i64::try_from(seq).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
     let mut message = tx.prepare_cached(
         "INSERT INTO messages (id, type, source_ip, source_device, timestamp, received_at,
              raw_message, validated, validation_errors, matched_rule_id, matched_rule_name,
-             match_severity, stored_to_db, wal_seq, source_port, transport, truncated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16)",
+             match_severity, stored_to_db, wal_seq, source_port, transport, truncated,
+             raw_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16,
+             ?17)",
     )?;
     let mut syslog = tx.prepare_cached(
         "INSERT INTO syslog_messages (id, message_id, facility, level, program, process_id, tag,
@@ -186,10 +321,11 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
             rule.map(|r| r.id.as_str()),
             rule.map(|r| r.name.as_str()),
             rule.map(|r| r.severity.as_str()),
-            row.seq as i64,
+            seq_param(row.seq)?,
             row.source_port,
             row.transport.as_str(),
             row.truncated,
+            row.raw_bytes_to_store(),
         ])?;
         match &row.detail {
             Detail::Syslog(s) => {

@@ -209,6 +209,11 @@ impl WalHandle {
         self.shared.release_through(seq)
     }
 
+    /// How many segments `release_through(seq)` would delete (or keep) now.
+    pub fn releasable_through(&self, seq: u64) -> usize {
+        self.shared.releasable_through(seq)
+    }
+
     /// Bytes of all live segment files on disk now (`*.wal.done` files not included).
     pub fn disk_bytes(&self) -> u64 {
         self.shared.disk_bytes()

@@ -140,14 +140,15 @@ impl Shared {
     }
 
     /// Remove whole segments whose records are all <= `seq`, never the newest.
+    /// How many segments `release_through(seq)` would release now.
+    pub fn releasable_through(&self, seq: u64) -> usize {
+        releasable(&locked(&self.segments), seq)
+    }
+
     pub fn release_through(&self, seq: u64) -> Result<usize, WalError> {
         let released: Vec<u64> = {
             let mut segs = locked(&self.segments);
-            // Segment i is wholly <= seq when segment i+1 starts at or before seq + 1.
-            let n = segs
-                .windows(2)
-                .take_while(|w| w[1] <= seq.saturating_add(1))
-                .count();
+            let n = releasable(&segs, seq);
             segs.drain(..n).collect()
         };
         for &first in &released {
@@ -166,4 +167,12 @@ impl Shared {
         }
         Ok(released.len())
     }
+}
+
+/// Segments (first sequences, ascending) wholly at or below `seq`: segment i is when segment i+1
+/// starts at or before `seq + 1`. The newest is never one.
+fn releasable(segs: &[u64], seq: u64) -> usize {
+    segs.windows(2)
+        .take_while(|w| w[1] <= seq.saturating_add(1))
+        .count()
 }

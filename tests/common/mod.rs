@@ -51,6 +51,10 @@ pub struct Setup {
     pub extra: String,
     pub connection_timeout: f64,
     pub batch_write_size: usize,
+    /// Lines added under `daemon:` (indented two spaces).
+    pub daemon_yaml: String,
+    /// Lines added under `metrics:` (indented two spaces).
+    pub metrics_yaml: String,
 }
 
 impl Default for Setup {
@@ -60,6 +64,8 @@ impl Default for Setup {
             extra: String::new(),
             connection_timeout: 0.2,
             batch_write_size: 100,
+            daemon_yaml: String::new(),
+            metrics_yaml: String::new(),
         }
     }
 }
@@ -109,13 +115,13 @@ impl Env {
         let d = self.dir.path().display();
         let s = &self.setup;
         let config = format!(
-            "daemon:\n  log_level: DEBUG\n  log_file: {d}/logs/mutt.log\n  pid_file: {d}/mutt.pid\n\
+            "daemon:\n  log_level: DEBUG\n  log_file: {d}/logs/mutt.log\n  pid_file: {d}/mutt.pid\n{daemon_yaml}\
              listeners:\n  snmp:\n    bind: 127.0.0.1\n    port: {snmp}\n  syslog:\n    bind: 127.0.0.1\n    port: {syslog}\n    protocol: [udp, tcp]\n\
              processor:\n  batch_write_size: {batch}\n  queue_max_size: {queue}\n  batch_timeout_seconds: 1\n\
              storage:\n  database:\n    path: {d}/data/messages.db\n    connection_timeout: {timeout}\n\
              pattern_matching:\n  rules_file: {d}/alert_rules.yaml\n  reload_interval_seconds: 300\n\
              wal:\n  path: {d}/wal\n  segment_size_mb: 1\n  sync: interval\n  sync_interval_ms: 50\n  max_size_mb: 64\n\
-             metrics:\n  listen: 127.0.0.1:0\n\
+             metrics:\n  listen: 127.0.0.1:0\n{metrics_yaml}\
              {extra}",
             snmp = self.snmp_port,
             syslog = self.syslog_port,
@@ -123,6 +129,8 @@ impl Env {
             queue = (s.batch_write_size * 10).max(10_000),
             timeout = s.connection_timeout,
             extra = s.extra,
+            daemon_yaml = s.daemon_yaml,
+            metrics_yaml = s.metrics_yaml,
         );
         std::fs::write(self.config_path(), config).expect("write config");
         std::fs::write(self.path("alert_rules.yaml"), &s.rules).expect("write rules");
@@ -171,6 +179,11 @@ impl Env {
         c.busy_timeout(Duration::from_secs(5))
             .expect("busy timeout");
         c
+    }
+
+    /// `sql`'s single integer, or the error (a typo in a test's SQL fails the test).
+    pub fn try_count(&self, sql: &str) -> rusqlite::Result<i64> {
+        self.db().query_row(sql, [], |r| r.get(0))
     }
 
     pub fn count(&self, sql: &str) -> i64 {
@@ -256,6 +269,62 @@ impl Daemon {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// `GET path` on the metrics listener (its address is read from the log); the whole
+    /// response, status line first.
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::Read;
+        self.wait_for_log("metrics and health on http://", Duration::from_secs(10));
+        let log = self.stderr();
+        let addr = log
+            .split("metrics and health on http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("metrics address in the log")
+            .to_string();
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect to metrics");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: mutt\r\n\r\n").expect("request");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("response");
+        out
+    }
+
+    /// `/health`: (status code, body).
+    pub fn health(&self) -> (u16, String) {
+        let r = self.http_get("/health");
+        let code = r
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status code");
+        let body = r.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (code, body)
+    }
+
+    /// Poll `/health` until its status code is `code`; panics with the last answer otherwise.
+    pub fn wait_health(&self, code: u16, timeout: Duration) -> String {
+        let until = Instant::now() + timeout;
+        loop {
+            let (got, body) = self.health();
+            if got == code {
+                return body;
+            }
+            if Instant::now() > until {
+                panic!("/health never answered {code}; last {got} {body}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One sample of `/metrics` (`mutt_stored_total`, ...); panics when it is not there.
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = self.http_get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
     }
 
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
