@@ -90,6 +90,15 @@ pub enum DecodeCommand {
         #[arg(long)]
         hex: bool,
     },
+    /// Stored messages again, from the bytes as received (`messages.raw_bytes`, else
+    /// `raw_message`), with today's MIBs and SNMPv3 users: one JSON line each.
+    Stored {
+        /// `messages.id` values; with --dead-letter, `dead_letters.id` values.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        dead_letter: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,15 +243,7 @@ fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
             Ok(())
         }
         DecodeCommand::Snmp { files, hex } => {
-            // The configured MIBs and SNMPv3 users, as the daemon would use them.
-            let (names, usm) = match optional_config(&cli.config)? {
-                Some(cfg) => (daemon::load_mibs(&cfg)?, daemon::load_usm(&cfg)?),
-                None => (
-                    std::sync::Arc::new(snmp::names::builtin().clone()),
-                    Default::default(),
-                ),
-            };
-            let usm = usm.read().ok().and_then(|u| u.clone());
+            let (names, usm) = snmp_context(cli)?;
             let ctx = snmp::DecodeContext {
                 names: &names,
                 usm: usm.as_deref(),
@@ -262,7 +263,106 @@ fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+        DecodeCommand::Stored { ids, dead_letter } => {
+            decode_stored(cli, ids, *dead_letter, &mut out)
+        }
     }
+}
+
+/// The configured MIBs and SNMPv3 users, as the daemon would use them; the built-in names and no
+/// users without a configuration file.
+fn snmp_context(
+    cli: &Cli,
+) -> Result<
+    (
+        std::sync::Arc<snmp::names::NameTable>,
+        Option<std::sync::Arc<snmp::Usm>>,
+    ),
+    Failure,
+> {
+    let (names, usm) = match optional_config(&cli.config)? {
+        Some(cfg) => (daemon::load_mibs(&cfg)?, daemon::load_usm(&cfg)?),
+        None => (
+            std::sync::Arc::new(snmp::names::builtin().clone()),
+            Default::default(),
+        ),
+    };
+    let usm = usm.read().ok().and_then(|u| u.clone());
+    Ok((names, usm))
+}
+
+/// `mutt decode stored`: read each message's received bytes from the database and decode them.
+fn decode_stored(
+    cli: &Cli,
+    ids: &[String],
+    dead_letter: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let cfg = load_config(&cli.config)?;
+    let db = &cfg.storage.database.path;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| Failure::Runtime(format!("{}: {e}", db.display())))?;
+    let sql = if dead_letter {
+        "SELECT CAST(id AS TEXT), type, source_ip, received_at, raw_bytes, NULL, error
+         FROM dead_letters WHERE id = ?1"
+    } else {
+        "SELECT id, type, source_ip, received_at, raw_bytes, raw_message, error_message
+         FROM messages WHERE id = ?1"
+    };
+    let (names, usm) = snmp_context(cli)?;
+    let ctx = snmp::DecodeContext {
+        names: &names,
+        usm: usm.as_deref(),
+    };
+    for id in ids {
+        type Stored = (
+            String,
+            String,
+            String,
+            String,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Stored = conn
+            .query_row(sql, [id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .map_err(|e| Failure::Runtime(format!("{}: message {id}: {e}", db.display())))?;
+        let (id, kind, source_ip, received_at, raw_bytes, raw_message, error) = row;
+        let bytes = raw_bytes.unwrap_or_else(|| raw_message.unwrap_or_default().into_bytes());
+        let decoded = if kind == "snmp_trap" {
+            snmp::to_json(&snmp::decode_with(&bytes, &ctx))
+        } else {
+            let received_at_us = crate::timefmt::parse_rfc3339_us(&received_at)
+                .unwrap_or_else(crate::timefmt::now_us);
+            let parse_ctx = syslog::ParseContext {
+                received_at_us,
+                default_utc_offset_secs: cfg.default_utc_offset_secs(),
+            };
+            syslog::to_json(&syslog::parse(&bytes, &parse_ctx))
+        };
+        let line = serde_json::json!({
+            "id": id,
+            "type": kind,
+            "source_ip": source_ip,
+            "received_at": received_at,
+            "raw_hex": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "error": error,
+            "decoded": decoded,
+        });
+        writeln!(out, "{line}").map_err(|e| Failure::Runtime(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The configuration when its file exists (decoding works without one); a file that exists but

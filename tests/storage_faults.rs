@@ -41,7 +41,11 @@ fn three_spoofed_datagrams_with_colliding_names_then_a_thousand_lines_are_all_st
     let daemon = env.start();
     send_from(&env, "127.0.0.2", "<13>Jan  1 00:00:00 victim app: a");
     assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
-    send_from(&env, "127.0.0.3", "<13>Jan  1 00:00:00 victim@127.0.0.4 app: b");
+    send_from(
+        &env,
+        "127.0.0.3",
+        "<13>Jan  1 00:00:00 victim@127.0.0.4 app: b",
+    );
     assert_eq!(env.wait_rows(2, Duration::from_secs(10)), 2);
     send_from(&env, "127.0.0.4", "<13>Jan  1 00:00:00 victim app: c");
     assert_eq!(env.wait_rows(3, Duration::from_secs(10)), 3);
@@ -69,10 +73,22 @@ fn a_device_renamed_back_and_forth_between_two_addresses_never_stops_storage() {
         } else {
             ("beta", "alpha")
         };
-        send_from(&env, "127.0.0.5", &format!("<13>Jan  1 00:00:00 {a} app: {round}"));
-        send_from(&env, "127.0.0.6", &format!("<13>Jan  1 00:00:00 {b} app: {round}"));
+        send_from(
+            &env,
+            "127.0.0.5",
+            &format!("<13>Jan  1 00:00:00 {a} app: {round}"),
+        );
+        send_from(
+            &env,
+            "127.0.0.6",
+            &format!("<13>Jan  1 00:00:00 {b} app: {round}"),
+        );
         let n = 2 * (round + 1);
-        assert_eq!(env.wait_rows(n, Duration::from_secs(10)), n, "round {round}");
+        assert_eq!(
+            env.wait_rows(n, Duration::from_secs(10)),
+            n,
+            "round {round}"
+        );
     }
     let names = env
         .try_count(
@@ -110,7 +126,15 @@ fn a_row_the_database_refuses_is_isolated_stored_raw_and_the_rest_stored() {
     lines[500] = b"<13>Jan  1 00:00:00 host poison: the poisoned one".to_vec();
     lines[700] = b"<13>Jan  1 00:00:00 host app: the deadly one \xff\xfe".to_vec();
     env.send_udp(env.syslog_port, &lines);
-    assert_eq!(wait_metric(&daemon, "mutt_checkpoint_seq", 1000, Duration::from_secs(30)), 1000);
+    assert_eq!(
+        wait_metric(
+            &daemon,
+            "mutt_checkpoint_seq",
+            1000,
+            Duration::from_secs(30)
+        ),
+        1000
+    );
     assert_eq!(env.try_count("SELECT COUNT(*) FROM messages").unwrap(), 999);
     assert_eq!(
         env.try_count(
@@ -127,12 +151,17 @@ fn a_row_the_database_refuses_is_isolated_stored_raw_and_the_rest_stored() {
     );
     let (seq, bytes, error): (i64, Vec<u8>, String) = env
         .db()
-        .query_row("SELECT wal_seq, raw_bytes, error FROM dead_letters", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT wal_seq, raw_bytes, error FROM dead_letters",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .unwrap();
     assert_eq!(seq, 701);
-    assert_eq!(bytes, lines[700], "the bytes as received, not UTF-8 and all");
+    assert_eq!(
+        bytes, lines[700],
+        "the bytes as received, not UTF-8 and all"
+    );
     assert!(error.contains("refused by an operator trigger"), "{error}");
     assert_eq!(daemon.metric("mutt_quarantined_total"), 1);
     assert_eq!(daemon.metric("mutt_dead_lettered_total"), 1);
@@ -169,8 +198,16 @@ fn a_database_locked_by_another_process_for_a_minute_turns_health_503_and_loses_
     daemon.wait_health(200, Duration::from_secs(10));
     assert_eq!(daemon.metric("mutt_quarantined_total"), 0);
     let log = daemon.stderr();
-    assert_eq!(log.matches("unhealthy: storage has not advanced").count(), 1, "{log}");
-    assert_eq!(log.matches("healthy again: storage_stalled").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("unhealthy: storage has not advanced").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("healthy again: storage_stalled").count(),
+        1,
+        "{log}"
+    );
     assert_eq!(log.matches("cannot store a batch").count(), 1, "{log}");
 }
 
@@ -202,7 +239,12 @@ fn a_database_made_read_only_during_a_run_is_retried_until_it_is_writable_again(
     }
     // Immutable: even root's writes fail (SQLite reports an I/O error).
     env.send_udp(env.syslog_port, &numbered_lines("during", 100));
-    let retries = wait_metric(&daemon, "mutt_store_retries_total", 1, Duration::from_secs(10));
+    let retries = wait_metric(
+        &daemon,
+        "mutt_store_retries_total",
+        1,
+        Duration::from_secs(10),
+    );
     let stored = env.try_count("SELECT COUNT(*) FROM messages").unwrap();
     assert!(chattr("-i", &files));
     assert!(retries >= 1, "the writer met the read-only file");
@@ -227,7 +269,12 @@ fn sigterm_with_the_database_locked_exits_within_the_shutdown_timeout_and_keeps_
     let daemon = env.start();
     env.send_udp(env.syslog_port, &numbered_lines("kept", 50));
     assert_eq!(
-        wait_metric(&daemon, "mutt_accepted_syslog_udp_total", 50, Duration::from_secs(10)),
+        wait_metric(
+            &daemon,
+            "mutt_accepted_syslog_udp_total",
+            50,
+            Duration::from_secs(10)
+        ),
         50
     );
     let asked = Instant::now();
@@ -235,7 +282,10 @@ fn sigterm_with_the_database_locked_exits_within_the_shutdown_timeout_and_keeps_
     let took = asked.elapsed();
     assert!(!status.success(), "{status:?}");
     assert!(took < Duration::from_secs(8), "exited after {took:?}");
-    assert!(took >= Duration::from_secs(3), "waited the timeout: {took:?}");
+    assert!(
+        took >= Duration::from_secs(3),
+        "waited the timeout: {took:?}"
+    );
     assert!(
         log.contains("50 records stay in the WAL and are stored at the next start"),
         "{log}"
@@ -243,4 +293,43 @@ fn sigterm_with_the_database_locked_exits_within_the_shutdown_timeout_and_keeps_
     drop(lock);
     let _daemon = env.start();
     assert_eq!(env.wait_rows(50, Duration::from_secs(10)), 50);
+}
+
+#[test]
+fn an_undecodable_trap_keeps_its_bytes_and_mutt_decode_stored_shows_them() {
+    let env = Env::new(setup());
+    let _daemon = env.start();
+    let junk = b"\x30\x82\xff\xff\x02\x01\x01 not really SNMP \x00\xff".to_vec();
+    env.send_udp(env.snmp_port, std::slice::from_ref(&junk));
+    let latin1 = b"<13>Jan  1 00:00:00 host app: caf\xe9".to_vec();
+    env.send_udp(env.syslog_port, std::slice::from_ref(&latin1));
+    assert_eq!(env.wait_rows(2, Duration::from_secs(10)), 2);
+    let db = env.db();
+    let (id, bytes): (String, Vec<u8>) = db
+        .query_row(
+            "SELECT id, raw_bytes FROM messages WHERE type = 'snmp_trap' AND validated = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(bytes, junk);
+    let syslog_bytes: Vec<u8> = db
+        .query_row(
+            "SELECT raw_bytes FROM messages WHERE type = 'syslog'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(syslog_bytes, latin1, "not UTF-8: kept exactly");
+    let out = env.mutt(&["decode", "stored", &id]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hex: String = junk.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(line["raw_hex"], hex.as_str());
+    assert_eq!(line["type"], "snmp_trap");
+    assert_eq!(line["decoded"]["valid"], false, "{line}");
 }
