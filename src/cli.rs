@@ -156,12 +156,14 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Run => {
             let cfg = load_config(&cli.config)?;
+            daemon::private_files();
             daemon::init_logging(&cfg)?;
             daemon::run(&cfg)?;
             Ok(())
         }
         Command::Replay { wal_dir, quiet } => {
             let cfg = load_config(&cli.config)?;
+            daemon::private_files();
             daemon::init_logging(&cfg)?;
             let stored = daemon::replay(&cfg, wal_dir, !quiet)?;
             println!("replay: {stored} messages stored");
@@ -173,6 +175,9 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
                 Some(p) => RuleSet::load(p).map_err(|e| Failure::Config(e.to_string()))?,
                 None => RuleSet::empty(),
             };
+            if let Some(w) = daemon::credentials_file_warning(&cfg) {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}: ok ({} rules)",
                 cli.config.display(),

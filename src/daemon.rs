@@ -45,6 +45,9 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// `mutt run`: until SIGINT/SIGTERM.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
+    if let Some(w) = credentials_file_warning(cfg) {
+        warn!("{w}");
+    }
     let decoding = Decoding::load(cfg)?;
     let (rules, usm) = (decoding.rules.clone(), decoding.usm.clone());
     if let Ok(set) = rules.read() {
@@ -562,6 +565,31 @@ impl Drop for PidFile {
 
 fn runtime(e: impl std::fmt::Display) -> DaemonError {
     DaemonError::Runtime(e.to_string())
+}
+
+/// Files the daemon creates from now on — database, WAL segments, engine file, logs, pid file —
+/// are readable by its own user only (umask 077): they hold what the network said, and the
+/// engine file MUTT's SNMPv3 identity.
+pub fn private_files() {
+    // SAFETY: umask only changes this process's file creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// A warning when the SNMPv3 credentials file can be read by group or others: it holds the
+/// passwords every v3 sender's keys derive from.
+pub fn credentials_file_warning(cfg: &Config) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = cfg.snmpv3.credentials_file.as_ref()?;
+    let mode = fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{}: SNMPv3 credentials file is readable by group or others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )
+    })
 }
 
 /// Log to stderr and, when configured, to `daemon.log_file` (appended).

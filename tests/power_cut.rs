@@ -116,64 +116,95 @@ fn stored_seqs(db: &Path) -> Vec<i64> {
 
 const N: u64 = 3_000;
 
+/// Append records `from..=to` to the WAL (flushed every 50, as receive batches are).
+fn append(cfg: &WalConfig, from: u64, to: u64) {
+    let (mut writer, _, _) = wal::open(cfg).unwrap();
+    for i in from..=to {
+        let meta = RecordMeta {
+            received_at_us: 1_800_000_000_000_000 + i as i64,
+            source: "192.0.2.1:514".parse().unwrap(),
+            transport: 0,
+            listener: 1,
+            flags: 0,
+        };
+        let line = format!("<13>Jan  1 00:00:00 r1 app: record {i}");
+        assert_eq!(
+            writer.append(&meta, line.as_bytes()).unwrap(),
+            wal::Appended::Seq(i)
+        );
+        if i % 50 == 0 {
+            writer.flush().unwrap();
+        }
+    }
+    writer.flush().unwrap();
+}
+
+type Snapshots = Arc<Mutex<Vec<(u64, tempfile::TempDir)>>>;
+
+/// Drain the WAL into `db`, snapshotting the database at each sync; returns the rows stored.
+fn drain_into(cfg: &WalConfig, db: &Path, snapshots: &Snapshots) -> u64 {
+    let (wal, _) = wal::open_offline(cfg).unwrap();
+    let sink = SnapshotOnSync {
+        store: Store::open(db, Duration::from_secs(1)).unwrap(),
+        db: db.to_path_buf(),
+        snapshots: snapshots.clone(),
+    };
+    Metrics::get(&drain(wal, sink).stored)
+}
+
+fn last_synced(snapshots: &Snapshots) -> u64 {
+    snapshots.lock().unwrap().last().map_or(0, |(c, _)| *c)
+}
+
 #[test]
 fn after_a_power_cut_to_the_last_database_sync_every_record_is_still_stored_once() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = wal_config(tmp.path());
     let db = tmp.path().join("messages.db");
-    {
-        let (mut writer, _, _) = wal::open(&cfg).unwrap();
-        for i in 1..=N {
-            let meta = RecordMeta {
-                received_at_us: 1_800_000_000_000_000 + i as i64,
-                source: "192.0.2.1:514".parse().unwrap(),
-                transport: 0,
-                listener: 1,
-                flags: 0,
-            };
-            let line = format!("<13>Jan  1 00:00:00 r1 app: record {i}");
-            writer.append(&meta, line.as_bytes()).unwrap();
-            if i % 50 == 0 {
-                writer.flush().unwrap();
-            }
-        }
-        writer.flush().unwrap();
-    }
-    let snapshots = Arc::new(Mutex::new(Vec::new()));
+    let snapshots: Snapshots = Arc::new(Mutex::new(Vec::new()));
+    append(&cfg, 1, N);
     let segments_before = std::fs::read_dir(&cfg.dir).unwrap().count();
-    {
-        let (wal, _) = wal::open_offline(&cfg).unwrap();
-        let store = Store::open(&db, Duration::from_secs(1)).unwrap();
-        let sink = SnapshotOnSync {
-            store,
-            db: db.clone(),
-            snapshots: snapshots.clone(),
-        };
-        let metrics = drain(wal, sink);
-        assert_eq!(Metrics::get(&metrics.stored), N);
-    }
+    assert_eq!(drain_into(&cfg, &db, &snapshots), N);
     let segments_after = std::fs::read_dir(&cfg.dir).unwrap().count();
     assert!(
         segments_after < segments_before,
         "segments were released ({segments_before} -> {segments_after})"
     );
-    let snapshots = snapshots.lock().unwrap();
-    let (synced, last) = snapshots
-        .last()
-        .expect("the database synced before releasing");
-    assert!(*synced > 0 && *synced < N, "synced at {synced}");
+    assert!(
+        last_synced(&snapshots) > 0,
+        "the database synced before releasing"
+    );
+    // More traffic, one record at a time, until a commit is not followed by a sync (it released
+    // no segment): the state a power cut rolls back.
+    let mut total = N;
+    loop {
+        total += 1;
+        append(&cfg, total, total);
+        assert_eq!(drain_into(&cfg, &db, &snapshots), 1);
+        if last_synced(&snapshots) < total {
+            break;
+        }
+        assert!(
+            total < N + 3,
+            "a record that rotates no segment releases nothing"
+        );
+    }
     // The power cut: the database falls back to its last sync; the WAL is as it was left.
     let restored = tmp.path().join("restored.db");
-    copy_db(&last.path().join("messages.db"), &restored);
-    assert_eq!(stored_seqs(&restored).len() as u64, *synced);
+    let synced = {
+        let snapshots = snapshots.lock().unwrap();
+        let (synced, dir) = snapshots.last().unwrap();
+        copy_db(&dir.path().join("messages.db"), &restored);
+        *synced
+    };
+    assert_eq!(stored_seqs(&restored).len() as u64, synced);
     let (wal, _) = wal::open_offline(&cfg).unwrap();
     let store = Store::open(&restored, Duration::from_secs(1)).unwrap();
     let metrics = drain(wal, store);
-    assert_eq!(Metrics::get(&metrics.stored), N - synced);
-    let seqs = stored_seqs(&restored);
+    assert_eq!(Metrics::get(&metrics.stored), total - synced);
     assert_eq!(
-        seqs,
-        (1..=N as i64).collect::<Vec<_>>(),
+        stored_seqs(&restored),
+        (1..=total as i64).collect::<Vec<_>>(),
         "every record once, none missing"
     );
 }

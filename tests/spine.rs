@@ -182,3 +182,41 @@ fn metrics_and_health_are_served_over_http() {
     assert!(get("/nope").starts_with("HTTP/1.1 404"));
     drop(daemon);
 }
+
+#[test]
+fn files_the_daemon_creates_are_readable_by_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new(Setup::default());
+    let daemon = env.start();
+    env.send_udp(env.syslog_port, &numbered_lines("modes", 3));
+    assert_eq!(env.wait_rows(3, Duration::from_secs(10)), 3);
+    let mut files = vec![env.db_path(), env.log_path(), env.wal_dir().join("engine")];
+    files.extend(env.segments());
+    for f in &files {
+        let mode = std::fs::metadata(f).expect("created").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {:o}", f.display(), mode & 0o777);
+    }
+    drop(daemon);
+}
+
+#[test]
+fn check_config_warns_about_a_credentials_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new(Setup {
+        extra: "snmpv3:\n  credentials_file: creds.yaml\n".into(),
+        ..Setup::default()
+    });
+    let creds = env.path("creds.yaml");
+    std::fs::write(&creds, "snmpv3_credentials: []\n").unwrap();
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = env.mutt(&["check-config"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("readable by group or others (mode 644)"),
+        "{err}"
+    );
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = env.mutt(&["check-config"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("readable"));
+}
