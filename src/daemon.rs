@@ -235,6 +235,7 @@ fn ingest_options(cfg: &Config, engine: EngineState, usm: SharedUsm) -> IngestOp
         },
         engine: Some(Arc::new(engine)),
         usm,
+        communities: cfg.snmp.communities.clone(),
     }
 }
 

@@ -86,7 +86,13 @@ pub enum ReplyKind {
     /// Report usmStatsNotInTimeWindows: may be sent at once, the inform was not accepted.
     NotInTimeWindow,
     /// The Response to an authentic InformRequest: send only once its datagram is in the WAL.
-    Response { user: String, request_id: i64 },
+    /// `context_engine`: the contextEngineID, the sender's own snmpEngineID (RFC 3413 section
+    /// 3.2), which with user and request-id tells a retransmission from a new inform.
+    Response {
+        context_engine: Vec<u8>,
+        user: String,
+        request_id: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,12 +160,13 @@ pub fn respond_v3(
     let response_scoped = inform_response_scoped(&scoped)?;
     let level = parts.flags & (FLAG_AUTH | FLAG_PRIV);
     let keys_ref = keys.as_ref().map(|(c, k)| (*c, k.as_ref()));
-    let request_id = scoped_pdu(&scoped)?.2.request_id;
+    let (context_engine, _, pdu) = scoped_pdu(&scoped)?;
     let datagram = out.message(level, &response_scoped, keys_ref)?;
     Some(Reply {
         kind: ReplyKind::Response {
+            context_engine: context_engine.to_vec(),
             user: parts.usm.msg_user_name.clone(),
-            request_id,
+            request_id: pdu.request_id,
         },
         datagram,
     })
@@ -548,6 +555,7 @@ mod tests {
             assert_eq!(
                 reply.kind,
                 ReplyKind::Response {
+                    context_engine: OURS.to_vec(),
                     user: user.into(),
                     request_id: 4242
                 }
