@@ -438,6 +438,7 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
                         dns: None,
                         now: std::time::Instant::now(),
                         usm: None,
+                        store_unauthenticated: false,
                         names: snmp::names::builtin(),
                     };
                     process(&record, &ctx).rule

@@ -26,6 +26,7 @@ use crate::output::WebhookSender;
 use crate::pipeline::reload::{Reloader, SharedUsm, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules, Signals};
 use crate::rules::RuleSet;
+use crate::store::auth_failures::AuthFailures;
 use crate::store::Store;
 use crate::wal;
 
@@ -286,6 +287,7 @@ fn ingest_options(cfg: &Config, engine: EngineState, usm: SharedUsm) -> IngestOp
         },
         engine: Some(Arc::new(engine)),
         usm,
+        communities: cfg.snmp.communities.clone(),
     }
 }
 
@@ -367,17 +369,21 @@ fn spawn_pipeline(
             .reverse_dns
             .then(|| crate::enrich::Resolver::start(&cfg.enrichment)),
         usm: decoding.usm,
+        store_unauthenticated: cfg.snmpv3.store_unauthenticated,
         names: decoding.names,
     };
     let rules = decoding.rules;
     let (metrics, signals) = (metrics.clone(), signals.clone());
+    let max_failure_users = cfg.snmpv3.max_auth_failure_users;
     thread::Builder::new()
         .name("mutt-drain".into())
         .spawn(move || {
             let _guard = guard;
+            let counted = metrics.clone();
+            let failures = move || AuthFailures::new(max_failure_users, Some(counted.clone()));
             pipeline::run(
                 wal,
-                || Store::open(&db_path, timeout),
+                || Store::open(&db_path, timeout).map(|s| s.with_auth_failures(failures())),
                 rules,
                 opts,
                 metrics,

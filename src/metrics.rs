@@ -46,6 +46,17 @@ pub struct Metrics {
     pub wal_shedding: AtomicBool,
     /// Ingest state that `/health` reports: the last WAL write failed for lack of disk space.
     pub wal_disk_full: AtomicBool,
+    /// SNMPv3 messages not trusted (not stored unless `snmpv3.store_unauthenticated`, never
+    /// matched), by reason (RFC 3414 section 5's usmStats, plus malformed and discovery).
+    pub v3_rejected_unknown_user: AtomicU64,
+    pub v3_rejected_wrong_digest: AtomicU64,
+    pub v3_rejected_security_level: AtomicU64,
+    pub v3_rejected_not_in_time_window: AtomicU64,
+    pub v3_rejected_decryption: AtomicU64,
+    pub v3_rejected_malformed: AtomicU64,
+    pub v3_discovery_probes: AtomicU64,
+    /// SNMPv3 failures of users not recorded: snmpv3_auth_failures was at its cap.
+    pub v3_auth_failures_over_cap: AtomicU64,
 }
 
 impl Metrics {
@@ -60,7 +71,7 @@ impl Metrics {
     }
 
     /// Every counter: (name, meaning, value), in a fixed order.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 19] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 27] {
         let c = |name, help, v: &AtomicU64| (name, help, v.load(Relaxed));
         [
             c(
@@ -157,6 +168,46 @@ impl Metrics {
                 "checkpoint",
                 "Last WAL sequence stored in the database.",
                 &self.checkpoint,
+            ),
+            c(
+                "v3_rejected_unknown_user",
+                "SNMPv3 messages from an unknown user (or no users configured).",
+                &self.v3_rejected_unknown_user,
+            ),
+            c(
+                "v3_rejected_wrong_digest",
+                "SNMPv3 messages whose MAC matches no credential.",
+                &self.v3_rejected_wrong_digest,
+            ),
+            c(
+                "v3_rejected_security_level",
+                "SNMPv3 messages at a security level their user's credentials do not have.",
+                &self.v3_rejected_security_level,
+            ),
+            c(
+                "v3_rejected_not_in_time_window",
+                "Authentic SNMPv3 messages older than their engine's clock allows.",
+                &self.v3_rejected_not_in_time_window,
+            ),
+            c(
+                "v3_rejected_decryption",
+                "SNMPv3 messages with a matching MAC that did not decrypt.",
+                &self.v3_rejected_decryption,
+            ),
+            c(
+                "v3_rejected_malformed",
+                "SNMPv3 messages whose header or USM parameters do not parse.",
+                &self.v3_rejected_malformed,
+            ),
+            c(
+                "v3_discovery_probes",
+                "SNMPv3 engine discovery probes (answered by ingest, not stored).",
+                &self.v3_discovery_probes,
+            ),
+            c(
+                "v3_auth_failures_over_cap",
+                "SNMPv3 failures not recorded per user: snmpv3_auth_failures was at its cap.",
+                &self.v3_auth_failures_over_cap,
             ),
         ]
     }

@@ -83,6 +83,7 @@ fn options() -> PipelineOptions {
         communities: Vec::new(),
         dns: None,
         usm: Default::default(),
+        store_unauthenticated: false,
         names: Arc::new(mutt::decode::snmp::names::builtin().clone()),
     }
 }

@@ -201,3 +201,42 @@ fn a_community_not_in_the_list_is_counted_and_not_stored() {
     );
     assert!(stderr.contains("community_rejected=1"), "{stderr}");
 }
+
+#[test]
+fn a_v2c_inform_with_a_community_not_in_the_list_is_not_acknowledged() {
+    if !have_tool("snmpinform") {
+        return;
+    }
+    let env = Env::new(Setup {
+        extra: "snmp:\n  communities: [public]\n".into(),
+        ..Setup::default()
+    });
+    let daemon = env.start();
+    let target = format!("127.0.0.1:{}", env.snmp_port);
+    let inform = |community: &str| {
+        net_snmp(
+            "snmpinform",
+            &[
+                "-v",
+                "2c",
+                "-c",
+                community,
+                &target,
+                "",
+                "1.3.6.1.6.3.1.1.5.1",
+            ],
+        )
+    };
+    assert!(inform("public").status.success());
+    assert!(
+        !inform("guessme").status.success(),
+        "no Response for a community MUTT rejects"
+    );
+    assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 1);
+    assert!(stderr.contains("informs_acked=1 "), "{stderr}");
+    // Each try of the refused inform (-r 2: three) reached the pipeline and was counted.
+    assert!(stderr.contains("community_rejected=3"), "{stderr}");
+}

@@ -425,7 +425,12 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     snmptrap(&env, "nobody", "SHA", "auth-nobody", "AES", "22");
     snmptrap(&env, "u-md5", "MD5", "a-wrong-password", "none", "23");
     snmptrap(&env, "u-md5", "MD5", "a-wrong-password", "none", "23");
-    assert_eq!(env.wait_rows(4, Duration::from_secs(20)), 4);
+    // Only the authentic trap is a message; the others are counted.
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while failures(&env, "u-md5") < 2 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(env.wait_rows(1, Duration::from_secs(20)), 1);
     let rot_errors: Option<String> = env
         .db()
         .query_row(
@@ -440,8 +445,8 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     assert_eq!(failures(&env, "u-md5"), 2);
     assert_eq!(failures(&env, "u-rot"), 0);
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages WHERE validation_errors LIKE '%unknown user%'"),
-        1
+        env.count("SELECT COUNT(*) FROM messages WHERE validation_errors IS NOT NULL"),
+        0
     );
     let host: String = env
         .db()
@@ -464,7 +469,7 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     );
 
     snmptrap(&env, "u-md5", "MD5", "auth-u-md5", "none", "23");
-    assert_eq!(env.wait_rows(5, Duration::from_secs(20)), 5);
+    assert_eq!(env.wait_rows(2, Duration::from_secs(20)), 2);
     let until = std::time::Instant::now() + Duration::from_secs(5);
     while failures(&env, "u-md5") != 0 && std::time::Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
@@ -496,10 +501,14 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
     let env = env_with_credentials("");
     let daemon = env.start();
     let file = env.path("snmpv3_credentials.yaml");
-    // A user MUTT does not know yet: stored with an error, counted.
+    // A user MUTT does not know yet: not stored, counted.
     snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
-    assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while failures(&env, "u-new") < 1 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(failures(&env, "u-new"), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 0);
 
     std::fs::write(
         &file,
@@ -510,7 +519,7 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
     .unwrap();
     daemon.wait_for_log("SNMPv3 credentials reloaded", Duration::from_secs(10));
     snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
-    assert_eq!(env.wait_rows(2, Duration::from_secs(10)), 2);
+    assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
     assert_eq!(
         env.count("SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'u-new' AND security_level = 'authPriv' AND oid = '1.3.6.1.6.3.1.1.5.3'"),
         1,
@@ -535,6 +544,6 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
         "no password in the log"
     );
     snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
-    assert_eq!(env.wait_rows(3, Duration::from_secs(10)), 3);
+    assert_eq!(env.wait_rows(2, Duration::from_secs(10)), 2);
     assert_eq!(failures(&env, "u-new"), 0);
 }

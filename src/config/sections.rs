@@ -365,6 +365,12 @@ pub struct Snmpv3Section {
     /// MUTT's snmpEngineID for v3 informs, hex (5 to 32 octets); unset: generated at first
     /// start and kept in the WAL directory.
     pub engine_id: Option<String>,
+    /// Keep v3 messages that are not trusted (validated = 0, the reason as a validation error,
+    /// never matched against rules) instead of only counting them. Default false.
+    pub store_unauthenticated: bool,
+    /// Most users in snmpv3_auth_failures (default 10,000, at least 1); failures of further
+    /// users are counted in `v3_auth_failures_over_cap`.
+    pub max_auth_failure_users: usize,
 }
 
 impl Default for Snmpv3Section {
@@ -372,6 +378,8 @@ impl Default for Snmpv3Section {
         Snmpv3Section {
             credentials_file: Some("./config/snmpv3_credentials.yaml".into()),
             engine_id: None,
+            store_unauthenticated: false,
+            max_auth_failure_users: crate::store::auth_failures::DEFAULT_MAX_USERS,
         }
     }
 }

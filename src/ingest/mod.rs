@@ -70,6 +70,8 @@ pub struct IngestOptions {
     pub engine: Option<Arc<EngineState>>,
     /// SNMPv3 users, to authenticate the informs to answer.
     pub usm: SharedUsm,
+    /// v2c communities whose informs are answered (`snmp.communities`; empty: all).
+    pub communities: Vec<String>,
 }
 
 /// Limits of one stream listener.
@@ -157,7 +159,12 @@ pub fn run(
     let mut next_conn = FIRST_CONN;
     let mut events = Events::with_capacity(256);
     let mut acks: Vec<Ack> = Vec::new();
-    let mut informs = informs::Informs::new(opts.engine.clone(), opts.usm.clone(), Instant::now());
+    let mut informs = informs::Informs::new(
+        opts.engine.clone(),
+        opts.communities.clone(),
+        opts.usm.clone(),
+        Instant::now(),
+    );
     // Connections holding frames the full WAL refused; retried every tick.
     let mut held: Vec<usize> = Vec::new();
     let mut last_sweep = Instant::now();
@@ -278,7 +285,7 @@ fn receive_udp(
                 flags: if cut { flags::TRUNCATED } else { 0 },
             };
             let (ack, key, inform) = match u.listener {
-                Listener::Snmp => match informs.decide(payload, source, now) {
+                Listener::Snmp => match informs.decide(payload, now) {
                     informs::Decision::Store { ack, key, inform } => (ack, key, inform),
                     informs::Decision::AnswerOnly { reply, inform } => {
                         acks.push((source, reply, inform));

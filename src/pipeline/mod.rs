@@ -57,6 +57,8 @@ pub struct PipelineOptions {
     pub dns: Option<crate::enrich::Resolver>,
     /// SNMPv3 users and their key cache, shared by the decoding threads.
     pub usm: reload::SharedUsm,
+    /// `snmpv3.store_unauthenticated`: keep untrusted v3 messages, unmatched, for forensics.
+    pub store_unauthenticated: bool,
     /// OID names for SNMP decoding, loaded once at start.
     pub names: Arc<NameTable>,
 }
@@ -219,6 +221,7 @@ fn process_batch(records: &[Record], rules: &SharedRules, opts: &PipelineOptions
         dns: opts.dns.as_ref(),
         now: Instant::now(),
         usm: usm.as_deref(),
+        store_unauthenticated: opts.store_unauthenticated,
         names: &opts.names,
     };
     let rows: Vec<MessageRow> = records.par_iter().map(|r| process(r, &ctx)).collect();
@@ -316,14 +319,7 @@ fn quarantine<S: MessageSink>(
 
 fn count_batch(rows: &[MessageRow], dead_letters: u64, metrics: &Metrics) {
     let discarded = rows.iter().filter(|r| r.is_discarded()).count() as u64;
-    let rejected = rows.iter().filter(|r| r.rejected.is_some()).count() as u64;
-    Metrics::add(&metrics.community_rejected, rejected);
-    if rejected > 0 {
-        warn!(
-            rejected,
-            "SNMP messages with a community not in snmp.communities were not stored"
-        );
-    }
+    let rejected = process::count_rejected(rows, metrics);
     let invalid = rows
         .iter()
         .filter(|r| !r.is_discarded() && !r.validation_errors.is_empty())

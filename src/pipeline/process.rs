@@ -5,9 +5,13 @@ use std::net::IpAddr;
 
 use std::time::Instant;
 
+use tracing::warn;
+
 use crate::decode::snmp::names::NameTable;
+use crate::decode::snmp::Untrusted;
 use crate::decode::{snmp, syslog};
 use crate::enrich::Resolver;
+use crate::metrics::Metrics;
 use crate::model::{flags, Listener, MessageKind, Transport};
 use crate::rules::{Cidr, MatchInput, RuleSet};
 use crate::store::{Detail, MessageRow, Rejection, RuleHit};
@@ -25,8 +29,10 @@ pub struct ProcessContext<'a> {
     pub dns: Option<&'a Resolver>,
     /// When the batch is processed (DNS cache expiry only).
     pub now: Instant,
-    /// SNMPv3 users; None: v3 messages are stored unauthenticated, with an error.
+    /// SNMPv3 users; None: no v3 message is trusted.
     pub usm: Option<&'a snmp::Usm>,
+    /// Keep untrusted SNMPv3 messages (validated = 0, never matched) instead of rejecting them.
+    pub store_unauthenticated: bool,
     /// OID names: the built-in table plus `snmp.mib_dirs`.
     pub names: &'a NameTable,
 }
@@ -88,17 +94,25 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
             )
         }
     };
+    let untrusted = match &detail {
+        Detail::Snmp(t) => t.untrusted,
+        Detail::Syslog(_) => None,
+    };
     let rejected = match &detail {
         Detail::Snmp(t) => t
             .community
             .as_ref()
             .filter(|c| !ctx.communities.is_empty() && !ctx.communities.contains(c))
-            .map(|_| Rejection::Community),
+            .map(|_| Rejection::Community)
+            .or(untrusted
+                .filter(|_| !ctx.store_unauthenticated)
+                .map(Rejection::V3)),
         Detail::Syslog(_) => None,
     };
-    let rule = match rejected {
-        Some(_) => None,
-        None => match_rule(ctx.rules, listener.kind(), source_ip, &raw_message, &detail),
+    // An untrusted v3 message is never matched: a forged trap must not raise an alert.
+    let rule = match (rejected, untrusted) {
+        (None, None) => match_rule(ctx.rules, listener.kind(), source_ip, &raw_message, &detail),
+        _ => None,
     };
     MessageRow {
         seq: record.seq,
@@ -117,6 +131,59 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
         rule,
         rejected,
         detail,
+    }
+}
+
+/// Count a stored batch's rejected rows by reason, log them once per batch, and return how
+/// many there were.
+pub fn count_rejected(rows: &[MessageRow], metrics: &Metrics) -> u64 {
+    let (mut community, mut v3) = (0u64, 0u64);
+    for r in rows {
+        let counter = match r.rejected {
+            None => continue,
+            Some(Rejection::Community) => {
+                community += 1;
+                &metrics.community_rejected
+            }
+            Some(Rejection::V3(why)) => {
+                v3 += u64::from(why != Untrusted::Discovery);
+                v3_counter(metrics, why)
+            }
+        };
+        Metrics::add(counter, 1);
+    }
+    // Kept with store_unauthenticated: counted by reason all the same.
+    for r in rows.iter().filter(|r| r.rejected.is_none()) {
+        if let Detail::Snmp(m) = &r.detail {
+            if let Some(why) = m.untrusted {
+                Metrics::add(v3_counter(metrics, why), 1);
+            }
+        }
+    }
+    if community > 0 {
+        warn!(
+            rejected = community,
+            "SNMP messages with a community not in snmp.communities were not stored"
+        );
+    }
+    if v3 > 0 {
+        warn!(
+            rejected = v3,
+            "SNMPv3 messages that are not trusted were not stored (see the v3_rejected_* counters)"
+        );
+    }
+    rows.iter().filter(|r| r.rejected.is_some()).count() as u64
+}
+
+fn v3_counter(m: &Metrics, why: Untrusted) -> &std::sync::atomic::AtomicU64 {
+    match why {
+        Untrusted::UnknownUser => &m.v3_rejected_unknown_user,
+        Untrusted::WrongDigest => &m.v3_rejected_wrong_digest,
+        Untrusted::UnsupportedSecLevel => &m.v3_rejected_security_level,
+        Untrusted::NotInTimeWindow => &m.v3_rejected_not_in_time_window,
+        Untrusted::DecryptionError => &m.v3_rejected_decryption,
+        Untrusted::Malformed => &m.v3_rejected_malformed,
+        Untrusted::Discovery => &m.v3_discovery_probes,
     }
 }
 
@@ -235,6 +302,7 @@ mod tests {
             dns: None,
             now: Instant::now(),
             usm: None,
+            store_unauthenticated: false,
             names: snmp::names::builtin(),
         };
         let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
@@ -256,6 +324,7 @@ mod tests {
             dns: None,
             now: Instant::now(),
             usm: None,
+            store_unauthenticated: false,
             names: snmp::names::builtin(),
         };
         let row = process(&record(Listener::Syslog, b""), &ctx);

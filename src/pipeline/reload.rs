@@ -19,7 +19,8 @@ use crate::rules::RuleSet;
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// The SNMPv3 users in force (None: no credentials file); swapped whole on reload, which also
-/// starts a fresh key cache.
+/// starts a fresh key cache. The engine clocks of the timeliness check (decode/snmp/clocks.rs)
+/// live in the `Usm` beside the keys and are handed on to the new one.
 pub type SharedUsm = Arc<RwLock<Option<Arc<Usm>>>>;
 
 /// Load a file (path, reason) and swap it in; false when it was rejected.
@@ -118,11 +119,18 @@ pub fn reload_credentials(path: &Path, usm: &SharedUsm, why: &str) -> bool {
     match Credentials::load(path) {
         Ok(creds) => {
             let users = creds.len();
-            let fresh = Some(Arc::new(Usm::new(creds)));
-            match usm.write() {
-                Ok(mut guard) => *guard = fresh,
-                Err(poisoned) => *poisoned.into_inner() = fresh,
-            }
+            let mut guard = match usm.write() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            // The sender engines' clocks outlive the users: a reload must not reopen the
+            // time window to replays.
+            let clocks = guard
+                .as_ref()
+                .map(|u| u.clocks().clone())
+                .unwrap_or_default();
+            *guard = Some(Arc::new(Usm::new(creds).with_clocks(clocks)));
+            drop(guard);
             info!(file = %path.display(), users, reason = why, "SNMPv3 credentials reloaded");
             true
         }

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::decode::snmp::SnmpMessage;
+use crate::decode::snmp::{SnmpMessage, Untrusted};
 use crate::decode::syslog::SyslogMessage;
 use crate::model::{MessageKind, Transport};
 use crate::rules::Action;
@@ -48,7 +48,8 @@ pub struct MessageRow {
     pub validation_errors: Vec<String>,
     pub truncated: bool,
     pub rule: Option<RuleHit>,
-    /// Kept out of the database, counted: an SNMP community not in `snmp.communities`.
+    /// Kept out of the database, counted: an SNMP community not in `snmp.communities`, or an
+    /// SNMPv3 message that is not trusted.
     pub rejected: Option<Rejection>,
     pub detail: Detail,
 }
@@ -57,6 +58,9 @@ pub struct MessageRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
     Community,
+    /// An SNMPv3 message that did not authenticate, was not in its time window, or was a
+    /// discovery probe (kept instead, unmatched, with `snmpv3.store_unauthenticated`).
+    V3(Untrusted),
 }
 
 impl MessageRow {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 
+use super::auth_failures::AuthFailures;
 use super::devices::DeviceRegistry;
 use super::row::{Detail, MessageRow};
 use super::schema;
@@ -89,6 +90,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     devices: DeviceRegistry,
+    auth_failures: AuthFailures,
 }
 
 impl Store {
@@ -137,7 +139,14 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             devices: DeviceRegistry::default(),
+            auth_failures: AuthFailures::default(),
         })
+    }
+
+    /// Bound snmpv3_auth_failures as `failures` says (default: 10,000 users, uncounted).
+    pub fn with_auth_failures(mut self, failures: AuthFailures) -> Store {
+        self.auth_failures = failures;
+        self
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -166,21 +175,22 @@ impl MessageSink for Store {
     }
 
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
-        let devices = &self.devices;
+        let (devices, failures) = (&self.devices, &self.auth_failures);
         let result = (|| {
             let tx = self.conn.transaction()?;
             insert_rows(&tx, rows)?;
-            super::auth_failures::record(&tx, rows)?;
+            let over_cap = failures.record(&tx, rows)?;
             super::outbox::enqueue_alerts(&tx, rows)?;
             let written = devices.update(&tx, rows)?;
             update_rule_counters(&tx, rows)?;
             set_checkpoint(&tx, last_seq)?;
             tx.commit()?;
-            Ok(written)
+            Ok((written, over_cap))
         })();
         match result {
-            Ok(written) => {
+            Ok((written, over_cap)) => {
                 self.devices.remember(written);
+                self.auth_failures.committed(over_cap);
                 Ok(())
             }
             Err(e) => Err(self.err(e)),

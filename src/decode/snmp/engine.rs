@@ -86,7 +86,13 @@ pub enum ReplyKind {
     /// Report usmStatsNotInTimeWindows: may be sent at once, the inform was not accepted.
     NotInTimeWindow,
     /// The Response to an authentic InformRequest: send only once its datagram is in the WAL.
-    Response { user: String, request_id: i64 },
+    /// `context_engine`: the contextEngineID, the sender's own snmpEngineID (RFC 3413 section
+    /// 3.2), which with user and request-id tells a retransmission from a new inform.
+    Response {
+        context_engine: Vec<u8>,
+        user: String,
+        request_id: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +136,14 @@ pub fn respond_v3(
     let usm = usm?;
     let (scoped, cred) = v3::authenticate(usm, &parts).ok()?;
     let keys = match cred {
-        Some(c) => Some((c, usm.keys(c, &engine.engine_id)?.0)),
+        Some(c) => {
+            let k = usm.keys(c, &engine.engine_id)?.0;
+            if parts.flags & FLAG_PRIV != 0 {
+                // Authentic (checked above): the Response is encrypted with this key.
+                usm.privacy_key(c, &k, &engine.engine_id)?;
+            }
+            Some((c, k))
+        }
         None => None,
     };
     if let Some((c, k)) = &keys {
@@ -147,12 +160,13 @@ pub fn respond_v3(
     let response_scoped = inform_response_scoped(&scoped)?;
     let level = parts.flags & (FLAG_AUTH | FLAG_PRIV);
     let keys_ref = keys.as_ref().map(|(c, k)| (*c, k.as_ref()));
-    let request_id = scoped_pdu(&scoped)?.2.request_id;
+    let (context_engine, _, pdu) = scoped_pdu(&scoped)?;
     let datagram = out.message(level, &response_scoped, keys_ref)?;
     Some(Reply {
         kind: ReplyKind::Response {
+            context_engine: context_engine.to_vec(),
             user: parts.usm.msg_user_name.clone(),
-            request_id,
+            request_id: pdu.request_id,
         },
         datagram,
     })
@@ -278,7 +292,7 @@ impl Out<'_> {
         let (msg_data, priv_params) = if level & FLAG_PRIV != 0 {
             let (_, c, k) = auth?;
             let (proto, _) = c.privacy.as_ref()?;
-            let key = k.privacy.as_deref()?;
+            let key = k.privacy()?;
             let (ct, salt) =
                 privacy::encrypt(*proto, key, e.boots, self.time, e.next_salt(), scoped).ok()?;
             let mut d = Vec::with_capacity(ct.len() + 4);
@@ -409,7 +423,11 @@ mod tests {
         };
         let keys = usm.credentials().user(user).map(|c| {
             let c = &c[0];
-            (c, usm.keys(c, OURS).map(|k| k.0))
+            let k = usm.keys(c, OURS).map(|k| k.0);
+            if let Some(k) = &k {
+                usm.privacy_key(c, k, OURS);
+            }
+            (c, k)
         });
         let keys = match &keys {
             Some((c, Some(k))) => Some((*c, k.as_ref())),
@@ -424,6 +442,46 @@ mod tests {
             ..Default::default()
         };
         decode_with(datagram, &ctx)
+    }
+
+    #[test]
+    fn a_forged_mac_costs_no_privacy_key_even_with_the_cisco_key_extension() {
+        let users = || {
+            Usm::new(Credentials::from_users(vec![(
+                "cisco".into(),
+                vec![Credential {
+                    priority: 1,
+                    auth: Some((AuthProtocol::Sha1, Secret::new("auth-password"))),
+                    privacy: Some((PrivProtocol::Aes256Cisco, Secret::new("priv-password"))),
+                    active: true,
+                    id: 0,
+                }],
+            )]))
+        };
+        let good = inform(&users(), "cisco", FLAG_AUTH | FLAG_PRIV, 1, 100);
+        let mut scratch = SnmpMessage::default();
+        let p = v3::read_parts(&good, &mut scratch).unwrap();
+        let at = |field: &[u8]| field.as_ptr() as usize - good.as_ptr() as usize;
+        let (mac_at, engine_at) = (
+            at(p.usm.msg_authentication_parameters),
+            at(p.usm.msg_authoritative_engine_id),
+        );
+        let usm = users();
+        for i in 0..5u8 {
+            // A new engine ID each time, and a MAC that cannot match.
+            let mut forged = good.clone();
+            forged[engine_at + OURS.len() - 1] = 0xf0 + i;
+            forged[mac_at] ^= 0x55;
+            let msg = decode(&forged, &usm);
+            assert_eq!(msg.untrusted, Some(v3::Untrusted::WrongDigest));
+            assert_eq!(msg.auth_failure.as_deref(), Some("cisco"));
+        }
+        assert_eq!(usm.privacy_keys_derived(), 0);
+        // The authentic message: one privacy key, after its MAC matched, and it decrypts.
+        let msg = decode(&good, &usm);
+        assert_eq!(msg.untrusted, None, "{:?}", msg.errors);
+        assert_eq!(msg.pdu_type, "InformRequest");
+        assert_eq!(usm.privacy_keys_derived(), 1);
     }
 
     #[test]
@@ -490,23 +548,20 @@ mod tests {
         ] {
             let req = inform(&usm, user, level, 3, 100);
             let sent = decode(&req, &usm);
-            assert_eq!(
-                sent.auth_ok_user.as_deref(),
-                Some(user),
-                "{:?}",
-                sent.errors
-            );
+            assert_eq!(sent.untrusted, None, "{:?}", sent.errors);
+            assert_eq!(sent.errors, Vec::<String>::new());
             assert_eq!(sent.pdu_type, "InformRequest");
             let reply = respond_v3(&req, &engine, 120, Some(&usm)).unwrap();
             assert_eq!(
                 reply.kind,
                 ReplyKind::Response {
+                    context_engine: OURS.to_vec(),
                     user: user.into(),
                     request_id: 4242
                 }
             );
             let got = decode(&reply.datagram, &usm);
-            assert_eq!(got.auth_ok_user.as_deref(), Some(user), "{:?}", got.errors);
+            assert_eq!(got.untrusted, None, "{:?}", got.errors);
             assert_eq!(got.security_level.as_deref(), Some(name));
             assert_eq!(got.pdu_type, "Response");
             assert_eq!(got.request_id, Some(4242));
@@ -548,12 +603,7 @@ mod tests {
             let reply = respond_v3(&req, &engine, 100, Some(&usm)).unwrap();
             assert_eq!(reply.kind, ReplyKind::NotInTimeWindow);
             let got = decode(&reply.datagram, &usm);
-            assert_eq!(
-                got.auth_ok_user.as_deref(),
-                Some("md5-des"),
-                "{:?}",
-                got.errors
-            );
+            assert_eq!(got.untrusted, None, "{:?}", got.errors);
             assert_eq!(got.security_level.as_deref(), Some("authNoPriv"));
             assert_eq!(got.pdu_type, "Report");
             assert_eq!(got.varbinds[0].oid, "1.3.6.1.6.3.15.1.1.2.0");

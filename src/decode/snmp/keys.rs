@@ -5,11 +5,21 @@
 //! keys are cached per (credential, engine ID) once a message has authenticated with them: keys
 //! for engine IDs that never authenticated are not kept, so forged traffic with random engine IDs
 //! cannot fill the cache. The cache holds at most `cap` entries and drops an arbitrary one beyond.
+//!
+//! The privacy key is localized only once the MAC has been checked ([`Usm::privacy_key`]): with
+//! the AES-192/256 key extension of Cisco (`aes192c`/`aes256c`) that localization hashes another
+//! mebibyte, and a forged packet with a new engine ID must not cost it.
+//!
+//! The SNMPv3 engine clocks seen in authentic messages ([`EngineClocks`], RFC 3414 section 3.2
+//! step 7b) live here too, beside the keys they go with, and are handed on to the next `Usm` when
+//! the credentials are reloaded.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
+use super::clocks::EngineClocks;
 use super::credentials::{Credential, Credentials};
 use super::privacy;
 use super::usm;
@@ -20,8 +30,16 @@ pub const DEFAULT_KEY_CACHE: usize = 100_000;
 /// Localized keys of one credential for one engine.
 pub struct LocalKeys {
     pub auth: Vec<u8>,
-    /// The privacy key, already extended and cut to the cipher's length.
-    pub privacy: Option<Vec<u8>>,
+    /// The privacy key, already extended and cut to the cipher's length; set by
+    /// [`Usm::privacy_key`] after a MAC matched (inner None: the credential has no privacy).
+    privacy: OnceLock<Option<Vec<u8>>>,
+}
+
+impl LocalKeys {
+    /// The privacy key, once [`Usm::privacy_key`] derived it.
+    pub fn privacy(&self) -> Option<&[u8]> {
+        self.privacy.get().and_then(|k| k.as_deref())
+    }
 }
 
 impl fmt::Debug for LocalKeys {
@@ -43,6 +61,10 @@ pub struct Usm {
     master: Vec<OnceLock<Option<MasterKeys>>>,
     localized: RwLock<Cache>,
     cap: usize,
+    /// Latest boots/time per sender engine, kept across reloads.
+    clocks: Arc<EngineClocks>,
+    /// Privacy keys localized so far (each one follows a matching MAC).
+    privacy_derived: AtomicU64,
 }
 
 #[derive(Default)]
@@ -72,7 +94,25 @@ impl Usm {
             master: (0..ids).map(|_| OnceLock::new()).collect(),
             localized: RwLock::new(Cache::default()),
             cap: cap.max(1),
+            clocks: Arc::default(),
+            privacy_derived: AtomicU64::new(0),
         }
+    }
+
+    /// Use `clocks` (those of the users this one replaces) instead of a fresh set.
+    pub fn with_clocks(mut self, clocks: Arc<EngineClocks>) -> Usm {
+        self.clocks = clocks;
+        self
+    }
+
+    /// The sender engines' clocks seen in authentic messages.
+    pub fn clocks(&self) -> &Arc<EngineClocks> {
+        &self.clocks
+    }
+
+    /// How many privacy keys were localized since these users were loaded.
+    pub fn privacy_keys_derived(&self) -> u64 {
+        self.privacy_derived.load(Ordering::Relaxed)
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -84,9 +124,10 @@ impl Usm {
         self.localized.read().map_or(0, |c| c.len)
     }
 
-    /// The keys of `cred` for `engine_id`: from the cache, else computed (not cached: see
-    /// [`Usm::remember`]). Second value: true when they came from the cache. None for a
-    /// credential without authentication.
+    /// The keys of `cred` for `engine_id`: from the cache, else the authentication key computed
+    /// (not cached: see [`Usm::remember`]; the privacy key waits for [`Usm::privacy_key`]).
+    /// Second value: true when they came from the cache. None for a credential without
+    /// authentication.
     pub fn keys(&self, cred: &Credential, engine_id: &[u8]) -> Option<(Arc<LocalKeys>, bool)> {
         if let Ok(cache) = self.localized.read() {
             if let Some(k) = cache
@@ -98,22 +139,41 @@ impl Usm {
             }
         }
         let (proto, _) = cred.auth.as_ref()?;
-        let master = self
-            .master
-            .get(cred.id as usize)?
-            .get_or_init(|| master_keys(cred))
-            .as_ref()?;
-        let privacy = match (&cred.privacy, &master.privacy) {
-            (Some((p, _)), Some(ku)) => Some(privacy::privacy_key(*proto, *p, ku, engine_id).ok()?),
-            _ => None,
-        };
+        let master = self.master(cred)?;
         Some((
             Arc::new(LocalKeys {
                 auth: usm::localize_key(*proto, &master.auth, engine_id),
-                privacy,
+                privacy: OnceLock::new(),
             }),
             false,
         ))
+    }
+
+    /// The privacy key of `cred` for `engine_id`, localized on first use and kept in `keys`.
+    /// Call it only after `keys.auth` verified the message's MAC. None: the credential has no
+    /// privacy password, or it makes no key.
+    pub fn privacy_key<'k>(
+        &self,
+        cred: &Credential,
+        keys: &'k LocalKeys,
+        engine_id: &[u8],
+    ) -> Option<&'k [u8]> {
+        keys.privacy
+            .get_or_init(|| {
+                let (proto, _) = cred.auth.as_ref()?;
+                let (p, _) = cred.privacy.as_ref()?;
+                let ku = self.master(cred)?.privacy.as_ref()?;
+                self.privacy_derived.fetch_add(1, Ordering::Relaxed);
+                privacy::privacy_key(*proto, *p, ku, engine_id).ok()
+            })
+            .as_deref()
+    }
+
+    fn master(&self, cred: &Credential) -> Option<&MasterKeys> {
+        self.master
+            .get(cred.id as usize)?
+            .get_or_init(|| master_keys(cred))
+            .as_ref()
     }
 
     /// Keep keys that authenticated a message.
@@ -182,7 +242,10 @@ mod tests {
         assert!(!cached);
         let hex: String = k.auth.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "526f5eed9fcce26f8964c2930787d82b");
-        assert_eq!(k.privacy.as_deref(), Some(&k.auth[..]));
+        assert_eq!(k.privacy(), None, "not derived before a MAC was checked");
+        assert_eq!(usm.privacy_key(cred, &k, &engine), Some(&k.auth[..]));
+        assert_eq!(k.privacy(), Some(&k.auth[..]));
+        assert_eq!(usm.privacy_keys_derived(), 1);
         assert_eq!(usm.cached(), 0);
         usm.remember(cred, &engine, k);
         assert!(usm.keys(cred, &engine).unwrap().1);

@@ -11,6 +11,7 @@
 //! v3.rs      v3 header, USM parameters, authentication and decryption, ScopedPDU
 //! credentials.rs  snmpv3_credentials.yaml (users, protocols, passwords as Secret)
 //! keys.rs    Usm: credentials by user plus the bounded localized-key cache
+//! clocks.rs  latest boots/time per sender engine: the RFC 3414 timeliness check for traps
 //! privacy.rs DES-CBC and AES-CFB decryption, AES-192/256 key extension
 //! value.rs   one varbind value to SMI type name and text
 //! names.rs   OID -> MODULE::name by longest prefix (built-in table oid_names.tsv)
@@ -52,11 +53,15 @@
 //!   dotted, IpAddress dotted quad, Opaque as hex, NULL and the three exceptions as "".
 //! * v3: `engine_id` is the msgAuthoritativeEngineID in hex (no spaces), `security_name` the USM
 //!   user, `security_level` noAuthNoPriv/authNoPriv/authPriv. With users loaded
-//!   ([`DecodeContext::usm`]) the message is authenticated and decrypted (v3.rs); a message that
-//!   fails sets `auth_failure` to the user name and carries the reason in `errors`, one that
-//!   passes sets `auth_ok_user`. Without users, every v3 message carries [`v3::NO_USERS`].
+//!   ([`DecodeContext::usm`]) the message is authenticated, decrypted and checked for
+//!   timeliness (v3.rs). A v3 message is trusted only when it authenticated with an active
+//!   credential, or came at noAuthNoPriv from a user configured without authentication; any
+//!   other sets `untrusted` to the reason and carries it in `errors`, and (when it names a user)
+//!   `auth_failure` to the user. A trusted message that is later than anything seen from its
+//!   engine sets `auth_ok_user`. Without users, every v3 message carries [`v3::NO_USERS`].
 
 pub mod ber;
+pub mod clocks;
 pub mod credentials;
 pub mod engine;
 pub mod inform;
@@ -74,6 +79,7 @@ pub mod value;
 use serde::Serialize;
 
 pub use keys::Usm;
+pub use v3::Untrusted;
 
 /// One variable binding, ready to store as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,9 +117,13 @@ pub struct SnmpMessage {
     pub security_name: Option<String>,
     pub engine_id: Option<String>,
     pub security_level: Option<String>,
-    /// v3: the user whose message failed authentication or decryption (unknown user included).
+    /// v3: why the message is not trusted (None: trusted, or not v3). Untrusted messages are
+    /// never matched against rules.
+    pub untrusted: Option<Untrusted>,
+    /// v3: the user whose message is untrusted (unknown user included), counted as a failure.
     pub auth_failure: Option<String>,
-    /// v3: the user whose message authenticated (clears that user's failure count).
+    /// v3: the user whose message authenticated, was timely and later than anything seen from
+    /// its engine (so not a replay): clears that user's failure count.
     pub auth_ok_user: Option<String>,
     /// Why the datagram did not decode cleanly; empty when it did.
     pub errors: Vec<String>,

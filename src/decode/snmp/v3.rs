@@ -17,11 +17,18 @@
 //! msgGlobalData and the USM parameters are read by snmp-parser (`HeaderData`,
 //! `parse_usm_security_parameters`); the scoped PDU goes through our PDU decoder.
 //!
-//! Policy: the user's active credentials are tried in priority order; the first whose MAC matches
-//! (and, for authPriv, whose privacy key yields a well-formed ScopedPDU) wins. A noAuthNoPriv
-//! message is accepted only from a user none of whose active credentials has authentication.
-//! Timeliness (engine boots/time windows, RFC 3414 section 3.2 step 7) is not checked: a receiver
-//! of notifications keeps no clock per sender engine, so a replayed trap is stored again.
+//! Trust (RFC 3414 section 3.2): the user's active credentials are tried in priority order; the
+//! first whose MAC matches (and, for authPriv, whose privacy key yields a well-formed ScopedPDU)
+//! wins. The privacy key is localized only after its MAC matched (keys.rs). A noAuthNoPriv
+//! message is trusted only from a user none of whose active credentials has authentication.
+//! Anything else is untrusted, with an [`Untrusted`] reason.
+//!
+//! Timeliness (step 7b, as a non-authoritative receiver: a trap's authoritative engine is its
+//! sender): an authentic message whose boots are below, or whose time is more than 150 s behind,
+//! the latest seen from its engine is untrusted ([`super::clocks`]). An InformRequest is
+//! addressed to MUTT's own engine, whose clock ingest checks before it answers (engine.rs), so
+//! it is not checked again here. Only a message later than anything seen from its engine, or an
+//! inform, may clear its user's failures (`auth_ok_user`): a replay never does.
 
 use std::borrow::Cow;
 
@@ -31,9 +38,45 @@ use snmp_parser::{
 };
 
 use super::ber::{tag, Reader};
+use super::clocks::Timeliness;
 use super::credentials::Credential;
 use super::names::NameTable;
 use super::{pdu, privacy, usm, value, DecodeContext, SnmpMessage, Usm};
+
+/// Why an SNMPv3 message is not trusted: the usmStats counters of RFC 3414 section 5, plus
+/// malformed headers and discovery probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Untrusted {
+    /// The header or the USM parameters do not parse (snmpInASNParseErrs).
+    Malformed,
+    /// An engine discovery probe (RFC 3414 section 4): no user, nothing to keep. Not a failure.
+    Discovery,
+    /// usmStatsUnknownUserNames: no such user, no active credential, or no users configured.
+    UnknownUser,
+    /// usmStatsUnsupportedSecLevels: a security level the user's credentials do not have.
+    UnsupportedSecLevel,
+    /// usmStatsWrongDigests: no credential's MAC matches.
+    WrongDigest,
+    /// usmStatsDecryptionErrors: the MAC matched, the encryptedPDU did not decrypt.
+    DecryptionError,
+    /// usmStatsNotInTimeWindows: authentic, but older than the sender engine's clock allows.
+    NotInTimeWindow,
+}
+
+impl Untrusted {
+    /// True when the message counts against its user in snmpv3_auth_failures.
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Untrusted::Malformed | Untrusted::Discovery)
+    }
+}
+
+/// Why [`authenticate`] refused a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthError {
+    pub reason: Untrusted,
+    /// For people: names the user and each credential's reason, never a password.
+    pub text: String,
+}
 
 /// The error on every v3 message when no users are loaded.
 pub const NO_USERS: &str = "SNMPv3 message not authenticated: no SNMPv3 users are configured";
@@ -64,37 +107,67 @@ pub(super) struct Parts<'a> {
 pub fn decode(datagram: &[u8], ctx: &DecodeContext<'_>, msg: &mut SnmpMessage) {
     msg.version = "v3".to_owned();
     let Some(parts) = read_parts(datagram, msg) else {
+        msg.untrusted = Some(Untrusted::Malformed);
         return;
     };
     msg.engine_id = Some(value::hex(parts.usm.msg_authoritative_engine_id).replace(' ', ""));
     let user = parts.usm.msg_user_name.clone();
     msg.security_name = Some(user.clone());
     let encrypted = parts.flags & 0b010 != 0;
-    let Some(usm) = ctx.usm else {
-        msg.errors.push(NO_USERS.to_owned());
-        if !encrypted {
-            // Plaintext: show what was sent, marked by the error above as not authenticated.
-            decode_scoped(parts.data, ctx.names, msg);
-        }
-        return;
-    };
     if is_discovery(&parts) {
         // RFC 3414 section 4: the empty-user probe before an inform is no failed login.
         msg.errors.push(DISCOVERY.to_owned());
+        msg.untrusted = Some(Untrusted::Discovery);
         decode_scoped(parts.data, ctx.names, msg);
         return;
     }
-    match authenticate(usm, &parts) {
-        Ok((scoped, _)) => {
-            msg.auth_ok_user = Some(user);
-            decode_scoped(&scoped, ctx.names, msg);
-        }
-        Err(reason) => {
-            msg.errors.push(reason);
+    let authentic = match ctx.usm {
+        None => Err(AuthError {
+            reason: Untrusted::UnknownUser,
+            text: NO_USERS.to_owned(),
+        }),
+        Some(usm) => authenticate(usm, &parts).map(|(scoped, cred)| (usm, scoped, cred)),
+    };
+    let (usm, scoped, cred) = match authentic {
+        Ok(ok) => ok,
+        Err(e) => {
+            msg.errors.push(e.text);
+            msg.untrusted = Some(e.reason);
             msg.auth_failure = Some(user);
             if !encrypted {
+                // Plaintext: show what was sent, marked by the error above as untrusted.
                 decode_scoped(parts.data, ctx.names, msg);
             }
+            return;
+        }
+    };
+    decode_scoped(&scoped, ctx.names, msg);
+    if cred.is_none() {
+        // noAuthNoPriv from a user without keys: trusted, but proves nothing about the sender.
+        return;
+    }
+    let timeliness = if msg.pdu_type == pdu::pdu_name(pdu::INFORM_REQUEST) {
+        Timeliness::Fresh
+    } else {
+        usm.clocks().check(
+            parts.usm.msg_authoritative_engine_id,
+            parts.usm.msg_authoritative_engine_boots,
+            parts.usm.msg_authoritative_engine_time,
+        )
+    };
+    match timeliness {
+        Timeliness::Fresh => msg.auth_ok_user = Some(user),
+        Timeliness::Timely => {}
+        Timeliness::NotInTimeWindow => {
+            msg.errors.push(format!(
+                "SNMPv3 message from user {user:?} not in time window: engine boots {} time {} \
+                 is older than the latest seen from engine {} (RFC 3414 section 3.2 step 7b)",
+                parts.usm.msg_authoritative_engine_boots,
+                parts.usm.msg_authoritative_engine_time,
+                msg.engine_id.as_deref().unwrap_or(""),
+            ));
+            msg.untrusted = Some(Untrusted::NotInTimeWindow);
+            msg.auth_failure = Some(user);
         }
     }
 }
@@ -174,59 +247,77 @@ pub(super) fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Optio
 pub(super) fn authenticate<'a, 'u>(
     usm: &'u Usm,
     p: &Parts<'a>,
-) -> Result<(Cow<'a, [u8]>, Option<&'u Credential>), String> {
+) -> Result<(Cow<'a, [u8]>, Option<&'u Credential>), AuthError> {
+    use Untrusted::*;
     let user = &p.usm.msg_user_name;
-    let creds = usm
-        .credentials()
-        .user(user)
-        .ok_or_else(|| format!("SNMPv3 authentication failed: unknown user {user:?}"))?;
+    let fail = |reason, why: String| AuthError {
+        reason,
+        text: format!("SNMPv3 authentication failed for user {user:?}: {why}"),
+    };
+    let creds = usm.credentials().user(user).ok_or_else(|| AuthError {
+        reason: UnknownUser,
+        text: format!("SNMPv3 authentication failed: unknown user {user:?}"),
+    })?;
     let active: Vec<&Credential> = creds.iter().filter(|c| c.active).collect();
-    let fail = |why: String| format!("SNMPv3 authentication failed for user {user:?}: {why}");
     if active.is_empty() {
-        return Err(fail("no active credential".into()));
+        return Err(fail(UnknownUser, "no active credential".into()));
     }
     if p.flags & 0b001 == 0 {
         if active.iter().any(|c| c.auth.is_some()) {
             return Err(fail(
+                UnsupportedSecLevel,
                 "noAuthNoPriv message, but the user has authentication keys".into(),
             ));
         }
         return Ok((Cow::Borrowed(p.data), None));
     }
-    let zeroed =
-        zero_auth_params(p).ok_or_else(|| fail("bad msgAuthenticationParameters".into()))?;
+    let zeroed = zero_auth_params(p)
+        .ok_or_else(|| fail(WrongDigest, "bad msgAuthenticationParameters".into()))?;
     let engine = p.usm.msg_authoritative_engine_id;
     let mut reasons = Vec::new();
+    // The reason of the credential that got furthest: a matching MAC tells more than a wrong one.
+    let mut furthest = (0, UnsupportedSecLevel);
     for c in active {
+        let mut refuse = |stage: u8, reason: Untrusted, why: String| {
+            reasons.push(format!("priority {}: {why}", c.priority));
+            if stage > furthest.0 {
+                furthest = (stage, reason);
+            }
+        };
         let Some((proto, _)) = &c.auth else {
-            reasons.push(format!("priority {}: no authentication", c.priority));
+            refuse(0, UnsupportedSecLevel, "no authentication".into());
             continue;
         };
         let mac = p.usm.msg_authentication_parameters;
         if mac.len() != proto.mac_len() {
-            reasons.push(format!(
-                "priority {}: {} octets of MAC, {proto:?} uses {}",
-                c.priority,
+            let why = format!(
+                "{} octets of MAC, {proto:?} uses {}",
                 mac.len(),
                 proto.mac_len()
-            ));
+            );
+            refuse(1, WrongDigest, why);
             continue;
         }
         let Some((keys, cached)) = usm.keys(c, engine) else {
-            reasons.push(format!("priority {}: no key", c.priority));
+            refuse(1, WrongDigest, "no key".into());
             continue;
         };
         if !usm::verify_mac(*proto, &keys.auth, &zeroed, mac) {
-            reasons.push(format!("priority {}: wrong {proto:?} MAC", c.priority));
+            refuse(1, WrongDigest, format!("wrong {proto:?} MAC"));
             continue;
         }
+        // The MAC matched: only now may the privacy key be localized.
         let scoped = if p.flags & 0b010 == 0 {
             Cow::Borrowed(p.data)
+        } else if c.privacy.is_none() {
+            let why = "the message is encrypted, the credential has no privacy key";
+            refuse(2, UnsupportedSecLevel, why.into());
+            continue;
         } else {
-            match decrypt(c, keys.privacy.as_deref(), p) {
+            match decrypt(c, usm.privacy_key(c, &keys, engine), p) {
                 Ok(plain) => Cow::Owned(plain),
                 Err(why) => {
-                    reasons.push(format!("priority {}: {why}", c.priority));
+                    refuse(2, DecryptionError, why);
                     continue;
                 }
             }
@@ -236,7 +327,7 @@ pub(super) fn authenticate<'a, 'u>(
         }
         return Ok((scoped, Some(c)));
     }
-    Err(fail(reasons.join("; ")))
+    Err(fail(furthest.1, reasons.join("; ")))
 }
 
 /// The message with msgAuthenticationParameters set to zeros (RFC 3414 section 6.3.2 step 1).
