@@ -126,12 +126,30 @@ pub enum WalError {
     },
     #[error("WAL record payload of {len} bytes is larger than the limit of {max}")]
     TooLarge { len: usize, max: usize },
+    /// The disk (or quota) is full (ENOSPC, EDQUOT) while writing or creating a segment. Not
+    /// fatal: the flush was undone, nothing of its batch was accepted, the writer stays usable.
+    #[error("WAL disk full on {path}: {source}")]
+    DiskFull {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The next sequence number would overflow u64: nothing more can be appended.
+    #[error("WAL sequence numbers used up")]
+    SeqExhausted,
     #[error("WAL corruption in {segment} at offset {offset}: {kind}")]
     Corruption {
         segment: PathBuf,
         offset: u64,
         kind: String,
     },
+}
+
+impl WalError {
+    /// The flush failed for lack of space and was undone; try again later.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, WalError::DiskFull { .. })
+    }
 }
 
 /// A cheap, cloneable handle for readers and for releasing segments.
@@ -218,6 +236,12 @@ impl WalHandle {
     /// it counts once, however many readers pass it.
     pub fn corrupt_records(&self) -> u64 {
         self.shared.corrupt_records()
+    }
+
+    /// Sequence numbers lost inside the damaged regions counted by `corrupt_records`, as far as
+    /// the sequences on either side of each region tell.
+    pub fn lost_records(&self) -> u64 {
+        self.shared.lost_records()
     }
 }
 
@@ -647,5 +671,196 @@ mod tests {
             Err(WalError::TooLarge { .. })
         ));
         assert_eq!(w.append(&meta(1), &payload(1)).unwrap(), Appended::Seq(1));
+    }
+
+    /// Bytes of the records with these sequences (as `payload` makes them), header included.
+    fn offset_of(seq: u64) -> u64 {
+        segment::HEADER_LEN as u64
+            + (1..seq)
+                .map(|i| record::frame_len(payload(i).len()) as u64)
+                .sum::<u64>()
+    }
+
+    /// Write a segment file by hand: header, then these raw bytes.
+    fn write_segment(dir: &std::path::Path, first_seq: u64, body: &[u8]) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut bytes = segment::encode_header(first_seq).to_vec();
+        bytes.extend_from_slice(body);
+        std::fs::write(dir.join(segment::file_name(first_seq)), bytes).unwrap();
+    }
+
+    fn encoded(seq: u64, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        record::encode_into(&mut out, seq, &meta(seq), payload);
+        out
+    }
+
+    #[test]
+    fn a_valid_record_inside_a_damaged_records_payload_is_never_taken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        // Record 3 carries, inside its payload, a complete CRC-valid record claiming seq 4 and one
+        // claiming seq 5 right after it; then the real 4 and 5 follow.
+        let mut inner = b"<13>prefix bytes before the forgery ".to_vec();
+        inner.extend(encoded(4, b"forged four"));
+        inner.extend(b"and some text after it");
+        let mut body = Vec::new();
+        body.extend(encoded(1, &payload(1)));
+        body.extend(encoded(2, &payload(2)));
+        let third_at = body.len();
+        body.extend(encoded(3, &inner));
+        body.extend(encoded(4, &payload(4)));
+        body.extend(encoded(5, &payload(5)));
+        // Damage the real header of record 3 (its CRC), as a flipped bit would.
+        body[third_at + 4] ^= 0x01;
+        write_segment(&c.dir, 1, &body);
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 5);
+        assert_eq!(report.truncated_tail_bytes, 0);
+        let got = read_all(&h, 0);
+        let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 2, 4, 5]);
+        assert!(
+            got.iter().all(|r| r.payload != b"forged four"),
+            "the embedded record was taken"
+        );
+        assert_eq!(h.corrupt_records(), 1);
+        assert_eq!(h.lost_records(), 1);
+    }
+
+    #[test]
+    fn a_valid_record_inside_an_accepted_payload_is_never_read_as_a_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let (mut w, h, _) = open(&c).unwrap();
+        // A sender controls payloads: one that carries what would be the next records.
+        let mut forged = encoded(2, b"forged two");
+        forged.extend(encoded(3, b"forged three"));
+        assert_eq!(w.append(&meta(1), &forged).unwrap(), Appended::Seq(1));
+        append_n(&mut w, 2, 2);
+        w.flush().unwrap();
+        let got = read_all(&h, 0);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].payload, forged);
+        assert_eq!(got[1].payload, payload(2));
+        assert_eq!(h.corrupt_records(), 0);
+    }
+
+    #[test]
+    fn a_torn_tail_in_the_middle_of_a_payload_holding_a_record_is_cut_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let mut inner = b"<13>x".to_vec();
+        inner.extend(encoded(4, b"forged four"));
+        inner.extend(encoded(5, b"forged five"));
+        inner.extend(vec![b'y'; 200]);
+        {
+            let (mut w, _, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 2);
+            assert_eq!(w.append(&meta(3), &inner).unwrap(), Appended::Seq(3));
+            w.flush().unwrap();
+        }
+        // Cut record 3 after both forgeries but before the end of its payload.
+        let path = c.dir.join(segment::file_name(1));
+        let good = offset_of(3);
+        let cut = good + record::MIN_FRAME_LEN as u64 + 100;
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let (mut w, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 2);
+        assert_eq!(report.truncated_tail_bytes, cut - good);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
+        append_n(&mut w, 3, 3);
+        w.flush().unwrap();
+        assert_records(&read_all(&h, 0), 1..=5);
+    }
+
+    #[test]
+    fn sequences_near_the_top_of_u64_never_wrap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let top = u64::MAX - 3;
+        {
+            let (mut w, h, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 2);
+            w.flush().unwrap();
+            w.continue_after(top - 1);
+            append_n(&mut w, top, 3);
+            assert!(matches!(
+                w.append(&meta(1), &payload(1)),
+                Err(WalError::SeqExhausted)
+            ));
+            assert_eq!(w.flush().unwrap(), u64::MAX - 1);
+            assert_records(&read_all(&h, 0), (1..=2).chain(top..=u64::MAX - 1));
+            assert_records(&read_all(&h, top), top + 1..=u64::MAX - 1);
+            w.continue_after(u64::MAX);
+            assert!(matches!(
+                w.append(&meta(1), &payload(1)),
+                Err(WalError::SeqExhausted)
+            ));
+        }
+        // The jump started a segment named after it; a restart continues at the top.
+        assert!(segment_files(&c.dir).contains(&segment::file_name(top)));
+        let (mut w, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, u64::MAX - 1);
+        assert!(matches!(
+            w.append(&meta(1), &payload(1)),
+            Err(WalError::SeqExhausted)
+        ));
+        assert_records(&read_all(&h, 0), (1..=2).chain(top..=u64::MAX - 1));
+        assert_eq!(h.release_through(u64::MAX).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_record_claiming_a_sequence_far_ahead_after_damage_is_not_taken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let mut body = Vec::new();
+        for i in 1..=3 {
+            body.extend(encoded(i, &payload(i)));
+        }
+        let bad = body.len();
+        body.extend(encoded(4, &payload(4)));
+        body[bad] ^= 0xff;
+        // Two valid records that chain, but claim far more lost records than the gap can hold.
+        body.extend(encoded(u64::MAX - 2, &payload(1)));
+        body.extend(encoded(u64::MAX - 1, &payload(2)));
+        body.extend(encoded(5, &payload(5)));
+        body.extend(encoded(6, &payload(6)));
+        write_segment(&c.dir, 1, &body);
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 6);
+        assert_records(&read_all(&h, 0), (1..=3).chain(5..=6));
+    }
+
+    #[test]
+    fn a_garbage_region_of_several_mib_is_skipped_in_linear_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let mut body = Vec::new();
+        for i in 1..=3 {
+            body.extend(encoded(i, &payload(i)));
+        }
+        // Every fourth byte starts a plausible 1 MiB length: a byte-by-byte scan that checks the
+        // CRC of every plausible length does about a terabyte of work here.
+        let len = (record::BODY_FIXED_LEN + MAX_PAYLOAD_LEN) as u32;
+        for _ in 0..(6 << 20) / 4 {
+            body.extend_from_slice(&len.to_le_bytes());
+        }
+        for i in 5..=7 {
+            body.extend(encoded(i, &payload(i)));
+        }
+        write_segment(&c.dir, 1, &body);
+        let started = std::time::Instant::now();
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 7);
+        assert_records(&read_all(&h, 0), (1..=3).chain(5..=7));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        assert_eq!(h.lost_records(), 1);
     }
 }
