@@ -227,6 +227,17 @@ impl WalHandle {
         self.shared.release_through(seq)
     }
 
+    /// The sequences a reader resuming after `checkpoint` can never get: the inclusive range that
+    /// is neither at or below the checkpoint nor in a live segment, because the oldest live
+    /// segment starts above `checkpoint + 1`. None when nothing is missing. The pipeline asks this
+    /// at start (its checkpoint can point below the oldest segment after a database restored
+    /// from an older backup, or segments removed by hand) and reports the range loudly.
+    pub fn missing_after(&self, checkpoint: u64) -> Option<(u64, u64)> {
+        let from = checkpoint.checked_add(1)?;
+        let to = self.shared.oldest_segment().checked_sub(1)?;
+        (from <= to).then_some((from, to))
+    }
+
     /// Bytes of all live segment files on disk now (`*.wal.done` files not included).
     pub fn disk_bytes(&self) -> u64 {
         self.shared.disk_bytes()
@@ -536,6 +547,34 @@ mod tests {
         h.release_through(u64::MAX).unwrap();
         assert_eq!(segment_files(&c.dir).len(), 1);
         assert!(read_all(&h, 200).is_empty());
+    }
+
+    #[test]
+    fn missing_after_names_the_sequences_between_the_checkpoint_and_the_oldest_segment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 1024;
+        let (mut w, h, _) = open(&c).unwrap();
+        assert_eq!(h.missing_after(0), None);
+        append_n(&mut w, 1, 100);
+        w.flush().unwrap();
+        assert_eq!(h.missing_after(0), None);
+        h.release_through(60).unwrap();
+        let oldest = read_all(&h, 0)[0].seq;
+        assert!(oldest > 1 && oldest <= 61, "{oldest}");
+        assert_eq!(h.missing_after(0), Some((1, oldest - 1)));
+        assert_eq!(h.missing_after(10), Some((11, oldest - 1)));
+        assert_eq!(h.missing_after(oldest - 2), Some((oldest - 1, oldest - 1)));
+        assert_eq!(h.missing_after(oldest - 1), None);
+        assert_eq!(h.missing_after(500), None);
+        assert_eq!(h.missing_after(u64::MAX), None);
+        // Everything released but the newest segment; a restart sees the same.
+        h.release_through(u64::MAX).unwrap();
+        let newest = read_all(&h, 0)[0].seq;
+        drop((w, h));
+        let (_, h, _) = open(&c).unwrap();
+        assert_eq!(h.missing_after(newest - 1), None);
+        assert_eq!(h.missing_after(40), Some((41, newest - 1)));
     }
 
     #[test]
@@ -862,5 +901,140 @@ mod tests {
         let took = started.elapsed();
         assert!(took < Duration::from_secs(20), "took {took:?}");
         assert_eq!(h.lost_records(), 1);
+    }
+
+    /// A tmpfs of `bytes` mounted on a fresh temporary directory, unmounted on drop.
+    struct Tmpfs {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        /// None (with SKIPPED) when mounting is refused; under CI=true that fails the test.
+        fn mount(bytes: u64) -> Option<Tmpfs> {
+            use std::os::unix::ffi::OsStrExt;
+            let dir = tempfile::tempdir().unwrap();
+            let target = std::ffi::CString::new(dir.path().as_os_str().as_bytes()).unwrap();
+            let opts = std::ffi::CString::new(format!("size={bytes}")).unwrap();
+            // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
+            let rc = unsafe {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    opts.as_ptr().cast(),
+                )
+            };
+            if rc != 0 {
+                let e = std::io::Error::last_os_error();
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "cannot mount a tmpfs: {e}"
+                );
+                eprintln!("SKIPPED: cannot mount a tmpfs: {e}");
+                return None;
+            }
+            Some(Tmpfs { dir })
+        }
+
+        fn path(&self) -> &std::path::Path {
+            self.dir.path()
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            use std::os::unix::ffi::OsStrExt;
+            if let Ok(target) = std::ffi::CString::new(self.dir.path().as_os_str().as_bytes()) {
+                // SAFETY: umount2(2) on the directory this guard mounted.
+                unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+    }
+
+    /// Append batches of 20 and flush until the disk is full; returns the last accepted seq and
+    /// the error.
+    fn fill_until_disk_full(w: &mut Writer, mut last: u64) -> (u64, WalError) {
+        loop {
+            append_n(w, last + 1, 20);
+            match w.flush() {
+                Ok(published) => last = published,
+                Err(e) => return (last, e),
+            }
+        }
+    }
+
+    fn live_bytes(dir: &std::path::Path) -> u64 {
+        segment_files(dir)
+            .iter()
+            .filter(|f| f.ends_with(".wal"))
+            .map(|f| std::fs::metadata(dir.join(f)).unwrap().len())
+            .sum()
+    }
+
+    #[test]
+    fn a_flush_that_finds_the_disk_full_is_undone_and_the_writer_carries_on() {
+        let Some(fs) = Tmpfs::mount(256 << 10) else {
+            return;
+        };
+        let c = cfg(fs.path());
+        let filler = fs.path().join("filler");
+        std::fs::write(&filler, vec![7u8; 64 << 10]).unwrap();
+        let (mut w, h, _) = open(&c).unwrap();
+        let (last, e) = fill_until_disk_full(&mut w, 0);
+        assert!(e.is_disk_full(), "{e}");
+        assert!(last > 100);
+        // Nothing accepted is lost, nothing of the failed batch is left on disk.
+        assert_eq!(h.published_seq(), last);
+        assert_eq!(live_bytes(&c.dir), offset_of(last + 1));
+        assert_eq!(h.disk_bytes(), offset_of(last + 1));
+        assert_records(&read_all(&h, 0), 1..=last);
+        // Still full: the retry fails the same way, and the sequences are handed out again.
+        append_n(&mut w, last + 1, 20);
+        assert!(w.flush().unwrap_err().is_disk_full());
+        std::fs::remove_file(&filler).unwrap();
+        append_n(&mut w, last + 1, 20);
+        assert_eq!(w.flush().unwrap(), last + 20);
+        assert_records(&read_all(&h, 0), 1..=last + 20);
+        drop((w, h));
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, last + 20);
+        assert_eq!(report.truncated_tail_bytes, 0);
+        assert_records(&read_all(&h, 0), 1..=last + 20);
+        assert_eq!(h.corrupt_records(), 0);
+    }
+
+    #[test]
+    fn a_segment_that_cannot_be_started_for_lack_of_space_leaves_no_half_made_file() {
+        let Some(fs) = Tmpfs::mount(128 << 10) else {
+            return;
+        };
+        let mut c = cfg(fs.path());
+        // One tmpfs page per segment: the disk fills up when a new segment needs its page.
+        c.segment_size = 4096;
+        c.sync = SyncPolicy::Always;
+        let (mut w, h, _) = open(&c).unwrap();
+        let (last, e) = fill_until_disk_full(&mut w, 0);
+        let WalError::DiskFull { path, .. } = &e else {
+            panic!("{e}");
+        };
+        assert!(!path.exists(), "{} was left behind", path.display());
+        assert_eq!(h.published_seq(), last);
+        assert_eq!(h.disk_bytes(), live_bytes(&c.dir));
+        for f in segment_files(&c.dir) {
+            let bytes = std::fs::read(c.dir.join(&f)).unwrap();
+            assert!(segment::decode_header(&bytes).is_ok(), "{f}");
+        }
+        assert_records(&read_all(&h, 0), 1..=last);
+        // Space comes back when the pipeline releases what it committed.
+        assert!(h.release_through(last / 2).unwrap() > 0);
+        append_n(&mut w, last + 1, 20);
+        assert_eq!(w.flush().unwrap(), last + 20);
+        assert_records(&read_all(&h, last / 2), last / 2 + 1..=last + 20);
+        drop((w, h));
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, last + 20);
+        assert_eq!(report.truncated_tail_bytes, 0);
+        assert_eq!(h.corrupt_records(), 0);
     }
 }

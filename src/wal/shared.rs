@@ -149,6 +149,11 @@ impl Shared {
         }
     }
 
+    /// The first sequence of the oldest live segment.
+    pub fn oldest_segment(&self) -> u64 {
+        locked(&self.segments).first().copied().unwrap_or(1)
+    }
+
     /// The live segment after the one starting at `first_seq`.
     pub fn segment_after(&self, first_seq: u64) -> Option<u64> {
         let segs = locked(&self.segments);

@@ -156,11 +156,8 @@ impl Writer {
         };
         match self.write_pending(&mut undo) {
             Ok(()) => {}
-            Err(Fault::NoSpace(source)) => {
-                let err = WalError::DiskFull {
-                    path: segment::path(&self.shared.dir, self.file_first_seq),
-                    source,
-                };
+            Err(Fault::NoSpace { path, source }) => {
+                let err = WalError::DiskFull { path, source };
                 if let Err(e) = self.undo(undo) {
                     self.failed = true;
                     return Err(e);
@@ -339,7 +336,10 @@ impl Writer {
 
     fn fault_at(&self, path: &std::path::Path, source: io::Error, may_be_full: bool) -> Fault {
         if may_be_full && is_no_space(&source) {
-            Fault::NoSpace(source)
+            Fault::NoSpace {
+                path: path.to_path_buf(),
+                source,
+            }
         } else {
             Fault::Fatal(WalError::Io {
                 path: path.to_path_buf(),
@@ -376,8 +376,11 @@ struct Undo {
 
 /// Why a flush stopped.
 enum Fault {
-    /// No space (ENOSPC, EDQUOT) while writing: undone, not fatal.
-    NoSpace(io::Error),
+    /// No space (ENOSPC, EDQUOT) while writing this file: undone, not fatal.
+    NoSpace {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
     Fatal(WalError),
 }
 
