@@ -260,6 +260,11 @@ impl Writer {
         Ok(())
     }
 
+    /// True when records were appended since the last flush.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// The last sequence known to be fsynced (equal to the published one under `Always`).
     pub fn durable_seq(&self) -> u64 {
         self.durable
