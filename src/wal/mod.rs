@@ -15,8 +15,9 @@
 //!   `Appended::Full` without taking the record when the WAL would exceed `max_size`.
 //! - `Writer::flush` writes the pending batch with one `write` per segment touched, rotates by
 //!   size, fsyncs per the policy, and then publishes the new last sequence to readers. A record is
-//!   *accepted* once `flush` returned Ok. Any error from `flush` or `sync` is fatal: the writer
-//!   refuses further work, because what reached the disk is unknown.
+//!   *accepted* once `flush` returned Ok. `WalError::DiskFull` (ENOSPC, EDQUOT) is not fatal: the
+//!   flush was undone and the writer stays usable. Any other error from `flush` or `sync` is
+//!   fatal: the writer refuses further work, because what reached the disk is unknown.
 //! - Readers (`WalHandle::reader`) see only published records, in sequence order, and never a
 //!   half-written one. Corruption in the middle of a segment is skipped and counted, never a panic.
 //! - `WalHandle::release_through(seq)` deletes (or keeps, per config) whole segments whose every
@@ -32,8 +33,9 @@
 //! - Publishing is the only synchronisation between writer and readers: the writer finishes its
 //!   `write`s (and the new segment's header) before it stores the published sequence, so a reader
 //!   that stops at the published sequence never sees a partial record.
-//! - Damage is handled by resynchronisation: from a bad byte, scan forward for the first offset
-//!   where a record with a valid length and CRC and a sequence above the last good one begins.
+//! - A record is taken only at the next expected sequence (contiguous within a segment). Damage
+//!   is handled by resynchronisation: from a bad byte, scan forward for the first record with a
+//!   later sequence that fits the skipped bytes and is confirmed by its successor (`record::resync`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
