@@ -454,3 +454,93 @@ pub fn add_listener_yaml(env: &Env, yaml: &str) {
     let text = text.replacen("listeners:\n", &format!("listeners:\n{yaml}"), 1);
     std::fs::write(&path, text).expect("write config");
 }
+
+/// A tmpfs mounted on a directory for one test, unmounted (lazily, so open files do not block
+/// it) when dropped, also when the test fails.
+pub struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mount a tmpfs of `bytes` on `path` (created if missing). None, with SKIPPED, when the
+    /// mount is refused (not root); under CI=true that fails the test instead.
+    pub fn mount(path: &Path, bytes: u64) -> Option<Tmpfs> {
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::create_dir_all(path).expect("mount point");
+        let target = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+        let opts = std::ffi::CString::new(format!("size={bytes}")).expect("options");
+        // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                opts.as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("cannot mount a tmpfs on {}: {e}", path.display());
+            }
+            eprintln!("SKIPPED: cannot mount a tmpfs: {e}");
+            return None;
+        }
+        Some(Tmpfs {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Bytes an unprivileged writer can still put on it.
+    pub fn free_bytes(&self) -> u64 {
+        use std::os::unix::ffi::OsStrExt;
+        let target = std::ffi::CString::new(self.path.as_os_str().as_bytes()).expect("path");
+        // SAFETY: statvfs(2) into a zeroed struct we own.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(target.as_ptr(), &mut st) } != 0 {
+            return 0;
+        }
+        st.f_bavail as u64 * st.f_bsize as u64
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(target) = std::ffi::CString::new(self.path.as_os_str().as_bytes()) {
+            // SAFETY: umount2(2) on the directory this guard mounted.
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// The metrics server's address, from the daemon's log.
+pub fn metrics_addr(daemon: &Daemon) -> String {
+    daemon.wait_for_log("metrics and health on http://", Duration::from_secs(10));
+    daemon
+        .stderr()
+        .split("metrics and health on http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("metrics address in the log")
+        .to_string()
+}
+
+/// One HTTP GET; the whole response, status line first.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: mutt\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+/// The value of one metric from `/metrics` (0 when absent).
+pub fn metric(addr: &str, name: &str) -> u64 {
+    let text = http_get(addr, "/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
