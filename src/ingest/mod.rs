@@ -366,10 +366,14 @@ fn receive_udp(
             wal.space.dropped_disk_full(n as u64, metrics);
             continue;
         }
-        let acks_before = acks.len();
-        let mut keys = Vec::new();
+        // Acks up to `acks_safe` answer written records (or need none); counts likewise.
+        let mut acks_safe = acks.len();
         let (mut accepted, mut dropped, mut cut_count) = (0u64, 0u64, 0u64);
+        let (mut flushed, mut flushed_cut) = (0u64, 0u64);
+        let mut looked = 0;
+        let mut disk_full = false;
         for i in 0..n {
+            looked = i + 1;
             let Some((payload, source, cut)) = u.batch.get(i) else {
                 continue;
             };
@@ -397,28 +401,35 @@ fn receive_udp(
                     if let Some(ack) = ack {
                         acks.push((source, ack, inform));
                     }
-                    keys.extend(key);
+                    if let Some(key) = key {
+                        // A v3 inform is remembered (so a retransmission, maybe later in this
+                        // very batch, is answered but not stored again) only once written.
+                        if !wal.flush(metrics, now)? {
+                            disk_full = true;
+                            break;
+                        }
+                        informs.accepted(key, now);
+                        (flushed, flushed_cut, acks_safe) = (accepted, cut_count, acks.len());
+                    }
                 }
                 Appended::Full => dropped += 1,
             }
         }
-        if !wal.flush(metrics, now)? {
-            // Nothing of this batch was written: no counts, no Responses.
-            acks.truncate(acks_before);
-            wal.space.dropped_disk_full(accepted, metrics);
-            Metrics::add(&metrics.dropped_wal_full, dropped);
-            continue;
-        }
-        for key in keys {
-            informs.accepted(key, now);
+        if !disk_full && wal.flush(metrics, now)? {
+            (flushed, flushed_cut, acks_safe) = (accepted, cut_count, acks.len());
+        } else {
+            // Nothing after the last good flush was written: no counts, no Responses for it.
+            acks.truncate(acks_safe);
+            let lost = accepted - flushed + (n - looked) as u64;
+            wal.space.dropped_disk_full(lost, metrics);
         }
         let counter = match u.listener {
             Listener::Snmp => &metrics.accepted_snmp,
             Listener::Syslog => &metrics.accepted_syslog_udp,
         };
-        Metrics::add(counter, accepted);
-        Metrics::add(&metrics.truncated, cut_count);
-        if dropped > 0 || accepted > 0 {
+        Metrics::add(counter, flushed);
+        Metrics::add(&metrics.truncated, flushed_cut);
+        if dropped > 0 || flushed > 0 {
             wal.space.at_budget(dropped > 0, dropped, metrics);
         }
     }
