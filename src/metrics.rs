@@ -42,6 +42,9 @@ pub struct Metrics {
     pub dead_lettered: AtomicU64,
     /// The last WAL sequence committed to the database.
     pub checkpoint: AtomicU64,
+    /// Records found missing at start: above the database's checkpoint, below the oldest WAL
+    /// segment (lost data, reported with its range in the log).
+    pub wal_gap_records: AtomicU64,
     /// Ingest state that `/health` reports: the WAL is at its budget and new load is shed.
     pub wal_shedding: AtomicBool,
     /// Ingest state that `/health` reports: the last WAL write failed for lack of disk space.
@@ -71,7 +74,7 @@ impl Metrics {
     }
 
     /// Every counter: (name, meaning, value), in a fixed order.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 27] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 28] {
         let c = |name, help, v: &AtomicU64| (name, help, v.load(Relaxed));
         [
             c(
@@ -163,6 +166,11 @@ impl Metrics {
                 "dead_lettered",
                 "Messages that could not be stored even raw, kept in dead_letters.",
                 &self.dead_lettered,
+            ),
+            c(
+                "wal_gap_records",
+                "Records missing at start: above the checkpoint, below the oldest WAL segment.",
+                &self.wal_gap_records,
             ),
             c(
                 "checkpoint",

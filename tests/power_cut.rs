@@ -209,3 +209,24 @@ fn after_a_power_cut_to_the_last_database_sync_every_record_is_still_stored_once
         "every record once, none missing"
     );
 }
+
+#[test]
+fn a_database_older_than_the_oldest_segment_is_reported_as_lost_data_with_its_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = wal_config(tmp.path());
+    let snapshots: Snapshots = Arc::new(Mutex::new(Vec::new()));
+    append(&cfg, 1, N);
+    assert_eq!(
+        drain_into(&cfg, &tmp.path().join("messages.db"), &snapshots),
+        N
+    );
+    // A database restored from before all of it (here: a new one, checkpoint 0): the records
+    // below the oldest segment are gone, and MUTT must say so rather than start quietly.
+    let (wal, _) = wal::open_offline(&cfg).unwrap();
+    let (from, to) = wal.missing_after(0).expect("released segments leave a gap");
+    assert_eq!(from, 1);
+    let store = Store::open(&tmp.path().join("old.db"), Duration::from_secs(1)).unwrap();
+    let metrics = drain(wal, store);
+    assert_eq!(Metrics::get(&metrics.wal_gap_records), to);
+    assert_eq!(Metrics::get(&metrics.stored), N - to);
+}

@@ -5,16 +5,22 @@
 //!
 //! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
 //! 32 datagrams, or what one TCP read yielded), fsync per the WAL's policy. Inform Responses are
-//! sent after that flush, never before. SNMPv3 informs: MUTT is their authoritative engine
+//! sent after that flush and after an fsync of the WAL, whatever `wal.sync` says, never before.
+//! SNMPv3 informs: MUTT is their authoritative engine
 //! (informs.rs); a retransmitted v3 inform is answered again but stored once.
 //!
 //! When the WAL is at its disk budget, ingest sheds load loudly: UDP datagrams are received and
 //! dropped (counted in `dropped_wal_full`), TCP and TLS connections are not read (back-pressure)
-//! until there is room. Unprocessed records are never deleted.
+//! until there is room. Unprocessed records are never deleted. When the disk itself is full
+//! (ENOSPC, EDQUOT) the WAL undoes the failed flush and ingest carries on the same way: UDP
+//! dropped (counted in `dropped_disk_full`), streams held with their refused frames kept, a
+//! write tried again at most every `space::RETRY` (space.rs). Any other WAL error is fatal.
 
 pub mod engine_file;
+mod fd_budget;
 pub mod framing;
 pub mod informs;
+mod space;
 mod tcp;
 pub mod tls;
 pub mod udp;
@@ -36,7 +42,8 @@ use crate::metrics::Metrics;
 use crate::model::{flags, Listener, Transport};
 use crate::timefmt::now_us;
 use crate::wal::{Appended, RecordMeta, WalError, Writer};
-use tcp::{Conn, ReadStop, Stream};
+use space::Space;
+use tcp::{Conn, ReadStop, Stream, Unaccepted};
 use tls::{TlsListener, TlsStream};
 
 const SNMP_UDP: Token = Token(0);
@@ -113,14 +120,44 @@ struct UdpIn {
     pending: bool,
 }
 
+/// The WAL writer with ingest's view of its room.
+struct Sink {
+    writer: Writer,
+    space: Space,
+    /// The frames of the current stream read, until their flush succeeded.
+    scratch: Unaccepted,
+}
+
+impl Sink {
+    /// Flush what was appended. Ok(true): accepted (or nothing to do); Ok(false): the disk is
+    /// full, nothing of the batch was written and the caller must not count or acknowledge it.
+    fn flush(&mut self, metrics: &Metrics, now: Instant) -> Result<bool, WalError> {
+        if !self.writer.has_pending() {
+            return Ok(true);
+        }
+        match self.writer.flush() {
+            Ok(_) => {
+                self.space.written(now, metrics);
+                Ok(true)
+            }
+            Err(e) if e.is_disk_full() => {
+                self.space.disk_full(now, metrics, &e);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// The ingest loop. Runs until `stop`, then flushes and syncs the WAL and returns.
 pub fn run(
     sockets: Sockets,
-    mut wal: Writer,
+    wal: Writer,
     opts: IngestOptions,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> Result<(), IngestError> {
+    let opts = budget_descriptors(opts, sockets.syslog_tls.is_some());
     let mut poll = Poll::new()?;
     let mut udp_in: Vec<(Token, UdpIn)> = Vec::new();
     for (token, socket, listener, max) in [
@@ -155,6 +192,11 @@ pub fn run(
         None => (None, None),
     };
     let mut tls_listener = register_listener(&poll, tls_listener, SYSLOG_TLS)?;
+    let mut wal = Sink {
+        writer: wal,
+        space: Space::new(Instant::now()),
+        scratch: Unaccepted::default(),
+    };
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut next_conn = FIRST_CONN;
     let mut events = Events::with_capacity(256);
@@ -218,10 +260,10 @@ pub fn run(
         if !held.is_empty() {
             retry_held(&mut held, &mut conns, &mut wal, &opts, &metrics, now)?;
         }
-        if wal.sync_due() {
-            wal.sync()?;
+        if wal.writer.sync_due() {
+            wal.writer.sync()?;
         }
-        send_acks(&mut acks, &udp_in, &metrics);
+        send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
         if now.duration_since(last_sweep) >= Duration::from_secs(1) {
             last_sweep = now;
             close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut held)?;
@@ -232,16 +274,69 @@ pub fn run(
         "ingest stopping: closing listeners"
     );
     // Frames already read from open connections are accepted before the final sync.
+    let (mut tcp, mut tls) = (0, 0);
     for c in conns.values() {
         let transport = c.stream.transport();
+        let mut n = 0;
+        for (frame, cut) in c.unaccepted.iter() {
+            n += u64::from(append_frame(
+                &mut wal.writer,
+                c.peer,
+                transport,
+                frame,
+                cut,
+            )?);
+        }
         if let Some((frame, cut)) = c.final_frame(opts.limits(transport).max_frame) {
-            append_frame(&mut wal, &metrics, c.peer, transport, &frame, cut)?;
+            n += u64::from(append_frame(
+                &mut wal.writer,
+                c.peer,
+                transport,
+                &frame,
+                cut,
+            )?);
+        }
+        match transport {
+            Transport::Tls => tls += n,
+            _ => tcp += n,
         }
     }
-    wal.flush()?;
-    wal.sync()?;
-    send_acks(&mut acks, &udp_in, &metrics);
+    let frames = tcp + tls;
+    if wal.flush(&metrics, Instant::now())? {
+        count_frames(&metrics, Transport::Tcp, tcp, 0);
+        count_frames(&metrics, Transport::Tls, tls, 0);
+    } else {
+        warn!(
+            frames,
+            "stream frames not accepted at shutdown: the WAL disk is full"
+        );
+    }
+    wal.writer.sync()?;
+    send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
     Ok(())
+}
+
+/// Raise the open-file limit and lower the connection caps to what it allows (fd_budget.rs).
+fn budget_descriptors(mut opts: IngestOptions, tls: bool) -> IngestOptions {
+    let nofile = fd_budget::raise_nofile();
+    let tls_max = tls.then_some(opts.tls.max_connections);
+    let (tcp, tls_cap) = fd_budget::caps(opts.max_connections, tls_max, nofile);
+    if tcp < opts.max_connections || (tls && tls_cap < opts.tls.max_connections) {
+        warn!(
+            nofile,
+            reserve = fd_budget::RESERVE,
+            tcp_configured = opts.max_connections,
+            tcp,
+            tls_configured = opts.tls.max_connections,
+            tls = tls_cap,
+            "connection caps lowered to fit the open-file limit"
+        );
+    }
+    opts.max_connections = tcp;
+    if tls {
+        opts.tls.max_connections = tls_cap;
+    }
+    opts
 }
 
 fn meta(source: SocketAddr, transport: Transport, listener: Listener, cut: bool) -> RecordMeta {
@@ -259,7 +354,7 @@ type Ack = (SocketAddr, Vec<u8>, bool);
 
 fn receive_udp(
     u: &mut UdpIn,
-    wal: &mut Writer,
+    wal: &mut Sink,
     metrics: &Metrics,
     acks: &mut Vec<Ack>,
     informs: &mut informs::Informs,
@@ -272,8 +367,20 @@ fn receive_udp(
         }
         let received_at_us = now_us();
         let now = Instant::now();
+        if !wal.space.may_write(now) {
+            // The disk is full and the next retry has not come: take the datagrams off the
+            // socket and drop them, counted.
+            wal.space.dropped_disk_full(n as u64, metrics);
+            continue;
+        }
+        // Acks up to `acks_safe` answer written records (or need none); counts likewise.
+        let mut acks_safe = acks.len();
         let (mut accepted, mut dropped, mut cut_count) = (0u64, 0u64, 0u64);
+        let (mut flushed, mut flushed_cut) = (0u64, 0u64);
+        let mut looked = 0;
+        let mut disk_full = false;
         for i in 0..n {
+            looked = i + 1;
             let Some((payload, source, cut)) = u.batch.get(i) else {
                 continue;
             };
@@ -294,7 +401,7 @@ fn receive_udp(
                 },
                 Listener::Syslog => (None, None, false),
             };
-            match wal.append(&meta, payload)? {
+            match wal.writer.append(&meta, payload)? {
                 Appended::Seq(_) => {
                     accepted += 1;
                     cut_count += u64::from(cut);
@@ -302,26 +409,35 @@ fn receive_udp(
                         acks.push((source, ack, inform));
                     }
                     if let Some(key) = key {
+                        // A v3 inform is remembered (so a retransmission, maybe later in this
+                        // very batch, is answered but not stored again) only once written.
+                        if !wal.flush(metrics, now)? {
+                            disk_full = true;
+                            break;
+                        }
                         informs.accepted(key, now);
+                        (flushed, flushed_cut, acks_safe) = (accepted, cut_count, acks.len());
                     }
                 }
                 Appended::Full => dropped += 1,
             }
         }
-        wal.flush()?;
+        if !disk_full && wal.flush(metrics, now)? {
+            (flushed, flushed_cut, acks_safe) = (accepted, cut_count, acks.len());
+        } else {
+            // Nothing after the last good flush was written: no counts, no Responses for it.
+            acks.truncate(acks_safe);
+            let lost = accepted - flushed + (n - looked) as u64;
+            wal.space.dropped_disk_full(lost, metrics);
+        }
         let counter = match u.listener {
             Listener::Snmp => &metrics.accepted_snmp,
             Listener::Syslog => &metrics.accepted_syslog_udp,
         };
-        Metrics::add(counter, accepted);
-        Metrics::add(&metrics.truncated, cut_count);
-        if dropped > 0 {
-            if Metrics::get(&metrics.dropped_wal_full) == 0 {
-                warn!(
-                    "WAL at its disk budget: dropping UDP datagrams until the database catches up"
-                );
-            }
-            Metrics::add(&metrics.dropped_wal_full, dropped);
+        Metrics::add(counter, flushed);
+        Metrics::add(&metrics.truncated, flushed_cut);
+        if dropped > 0 || flushed > 0 {
+            wal.space.at_budget(dropped > 0, dropped, metrics);
         }
     }
     // Stopped before WouldBlock: come back after the other sockets had their turn.
@@ -329,10 +445,19 @@ fn receive_udp(
     Ok(())
 }
 
-fn send_acks(acks: &mut Vec<Ack>, udp_in: &[(Token, UdpIn)], metrics: &Metrics) {
+/// Send the queued datagrams from the SNMP socket. The records they acknowledge were flushed;
+/// an fsync first makes them durable whatever the WAL's sync policy (one per receive batch that
+/// holds informs; nothing to do when the WAL is already synced).
+fn send_acks(
+    acks: &mut Vec<Ack>,
+    udp_in: &[(Token, UdpIn)],
+    metrics: &Metrics,
+    wal: &mut Writer,
+) -> Result<(), WalError> {
     if acks.is_empty() {
-        return;
+        return Ok(());
     }
+    wal.sync()?;
     if let Some((_, u)) = udp_in.iter().find(|(t, _)| *t == SNMP_UDP) {
         let mut sent = 0;
         for (addr, bytes, counted) in acks.iter() {
@@ -344,6 +469,7 @@ fn send_acks(acks: &mut Vec<Ack>, udp_in: &[(Token, UdpIn)], metrics: &Metrics) 
         Metrics::add(&metrics.informs_acked, sent);
     }
     acks.clear();
+    Ok(())
 }
 
 fn register_listener(
@@ -432,33 +558,63 @@ impl Accepting<'_> {
     }
 }
 
+/// Append one stream frame; false when the WAL is at its budget (not taken). Counted once the
+/// flush succeeded ([`count_frames`]).
 fn append_frame(
     wal: &mut Writer,
-    metrics: &Metrics,
     peer: SocketAddr,
     transport: Transport,
     frame: &[u8],
     cut: bool,
 ) -> Result<bool, WalError> {
     let meta = meta(peer, transport, Listener::Syslog, cut);
-    Ok(match wal.append(&meta, frame)? {
-        Appended::Seq(_) => {
-            let counter = match transport {
-                Transport::Tls => &metrics.accepted_syslog_tls,
-                _ => &metrics.accepted_syslog_tcp,
-            };
-            Metrics::add(counter, 1);
-            Metrics::add(&metrics.truncated, u64::from(cut));
-            true
+    Ok(matches!(wal.append(&meta, frame)?, Appended::Seq(_)))
+}
+
+fn count_frames(metrics: &Metrics, transport: Transport, frames: u64, cut: u64) {
+    let counter = match transport {
+        Transport::Tls => &metrics.accepted_syslog_tls,
+        _ => &metrics.accepted_syslog_tcp,
+    };
+    Metrics::add(counter, frames);
+    Metrics::add(&metrics.truncated, cut);
+}
+
+/// Append again the frames of `conn` a full disk refused, and flush. True when none is left.
+fn replay(
+    conn: &mut Conn,
+    wal: &mut Sink,
+    metrics: &Metrics,
+    now: Instant,
+) -> Result<bool, IngestError> {
+    if conn.unaccepted.is_empty() {
+        return Ok(true);
+    }
+    let transport = conn.stream.transport();
+    let mut taken = 0;
+    for (frame, cut) in conn.unaccepted.iter() {
+        if !append_frame(&mut wal.writer, conn.peer, transport, frame, cut)? {
+            break;
         }
-        Appended::Full => false,
-    })
+        taken += 1;
+    }
+    if !wal.flush(metrics, now)? {
+        return Ok(false);
+    }
+    count_frames(
+        metrics,
+        transport,
+        taken as u64,
+        conn.unaccepted.cut_count(taken),
+    );
+    conn.unaccepted.drain_front(taken);
+    Ok(conn.unaccepted.is_empty())
 }
 
 fn read_conn(
     id: usize,
     conns: &mut HashMap<usize, Conn>,
-    wal: &mut Writer,
+    wal: &mut Sink,
     opts: &IngestOptions,
     metrics: &Metrics,
     now: Instant,
@@ -467,13 +623,26 @@ fn read_conn(
     let Some(conn) = conns.get_mut(&id) else {
         return Ok(());
     };
+    // While the disk is full, or frames refused before are still waiting: do not read.
+    if !wal.space.may_write(now) || !replay(conn, wal, metrics, now)? {
+        held.push(id);
+        return Ok(());
+    }
     let (peer, transport) = (conn.peer, conn.stream.transport());
     let max_frame = opts.limits(transport).max_frame;
     let mut wal_error = None;
+    let Sink {
+        writer, scratch, ..
+    } = wal;
+    scratch.clear();
     let stop = conn.read_frames(max_frame, now, &mut |frame, cut| match append_frame(
-        wal, metrics, peer, transport, frame, cut,
+        writer, peer, transport, frame, cut,
     ) {
-        Ok(ok) => ok,
+        Ok(true) => {
+            scratch.push(frame, cut);
+            true
+        }
+        Ok(false) => false,
         Err(e) => {
             wal_error = Some(e);
             false
@@ -482,11 +651,27 @@ fn read_conn(
     if let Some(e) = wal_error {
         return Err(e.into());
     }
-    wal.flush()?;
+    if !wal.flush(metrics, now)? {
+        // Keep the frames on the connection and stop reading it until there is space.
+        std::mem::swap(&mut conn.unaccepted, &mut wal.scratch);
+        held.push(id);
+        return Ok(());
+    }
+    let taken = wal.scratch.len();
+    count_frames(
+        metrics,
+        transport,
+        taken as u64,
+        wal.scratch.cut_count(taken),
+    );
+    let refused = stop == ReadStop::Refused;
+    if refused || taken > 0 {
+        wal.space.at_budget(refused, 0, metrics);
+    }
     match stop {
         ReadStop::Drained => {}
         ReadStop::Refused => held.push(id),
-        ReadStop::Closed => close_conn(id, conns, wal, opts, metrics, held)?,
+        ReadStop::Closed => close_conn(id, conns, wal, opts, metrics, now, held)?,
     }
     Ok(())
 }
@@ -494,22 +679,30 @@ fn read_conn(
 fn close_conn(
     id: usize,
     conns: &mut HashMap<usize, Conn>,
-    wal: &mut Writer,
+    wal: &mut Sink,
     opts: &IngestOptions,
     metrics: &Metrics,
+    now: Instant,
     held: &mut Vec<usize>,
 ) -> Result<(), IngestError> {
     let Some(conn) = conns.get_mut(&id) else {
         return Ok(());
     };
+    if !wal.space.may_write(now) || !replay(conn, wal, metrics, now)? {
+        held.push(id);
+        return Ok(());
+    }
     let transport = conn.stream.transport();
     if let Some((frame, cut)) = conn.final_frame(opts.limits(transport).max_frame) {
-        if !append_frame(wal, metrics, conn.peer, transport, &frame, cut)? {
-            // WAL full: keep the connection object (and its last frame) until there is room.
+        // WAL full or disk full: keep the connection object (and its last frame) until there is
+        // room.
+        if !append_frame(&mut wal.writer, conn.peer, transport, &frame, cut)?
+            || !wal.flush(metrics, now)?
+        {
             held.push(id);
             return Ok(());
         }
-        wal.flush()?;
+        count_frames(metrics, transport, 1, u64::from(cut));
     }
     if let Some(failure) = conn.stream.failed_handshake() {
         Metrics::add(&metrics.tls_handshake_failed, 1);
@@ -525,16 +718,19 @@ fn close_conn(
 fn retry_held(
     held: &mut Vec<usize>,
     conns: &mut HashMap<usize, Conn>,
-    wal: &mut Writer,
+    wal: &mut Sink,
     opts: &IngestOptions,
     metrics: &Metrics,
     now: Instant,
 ) -> Result<(), IngestError> {
+    if !wal.space.may_write(now) {
+        return Ok(());
+    }
     let ids = std::mem::take(held);
     for id in ids {
         let closed = conns.get(&id).is_some_and(|c| c.closed);
         if closed {
-            close_conn(id, conns, wal, opts, metrics, held)?;
+            close_conn(id, conns, wal, opts, metrics, now, held)?;
         } else {
             // Edge-triggered readiness may have been consumed while we held back: read now.
             read_conn(id, conns, wal, opts, metrics, now, held)?;
@@ -547,7 +743,7 @@ fn retry_held(
 /// handshake included); a partial last frame is kept as a final frame.
 fn close_idle(
     conns: &mut HashMap<usize, Conn>,
-    wal: &mut Writer,
+    wal: &mut Sink,
     opts: &IngestOptions,
     metrics: &Metrics,
     now: Instant,
@@ -566,7 +762,7 @@ fn close_idle(
             debug!(peer = %c.peer, transport = c.stream.transport().as_str(), "closing idle connection");
         }
         Metrics::add(&metrics.tcp_idle_closed, 1);
-        close_conn(id, conns, wal, opts, metrics, held)?;
+        close_conn(id, conns, wal, opts, metrics, now, held)?;
     }
     Ok(())
 }

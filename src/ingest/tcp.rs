@@ -54,6 +54,58 @@ impl Read for Stream {
     }
 }
 
+/// Frames appended to the WAL but not yet accepted, kept (one buffer, reused) so that a flush
+/// refused for lack of disk space loses nothing of a stream: they are appended again first.
+#[derive(Debug, Default)]
+pub struct Unaccepted {
+    bytes: Vec<u8>,
+    /// Length of each frame in `bytes`, and whether it was cut.
+    frames: Vec<(usize, bool)>,
+}
+
+impl Unaccepted {
+    pub fn push(&mut self, frame: &[u8], cut: bool) {
+        self.bytes.extend_from_slice(frame);
+        self.frames.push((frame.len(), cut));
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.frames.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// The frames in order, with their cut flags.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], bool)> {
+        let mut at = 0;
+        self.frames.iter().map(move |&(len, cut)| {
+            let frame = self.bytes.get(at..at + len).unwrap_or(&[]);
+            at += len;
+            (frame, cut)
+        })
+    }
+
+    /// How many of the first `n` frames were cut.
+    pub fn cut_count(&self, n: usize) -> u64 {
+        self.frames.iter().take(n).filter(|f| f.1).count() as u64
+    }
+
+    /// Forget the first `n` frames (accepted now).
+    pub fn drain_front(&mut self, n: usize) {
+        let n = n.min(self.frames.len());
+        let bytes: usize = self.frames.iter().take(n).map(|f| f.0).sum();
+        self.bytes.drain(..bytes);
+        self.frames.drain(..n);
+    }
+}
+
 pub struct Conn {
     pub stream: Stream,
     pub peer: SocketAddr,
@@ -62,10 +114,12 @@ pub struct Conn {
     pub last_activity: Instant,
     /// The peer closed its side (or errored); flush the last frame and drop.
     pub closed: bool,
+    /// Frames read but refused by a full disk; appended again before anything else is read.
+    pub unaccepted: Unaccepted,
 }
 
 /// Why reading stopped.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadStop {
     /// The socket has nothing more now.
     Drained,
@@ -84,6 +138,7 @@ impl Conn {
             state: FrameState::Start,
             last_activity: now,
             closed: false,
+            unaccepted: Unaccepted::default(),
         }
     }
 

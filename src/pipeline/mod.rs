@@ -114,6 +114,18 @@ where
         sink.checkpoint()
     })?;
     Metrics::add(&metrics.checkpoint, checkpoint);
+    if let Some((from, to)) = wal.missing_after(checkpoint) {
+        // Records neither stored nor on disk: segments deleted by hand, or a database restored
+        // from an older copy. Nothing can bring them back; say so loudly, once, with the range.
+        error!(
+            checkpoint,
+            first_missing = from,
+            last_missing = to,
+            "DATA LOST: WAL records {from}..={to} ({} records) are neither in the database nor in the WAL",
+            to - from + 1
+        );
+        Metrics::add(&metrics.wal_gap_records, to - from + 1);
+    }
     info!(
         checkpoint,
         published = wal.published_seq(),

@@ -15,8 +15,9 @@
 //!   `Appended::Full` without taking the record when the WAL would exceed `max_size`.
 //! - `Writer::flush` writes the pending batch with one `write` per segment touched, rotates by
 //!   size, fsyncs per the policy, and then publishes the new last sequence to readers. A record is
-//!   *accepted* once `flush` returned Ok. Any error from `flush` or `sync` is fatal: the writer
-//!   refuses further work, because what reached the disk is unknown.
+//!   *accepted* once `flush` returned Ok. `WalError::DiskFull` (ENOSPC, EDQUOT) is not fatal: the
+//!   flush was undone and the writer stays usable. Any other error from `flush` or `sync` is
+//!   fatal: the writer refuses further work, because what reached the disk is unknown.
 //! - Readers (`WalHandle::reader`) see only published records, in sequence order, and never a
 //!   half-written one. Corruption in the middle of a segment is skipped and counted, never a panic.
 //! - `WalHandle::release_through(seq)` deletes (or keeps, per config) whole segments whose every
@@ -32,8 +33,9 @@
 //! - Publishing is the only synchronisation between writer and readers: the writer finishes its
 //!   `write`s (and the new segment's header) before it stores the published sequence, so a reader
 //!   that stops at the published sequence never sees a partial record.
-//! - Damage is handled by resynchronisation: from a bad byte, scan forward for the first offset
-//!   where a record with a valid length and CRC and a sequence above the last good one begins.
+//! - A record is taken only at the next expected sequence (contiguous within a segment). Damage
+//!   is handled by resynchronisation: from a bad byte, scan forward for the first record with a
+//!   later sequence that fits the skipped bytes and is confirmed by its successor (`record::resync`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -126,12 +128,30 @@ pub enum WalError {
     },
     #[error("WAL record payload of {len} bytes is larger than the limit of {max}")]
     TooLarge { len: usize, max: usize },
+    /// The disk (or quota) is full (ENOSPC, EDQUOT) while writing or creating a segment. Not
+    /// fatal: the flush was undone, nothing of its batch was accepted, the writer stays usable.
+    #[error("WAL disk full on {path}: {source}")]
+    DiskFull {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The next sequence number would overflow u64: nothing more can be appended.
+    #[error("WAL sequence numbers used up")]
+    SeqExhausted,
     #[error("WAL corruption in {segment} at offset {offset}: {kind}")]
     Corruption {
         segment: PathBuf,
         offset: u64,
         kind: String,
     },
+}
+
+impl WalError {
+    /// The flush failed for lack of space and was undone; try again later.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, WalError::DiskFull { .. })
+    }
 }
 
 /// A cheap, cloneable handle for readers and for releasing segments.
@@ -214,6 +234,17 @@ impl WalHandle {
         self.shared.releasable_through(seq)
     }
 
+    /// The sequences a reader resuming after `checkpoint` can never get: the inclusive range that
+    /// is neither at or below the checkpoint nor in a live segment, because the oldest live
+    /// segment starts above `checkpoint + 1`. None when nothing is missing. The pipeline asks this
+    /// at start (its checkpoint can point below the oldest segment after a database restored
+    /// from an older backup, or segments removed by hand) and reports the range loudly.
+    pub fn missing_after(&self, checkpoint: u64) -> Option<(u64, u64)> {
+        let from = checkpoint.checked_add(1)?;
+        let to = self.shared.oldest_segment().checked_sub(1)?;
+        (from <= to).then_some((from, to))
+    }
+
     /// Bytes of all live segment files on disk now (`*.wal.done` files not included).
     pub fn disk_bytes(&self) -> u64 {
         self.shared.disk_bytes()
@@ -223,6 +254,12 @@ impl WalHandle {
     /// it counts once, however many readers pass it.
     pub fn corrupt_records(&self) -> u64 {
         self.shared.corrupt_records()
+    }
+
+    /// Sequence numbers lost inside the damaged regions counted by `corrupt_records`, as far as
+    /// the sequences on either side of each region tell.
+    pub fn lost_records(&self) -> u64 {
+        self.shared.lost_records()
     }
 }
 
@@ -520,6 +557,34 @@ mod tests {
     }
 
     #[test]
+    fn missing_after_names_the_sequences_between_the_checkpoint_and_the_oldest_segment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.segment_size = 1024;
+        let (mut w, h, _) = open(&c).unwrap();
+        assert_eq!(h.missing_after(0), None);
+        append_n(&mut w, 1, 100);
+        w.flush().unwrap();
+        assert_eq!(h.missing_after(0), None);
+        h.release_through(60).unwrap();
+        let oldest = read_all(&h, 0)[0].seq;
+        assert!(oldest > 1 && oldest <= 61, "{oldest}");
+        assert_eq!(h.missing_after(0), Some((1, oldest - 1)));
+        assert_eq!(h.missing_after(10), Some((11, oldest - 1)));
+        assert_eq!(h.missing_after(oldest - 2), Some((oldest - 1, oldest - 1)));
+        assert_eq!(h.missing_after(oldest - 1), None);
+        assert_eq!(h.missing_after(500), None);
+        assert_eq!(h.missing_after(u64::MAX), None);
+        // Everything released but the newest segment; a restart sees the same.
+        h.release_through(u64::MAX).unwrap();
+        let newest = read_all(&h, 0)[0].seq;
+        drop((w, h));
+        let (_, h, _) = open(&c).unwrap();
+        assert_eq!(h.missing_after(newest - 1), None);
+        assert_eq!(h.missing_after(40), Some((41, newest - 1)));
+    }
+
+    #[test]
     fn released_segments_are_kept_as_done_files_when_asked() {
         let tmp = tempfile::tempdir().unwrap();
         let mut c = cfg(tmp.path());
@@ -652,5 +717,331 @@ mod tests {
             Err(WalError::TooLarge { .. })
         ));
         assert_eq!(w.append(&meta(1), &payload(1)).unwrap(), Appended::Seq(1));
+    }
+
+    /// Bytes of the records with these sequences (as `payload` makes them), header included.
+    fn offset_of(seq: u64) -> u64 {
+        segment::HEADER_LEN as u64
+            + (1..seq)
+                .map(|i| record::frame_len(payload(i).len()) as u64)
+                .sum::<u64>()
+    }
+
+    /// Write a segment file by hand: header, then these raw bytes.
+    fn write_segment(dir: &std::path::Path, first_seq: u64, body: &[u8]) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut bytes = segment::encode_header(first_seq).to_vec();
+        bytes.extend_from_slice(body);
+        std::fs::write(dir.join(segment::file_name(first_seq)), bytes).unwrap();
+    }
+
+    fn encoded(seq: u64, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        record::encode_into(&mut out, seq, &meta(seq), payload);
+        out
+    }
+
+    #[test]
+    fn a_valid_record_inside_a_damaged_records_payload_is_never_taken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        // Record 3 carries, inside its payload, a complete CRC-valid record claiming seq 4 and one
+        // claiming seq 5 right after it; then the real 4 and 5 follow.
+        let mut inner = b"<13>prefix bytes before the forgery ".to_vec();
+        inner.extend(encoded(4, b"forged four"));
+        inner.extend(b"and some text after it");
+        let mut body = Vec::new();
+        body.extend(encoded(1, &payload(1)));
+        body.extend(encoded(2, &payload(2)));
+        let third_at = body.len();
+        body.extend(encoded(3, &inner));
+        body.extend(encoded(4, &payload(4)));
+        body.extend(encoded(5, &payload(5)));
+        // Damage the real header of record 3 (its CRC), as a flipped bit would.
+        body[third_at + 4] ^= 0x01;
+        write_segment(&c.dir, 1, &body);
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 5);
+        assert_eq!(report.truncated_tail_bytes, 0);
+        let got = read_all(&h, 0);
+        let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 2, 4, 5]);
+        assert!(
+            got.iter().all(|r| r.payload != b"forged four"),
+            "the embedded record was taken"
+        );
+        assert_eq!(h.corrupt_records(), 1);
+        assert_eq!(h.lost_records(), 1);
+    }
+
+    #[test]
+    fn a_valid_record_inside_an_accepted_payload_is_never_read_as_a_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let (mut w, h, _) = open(&c).unwrap();
+        // A sender controls payloads: one that carries what would be the next records.
+        let mut forged = encoded(2, b"forged two");
+        forged.extend(encoded(3, b"forged three"));
+        assert_eq!(w.append(&meta(1), &forged).unwrap(), Appended::Seq(1));
+        append_n(&mut w, 2, 2);
+        w.flush().unwrap();
+        let got = read_all(&h, 0);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].payload, forged);
+        assert_eq!(got[1].payload, payload(2));
+        assert_eq!(h.corrupt_records(), 0);
+    }
+
+    #[test]
+    fn a_torn_tail_in_the_middle_of_a_payload_holding_a_record_is_cut_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let mut inner = b"<13>x".to_vec();
+        inner.extend(encoded(4, b"forged four"));
+        inner.extend(encoded(5, b"forged five"));
+        inner.extend(vec![b'y'; 200]);
+        {
+            let (mut w, _, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 2);
+            assert_eq!(w.append(&meta(3), &inner).unwrap(), Appended::Seq(3));
+            w.flush().unwrap();
+        }
+        // Cut record 3 after both forgeries but before the end of its payload.
+        let path = c.dir.join(segment::file_name(1));
+        let good = offset_of(3);
+        let cut = good + record::MIN_FRAME_LEN as u64 + 100;
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let (mut w, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 2);
+        assert_eq!(report.truncated_tail_bytes, cut - good);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
+        append_n(&mut w, 3, 3);
+        w.flush().unwrap();
+        assert_records(&read_all(&h, 0), 1..=5);
+    }
+
+    #[test]
+    fn sequences_near_the_top_of_u64_never_wrap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let top = u64::MAX - 3;
+        {
+            let (mut w, h, _) = open(&c).unwrap();
+            append_n(&mut w, 1, 2);
+            w.flush().unwrap();
+            w.continue_after(top - 1);
+            append_n(&mut w, top, 3);
+            assert!(matches!(
+                w.append(&meta(1), &payload(1)),
+                Err(WalError::SeqExhausted)
+            ));
+            assert_eq!(w.flush().unwrap(), u64::MAX - 1);
+            assert_records(&read_all(&h, 0), (1..=2).chain(top..=u64::MAX - 1));
+            assert_records(&read_all(&h, top), top + 1..=u64::MAX - 1);
+            w.continue_after(u64::MAX);
+            assert!(matches!(
+                w.append(&meta(1), &payload(1)),
+                Err(WalError::SeqExhausted)
+            ));
+        }
+        // The jump started a segment named after it; a restart continues at the top.
+        assert!(segment_files(&c.dir).contains(&segment::file_name(top)));
+        let (mut w, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, u64::MAX - 1);
+        assert!(matches!(
+            w.append(&meta(1), &payload(1)),
+            Err(WalError::SeqExhausted)
+        ));
+        assert_records(&read_all(&h, 0), (1..=2).chain(top..=u64::MAX - 1));
+        assert_eq!(h.release_through(u64::MAX).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_record_claiming_a_sequence_far_ahead_after_damage_is_not_taken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let mut body = Vec::new();
+        for i in 1..=3 {
+            body.extend(encoded(i, &payload(i)));
+        }
+        let bad = body.len();
+        body.extend(encoded(4, &payload(4)));
+        body[bad] ^= 0xff;
+        // Two valid records that chain, but claim far more lost records than the gap can hold.
+        body.extend(encoded(u64::MAX - 2, &payload(1)));
+        body.extend(encoded(u64::MAX - 1, &payload(2)));
+        body.extend(encoded(5, &payload(5)));
+        body.extend(encoded(6, &payload(6)));
+        write_segment(&c.dir, 1, &body);
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 6);
+        assert_records(&read_all(&h, 0), (1..=3).chain(5..=6));
+    }
+
+    #[test]
+    fn a_garbage_region_of_several_mib_is_skipped_in_linear_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = cfg(tmp.path());
+        let mut body = Vec::new();
+        for i in 1..=3 {
+            body.extend(encoded(i, &payload(i)));
+        }
+        // Every fourth byte starts a plausible 1 MiB length: a byte-by-byte scan that checks the
+        // CRC of every plausible length does about a terabyte of work here.
+        let len = (record::BODY_FIXED_LEN + MAX_PAYLOAD_LEN) as u32;
+        for _ in 0..(6 << 20) / 4 {
+            body.extend_from_slice(&len.to_le_bytes());
+        }
+        for i in 5..=7 {
+            body.extend(encoded(i, &payload(i)));
+        }
+        write_segment(&c.dir, 1, &body);
+        let started = std::time::Instant::now();
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, 7);
+        assert_records(&read_all(&h, 0), (1..=3).chain(5..=7));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        assert_eq!(h.lost_records(), 1);
+    }
+
+    /// A tmpfs of `bytes` mounted on a fresh temporary directory, unmounted on drop.
+    struct Tmpfs {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        /// None (with SKIPPED) when mounting is refused; under CI=true that fails the test.
+        fn mount(bytes: u64) -> Option<Tmpfs> {
+            use std::os::unix::ffi::OsStrExt;
+            let dir = tempfile::tempdir().unwrap();
+            let target = std::ffi::CString::new(dir.path().as_os_str().as_bytes()).unwrap();
+            let opts = std::ffi::CString::new(format!("size={bytes}")).unwrap();
+            // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
+            let rc = unsafe {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    opts.as_ptr().cast(),
+                )
+            };
+            if rc != 0 {
+                let e = std::io::Error::last_os_error();
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "cannot mount a tmpfs: {e}"
+                );
+                eprintln!("SKIPPED: cannot mount a tmpfs: {e}");
+                return None;
+            }
+            Some(Tmpfs { dir })
+        }
+
+        fn path(&self) -> &std::path::Path {
+            self.dir.path()
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            use std::os::unix::ffi::OsStrExt;
+            if let Ok(target) = std::ffi::CString::new(self.dir.path().as_os_str().as_bytes()) {
+                // SAFETY: umount2(2) on the directory this guard mounted.
+                unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+    }
+
+    /// Append batches of 20 and flush until the disk is full; returns the last accepted seq and
+    /// the error.
+    fn fill_until_disk_full(w: &mut Writer, mut last: u64) -> (u64, WalError) {
+        loop {
+            append_n(w, last + 1, 20);
+            match w.flush() {
+                Ok(published) => last = published,
+                Err(e) => return (last, e),
+            }
+        }
+    }
+
+    fn live_bytes(dir: &std::path::Path) -> u64 {
+        segment_files(dir)
+            .iter()
+            .filter(|f| f.ends_with(".wal"))
+            .map(|f| std::fs::metadata(dir.join(f)).unwrap().len())
+            .sum()
+    }
+
+    #[test]
+    fn a_flush_that_finds_the_disk_full_is_undone_and_the_writer_carries_on() {
+        let Some(fs) = Tmpfs::mount(256 << 10) else {
+            return;
+        };
+        let c = cfg(fs.path());
+        let filler = fs.path().join("filler");
+        std::fs::write(&filler, vec![7u8; 64 << 10]).unwrap();
+        let (mut w, h, _) = open(&c).unwrap();
+        let (last, e) = fill_until_disk_full(&mut w, 0);
+        assert!(e.is_disk_full(), "{e}");
+        assert!(last > 100);
+        // Nothing accepted is lost, nothing of the failed batch is left on disk.
+        assert_eq!(h.published_seq(), last);
+        assert_eq!(live_bytes(&c.dir), offset_of(last + 1));
+        assert_eq!(h.disk_bytes(), offset_of(last + 1));
+        assert_records(&read_all(&h, 0), 1..=last);
+        // Still full: the retry fails the same way, and the sequences are handed out again.
+        append_n(&mut w, last + 1, 20);
+        assert!(w.flush().unwrap_err().is_disk_full());
+        std::fs::remove_file(&filler).unwrap();
+        append_n(&mut w, last + 1, 20);
+        assert_eq!(w.flush().unwrap(), last + 20);
+        assert_records(&read_all(&h, 0), 1..=last + 20);
+        drop((w, h));
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, last + 20);
+        assert_eq!(report.truncated_tail_bytes, 0);
+        assert_records(&read_all(&h, 0), 1..=last + 20);
+        assert_eq!(h.corrupt_records(), 0);
+    }
+
+    #[test]
+    fn a_segment_that_cannot_be_started_for_lack_of_space_leaves_no_half_made_file() {
+        let Some(fs) = Tmpfs::mount(128 << 10) else {
+            return;
+        };
+        let mut c = cfg(fs.path());
+        // One tmpfs page per segment: the disk fills up when a new segment needs its page.
+        c.segment_size = 4096;
+        c.sync = SyncPolicy::Always;
+        let (mut w, h, _) = open(&c).unwrap();
+        let (last, e) = fill_until_disk_full(&mut w, 0);
+        let WalError::DiskFull { path, .. } = &e else {
+            panic!("{e}");
+        };
+        assert!(!path.exists(), "{} was left behind", path.display());
+        assert_eq!(h.published_seq(), last);
+        assert_eq!(h.disk_bytes(), live_bytes(&c.dir));
+        for f in segment_files(&c.dir) {
+            let bytes = std::fs::read(c.dir.join(&f)).unwrap();
+            assert!(segment::decode_header(&bytes).is_ok(), "{f}");
+        }
+        assert_records(&read_all(&h, 0), 1..=last);
+        // Space comes back when the pipeline releases what it committed.
+        assert!(h.release_through(last / 2).unwrap() > 0);
+        append_n(&mut w, last + 1, 20);
+        assert_eq!(w.flush().unwrap(), last + 20);
+        assert_records(&read_all(&h, last / 2), last / 2 + 1..=last + 20);
+        drop((w, h));
+        let (_, h, report) = open(&c).unwrap();
+        assert_eq!(report.last_seq, last + 20);
+        assert_eq!(report.truncated_tail_bytes, 0);
+        assert_eq!(h.corrupt_records(), 0);
     }
 }

@@ -1,5 +1,10 @@
 //! Reads published records in sequence order across segments, skipping damaged regions.
 //!
+//! A record is taken only at the next expected sequence: the segment's first sequence (from its
+//! name) at the start of a segment, then the last taken + 1. Anything else at a frame boundary is
+//! damage, and the scan after damage follows `record::resync` (docs/WAL_FORMAT.md, "Damage and
+//! resynchronisation"); bytes inside a record already taken are never looked at again.
+//!
 //! The reader keeps its current segment open, so `release_through` may delete (or rename) a
 //! segment it is still finishing. It never trusts bytes beyond the published sequence: a record
 //! above it may still be on its way to the disk.
@@ -8,7 +13,7 @@ use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
-use super::record::{decode, resync, Decoded, RecordView, Resync};
+use super::record::{decode, resync, Damage, Decoded, RecordView, Resync, Tail};
 use super::segment::{self, Cursor, HEADER_LEN};
 use super::shared::Shared;
 use super::{Record, WalError};
@@ -18,8 +23,10 @@ pub struct Reader {
     shared: Arc<Shared>,
     /// Records up to here are skipped (the checkpoint).
     after: u64,
-    /// The last valid sequence passed in the stream; a record must be above it.
+    /// The last sequence taken from the stream (emitted or skipped as <= `after`).
     last_seen: u64,
+    /// The sequence the next record must have; None once the sequence space is used up.
+    next: Option<u64>,
     segment_first: u64,
     cur: Cursor,
     /// Inside a damaged region that began at this offset, looking for the next record.
@@ -43,6 +50,7 @@ impl Reader {
             shared,
             after: after_seq,
             last_seen: 0,
+            next: Some(first),
             segment_first: first,
             cur: Cursor::new(file),
             damaged_at: None,
@@ -57,21 +65,26 @@ impl Reader {
         let mut added = 0;
         while added < max && self.last_seen.max(self.after) < published {
             if self.damaged_at.is_some() {
-                if self.resync()? {
+                if self.resync(published)? {
                     continue;
                 }
                 break;
             }
+            let Some(expected) = self.next else {
+                // The last possible sequence was taken: nothing can follow it.
+                break;
+            };
             match decode(self.cur.bytes()) {
-                Decoded::Record { view, frame_len } if view.seq > self.last_seen => {
+                Decoded::Record { view, frame_len } if view.seq == expected => {
                     if view.seq > published {
                         break;
                     }
-                    if view.seq > self.after {
+                    if view.seq > self.after && view.seq > self.last_seen {
                         out.push(to_record(&view));
                         added += 1;
                     }
-                    self.last_seen = view.seq;
+                    self.last_seen = self.last_seen.max(view.seq);
+                    self.next = view.seq.checked_add(1);
                     self.cur.consume(frame_len);
                 }
                 Decoded::Incomplete { .. } => match self.need_more()? {
@@ -83,7 +96,7 @@ impl Reader {
                     More::Wait if self.cur.bytes().is_empty() => break,
                     More::Wait => self.start_damage(),
                 },
-                // Bad length, bad CRC, or a sequence that goes backwards.
+                // Bad length, bad CRC, or not the expected sequence.
                 _ => self.start_damage(),
             }
         }
@@ -95,41 +108,72 @@ impl Reader {
         self.cur.consume(1);
     }
 
-    fn end_damage(&mut self) {
+    /// Leave a damaged region: the cursor is on the record with `seq` (or at a segment's end).
+    fn end_damage(&mut self, lost: u64) {
         if let Some(at) = self.damaged_at.take() {
             self.shared
-                .note_corrupt(self.segment_first, at, self.cur.offset());
+                .note_corrupt(self.segment_first, at, self.cur.offset(), lost);
         }
+    }
+
+    fn damage(&self) -> Option<Damage> {
+        let at = self.damaged_at?;
+        Some(Damage {
+            expected: self.next?,
+            skipped: self.cur.offset().saturating_sub(at),
+        })
+    }
+
+    /// Continue the stream at the record `resync` found at `at`.
+    fn found(&mut self, at: usize, seq: u64) {
+        let lost = self.next.map_or(0, |expected| seq.saturating_sub(expected));
+        self.cur.consume(at);
+        self.end_damage(lost);
+        self.next = Some(seq);
     }
 
     /// Scan past damage; true when the cursor is on a record again (or moved to a new segment),
     /// false when the newest segment has nothing more yet.
-    fn resync(&mut self) -> Result<bool, WalError> {
+    fn resync(&mut self, published: u64) -> Result<bool, WalError> {
         loop {
-            match resync(self.cur.bytes(), self.last_seen, false) {
-                Resync::Found(i) => {
-                    self.cur.consume(i);
-                    self.end_damage();
+            let Some(damage) = self.damage() else {
+                // No sequence can follow: skip whatever is left.
+                self.cur.consume(self.cur.bytes().len());
+                return Ok(false);
+            };
+            match resync(self.cur.bytes(), damage, Tail::Open) {
+                Resync::Found { at, seq } => {
+                    self.found(at, seq);
                     return Ok(true);
                 }
                 Resync::NotYet { resume } => {
                     self.cur.consume(resume);
-                    match self.need_more()? {
-                        More::Data => {}
-                        More::Wait => return Ok(false),
-                        More::NextSegment(next) => {
-                            if let Resync::Found(i) = resync(self.cur.bytes(), self.last_seen, true)
-                            {
-                                self.cur.consume(i);
-                                self.end_damage();
-                                return Ok(true);
-                            }
-                            self.cur.consume(self.cur.bytes().len());
-                            self.end_damage();
-                            self.enter(next)?;
-                            return Ok(true);
-                        }
+                    let more = self.need_more()?;
+                    let Some(damage) = self.damage() else {
+                        continue;
+                    };
+                    // Nothing more on disk now: a candidate ending at the end is confirmed by the
+                    // sequence the data is known to end with.
+                    let last = match more {
+                        More::Data => continue,
+                        More::Wait => Some(published),
+                        More::NextSegment(next) => next.checked_sub(1),
+                    };
+                    if let Resync::Found { at, seq } =
+                        resync(self.cur.bytes(), damage, Tail::Closed { last })
+                    {
+                        self.found(at, seq);
+                        return Ok(true);
                     }
+                    let More::NextSegment(next) = more else {
+                        // The newest segment may still grow: keep the undecided bytes.
+                        return Ok(false);
+                    };
+                    let lost = next.saturating_sub(damage.expected);
+                    self.cur.consume(self.cur.bytes().len());
+                    self.end_damage(lost);
+                    self.enter(next)?;
+                    return Ok(true);
                 }
             }
         }
@@ -148,6 +192,7 @@ impl Reader {
     fn enter(&mut self, next: u64) -> Result<(), WalError> {
         let (first, file) = open_segment(&self.shared, next, Some(self.segment_first))?;
         self.segment_first = first;
+        self.next = Some(first);
         self.cur.reset(file);
         self.skip_header()
     }
@@ -164,7 +209,7 @@ impl Reader {
             Ok(first) if first == self.segment_first => {}
             _ => self
                 .shared
-                .note_corrupt(self.segment_first, 0, HEADER_LEN as u64),
+                .note_corrupt(self.segment_first, 0, HEADER_LEN as u64, 0),
         }
         self.cur.consume(HEADER_LEN);
         Ok(())

@@ -165,36 +165,140 @@ fn decode_body(body: &[u8]) -> Result<RecordView<'_>, CorruptKind> {
     })
 }
 
-/// The outcome of scanning forward for the next valid record after corruption.
+/// The outcome of scanning forward for the next record to take after damage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resync {
-    /// A valid record with a sequence above the floor starts at this index.
-    Found(usize),
+    /// A confirmed record with this sequence starts at this index.
+    Found { at: usize, seq: u64 },
     /// None in the buffer; every index before `resume` is ruled out. The bytes from `resume` on
-    /// may still start a record once more data arrives.
+    /// may still start a record (or its confirmation) once more data arrives.
     NotYet { resume: usize },
 }
 
-/// Look for the first index in `buf` where a valid record with `seq > after_seq` begins.
+/// Where a damaged region began, relative to the buffer handed to [`resync`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// The sequence the damaged record should have had (the last taken + 1).
+    pub expected: u64,
+    /// Bytes between the frame boundary where the damage began and the start of the buffer.
+    pub skipped: u64,
+}
+
+/// What follows the buffer handed to [`resync`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// More bytes may still arrive: a candidate that cannot be decided yet is kept for later.
+    Open,
+    /// The data ends with the buffer. A candidate ending exactly there is confirmed only when
+    /// its sequence is `last` (the known last sequence of this data, if any).
+    Closed { last: Option<u64> },
+}
+
+/// Look for the first index in `buf` where the scan after damage may continue.
 ///
-/// With `at_end`, no more bytes will follow, so a record that would run past the end is ruled out
-/// as well.
-pub fn resync(buf: &[u8], after_seq: u64, at_end: bool) -> Resync {
+/// A candidate is a CRC-valid record at index `i` whose sequence `s` satisfies both
+/// `s > expected` (the damaged record itself was lost, so a record claiming its sequence lies
+/// inside it) and `(s - expected) * MIN_FRAME_LEN <= skipped + i` (the lost records fit in the
+/// skipped bytes). It is confirmed, and returned, when the bytes right after it are a valid record
+/// with sequence `s + 1`, or when it ends exactly at a closed end whose last sequence is `s`.
+/// A record embedded in another record's payload is followed by the rest of that payload, not by
+/// its successor, so it is not confirmed.
+///
+/// Cost: the length, sequence and family are checked before any CRC is computed, so ordinary
+/// garbage (zeros, random bytes, repeated patterns, text) is passed over in time linear in its
+/// length. Only bytes that carry a plausible length *and* an in-range sequence cost a CRC over
+/// their claimed body.
+pub fn resync(buf: &[u8], damage: Damage, tail: Tail) -> Resync {
     let mut resume = None;
+    let open = tail == Tail::Open;
     for i in 0..buf.len() {
         let rest = buf.get(i..).unwrap_or(&[]);
-        match decode(rest) {
-            Decoded::Record { view, .. } if view.seq > after_seq => return Resync::Found(i),
-            Decoded::Incomplete { .. } if !at_end => {
-                // Keep looking: a valid record further on wins over an unfinished candidate, but
-                // the candidate must be looked at again when more bytes arrive.
-                resume.get_or_insert(i);
+        let distance = damage.skipped.saturating_add(i as u64);
+        match candidate(rest, damage.expected, distance) {
+            Candidate::No => {}
+            Candidate::Incomplete => {
+                if open {
+                    resume.get_or_insert(i);
+                }
             }
-            _ => {}
+            Candidate::Record { seq, frame_len } => {
+                let follower = rest.get(frame_len..).unwrap_or(&[]);
+                match confirms(follower, seq, tail) {
+                    Confirm::Yes => return Resync::Found { at: i, seq },
+                    Confirm::Undecided => {
+                        resume.get_or_insert(i);
+                    }
+                    Confirm::No => {}
+                }
+            }
         }
     }
     Resync::NotYet {
         resume: resume.unwrap_or(buf.len()),
+    }
+}
+
+enum Candidate {
+    No,
+    /// Plausible so far, but the buffer ends before it can be checked.
+    Incomplete,
+    Record {
+        seq: u64,
+        frame_len: usize,
+    },
+}
+
+/// Check the cheap fields first, the CRC last.
+fn candidate(rest: &[u8], expected: u64, distance: u64) -> Candidate {
+    let Some(header) = rest.get(..FRAME_HEADER_LEN + 8) else {
+        return Candidate::Incomplete;
+    };
+    let body_len = read_u32(header, 0) as usize;
+    if !(BODY_FIXED_LEN..=BODY_FIXED_LEN + MAX_PAYLOAD_LEN).contains(&body_len) {
+        return Candidate::No;
+    }
+    let seq = read_u64(header, FRAME_HEADER_LEN);
+    let lost = match seq.checked_sub(expected) {
+        Some(lost) if lost > 0 => lost,
+        _ => return Candidate::No,
+    };
+    match lost.checked_mul(MIN_FRAME_LEN as u64) {
+        Some(bytes) if bytes <= distance => {}
+        _ => return Candidate::No,
+    }
+    if let Some(&family) = rest.get(FRAME_HEADER_LEN + 16) {
+        if family != FAMILY_V4 && family != FAMILY_V6 {
+            return Candidate::No;
+        }
+    }
+    match decode(rest) {
+        Decoded::Record { view, frame_len } => Candidate::Record {
+            seq: view.seq,
+            frame_len,
+        },
+        Decoded::Incomplete { .. } => Candidate::Incomplete,
+        Decoded::Corrupt(_) => Candidate::No,
+    }
+}
+
+enum Confirm {
+    Yes,
+    No,
+    Undecided,
+}
+
+fn confirms(follower: &[u8], seq: u64, tail: Tail) -> Confirm {
+    if follower.is_empty() {
+        return match tail {
+            Tail::Open => Confirm::Undecided,
+            Tail::Closed { last } if last == Some(seq) => Confirm::Yes,
+            Tail::Closed { .. } => Confirm::No,
+        };
+    }
+    match decode(follower) {
+        Decoded::Record { view, .. } if seq.checked_add(1) == Some(view.seq) => Confirm::Yes,
+        Decoded::Incomplete { .. } if tail == Tail::Open => Confirm::Undecided,
+        _ => Confirm::No,
     }
 }
 
@@ -301,23 +405,74 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn resync_finds_the_next_record_past_garbage() {
-        let mut buf = vec![0xAB; 13];
-        encode_into(&mut buf, 5, &meta("192.0.2.7:514"), b"one");
-        assert_eq!(resync(&buf, 4, true), Resync::Found(13));
-        // A record at or below the floor is not a resync point.
-        assert_eq!(resync(&buf, 5, true), Resync::NotYet { resume: buf.len() });
+    fn record(seq: u64, payload: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode_into(&mut buf, seq, &meta("192.0.2.7:514"), payload);
+        buf
     }
 
     #[test]
-    fn resync_without_end_keeps_an_unfinished_candidate() {
-        let mut buf = vec![0xAB; 3];
-        encode_into(&mut buf, 5, &meta("192.0.2.7:514"), b"one");
-        buf.truncate(buf.len() - 2);
-        // The unfinished record at 3 (or an earlier offset that reads as a plausible length) is
-        // where the scan must pick up again.
-        assert!(matches!(resync(&buf, 0, false), Resync::NotYet { resume } if resume <= 3));
-        assert_eq!(resync(&buf, 0, true), Resync::NotYet { resume: buf.len() });
+    fn resync_finds_the_next_confirmed_record_past_garbage() {
+        let mut buf = vec![0xAB; 60];
+        buf.extend(record(5, b"one"));
+        buf.extend(record(6, b"two"));
+        let damage = Damage {
+            expected: 4,
+            skipped: 1,
+        };
+        assert_eq!(
+            resync(&buf, damage, Tail::Open),
+            Resync::Found { at: 60, seq: 5 }
+        );
+        // The damaged record's own sequence lies inside it: never a resync point.
+        let damage = Damage {
+            expected: 5,
+            skipped: 1,
+        };
+        assert_eq!(
+            resync(&buf, damage, Tail::Closed { last: Some(6) }),
+            Resync::Found {
+                at: 60 + frame_len(3),
+                seq: 6
+            }
+        );
+    }
+
+    #[test]
+    fn a_record_claiming_more_lost_records_than_the_skipped_bytes_hold_is_not_taken() {
+        let mut buf = vec![0xAB; 10];
+        buf.extend(record(50, b"far"));
+        buf.extend(record(51, b"ahead"));
+        let damage = Damage {
+            expected: 4,
+            skipped: 1,
+        };
+        // 46 lost records cannot fit in 11 bytes, nor 47 in 60.
+        assert_eq!(
+            resync(&buf, damage, Tail::Closed { last: Some(51) }),
+            Resync::NotYet { resume: buf.len() }
+        );
+    }
+
+    #[test]
+    fn an_unconfirmed_record_at_an_open_end_is_kept_for_later() {
+        let mut buf = vec![0xAB; 60];
+        buf.extend(record(5, b"one"));
+        let damage = Damage {
+            expected: 4,
+            skipped: 1,
+        };
+        assert_eq!(
+            resync(&buf, damage, Tail::Open),
+            Resync::NotYet { resume: 60 }
+        );
+        assert_eq!(
+            resync(&buf, damage, Tail::Closed { last: Some(5) }),
+            Resync::Found { at: 60, seq: 5 }
+        );
+        assert_eq!(
+            resync(&buf, damage, Tail::Closed { last: None }),
+            Resync::NotYet { resume: buf.len() }
+        );
     }
 }

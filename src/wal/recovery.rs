@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::record::{decode, resync, Decoded, Resync};
+use super::record::{decode, resync, Damage, Decoded, Resync, Tail};
 use super::segment::{self, Cursor, HEADER_LEN};
 use super::WalError;
 
@@ -122,12 +122,15 @@ fn repair_newest(file: &File, path: &Path, first_seq: u64) -> io::Result<(u64, u
         }
     }
     cur.consume(HEADER_LEN);
+    // Records must follow each other from the segment's first sequence on, one by one.
+    let mut next = Some(first_seq);
     let mut last_seq = first_seq.saturating_sub(1);
     let mut good_end = HEADER_LEN as u64;
     loop {
         match decode(cur.bytes()) {
-            Decoded::Record { view, frame_len } if view.seq > last_seq => {
+            Decoded::Record { view, frame_len } if Some(view.seq) == next => {
                 last_seq = view.seq;
+                next = view.seq.checked_add(1);
                 cur.consume(frame_len);
                 good_end = cur.offset();
                 continue;
@@ -142,32 +145,48 @@ fn repair_newest(file: &File, path: &Path, first_seq: u64) -> io::Result<(u64, u
             }
             _ => {}
         }
-        // Damage at `bad_at`: either good records follow (skip, the reader counts it) or this is
-        // the torn tail.
+        // Damage at `bad_at`: either a confirmed record follows (skip, the reader counts it) or
+        // this is the torn tail.
         let bad_at = cur.offset();
         cur.consume(1);
-        if !skip_to_next_record(&mut cur, last_seq)? {
+        let found = match next {
+            Some(expected) => skip_to_next_record(&mut cur, bad_at, expected)?,
+            None => None,
+        };
+        let Some(seq) = found else {
             let cut = len.saturating_sub(good_end);
             tracing::warn!(segment = %path.display(), offset = good_end, bytes = cut, "WAL torn tail truncated at the last good record");
             file.set_len(good_end)?;
             file.sync_all()?;
             return Ok((last_seq, good_end, cut));
-        }
+        };
+        next = Some(seq);
         tracing::warn!(segment = %path.display(), offset = bad_at, resumes_at = cur.offset(), "WAL corruption inside the newest segment; readers will skip it");
     }
 }
 
-/// Move the cursor to the next valid record with a sequence above `after_seq` in a file that does
-/// not grow; false when there is none.
-fn skip_to_next_record(cur: &mut Cursor, after_seq: u64) -> io::Result<bool> {
+/// Move the cursor to the next record the scan may continue at (`record::resync`) in a file that
+/// does not grow, the damage having begun at `bad_at`; None when there is none. Its sequence is
+/// returned. At the end of the file nothing confirms a lone last record, so it is cut with the
+/// torn tail.
+fn skip_to_next_record(cur: &mut Cursor, bad_at: u64, expected: u64) -> io::Result<Option<u64>> {
     let mut at_end = false;
     loop {
-        match resync(cur.bytes(), after_seq, at_end) {
-            Resync::Found(i) => {
-                cur.consume(i);
-                return Ok(true);
+        let damage = Damage {
+            expected,
+            skipped: cur.offset().saturating_sub(bad_at),
+        };
+        let tail = if at_end {
+            Tail::Closed { last: None }
+        } else {
+            Tail::Open
+        };
+        match resync(cur.bytes(), damage, tail) {
+            Resync::Found { at, seq } => {
+                cur.consume(at);
+                return Ok(Some(seq));
             }
-            Resync::NotYet { .. } if at_end => return Ok(false),
+            Resync::NotYet { .. } if at_end => return Ok(None),
             Resync::NotYet { resume } => {
                 cur.consume(resume);
                 at_end = cur.fill()? == 0;

@@ -83,7 +83,8 @@ pub fn parse_name(name: &str) -> Option<u64> {
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    // Sequence 0 is never handed out, so no segment can start there.
+    digits.parse().ok().filter(|&seq| seq > 0)
 }
 
 /// The first sequences of the live segments in `dir`, ascending.
@@ -121,7 +122,8 @@ impl Cursor {
     pub fn new(file: File) -> Cursor {
         Cursor {
             file,
-            buf: vec![0; CHUNK + MAX_FRAME_LEN],
+            // Deciding a resync candidate takes it and the record after it: two records at most.
+            buf: vec![0; CHUNK + 2 * MAX_FRAME_LEN],
             start: 0,
             end: 0,
             offset: 0,
@@ -153,7 +155,7 @@ impl Cursor {
     }
 
     /// Read more of the file behind the buffered bytes; returns how many arrived (0 at the end of
-    /// the file as it is now). The buffer always has room for a whole record after `start`.
+    /// the file as it is now). The buffer always has room for two whole records after `start`.
     pub fn fill(&mut self) -> io::Result<usize> {
         if self.start > 0 && self.buf.len() - self.end < CHUNK {
             self.buf.copy_within(self.start..self.end, 0);
@@ -201,6 +203,7 @@ mod tests {
         assert_eq!(parse_name(&file_name(u64::MAX)), Some(u64::MAX));
         assert_eq!(parse_name("00000000000000000001.wal.done"), None);
         assert_eq!(parse_name("1.wal"), None);
+        assert_eq!(parse_name(&file_name(0)), None);
         assert_eq!(parse_name("LOCK"), None);
     }
 

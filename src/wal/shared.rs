@@ -18,6 +18,7 @@ pub struct Shared {
     publish_cond: Condvar,
     disk_bytes: AtomicU64,
     corrupt: AtomicU64,
+    lost: AtomicU64,
     /// The furthest (segment, offset) counted as corrupt, so several readers passing the same
     /// damage count it once.
     corrupt_mark: Mutex<(u64, u64)>,
@@ -49,6 +50,7 @@ impl Shared {
             publish_cond: Condvar::new(),
             disk_bytes: AtomicU64::new(disk_bytes),
             corrupt: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
             corrupt_mark: Mutex::new((0, 0)),
             segments: Mutex::new(segments),
             _lock: lock,
@@ -90,7 +92,7 @@ impl Shared {
         self.disk_bytes.fetch_add(n, Ordering::Relaxed);
     }
 
-    fn sub_disk_bytes(&self, n: u64) {
+    pub fn sub_disk_bytes(&self, n: u64) {
         let _ = self
             .disk_bytes
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
@@ -102,17 +104,23 @@ impl Shared {
         self.corrupt.load(Ordering::Relaxed)
     }
 
-    /// Count a damaged region a reader skipped, once per place.
-    pub fn note_corrupt(&self, segment_first: u64, offset: u64, resumed_at: u64) {
+    pub fn lost_records(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Count a damaged region a reader skipped, and the sequences lost in it, once per place.
+    pub fn note_corrupt(&self, segment_first: u64, offset: u64, resumed_at: u64, lost: u64) {
         let mut mark = locked(&self.corrupt_mark);
         if (segment_first, offset) <= *mark {
             return;
         }
         *mark = (segment_first, offset);
         self.corrupt.fetch_add(1, Ordering::Relaxed);
+        self.lost.fetch_add(lost, Ordering::Relaxed);
         tracing::warn!(
             segment = %segment::path(&self.dir, segment_first).display(),
             offset,
+            lost_records = lost,
             skipped_bytes = resumed_at.saturating_sub(offset),
             "WAL corruption skipped"
         );
@@ -120,6 +128,15 @@ impl Shared {
 
     pub fn push_segment(&self, first_seq: u64) {
         locked(&self.segments).push(first_seq);
+    }
+
+    /// Take back a segment the writer pushed and then removed (a flush undone for lack of
+    /// space). Only ever the newest.
+    pub fn forget_segment(&self, first_seq: u64) {
+        let mut segs = locked(&self.segments);
+        if segs.len() > 1 && segs.last() == Some(&first_seq) {
+            segs.pop();
+        }
     }
 
     /// The segment holding `seq` if it is still there, else the oldest one.
@@ -130,6 +147,11 @@ impl Shared {
             Some(&first) => first,
             None => segs.first().copied().unwrap_or(1),
         }
+    }
+
+    /// The first sequence of the oldest live segment.
+    pub fn oldest_segment(&self) -> u64 {
+        locked(&self.segments).first().copied().unwrap_or(1)
     }
 
     /// The live segment after the one starting at `first_seq`.

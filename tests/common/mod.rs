@@ -523,3 +523,63 @@ pub fn add_listener_yaml(env: &Env, yaml: &str) {
     let text = text.replacen("listeners:\n", &format!("listeners:\n{yaml}"), 1);
     std::fs::write(&path, text).expect("write config");
 }
+
+/// A tmpfs mounted on a directory for one test, unmounted (lazily, so open files do not block
+/// it) when dropped, also when the test fails.
+pub struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mount a tmpfs of `bytes` on `path` (created if missing). None, with SKIPPED, when the
+    /// mount is refused (not root); under CI=true that fails the test instead.
+    pub fn mount(path: &Path, bytes: u64) -> Option<Tmpfs> {
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::create_dir_all(path).expect("mount point");
+        let target = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+        let opts = std::ffi::CString::new(format!("size={bytes}")).expect("options");
+        // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                opts.as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("cannot mount a tmpfs on {}: {e}", path.display());
+            }
+            eprintln!("SKIPPED: cannot mount a tmpfs: {e}");
+            return None;
+        }
+        Some(Tmpfs {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Bytes an unprivileged writer can still put on it.
+    pub fn free_bytes(&self) -> u64 {
+        use std::os::unix::ffi::OsStrExt;
+        let target = std::ffi::CString::new(self.path.as_os_str().as_bytes()).expect("path");
+        // SAFETY: statvfs(2) into a zeroed struct we own.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(target.as_ptr(), &mut st) } != 0 {
+            return 0;
+        }
+        st.f_bavail as u64 * st.f_bsize as u64
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(target) = std::ffi::CString::new(self.path.as_os_str().as_bytes()) {
+            // SAFETY: umount2(2) on the directory this guard mounted.
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
