@@ -103,3 +103,44 @@ fn a_full_wal_disk_drops_and_counts_keeps_what_was_accepted_and_recovers_by_itse
     assert!(status.success(), "{log}");
     drop(fs);
 }
+
+#[test]
+fn a_full_database_disk_is_retried_like_any_transient_failure_and_nothing_is_quarantined() {
+    let env = Env::new(Setup {
+        metrics_yaml: "  stall_after_seconds: 2\n".into(),
+        ..Setup::default()
+    });
+    let Some(fs) = Tmpfs::mount(&env.path("data"), 8 << 20) else {
+        return;
+    };
+    let daemon = env.start();
+    env.send_udp(env.syslog_port, &numbered_lines("first", 100));
+    assert_eq!(env.wait_rows(100, Duration::from_secs(10)), 100);
+    // Leave the database almost no room: its next transactions fail with SQLITE_FULL.
+    let filler = env.path("data/filler");
+    std::fs::write(
+        &filler,
+        vec![0u8; fs.free_bytes().saturating_sub(32 << 10) as usize],
+    )
+    .expect("filler");
+    env.send_udp(env.syslog_port, &numbered_lines("full", 5000));
+    let body = daemon.wait_health(503, Duration::from_secs(20));
+    assert!(body.contains(r#""storage_stalled""#), "{body}");
+    assert!(daemon.metric("mutt_store_retries_total") > 0);
+    let log = daemon.stderr();
+    assert!(log.contains("database or disk is full"), "{log}");
+    let stored_while_full = env.try_count("SELECT COUNT(*) FROM messages").unwrap();
+    assert!(stored_while_full < 5100, "the disk was not full");
+    std::fs::remove_file(&filler).expect("remove filler");
+    assert_eq!(env.wait_rows(5100, Duration::from_secs(30)), 5100);
+    daemon.wait_health(200, Duration::from_secs(10));
+    assert_eq!(daemon.metric("mutt_quarantined_total"), 0);
+    assert_eq!(daemon.metric("mutt_dead_lettered_total"), 0);
+    assert_eq!(
+        env.try_count("SELECT COUNT(DISTINCT raw_message) FROM messages WHERE validated = 1")
+            .unwrap(),
+        5100
+    );
+    drop(daemon);
+    drop(fs);
+}
