@@ -1,13 +1,14 @@
 //! A small HTTP listener for operators' tools: `GET /metrics` in the Prometheus text format and
-//! `GET /health`. One thread, one request per connection, bounded request size; it reads the
-//! shared counters and never touches the pipeline.
+//! `GET /health`. One request per connection, each on a short-lived thread (at most 8 at once),
+//! with a bounded request size and a whole-request deadline; it reads the shared counters and
+//! never touches the pipeline.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tracing::{debug, info, warn};
@@ -72,22 +73,65 @@ pub fn start(
     let _ = listener.set_nonblocking(true);
     thread::Builder::new()
         .name("mutt-metrics".into())
-        .spawn(move || serve(listener, &metrics, &health, &wal, &stop))
+        .spawn(move || {
+            serve(
+                listener,
+                Served {
+                    metrics,
+                    health,
+                    wal,
+                },
+                &stop,
+            )
+        })
         .ok()
 }
 
-fn serve(
-    listener: TcpListener,
-    metrics: &Metrics,
-    health: &Health,
-    wal: &WalHandle,
-    stop: &AtomicBool,
-) {
+/// What a request reads; cloned into each connection's thread.
+#[derive(Clone)]
+struct Served {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    wal: WalHandle,
+}
+
+/// Connections answered at once; one more is refused with 503 until one ends.
+const MAX_CLIENTS: usize = 8;
+/// A request must arrive whole within this, however slowly its bytes come.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Accept connections and answer each on a thread of its own, so a client that dribbles its
+/// request holds only its own thread, for at most `REQUEST_DEADLINE`. Connection threads are not
+/// joined: shutdown never waits for a client.
+fn serve(listener: TcpListener, served: Served, stop: &AtomicBool) {
+    let active = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
-            Ok((stream, peer)) => {
-                if let Err(e) = answer(stream, metrics, health, wal) {
-                    debug!(%peer, error = %e, "metrics request failed");
+            Ok((mut stream, peer)) => {
+                if active.load(Ordering::Relaxed) >= MAX_CLIENTS {
+                    let _ = stream.set_nonblocking(false).and_then(|()| {
+                        stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
+                        respond(
+                            &mut stream,
+                            "503 Service Unavailable",
+                            "text/plain",
+                            "busy\n",
+                        )
+                    });
+                    continue;
+                }
+                active.fetch_add(1, Ordering::Relaxed);
+                let (served, active) = (served.clone(), active.clone());
+                let spawned = thread::Builder::new()
+                    .name("mutt-metrics-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = answer(stream, &served) {
+                            debug!(%peer, error = %e, "metrics request failed");
+                        }
+                        active.fetch_sub(1, Ordering::Relaxed);
+                    });
+                if let Err(e) = spawned {
+                    debug!(error = %e, "metrics connection thread not started");
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -101,18 +145,19 @@ fn serve(
     }
 }
 
-fn answer(
-    mut stream: TcpStream,
-    metrics: &Metrics,
-    health: &Health,
-    wal: &WalHandle,
-) -> io::Result<()> {
+fn answer(mut stream: TcpStream, served: &Served) -> io::Result<()> {
+    let (metrics, health, wal) = (&served.metrics, &served.health, &served.wal);
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
+    let deadline = Instant::now() + REQUEST_DEADLINE;
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "request too slow"));
+        }
+        stream.set_read_timeout(Some(left))?;
         let n = stream.read(&mut buf)?;
         if n == 0 {
             break;

@@ -220,3 +220,53 @@ fn check_config_warns_about_a_credentials_file_others_can_read() {
     let out = env.mutt(&["check-config"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("readable"));
 }
+
+#[test]
+fn a_dribbling_metrics_client_neither_holds_up_health_nor_shutdown() {
+    use std::io::Write;
+    let env = Env::new(Setup::default());
+    let daemon = env.start();
+    let addr = daemon.metrics_addr();
+    // Slow clients: a byte every 1.5 s, each within any per-read timeout.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dribblers: Vec<_> = (0..3)
+        .map(|_| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+                for b in b"GET /health HTTP/1.1\r\n".iter().cycle() {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed)
+                        || s.write_all(&[*b]).is_err()
+                    {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1500));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..5 {
+        let asked = std::time::Instant::now();
+        let (code, _) = daemon.health();
+        assert_eq!(code, 200);
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let asked = std::time::Instant::now();
+    let (status, log) = daemon.terminate();
+    assert!(status.success(), "{log}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for d in dribblers {
+        let _ = d.join();
+    }
+}

@@ -275,21 +275,24 @@ impl Daemon {
     /// response, status line first.
     pub fn http_get(&self, path: &str) -> String {
         use std::io::Read;
-        self.wait_for_log("metrics and health on http://", Duration::from_secs(10));
-        let log = self.stderr();
-        let addr = log
-            .split("metrics and health on http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("metrics address in the log")
-            .to_string();
-        let mut s = std::net::TcpStream::connect(&addr).expect("connect to metrics");
+        let mut s = std::net::TcpStream::connect(self.metrics_addr()).expect("connect to metrics");
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         write!(s, "GET {path} HTTP/1.1\r\nHost: mutt\r\n\r\n").expect("request");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("response");
         out
+    }
+
+    /// The metrics listener's address, read from the log.
+    pub fn metrics_addr(&self) -> String {
+        self.wait_for_log("metrics and health on http://", Duration::from_secs(10));
+        self.stderr()
+            .split("metrics and health on http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("metrics address in the log")
+            .to_string()
     }
 
     /// `/health`: (status code, body).
