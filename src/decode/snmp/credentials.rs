@@ -434,7 +434,10 @@ mod tests {
         let u = c.user("snmpuser").unwrap();
         assert_eq!(u.len(), 2);
         assert_eq!(u[0].priority, 1);
-        assert!(u[0].active && !u[1].active);
+        assert!(
+            !u[0].active && !u[1].active,
+            "published example passwords ship inactive"
+        );
         assert_eq!(u[0].auth.as_ref().unwrap().0, AuthProtocol::Sha1);
         assert_eq!(u[0].privacy.as_ref().unwrap().0, PrivProtocol::Aes128);
         let o = c.user("otheruser").unwrap();
