@@ -27,6 +27,7 @@ use crate::pipeline::reload::{Reloader, SharedUsm, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules, Signals};
 use crate::rules::RuleSet;
 use crate::store::auth_failures::AuthFailures;
+use crate::store::devices::DeviceRegistry;
 use crate::store::Store;
 use crate::wal;
 
@@ -375,15 +376,20 @@ fn spawn_pipeline(
     let rules = decoding.rules;
     let (metrics, signals) = (metrics.clone(), signals.clone());
     let max_failure_users = cfg.snmpv3.max_auth_failure_users;
+    let max_devices = cfg.storage.database.max_devices;
     thread::Builder::new()
         .name("mutt-drain".into())
         .spawn(move || {
             let _guard = guard;
             let counted = metrics.clone();
-            let failures = move || AuthFailures::new(max_failure_users, Some(counted.clone()));
+            let failures = || AuthFailures::new(max_failure_users, Some(counted.clone()));
+            let devices = || DeviceRegistry::new(max_devices, Some(counted.clone()));
             pipeline::run(
                 wal,
-                || Store::open(&db_path, timeout).map(|s| s.with_auth_failures(failures())),
+                || {
+                    Store::open(&db_path, timeout)
+                        .map(|s| s.with_auth_failures(failures()).with_devices(devices()))
+                },
                 rules,
                 opts,
                 metrics,

@@ -256,6 +256,10 @@ pub struct DatabaseSection {
     pub path: PathBuf,
     /// Seconds SQLite waits on a lock held by another process (a reader) before a retry.
     pub connection_timeout: f64,
+    /// Most rows in `devices` (default 100,000, at least 1). Messages from further new source
+    /// addresses are stored without a device row and counted in `devices_over_cap`; devices
+    /// already in the table keep being updated.
+    pub max_devices: usize,
 }
 
 impl Default for DatabaseSection {
@@ -263,6 +267,7 @@ impl Default for DatabaseSection {
         DatabaseSection {
             path: "./data/messages.db".into(),
             connection_timeout: 30.0,
+            max_devices: crate::store::devices::DEFAULT_MAX_DEVICES,
         }
     }
 }
