@@ -2,7 +2,7 @@
 //! logs), and shut down in order: stop listening, flush and sync the WAL, drain it into the
 //! database, exit.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use crate::decode::snmp::{credentials::Credentials, Usm};
 use crate::health::{Health, ThreadGuard};
 use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
+use crate::log_file::LogFile;
 use crate::metrics::Metrics;
 use crate::output::WebhookSender;
 use crate::pipeline::reload::{Reloader, SharedUsm, Watched};
@@ -604,23 +605,18 @@ pub fn credentials_file_warning(cfg: &Config) -> Option<String> {
     })
 }
 
-/// Log to stderr and, when configured, to `daemon.log_file` (appended).
+/// Log to stderr and, when configured, to `daemon.log_file` (appended, mode 0600, rotated past
+/// `daemon.log_max_size_mb` keeping `daemon.log_keep` old files: see [`crate::log_file`]).
 pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
     use tracing_subscriber::{fmt, prelude::*, EnvFilter};
     let filter =
         EnvFilter::try_from_env("MUTT_LOG").unwrap_or_else(|_| EnvFilter::new(cfg.log_filter()));
     let file = match &cfg.daemon.log_file {
         Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs::create_dir_all(dir).map_err(runtime)?;
-            }
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| {
-                    DaemonError::Runtime(format!("cannot open log file {}: {e}", path.display()))
-                })?;
+            let max = cfg.daemon.log_max_bytes();
+            let f = LogFile::open(path, max, cfg.daemon.log_keep).map_err(|e| {
+                DaemonError::Runtime(format!("cannot open log file {}: {e}", path.display()))
+            })?;
             Some(
                 fmt::layer()
                     .with_ansi(false)
