@@ -2,7 +2,7 @@
 //! logs), and shut down in order: stop listening, flush and sync the WAL, drain it into the
 //! database, exit.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -21,12 +21,14 @@ use crate::decode::snmp::{credentials::Credentials, Usm};
 use crate::health::{Health, ThreadGuard};
 use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
+use crate::log_file::LogFile;
 use crate::metrics::Metrics;
 use crate::output::WebhookSender;
 use crate::pipeline::reload::{Reloader, SharedUsm, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules, Signals};
 use crate::rules::RuleSet;
 use crate::store::auth_failures::AuthFailures;
+use crate::store::devices::DeviceRegistry;
 use crate::store::Store;
 use crate::wal;
 
@@ -375,15 +377,20 @@ fn spawn_pipeline(
     let rules = decoding.rules;
     let (metrics, signals) = (metrics.clone(), signals.clone());
     let max_failure_users = cfg.snmpv3.max_auth_failure_users;
+    let max_devices = cfg.storage.database.max_devices;
     thread::Builder::new()
         .name("mutt-drain".into())
         .spawn(move || {
             let _guard = guard;
             let counted = metrics.clone();
-            let failures = move || AuthFailures::new(max_failure_users, Some(counted.clone()));
+            let failures = || AuthFailures::new(max_failure_users, Some(counted.clone()));
+            let devices = || DeviceRegistry::new(max_devices, Some(counted.clone()));
             pipeline::run(
                 wal,
-                || Store::open(&db_path, timeout).map(|s| s.with_auth_failures(failures())),
+                || {
+                    Store::open(&db_path, timeout)
+                        .map(|s| s.with_auth_failures(failures()).with_devices(devices()))
+                },
                 rules,
                 opts,
                 metrics,
@@ -598,23 +605,18 @@ pub fn credentials_file_warning(cfg: &Config) -> Option<String> {
     })
 }
 
-/// Log to stderr and, when configured, to `daemon.log_file` (appended).
+/// Log to stderr and, when configured, to `daemon.log_file` (appended, mode 0600, rotated past
+/// `daemon.log_max_size_mb` keeping `daemon.log_keep` old files: see [`crate::log_file`]).
 pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
     use tracing_subscriber::{fmt, prelude::*, EnvFilter};
     let filter =
         EnvFilter::try_from_env("MUTT_LOG").unwrap_or_else(|_| EnvFilter::new(cfg.log_filter()));
     let file = match &cfg.daemon.log_file {
         Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs::create_dir_all(dir).map_err(runtime)?;
-            }
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| {
-                    DaemonError::Runtime(format!("cannot open log file {}: {e}", path.display()))
-                })?;
+            let max = cfg.daemon.log_max_bytes();
+            let f = LogFile::open(path, max, cfg.daemon.log_keep).map_err(|e| {
+                DaemonError::Runtime(format!("cannot open log file {}: {e}", path.display()))
+            })?;
             Some(
                 fmt::layer()
                     .with_ansi(false)

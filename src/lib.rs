@@ -22,6 +22,8 @@ pub mod enrich;
 pub mod health;
 pub mod ingest;
 pub mod loadgen;
+pub mod log_file;
+pub mod log_limit;
 pub mod metrics;
 pub mod metrics_http;
 pub mod model;

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub v3_discovery_probes: AtomicU64,
     /// SNMPv3 failures of users not recorded: snmpv3_auth_failures was at its cap.
     pub v3_auth_failures_over_cap: AtomicU64,
+    /// Messages from new addresses left without a device row: the devices table was at its cap.
+    pub devices_over_cap: AtomicU64,
 }
 
 impl Metrics {
@@ -74,7 +76,7 @@ impl Metrics {
     }
 
     /// Every counter: (name, meaning, value), in a fixed order.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 28] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 29] {
         let c = |name, help, v: &AtomicU64| (name, help, v.load(Relaxed));
         [
             c(
@@ -216,6 +218,11 @@ impl Metrics {
                 "v3_auth_failures_over_cap",
                 "SNMPv3 failures not recorded per user: snmpv3_auth_failures was at its cap.",
                 &self.v3_auth_failures_over_cap,
+            ),
+            c(
+                "devices_over_cap",
+                "New device addresses not recorded: the devices table was at its cap.",
+                &self.devices_over_cap,
             ),
         ]
     }

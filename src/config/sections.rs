@@ -82,7 +82,15 @@ impl<'de> Deserialize<'de> for Protocols {
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonSection {
     pub log_level: String,
+    /// Appended to (mode 0600), besides stderr; rotated by size as the next two keys say.
     pub log_file: Option<PathBuf>,
+    /// Past this size (MiB; fractions allowed) the log file is renamed `.1` (older ones shift
+    /// up) and a new one started, between two lines. Default 100; 0 turns rotation off (for
+    /// logrotate with `copytruncate`, or journald).
+    #[serde(deserialize_with = "megabytes")]
+    pub log_max_size_mb: f64,
+    /// Rotated files kept (`mutt.log.1` … `mutt.log.N`); older ones are deleted. Default 5.
+    pub log_keep: usize,
     pub pid_file: Option<PathBuf>,
     /// How long SIGINT/SIGTERM waits for the WAL to drain into the database. Past it MUTT exits
     /// 1, saying how many records stay in the WAL for the next start. Default 30, at least 1.
@@ -93,6 +101,24 @@ impl DaemonSection {
     pub fn shutdown_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.shutdown_timeout_seconds.max(1))
     }
+
+    /// The size at which the log file rotates, in bytes; None: never (`log_max_size_mb: 0`).
+    pub fn log_max_bytes(&self) -> Option<u64> {
+        let bytes = (self.log_max_size_mb * 1024.0 * 1024.0) as u64;
+        (self.log_max_size_mb > 0.0).then_some(bytes.max(1))
+    }
+}
+
+/// A size in MiB: a finite number, 0 or more.
+fn megabytes<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a size in MiB, 0 or more, got {v}"
+        )))
+    }
 }
 
 impl Default for DaemonSection {
@@ -100,6 +126,8 @@ impl Default for DaemonSection {
         DaemonSection {
             log_level: "INFO".into(),
             log_file: Some("./logs/mutt.log".into()),
+            log_max_size_mb: 100.0,
+            log_keep: 5,
             pid_file: Some("./mutt.pid".into()),
             shutdown_timeout_seconds: 30,
         }
@@ -256,6 +284,10 @@ pub struct DatabaseSection {
     pub path: PathBuf,
     /// Seconds SQLite waits on a lock held by another process (a reader) before a retry.
     pub connection_timeout: f64,
+    /// Most rows in `devices` (default 100,000, at least 1). Messages from further new source
+    /// addresses are stored without a device row and counted in `devices_over_cap`; devices
+    /// already in the table keep being updated.
+    pub max_devices: usize,
 }
 
 impl Default for DatabaseSection {
@@ -263,6 +295,7 @@ impl Default for DatabaseSection {
         DatabaseSection {
             path: "./data/messages.db".into(),
             connection_timeout: 30.0,
+            max_devices: crate::store::devices::DEFAULT_MAX_DEVICES,
         }
     }
 }
@@ -427,4 +460,38 @@ pub struct SnmpSection {
     pub communities: Vec<String>,
     /// Directories of MIB files (SMIv1/SMIv2) whose names are added to the built-in ones.
     pub mib_dirs: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::from_yaml(text, Path::new("mutt_config.yaml"))
+    }
+
+    #[test]
+    fn bounded_state_keys_have_their_defaults_and_load() {
+        let cfg = parse("").unwrap();
+        assert_eq!(cfg.storage.database.max_devices, 100_000);
+        assert_eq!(cfg.daemon.log_max_bytes(), Some(100 * 1024 * 1024));
+        assert_eq!(cfg.daemon.log_keep, 5);
+        let cfg = parse(
+            "daemon:\n  log_max_size_mb: 0.5\n  log_keep: 2\nstorage:\n  database:\n    max_devices: 7\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.daemon.log_max_bytes(), Some(512 * 1024));
+        assert_eq!(cfg.daemon.log_keep, 2);
+        assert_eq!(cfg.storage.database.max_devices, 7);
+        let off = parse("daemon:\n  log_max_size_mb: 0\n").unwrap();
+        assert_eq!(off.daemon.log_max_bytes(), None);
+    }
+
+    #[test]
+    fn a_negative_log_size_is_refused_with_its_key() {
+        let e = parse("daemon:\n  log_max_size_mb: -1\n").unwrap_err();
+        assert_eq!(e.key, "daemon.log_max_size_mb");
+        assert!(e.message.contains("0 or more"), "{e}");
+    }
 }

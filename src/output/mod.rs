@@ -16,6 +16,7 @@
 //!   webhooks:                    # named targets, for rules with `webhook: NAME`
 //!     noc: {url: "http://noc.example.net/hook"}
 //!   storm_window_seconds: 60     # fold identical alerts (0 = off)
+//!   retention: {delivered_days: 7, dead_days: 30}   # then finished rows are deleted (0 = keep)
 //! ```
 
 pub mod http;
@@ -46,6 +47,8 @@ pub struct OutputsSection {
     /// An alert identical to one still pending, or queued less than this long ago, is folded
     /// into it (its `fold_count` grows) instead of queued again. 0 turns folding off. Default 60.
     pub storm_window_seconds: u64,
+    /// How long finished alerts stay in `webhook_outbox`.
+    pub retention: Retention,
 }
 
 impl Default for OutputsSection {
@@ -54,6 +57,30 @@ impl Default for OutputsSection {
             webhook: None,
             webhooks: BTreeMap::new(),
             storm_window_seconds: 60,
+            retention: Retention::default(),
+        }
+    }
+}
+
+/// `outputs.retention`: finished `webhook_outbox` rows older than this are deleted by the
+/// sender, a few hundred at a time. Pending rows are never deleted, however old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Days a delivered alert is kept after its delivery (default 7: a week of "what did we
+    /// send?"). 0 keeps them for ever.
+    pub delivered_days: u64,
+    /// Days a dead alert (retries used up, or no such target) is kept after its last try
+    /// (default 30: time to notice, fix the receiver and look at what was lost). 0 keeps them
+    /// for ever.
+    pub dead_days: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            delivered_days: 7,
+            dead_days: 30,
         }
     }
 }
@@ -251,6 +278,13 @@ mod tests {
         );
         assert!(t.headers.is_empty());
         assert_eq!(cfg.outputs.storm_window_seconds, 60);
+        assert_eq!(
+            cfg.outputs.retention,
+            Retention {
+                delivered_days: 7,
+                dead_days: 30
+            }
+        );
         assert!(parse("").unwrap().outputs.webhook.is_none());
     }
 

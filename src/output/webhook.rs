@@ -14,7 +14,13 @@
 //!   loses nothing), gets `last_error` and the outage's backoff as `next_attempt_at`, and the
 //!   target's other rows wait until the outage's backoff ends; then the oldest due row probes.
 //! - A target that is not configured: `dead` with the reason, at once (the daemon also warns at
-//!   start-up). Rows are never deleted here.
+//!   start-up).
+//!
+//! Retention (`outputs.retention`): once a minute the sender deletes delivered rows older than
+//! `delivered_days` (by `delivered_at`) and dead rows older than `dead_days` (by their last try:
+//! the later of `created_at` and `next_attempt_at`), at most [`PRUNE_ROWS`] per statement, each
+//! its own short transaction, so the writer never waits long for the table; while more are due it
+//! goes on at every pass. Pending rows are never deleted.
 //!
 //! Every POST carries `X-MUTT-Alert-Id: <outbox id>`. Delivery is at least once: a crash between
 //! the endpoint's 2xx and the `delivered` update sends that alert again after the restart, with
@@ -25,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags};
 use serde_json::Value;
@@ -39,6 +45,11 @@ use crate::timefmt::{iso8601_us, now_us};
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Rows taken per target per pass.
 const PASS_ROWS: usize = 64;
+/// How often finished rows past their retention are looked for.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Rows deleted per statement (one short write transaction).
+pub const PRUNE_ROWS: usize = 500;
+const DAY_US: i64 = 86_400_000_000;
 
 /// Sends one alert body; the seam the unit tests fake.
 pub trait Poster {
@@ -168,6 +179,38 @@ impl<P: Poster> Sender<P> {
             })
         })?;
         rows.collect()
+    }
+
+    /// Delete up to [`PRUNE_ROWS`] finished rows past `outputs.retention` at `now_us` (Unix
+    /// microseconds), oldest first; never a pending row. Returns how many went: [`PRUNE_ROWS`]
+    /// means more may be due.
+    pub fn prune(&self, now_us: i64) -> rusqlite::Result<usize> {
+        let keep = self.outputs.retention;
+        if keep.delivered_days == 0 && keep.dead_days == 0 {
+            return Ok(0);
+        }
+        let cutoff = |days: u64| {
+            let age = i64::try_from(days).map_or(i64::MAX, |d| d.saturating_mul(DAY_US));
+            iso8601_us(now_us.saturating_sub(age))
+        };
+        // Rowid order finds the oldest rows first and stops at the limit.
+        self.conn
+            .prepare_cached(
+                "DELETE FROM webhook_outbox WHERE id IN (
+                     SELECT id FROM webhook_outbox
+                     WHERE (state = 'delivered' AND ?1
+                            AND COALESCE(delivered_at, created_at) < ?2)
+                        OR (state = 'dead' AND ?3
+                            AND MAX(created_at, next_attempt_at) < ?4)
+                     ORDER BY id LIMIT ?5)",
+            )?
+            .execute(params![
+                keep.delivered_days > 0,
+                cutoff(keep.delivered_days),
+                keep.dead_days > 0,
+                cutoff(keep.dead_days),
+                PRUNE_ROWS as i64,
+            ])
     }
 
     /// Rows queued since the last check whose target is not configured become dead, with why.
@@ -364,7 +407,27 @@ fn run(path: PathBuf, outputs: OutputsSection, stop: &AtomicBool) {
     };
     let mut sender = Sender::new(conn, outputs, HttpPoster);
     let mut failures = 0u32;
+    let mut next_prune = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next_prune {
+            next_prune = match sender.prune(now_us()) {
+                // More are due: go on at the next pass, after this round of sending.
+                Ok(PRUNE_ROWS) => Instant::now(),
+                Ok(n) => {
+                    if n > 0 {
+                        debug!(
+                            rows = n,
+                            "webhook_outbox: finished alerts past retention deleted"
+                        );
+                    }
+                    Instant::now() + PRUNE_EVERY
+                }
+                Err(e) => {
+                    warn!(error = %e, "webhook_outbox: finished alerts not pruned; retrying");
+                    Instant::now() + PRUNE_EVERY
+                }
+            };
+        }
         match sender.pass(&now_us, stop) {
             Ok(0) => nap(POLL_INTERVAL, stop),
             Ok(_) => failures = 0,
@@ -607,5 +670,79 @@ mod tests {
             .as_deref()
             .unwrap_or("")
             .contains("outputs.webhook)"));
+    }
+
+    const DAY_S: i64 = 86_400;
+
+    /// Set row `id`'s state and times, in seconds since the epoch.
+    fn age(c: &Connection, id: i64, state: &str, created_s: i64, last_s: i64) {
+        c.execute(
+            "UPDATE webhook_outbox SET state = ?2, created_at = ?3, next_attempt_at = ?4,
+                 delivered_at = CASE ?2 WHEN 'delivered' THEN ?4 END
+             WHERE id = ?1",
+            params![
+                id,
+                state,
+                iso8601_us(created_s * 1_000_000),
+                iso8601_us(last_s * 1_000_000)
+            ],
+        )
+        .unwrap();
+    }
+
+    fn ids(c: &Connection) -> Vec<i64> {
+        let mut s = c
+            .prepare("SELECT id FROM webhook_outbox ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn finished_alerts_past_retention_are_deleted_and_pending_ones_never() {
+        let now = 100 * DAY_S;
+        let mut script = Script::default();
+        let c = db(&["default"; 7]);
+        age(&c, 1, "delivered", now - 9 * DAY_S, now - 8 * DAY_S); // delivered 8 days ago: goes
+        age(&c, 2, "delivered", now - 30 * DAY_S, now - 6 * DAY_S); // delivered 6 days ago: kept
+        age(&c, 3, "dead", now - 31 * DAY_S, now - 31 * DAY_S); // dead 31 days ago: goes
+        age(&c, 4, "dead", now - 40 * DAY_S, now - 20 * DAY_S); // last try 20 days ago: kept
+        age(&c, 5, "pending", now - 90 * DAY_S, now - 90 * DAY_S); // pending: never
+        age(&c, 6, "pending", now - 90 * DAY_S, now + 60); // a long outage: never
+        age(&c, 7, "dead", now - DAY_S, now - DAY_S); // dead yesterday: kept
+        let s = Sender::new(c, outputs(DEFAULT_ONLY), &mut script);
+        assert_eq!(s.prune(now * 1_000_000).unwrap(), 2);
+        assert_eq!(ids(&s.conn), [2, 4, 5, 6, 7]);
+        assert_eq!(s.prune(now * 1_000_000).unwrap(), 0);
+        // A week later the rest of what finished is old enough; pending rows stay.
+        assert_eq!(s.prune((now + 30 * DAY_S) * 1_000_000).unwrap(), 3);
+        assert_eq!(ids(&s.conn), [5, 6]);
+    }
+
+    #[test]
+    fn pruning_goes_in_small_batches_and_zero_days_keeps_rows_for_ever() {
+        let mut script = Script::default();
+        let targets = vec!["default"; PRUNE_ROWS * 2 + 10];
+        let c = db(&targets);
+        c.execute(
+            "UPDATE webhook_outbox SET state = 'delivered', delivered_at = ?1",
+            [iso8601_us(0)],
+        )
+        .unwrap();
+        let now = 365 * DAY_S * 1_000_000;
+        let keep_all = "outputs:\n  webhook: {url: http://127.0.0.1:9/}\n  retention: {delivered_days: 0, dead_days: 0}\n";
+        let s = Sender::new(c, outputs(keep_all), &mut script);
+        assert_eq!(s.prune(now).unwrap(), 0);
+        let mut s = Sender::new(s.conn, outputs(DEFAULT_ONLY), s.poster);
+        s.outputs.retention.dead_days = 0;
+        let batches: Vec<usize> = std::iter::from_fn(|| match s.prune(now).unwrap() {
+            0 => None,
+            n => Some(n),
+        })
+        .collect();
+        assert_eq!(batches, [PRUNE_ROWS, PRUNE_ROWS, 10]);
+        assert!(ids(&s.conn).is_empty());
     }
 }

@@ -248,6 +248,7 @@ fn write_loop<S: MessageSink>(
     metrics: &Metrics,
     signals: &Signals,
 ) -> Result<(), PipelineError> {
+    let mut warnings = process::RejectionWarnings::default();
     while let Ok(mut batch) = rx.recv() {
         // Group commit: batches that queued up while the last transaction ran go into this one.
         // Each commit rewrites the index pages it touched, so under load fewer, larger
@@ -262,7 +263,7 @@ fn write_loop<S: MessageSink>(
             }
         }
         let kept_out = store_or_split(sink, &batch.rows, batch.last_seq, metrics, signals)?;
-        count_batch(&batch.rows, kept_out, metrics);
+        count_batch(&batch.rows, kept_out, metrics, &mut warnings);
         metrics.checkpoint.store(batch.last_seq, Ordering::Relaxed);
         release_segments(sink, wal, batch.last_seq, metrics, signals)?;
     }
@@ -329,9 +330,14 @@ fn quarantine<S: MessageSink>(
     Ok(1)
 }
 
-fn count_batch(rows: &[MessageRow], dead_letters: u64, metrics: &Metrics) {
+fn count_batch(
+    rows: &[MessageRow],
+    dead_letters: u64,
+    metrics: &Metrics,
+    warnings: &mut process::RejectionWarnings,
+) {
     let discarded = rows.iter().filter(|r| r.is_discarded()).count() as u64;
-    let rejected = process::count_rejected(rows, metrics);
+    let rejected = process::count_rejected(rows, metrics, warnings, Instant::now());
     let invalid = rows
         .iter()
         .filter(|r| !r.is_discarded() && !r.validation_errors.is_empty())

@@ -11,6 +11,7 @@ use crate::decode::snmp::names::NameTable;
 use crate::decode::snmp::Untrusted;
 use crate::decode::{snmp, syslog};
 use crate::enrich::Resolver;
+use crate::log_limit::{Repeat, Repeats};
 use crate::metrics::Metrics;
 use crate::model::{flags, Listener, MessageKind, Transport};
 use crate::rules::{Cidr, MatchInput, RuleSet};
@@ -134,9 +135,23 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
     }
 }
 
-/// Count a stored batch's rejected rows by reason, log them once per batch, and return how
-/// many there were.
-pub fn count_rejected(rows: &[MessageRow], metrics: &Metrics) -> u64 {
+/// The rejection warnings' rate limits, kept by the writer across batches: a flood of traps
+/// with a wrong community or forged v3 messages logs one line when it starts and one summary a
+/// minute, while the counters count every message.
+#[derive(Debug, Default)]
+pub struct RejectionWarnings {
+    community: Repeats,
+    v3: Repeats,
+}
+
+/// Count a stored batch's rejected rows by reason, warn about them (rate-limited by
+/// `warnings`; `now` is when the batch was stored), and return how many there were.
+pub fn count_rejected(
+    rows: &[MessageRow],
+    metrics: &Metrics,
+    warnings: &mut RejectionWarnings,
+    now: Instant,
+) -> u64 {
     let (mut community, mut v3) = (0u64, 0u64);
     for r in rows {
         let counter = match r.rejected {
@@ -160,19 +175,33 @@ pub fn count_rejected(rows: &[MessageRow], metrics: &Metrics) -> u64 {
             }
         }
     }
-    if community > 0 {
-        warn!(
-            rejected = community,
-            "SNMP messages with a community not in snmp.communities were not stored"
+    let limited = |limit: &mut Repeats, n: u64| match n {
+        0 => limit.tick(now),
+        n => limit.hit(now, n),
+    };
+    if let Some(say) = limited(&mut warnings.community, community) {
+        warn_rejected(
+            say,
+            community,
+            "SNMP messages with a community not in snmp.communities were not stored",
         );
     }
-    if v3 > 0 {
-        warn!(
-            rejected = v3,
-            "SNMPv3 messages that are not trusted were not stored (see the v3_rejected_* counters)"
+    if let Some(say) = limited(&mut warnings.v3, v3) {
+        warn_rejected(
+            say,
+            v3,
+            "SNMPv3 messages that are not trusted were not stored (see the v3_rejected_* counters)",
         );
     }
     rows.iter().filter(|r| r.rejected.is_some()).count() as u64
+}
+
+/// The first line of a window carries the batch's count; a summary line the count held back.
+fn warn_rejected(say: Repeat, batch: u64, what: &str) {
+    match say {
+        Repeat::First => warn!(rejected = batch, "{what}"),
+        summary => warn!("{what}{summary}"),
+    }
 }
 
 fn v3_counter(m: &Metrics, why: Untrusted) -> &std::sync::atomic::AtomicU64 {
@@ -335,5 +364,34 @@ mod tests {
         let row = process(&record(Listener::Snmp, b"\x30\x03junk"), &ctx);
         assert!(!row.validation_errors.is_empty());
         assert_eq!(row.kind, MessageKind::SnmpTrap);
+    }
+
+    #[test]
+    fn every_rejected_message_is_counted_while_repeated_warnings_wait_for_the_summary() {
+        let metrics = Metrics::default();
+        let mut warnings = RejectionWarnings::default();
+        let t0 = Instant::now();
+        let batch: Vec<MessageRow> = (0..50)
+            .map(|n| {
+                let mut r = MessageRow::test_syslog(n, "192.0.2.9", "spoofed");
+                r.rejected = Some(Rejection::Community);
+                r
+            })
+            .collect();
+        for second in 0..30 {
+            let now = t0 + std::time::Duration::from_secs(second);
+            assert_eq!(count_rejected(&batch, &metrics, &mut warnings, now), 50);
+        }
+        assert_eq!(Metrics::get(&metrics.community_rejected), 1500);
+        // The first batch was logged with its count; the 29 after it are held for one line.
+        let later = t0 + std::time::Duration::from_secs(61);
+        assert_eq!(
+            warnings.community.tick(later),
+            Some(Repeat::Summary {
+                more: 29 * 50,
+                over: std::time::Duration::from_secs(61)
+            })
+        );
+        assert_eq!(warnings.v3.tick(later), None, "no v3 message was rejected");
     }
 }

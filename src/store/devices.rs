@@ -9,15 +9,30 @@
 //! the registry remembers what it last wrote for each address and writes again only when
 //! something changed (name, SNMP version, first syslog) or a minute has passed, so
 //! `last_updated` is exact to the minute.
+//!
+//! Bounded: the table holds at most `max_devices` rows (`storage.database.max_devices`, default
+//! 100,000). UDP source addresses are spoofable, so a flood from random addresses must neither
+//! grow the table nor fail a batch: past the cap a new address's message is stored as usual but
+//! gets no device row; it is counted in `devices_over_cap` and the cap is logged once. Devices
+//! already in the table keep being updated. The cost per batch stays small: an address the
+//! registry remembers writing needs no check, a new one one indexed lookup, and the row count is
+//! read once and then kept by the registry (it is the table's only writer).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
+use tracing::warn;
 
 use super::row::{Detail, MessageRow};
+use crate::metrics::Metrics;
 use crate::model::MessageKind;
 use crate::timefmt::iso8601_us;
+
+/// Default bound of the table's rows (`storage.database.max_devices`).
+pub const DEFAULT_MAX_DEVICES: usize = 100_000;
 
 /// How stale `last_updated` may get before a message from the device writes it again.
 const REFRESH_US: i64 = 60_000_000;
@@ -47,19 +62,62 @@ pub struct Written {
     at_us: i64,
 }
 
+/// What one batch's [`DeviceRegistry::update`] did, to [`DeviceRegistry::remember`] once its
+/// transaction committed (a rolled-back batch must not be remembered or counted).
 #[derive(Debug, Default)]
+pub struct DeviceWrites {
+    written: Vec<(IpAddr, Written)>,
+    /// Rows inserted (new addresses).
+    added: usize,
+    /// Rows in the table once committed, when this batch had to know.
+    rows_after: Option<usize>,
+    /// New addresses left without a row: the table was full.
+    over_cap: u64,
+}
+
+impl DeviceWrites {
+    /// New addresses that got no row because the table was at its cap.
+    pub fn over_cap(&self) -> u64 {
+        self.over_cap
+    }
+}
+
+#[derive(Debug)]
 pub struct DeviceRegistry {
     written: HashMap<IpAddr, Written>,
+    max_devices: usize,
+    /// Rows in the table after the last committed batch; None until first needed.
+    rows: Option<usize>,
+    metrics: Option<Arc<Metrics>>,
+    /// The table was found full once already (the warning is logged once).
+    warned: AtomicBool,
+}
+
+impl Default for DeviceRegistry {
+    fn default() -> Self {
+        DeviceRegistry::new(DEFAULT_MAX_DEVICES, None)
+    }
 }
 
 impl DeviceRegistry {
-    /// Upsert the devices of `rows` that need it. Returns what was written, to `remember` once the
-    /// transaction commits (a rolled-back batch must not be remembered).
+    /// At most `max_devices` rows (at least 1); addresses over it are counted in `metrics`.
+    pub fn new(max_devices: usize, metrics: Option<Arc<Metrics>>) -> DeviceRegistry {
+        DeviceRegistry {
+            written: HashMap::new(),
+            max_devices: max_devices.max(1),
+            rows: None,
+            metrics,
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Upsert the devices of `rows` that need it, new addresses only while the table is below
+    /// its cap. Returns what was done, to `remember` once the transaction commits.
     pub fn update(
         &self,
         tx: &Transaction<'_>,
         rows: &[MessageRow],
-    ) -> rusqlite::Result<Vec<(IpAddr, Written)>> {
+    ) -> rusqlite::Result<DeviceWrites> {
         let mut seen: HashMap<IpAddr, Written> = HashMap::new();
         for row in rows {
             let e = seen.entry(row.source_ip).or_insert_with(|| Written {
@@ -91,12 +149,31 @@ impl DeviceRegistry {
                      COALESCE(excluded.last_seen_snmp_version, devices.last_seen_snmp_version),
                  last_seen_syslog = MAX(devices.last_seen_syslog, excluded.last_seen_syslog)",
         )?;
-        let mut out = Vec::new();
+        let mut exists = tx.prepare_cached("SELECT 1 FROM devices WHERE source_ip = ?1 LIMIT 1")?;
+        let mut out = DeviceWrites::default();
+        // Rows in the table, read once when a new address first needs it.
+        let mut table_rows = self.rows;
         for (ip, now) in seen {
             if !self.needs_write(&ip, &now) {
                 continue;
             }
             let addr = ip.to_string();
+            // An address written before has its row; any other may be new.
+            let new = !self.written.contains_key(&ip)
+                && exists.query_row([&addr], |_| Ok(())).optional()?.is_none();
+            if new {
+                let n = match table_rows {
+                    Some(n) => n,
+                    None => tx
+                        .query_row("SELECT COUNT(*) FROM devices", [], |r| r.get::<_, i64>(0))?
+                        as usize,
+                };
+                table_rows = Some(n);
+                if n + out.added >= self.max_devices {
+                    out.over_cap += 1;
+                    continue;
+                }
+            }
             let when = iso8601_us(now.at_us);
             let id = uuid::Uuid::now_v7().to_string();
             let v = now.snmp_version.as_deref();
@@ -123,16 +200,41 @@ impl DeviceRegistry {
             if !stored {
                 // Only a constraint the seed does not have (an operator's trigger, say) gets
                 // here: the device row waits for its next message; the batch goes on.
-                tracing::warn!(device = %addr, "device registry: row not updated (constraint)");
+                warn!(device = %addr, "device registry: row not updated (constraint)");
                 continue;
             }
-            out.push((ip, now));
+            out.added += usize::from(new);
+            out.written.push((ip, now));
         }
+        out.rows_after = table_rows.map(|n| n + out.added);
         Ok(out)
     }
 
-    /// Record what a committed transaction wrote.
-    pub fn remember(&mut self, written: Vec<(IpAddr, Written)>) {
+    /// Record what a committed transaction wrote, and count what the cap kept out (the cap is
+    /// logged the first time).
+    pub fn remember(&mut self, writes: DeviceWrites) {
+        let DeviceWrites {
+            written,
+            rows_after,
+            over_cap,
+            ..
+        } = writes;
+        if rows_after.is_some() {
+            self.rows = rows_after;
+        }
+        if over_cap > 0 {
+            if let Some(m) = &self.metrics {
+                Metrics::add(&m.devices_over_cap, over_cap);
+            }
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                warn!(
+                    max_devices = self.max_devices,
+                    "the devices table is full (storage.database.max_devices): messages from new \
+                     addresses are stored without a device row and counted (devices_over_cap); \
+                     known devices keep being updated; this is logged once"
+                );
+            }
+        }
         if self.written.len() + written.len() > MAX_REMEMBERED {
             self.written.clear();
         }
@@ -172,12 +274,19 @@ mod tests {
         }
     }
 
+    fn writes(ip: IpAddr, w: Written) -> DeviceWrites {
+        DeviceWrites {
+            written: vec![(ip, w)],
+            ..DeviceWrites::default()
+        }
+    }
+
     #[test]
     fn an_unchanged_device_is_written_again_only_after_a_minute() {
         let mut r = DeviceRegistry::default();
         let ip = IpAddr::from([10, 0, 0, 1]);
         assert!(r.needs_write(&ip, &written("a", 0)));
-        r.remember(vec![(ip, written("a", 0))]);
+        r.remember(writes(ip, written("a", 0)));
         assert!(!r.needs_write(&ip, &written("a", 59_000_000)));
         assert!(r.needs_write(&ip, &written("a", 60_000_000)));
         assert!(
@@ -188,7 +297,7 @@ mod tests {
         snmp.syslog = false;
         snmp.snmp_version = Some("v2c".into());
         assert!(r.needs_write(&ip, &snmp), "a first trap is written at once");
-        r.remember(vec![(ip, snmp.clone())]);
+        r.remember(writes(ip, snmp.clone()));
         assert!(!r.needs_write(&ip, &snmp));
         assert!(
             !r.needs_write(&ip, &written("a", 2)),
@@ -265,5 +374,104 @@ mod tests {
         assert_eq!(names.len(), 3, "{names:?}");
         assert_eq!(names[2].1.len(), MAX_NAME_BYTES);
         assert_eq!(clip("añb", 2), "a");
+    }
+
+    /// One batch through `registry` in its own transaction, as the writer does.
+    fn batch(conn: &mut rusqlite::Connection, registry: &mut DeviceRegistry, rows: &[MessageRow]) {
+        let tx = conn.transaction().unwrap();
+        let writes = registry.update(&tx, rows).unwrap();
+        tx.commit().unwrap();
+        registry.remember(writes);
+    }
+
+    fn db() -> rusqlite::Connection {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn device_names(c: &rusqlite::Connection) -> Vec<(String, String)> {
+        let mut q = c
+            .prepare("SELECT source_ip, hostname FROM devices ORDER BY source_ip")
+            .unwrap();
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn the_table_stays_at_its_cap_and_known_devices_keep_being_updated() {
+        let mut c = db();
+        let metrics = Arc::new(Metrics::default());
+        let mut registry = DeviceRegistry::new(3, Some(metrics.clone()));
+        let first: Vec<MessageRow> = (1..=5)
+            .map(|n| MessageRow::test_syslog(n, &format!("10.0.0.{n}"), &format!("sw{n}")))
+            .collect();
+        batch(&mut c, &mut registry, &first);
+        assert_eq!(device_names(&c).len(), 3);
+        assert_eq!(Metrics::get(&metrics.devices_over_cap), 2);
+        // Renamed known devices are written; new addresses are still kept out.
+        let second: Vec<MessageRow> = (1..=5)
+            .map(|n| MessageRow::test_syslog(n, &format!("10.0.0.{n}"), &format!("core{n}")))
+            .collect();
+        batch(&mut c, &mut registry, &second);
+        let names = device_names(&c);
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(
+            names.iter().all(|(_, n)| n.starts_with("core")),
+            "{names:?}"
+        );
+        assert_eq!(Metrics::get(&metrics.devices_over_cap), 4);
+        // A registry that starts on a full table (a restart) reads the count and keeps the cap;
+        // the known devices it has not written yet are found in the table and updated.
+        let mut fresh = DeviceRegistry::new(3, Some(metrics.clone()));
+        let mut third = second.clone();
+        third[0].source_device = "edge1".into();
+        batch(&mut c, &mut fresh, &third);
+        assert_eq!(device_names(&c).len(), 3);
+        assert_eq!(device_names(&c)[0].1, "edge1");
+        assert_eq!(Metrics::get(&metrics.devices_over_cap), 6);
+        assert_eq!(DeviceRegistry::default().max_devices, 100_000);
+    }
+
+    #[test]
+    fn a_flood_of_spoofed_addresses_past_the_cap_grows_neither_table_nor_memory() {
+        let mut c = db();
+        let mut registry = DeviceRegistry::new(100, None);
+        for round in 0..5u32 {
+            let rows: Vec<MessageRow> = (0..2_000u32)
+                .map(|n| {
+                    let ip = std::net::Ipv4Addr::from(0x0a00_0000 + round * 2_000 + n);
+                    MessageRow::test_syslog(u64::from(n), &ip.to_string(), "spoof")
+                })
+                .collect();
+            batch(&mut c, &mut registry, &rows);
+        }
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM devices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 100);
+        assert_eq!(registry.written.len(), 100);
+        assert_eq!(registry.rows, Some(100));
+    }
+
+    #[test]
+    fn a_rolled_back_batch_neither_counts_nor_fills_the_cap() {
+        let mut c = db();
+        let metrics = Arc::new(Metrics::default());
+        let mut registry = DeviceRegistry::new(1, Some(metrics.clone()));
+        let rows = [
+            MessageRow::test_syslog(1, "10.0.0.1", "a"),
+            MessageRow::test_syslog(2, "10.0.0.2", "b"),
+        ];
+        {
+            let tx = c.transaction().unwrap();
+            let writes = registry.update(&tx, &rows).unwrap();
+            assert_eq!(writes.over_cap(), 1);
+            // Dropped without commit: rolled back, never remembered.
+        }
+        assert_eq!(Metrics::get(&metrics.devices_over_cap), 0);
+        assert!(device_names(&c).is_empty());
+        batch(&mut c, &mut registry, &rows[1..]);
+        assert_eq!(device_names(&c), [("10.0.0.2".into(), "b".into())]);
     }
 }

@@ -9,7 +9,7 @@
 //! | rule_id | the matched rule |
 //! | target | the rule's `webhook:` name, `default` for `outputs.webhook` |
 //! | body | the JSON body, built when the message was stored (see [`alert_body`]) |
-//! | state | `pending` → `delivered`, or `dead` (retries used up, or no such target) |
+//! | state | `pending` → `delivered`, or `dead` (retries used up, or no such target); finished rows are deleted by the sender after `outputs.retention` |
 //! | attempts | tries the endpoint answered with a non-2xx status |
 //! | next_attempt_at | ISO 8601; the sender takes pending rows whose time has come |
 //! | last_error | why the last try failed |

@@ -149,6 +149,12 @@ impl Store {
         self
     }
 
+    /// Bound the devices table as `devices` says (default: 100,000 rows, uncounted).
+    pub fn with_devices(mut self, devices: DeviceRegistry) -> Store {
+        self.devices = devices;
+        self
+    }
+
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
