@@ -202,6 +202,11 @@ mod tests {
     #[test]
     fn a_paced_send_reaches_a_local_socket_in_full() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Room for all 500 even if the reader thread is not scheduled for a while (the default
+        // 208 KiB holds ~200 small datagrams): the test checks the sender, not the scheduler.
+        socket2::SockRef::from(&rx)
+            .set_recv_buffer_size(4 << 20)
+            .unwrap();
         let addr = rx.local_addr().unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let reader = std::thread::spawn(move || {
