@@ -4,14 +4,25 @@
 //! limits, idle timeout and back-pressure.
 //!
 //! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
-//! 32 datagrams, or what one TCP read yielded), fsync per the WAL's policy. Inform Responses are
+//! 32 datagrams, or one connection's turn), fsync per the WAL's policy. Inform Responses are
 //! sent after that flush and after an fsync of the WAL, whatever `wal.sync` says, never before.
 //! SNMPv3 informs: MUTT is their authoritative engine
 //! (informs.rs); a retransmitted v3 inform is answered again but stored once.
 //!
+//! Fairness: the loop goes in turns. In each, every ready stream connection gets one bounded
+//! share (at most 64 KiB read and 512 frames, one TLS handshake step; tcp.rs), up to a share of
+//! the whole turn ([`STREAM_FRAMES_PER_TURN`], [`HANDSHAKES_PER_TURN`]); a connection with more
+//! waiting stays in the ready queue (mio is edge-triggered: it will not be told again). Then
+//! every UDP socket is read (up to [`UDP_ROUNDS`] recvmmsg calls, `pending` when more waits).
+//! So one sender, however fast and whatever its frame size, cannot keep the others waiting, and
+//! what waits for the WAL is one turn's frames, not what the WAL budget allows.
+//!
 //! When the WAL is at its disk budget, ingest sheds load loudly: UDP datagrams are received and
 //! dropped (counted in `dropped_wal_full`), TCP and TLS connections are not read (back-pressure)
-//! until there is room. Unprocessed records are never deleted. When the disk itself is full
+//! until there is room. Streams stop earlier, with a quarter of the budget left
+//! ([`STREAM_RESERVE`]): their senders wait and lose nothing, so that last quarter is kept for
+//! datagrams, which are lost when not taken; a flood over TCP cannot fill the WAL for UDP.
+//! Unprocessed records are never deleted. When the disk itself is full
 //! (ENOSPC, EDQUOT) the WAL undoes the failed flush and ingest carries on the same way: UDP
 //! dropped (counted in `dropped_disk_full`), streams held with their refused frames kept, a
 //! write tried again at most every `space::RETRY` (space.rs). Any other WAL error is fatal.
@@ -26,7 +37,7 @@ pub mod tls;
 pub mod udp;
 
 use crate::pipeline::reload::SharedUsm;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +65,22 @@ const FIRST_CONN: usize = 4;
 
 /// recvmmsg calls per socket per wake-up before the other sockets get a turn.
 const UDP_ROUNDS: usize = 64;
+
+/// Frames taken from all stream connections together in one turn; connections still ready past
+/// it wait for the next turn, after the UDP sockets were read. Each connection takes at most
+/// `tcp::TURN_FRAMES`, so this is 16 connections' full shares, a few milliseconds of appends:
+/// with a thousand busy connections, a turn would otherwise last long enough to overflow the
+/// kernel's UDP buffers.
+const STREAM_FRAMES_PER_TURN: usize = 16 * tcp::TURN_FRAMES;
+
+/// Handshaking TLS connections served in one turn (one handshake step each, see tls.rs). The
+/// costly step is about a millisecond, so a burst of new connections delays UDP by ~8 ms a turn.
+const HANDSHAKES_PER_TURN: usize = 8;
+
+/// Stream connections are held back once the WAL has less than `max_size / STREAM_RESERVE`
+/// left: a TCP or TLS sender then waits and keeps its messages, while the last quarter of the
+/// budget is kept for UDP datagrams, which cannot wait and are lost when not taken.
+const STREAM_RESERVE: u64 = 4;
 
 /// What ingest listens on, already bound (so tests can bind port 0 and read the address).
 pub struct Sockets {
@@ -149,6 +176,26 @@ impl Sink {
     }
 }
 
+/// Stream connections that wait for a later turn.
+#[derive(Default)]
+struct Queues {
+    /// Connections holding frames the full WAL refused, or held at the datagram reserve; retried
+    /// every turn while the disk may be written.
+    held: Vec<usize>,
+    /// Connections with data left after their turn, or a new readiness event: served in order,
+    /// round robin, each once a turn at most.
+    ready: VecDeque<usize>,
+}
+
+impl Queues {
+    fn mark_ready(&mut self, id: usize, conn: &mut Conn) {
+        if !conn.queued {
+            conn.queued = true;
+            self.ready.push_back(id);
+        }
+    }
+}
+
 /// The ingest loop. Runs until `stop`, then flushes and syncs the WAL and returns.
 pub fn run(
     sockets: Sockets,
@@ -207,13 +254,12 @@ pub fn run(
         opts.usm.clone(),
         Instant::now(),
     );
-    // Connections holding frames the full WAL refused; retried every tick.
-    let mut held: Vec<usize> = Vec::new();
+    let mut queues = Queues::default();
     let mut last_sweep = Instant::now();
     let tick = Duration::from_millis(50);
 
     while !stop.load(Ordering::Relaxed) {
-        let busy = udp_in.iter().any(|(_, u)| u.pending);
+        let busy = udp_in.iter().any(|(_, u)| u.pending) || !queues.ready.is_empty();
         let timeout = if busy { Duration::ZERO } else { tick };
         if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -248,17 +294,20 @@ pub fn run(
                     }
                 }
                 Token(id) => {
-                    if !held.contains(&id) {
-                        read_conn(id, &mut conns, &mut wal, &opts, &metrics, now, &mut held)?;
+                    if let Some(conn) = conns.get_mut(&id) {
+                        if !queues.held.contains(&id) {
+                            queues.mark_ready(id, conn);
+                        }
                     }
                 }
             }
         }
+        serve_ready(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
         for (_, u) in udp_in.iter_mut().filter(|(_, u)| u.pending) {
             receive_udp(u, &mut wal, &metrics, &mut acks, &mut informs)?;
         }
-        if !held.is_empty() {
-            retry_held(&mut held, &mut conns, &mut wal, &opts, &metrics, now)?;
+        if !queues.held.is_empty() {
+            retry_held(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
         }
         if wal.writer.sync_due() {
             wal.writer.sync()?;
@@ -266,7 +315,7 @@ pub fn run(
         send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
         if now.duration_since(last_sweep) >= Duration::from_secs(1) {
             last_sweep = now;
-            close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut held)?;
+            close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
         }
     }
     info!(
@@ -285,6 +334,7 @@ pub fn run(
                 transport,
                 frame,
                 cut,
+                0,
             )?);
         }
         if let Some((frame, cut)) = c.final_frame(opts.limits(transport).max_frame) {
@@ -294,6 +344,7 @@ pub fn run(
                 transport,
                 &frame,
                 cut,
+                0,
             )?);
         }
         match transport {
@@ -558,15 +609,24 @@ impl Accepting<'_> {
     }
 }
 
-/// Append one stream frame; false when the WAL is at its budget (not taken). Counted once the
-/// flush succeeded ([`count_frames`]).
+/// Bytes of the WAL budget stream frames leave to datagrams ([`STREAM_RESERVE`]).
+fn stream_reserve(wal: &Writer) -> u64 {
+    wal.max_size() / STREAM_RESERVE
+}
+
+/// Append one stream frame; false when it would leave less than `reserve` of the WAL budget,
+/// or the WAL is at its budget (not taken). Counted once the flush succeeded ([`count_frames`]).
 fn append_frame(
     wal: &mut Writer,
     peer: SocketAddr,
     transport: Transport,
     frame: &[u8],
     cut: bool,
+    reserve: u64,
 ) -> Result<bool, WalError> {
+    if wal.room() < reserve.saturating_add(frame.len() as u64) {
+        return Ok(false);
+    }
     let meta = meta(peer, transport, Listener::Syslog, cut);
     Ok(matches!(wal.append(&meta, frame)?, Appended::Seq(_)))
 }
@@ -591,9 +651,10 @@ fn replay(
         return Ok(true);
     }
     let transport = conn.stream.transport();
+    let reserve = stream_reserve(&wal.writer);
     let mut taken = 0;
     for (frame, cut) in conn.unaccepted.iter() {
-        if !append_frame(&mut wal.writer, conn.peer, transport, frame, cut)? {
+        if !append_frame(&mut wal.writer, conn.peer, transport, frame, cut, reserve)? {
             break;
         }
         taken += 1;
@@ -611,6 +672,38 @@ fn replay(
     Ok(conn.unaccepted.is_empty())
 }
 
+/// Serve the ready connections one turn each, in order, until the turn's shares
+/// ([`STREAM_FRAMES_PER_TURN`], [`HANDSHAKES_PER_TURN`]) are spent; the rest keep their place.
+fn serve_ready(
+    conns: &mut HashMap<usize, Conn>,
+    wal: &mut Sink,
+    opts: &IngestOptions,
+    metrics: &Metrics,
+    now: Instant,
+    queues: &mut Queues,
+) -> Result<(), IngestError> {
+    let (mut frames, mut handshakes) = (0, 0);
+    for _ in 0..queues.ready.len() {
+        let Some(id) = queues.ready.pop_front() else {
+            break;
+        };
+        let Some(conn) = conns.get_mut(&id) else {
+            continue;
+        };
+        let handshaking = conn.stream.is_handshaking();
+        if frames >= STREAM_FRAMES_PER_TURN || (handshaking && handshakes >= HANDSHAKES_PER_TURN) {
+            queues.ready.push_back(id);
+            continue;
+        }
+        conn.queued = false;
+        handshakes += usize::from(handshaking);
+        frames += read_conn(id, conns, wal, opts, metrics, now, queues)?;
+    }
+    Ok(())
+}
+
+/// One turn of connection `id`: replay what a full disk refused, then read and append at most
+/// one turn's share (tcp.rs) and flush. Returns the frames accepted.
 fn read_conn(
     id: usize,
     conns: &mut HashMap<usize, Conn>,
@@ -618,25 +711,26 @@ fn read_conn(
     opts: &IngestOptions,
     metrics: &Metrics,
     now: Instant,
-    held: &mut Vec<usize>,
-) -> Result<(), IngestError> {
+    queues: &mut Queues,
+) -> Result<usize, IngestError> {
     let Some(conn) = conns.get_mut(&id) else {
-        return Ok(());
+        return Ok(0);
     };
     // While the disk is full, or frames refused before are still waiting: do not read.
     if !wal.space.may_write(now) || !replay(conn, wal, metrics, now)? {
-        held.push(id);
-        return Ok(());
+        queues.held.push(id);
+        return Ok(0);
     }
     let (peer, transport) = (conn.peer, conn.stream.transport());
     let max_frame = opts.limits(transport).max_frame;
+    let reserve = stream_reserve(&wal.writer);
     let mut wal_error = None;
     let Sink {
         writer, scratch, ..
     } = wal;
     scratch.clear();
     let stop = conn.read_frames(max_frame, now, &mut |frame, cut| match append_frame(
-        writer, peer, transport, frame, cut,
+        writer, peer, transport, frame, cut, reserve,
     ) {
         Ok(true) => {
             scratch.push(frame, cut);
@@ -654,8 +748,8 @@ fn read_conn(
     if !wal.flush(metrics, now)? {
         // Keep the frames on the connection and stop reading it until there is space.
         std::mem::swap(&mut conn.unaccepted, &mut wal.scratch);
-        held.push(id);
-        return Ok(());
+        queues.held.push(id);
+        return Ok(0);
     }
     let taken = wal.scratch.len();
     count_frames(
@@ -664,16 +758,21 @@ fn read_conn(
         taken as u64,
         wal.scratch.cut_count(taken),
     );
+    if taken > 0 {
+        // Frames were taken below the reserve: the WAL is not at its budget.
+        wal.space.at_budget(false, 0, metrics);
+    }
     let refused = stop == ReadStop::Refused;
     if refused || taken > 0 {
-        wal.space.at_budget(refused, 0, metrics);
+        wal.space.streams_held(refused);
     }
     match stop {
         ReadStop::Drained => {}
-        ReadStop::Refused => held.push(id),
-        ReadStop::Closed => close_conn(id, conns, wal, opts, metrics, now, held)?,
+        ReadStop::Yielded => queues.mark_ready(id, conn),
+        ReadStop::Refused => queues.held.push(id),
+        ReadStop::Closed => close_conn(id, conns, wal, opts, metrics, now, queues)?,
     }
-    Ok(())
+    Ok(taken)
 }
 
 fn close_conn(
@@ -683,23 +782,24 @@ fn close_conn(
     opts: &IngestOptions,
     metrics: &Metrics,
     now: Instant,
-    held: &mut Vec<usize>,
+    queues: &mut Queues,
 ) -> Result<(), IngestError> {
     let Some(conn) = conns.get_mut(&id) else {
         return Ok(());
     };
     if !wal.space.may_write(now) || !replay(conn, wal, metrics, now)? {
-        held.push(id);
+        queues.held.push(id);
         return Ok(());
     }
     let transport = conn.stream.transport();
     if let Some((frame, cut)) = conn.final_frame(opts.limits(transport).max_frame) {
         // WAL full or disk full: keep the connection object (and its last frame) until there is
         // room.
-        if !append_frame(&mut wal.writer, conn.peer, transport, &frame, cut)?
+        let reserve = stream_reserve(&wal.writer);
+        if !append_frame(&mut wal.writer, conn.peer, transport, &frame, cut, reserve)?
             || !wal.flush(metrics, now)?
         {
-            held.push(id);
+            queues.held.push(id);
             return Ok(());
         }
         count_frames(metrics, transport, 1, u64::from(cut));
@@ -716,24 +816,25 @@ fn close_conn(
 }
 
 fn retry_held(
-    held: &mut Vec<usize>,
     conns: &mut HashMap<usize, Conn>,
     wal: &mut Sink,
     opts: &IngestOptions,
     metrics: &Metrics,
     now: Instant,
+    queues: &mut Queues,
 ) -> Result<(), IngestError> {
     if !wal.space.may_write(now) {
         return Ok(());
     }
-    let ids = std::mem::take(held);
+    let ids = std::mem::take(&mut queues.held);
     for id in ids {
         let closed = conns.get(&id).is_some_and(|c| c.closed);
         if closed {
-            close_conn(id, conns, wal, opts, metrics, now, held)?;
+            close_conn(id, conns, wal, opts, metrics, now, queues)?;
         } else {
-            // Edge-triggered readiness may have been consumed while we held back: read now.
-            read_conn(id, conns, wal, opts, metrics, now, held)?;
+            // Edge-triggered readiness may have been consumed while we held back: read now (one
+            // turn; what is left waits in the ready queue).
+            read_conn(id, conns, wal, opts, metrics, now, queues)?;
         }
     }
     Ok(())
@@ -747,13 +848,13 @@ fn close_idle(
     opts: &IngestOptions,
     metrics: &Metrics,
     now: Instant,
-    held: &mut Vec<usize>,
+    queues: &mut Queues,
 ) -> Result<(), IngestError> {
     let idle: Vec<usize> = conns
         .iter()
         .filter(|(id, c)| {
             let idle = opts.limits(c.stream.transport()).idle_timeout;
-            now.duration_since(c.last_activity) >= idle && !held.contains(id)
+            now.duration_since(c.last_activity) >= idle && !queues.held.contains(id)
         })
         .map(|(id, _)| *id)
         .collect();
@@ -762,7 +863,7 @@ fn close_idle(
             debug!(peer = %c.peer, transport = c.stream.transport().as_str(), "closing idle connection");
         }
         Metrics::add(&metrics.tcp_idle_closed, 1);
-        close_conn(id, conns, wal, opts, metrics, now, held)?;
+        close_conn(id, conns, wal, opts, metrics, now, queues)?;
     }
     Ok(())
 }
