@@ -176,6 +176,22 @@ impl Sink {
     }
 }
 
+/// What stream connections took in this turn, against [`STREAM_FRAMES_PER_TURN`] and
+/// [`HANDSHAKES_PER_TURN`].
+#[derive(Default)]
+struct TurnShare {
+    frames: usize,
+    handshakes: usize,
+}
+
+impl TurnShare {
+    /// Whether a connection may have its turn now (`handshaking`: its TLS handshake goes on).
+    fn admits(&self, handshaking: bool) -> bool {
+        self.frames < STREAM_FRAMES_PER_TURN
+            && (!handshaking || self.handshakes < HANDSHAKES_PER_TURN)
+    }
+}
+
 /// Stream connections that wait for a later turn.
 #[derive(Default)]
 struct Queues {
@@ -302,12 +318,29 @@ pub fn run(
                 }
             }
         }
-        serve_ready(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
+        let mut share = TurnShare::default();
+        serve_ready(
+            &mut conns,
+            &mut wal,
+            &opts,
+            &metrics,
+            now,
+            &mut queues,
+            &mut share,
+        )?;
         for (_, u) in udp_in.iter_mut().filter(|(_, u)| u.pending) {
             receive_udp(u, &mut wal, &metrics, &mut acks, &mut informs)?;
         }
         if !queues.held.is_empty() {
-            retry_held(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
+            retry_held(
+                &mut conns,
+                &mut wal,
+                &opts,
+                &metrics,
+                now,
+                &mut queues,
+                &mut share,
+            )?;
         }
         if wal.writer.sync_due() {
             wal.writer.sync()?;
@@ -324,8 +357,9 @@ pub fn run(
     );
     // Frames already read from open connections are accepted before the final sync.
     let (mut tcp, mut tls) = (0, 0);
-    for c in conns.values() {
+    for c in conns.values_mut() {
         let transport = c.stream.transport();
+        let max_frame = opts.limits(transport).max_frame;
         let mut n = 0;
         for (frame, cut) in c.unaccepted.iter() {
             n += u64::from(append_frame(
@@ -337,7 +371,30 @@ pub fn run(
                 0,
             )?);
         }
-        if let Some((frame, cut)) = c.final_frame(opts.limits(transport).max_frame) {
+        // Complete frames a turn left in the buffer, then the unfinished one.
+        let mut wal_error = None;
+        let peer = c.peer;
+        c.buffered_frames(max_frame, &mut |frame, cut| match append_frame(
+            &mut wal.writer,
+            peer,
+            transport,
+            frame,
+            cut,
+            0,
+        ) {
+            Ok(taken) => {
+                n += u64::from(taken);
+                taken
+            }
+            Err(e) => {
+                wal_error = Some(e);
+                false
+            }
+        });
+        if let Some(e) = wal_error {
+            return Err(e.into());
+        }
+        if let Some((frame, cut)) = c.final_frame(max_frame) {
             n += u64::from(append_frame(
                 &mut wal.writer,
                 c.peer,
@@ -681,8 +738,8 @@ fn serve_ready(
     metrics: &Metrics,
     now: Instant,
     queues: &mut Queues,
+    share: &mut TurnShare,
 ) -> Result<(), IngestError> {
-    let (mut frames, mut handshakes) = (0, 0);
     for _ in 0..queues.ready.len() {
         let Some(id) = queues.ready.pop_front() else {
             break;
@@ -691,13 +748,13 @@ fn serve_ready(
             continue;
         };
         let handshaking = conn.stream.is_handshaking();
-        if frames >= STREAM_FRAMES_PER_TURN || (handshaking && handshakes >= HANDSHAKES_PER_TURN) {
+        if !share.admits(handshaking) {
             queues.ready.push_back(id);
             continue;
         }
         conn.queued = false;
-        handshakes += usize::from(handshaking);
-        frames += read_conn(id, conns, wal, opts, metrics, now, queues)?;
+        share.handshakes += usize::from(handshaking);
+        share.frames += read_conn(id, conns, wal, opts, metrics, now, queues)?;
     }
     Ok(())
 }
@@ -822,21 +879,30 @@ fn retry_held(
     metrics: &Metrics,
     now: Instant,
     queues: &mut Queues,
+    share: &mut TurnShare,
 ) -> Result<(), IngestError> {
     if !wal.space.may_write(now) {
         return Ok(());
     }
     let ids = std::mem::take(&mut queues.held);
+    // Those the turn's share leaves out go first next time.
+    let mut later = Vec::new();
     for id in ids {
-        let closed = conns.get(&id).is_some_and(|c| c.closed);
-        if closed {
+        let Some(conn) = conns.get(&id) else {
+            continue;
+        };
+        if conn.closed {
             close_conn(id, conns, wal, opts, metrics, now, queues)?;
-        } else {
+        } else if share.admits(conn.stream.is_handshaking()) {
             // Edge-triggered readiness may have been consumed while we held back: read now (one
             // turn; what is left waits in the ready queue).
-            read_conn(id, conns, wal, opts, metrics, now, queues)?;
+            share.frames += read_conn(id, conns, wal, opts, metrics, now, queues)?;
+        } else {
+            later.push(id);
         }
     }
+    later.append(&mut queues.held);
+    queues.held = later;
     Ok(())
 }
 

@@ -195,14 +195,30 @@ impl Conn {
         emit: &mut dyn FnMut(&[u8], bool) -> bool,
     ) -> ReadStop {
         let mut frames_left = TURN_FRAMES;
+        let stop = self.turn(max_frame, now, &mut frames_left, emit);
+        // Frames taken from the buffer are activity too: a connection working through what it
+        // sent earlier is not idle.
+        if frames_left < TURN_FRAMES {
+            self.last_activity = now;
+        }
+        stop
+    }
+
+    fn turn(
+        &mut self,
+        max_frame: usize,
+        now: Instant,
+        frames_left: &mut usize,
+        emit: &mut dyn FnMut(&[u8], bool) -> bool,
+    ) -> ReadStop {
         let mut bytes_left = TURN_BYTES;
         if let Stream::Tls(t) = &mut self.stream {
             t.begin_turn();
         }
-        if let Framed::Stopped(stop) = self.frames_from_buffer(max_frame, &mut frames_left, emit) {
+        if let Framed::Stopped(stop) = self.frames_from_buffer(max_frame, frames_left, emit) {
             return stop;
         }
-        while bytes_left > 0 && frames_left > 0 {
+        while bytes_left > 0 && *frames_left > 0 {
             self.buf.drain(..self.used);
             self.used = 0;
             let start = self.buf.len();
@@ -222,7 +238,7 @@ impl Conn {
                     self.last_activity = now;
                     bytes_left -= n;
                     if let Framed::Stopped(stop) =
-                        self.frames_from_buffer(max_frame, &mut frames_left, emit)
+                        self.frames_from_buffer(max_frame, frames_left, emit)
                     {
                         return stop;
                     }
@@ -282,6 +298,20 @@ impl Conn {
             Some(s) => Framed::Stopped(s),
             None => Framed::All,
         }
+    }
+
+    /// At shutdown: every complete frame still in the buffer (a turn may have left some), without
+    /// a budget and without reading. False when `emit` refused one.
+    pub fn buffered_frames(
+        &mut self,
+        max_frame: usize,
+        emit: &mut dyn FnMut(&[u8], bool) -> bool,
+    ) -> bool {
+        let mut unlimited = usize::MAX;
+        matches!(
+            self.frames_from_buffer(max_frame, &mut unlimited, emit),
+            Framed::All
+        )
     }
 
     /// After the peer closed: the last unterminated frame, if any. It stays in the buffer: the WAL
@@ -368,5 +398,24 @@ mod tests {
             );
         }
         drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn frames_a_turn_left_in_the_buffer_are_all_taken_at_shutdown_before_the_last_one() {
+        let (mut client, mut conn) = pair();
+        // One small write on loopback: all of it is waiting before the first read.
+        client
+            .write_all(&[b"x\n".repeat(1000), b"last".to_vec()].concat())
+            .unwrap();
+        let first = turns(&mut conn, 1);
+        assert_eq!(first[0], (TURN_FRAMES, TURN_FRAMES, ReadStop::Yielded));
+        let mut rest = 0;
+        assert!(conn.buffered_frames(4096, &mut |f, _| {
+            assert_eq!(f, b"x");
+            rest += 1;
+            true
+        }));
+        assert_eq!(rest, 1000 - TURN_FRAMES);
+        assert_eq!(conn.final_frame(4096), Some((b"last".to_vec(), false)));
     }
 }
