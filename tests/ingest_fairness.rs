@@ -104,6 +104,7 @@ fn a_tcp_client_flooding_tiny_frames_does_not_starve_udp_or_grow_memory() {
     // stays under a million rows.
     let daemon = env.start();
     let pid = daemon.pid();
+    let rss_start = status_kib(pid, "VmRSS");
     let lines = numbered_lines(MARKER, UDP_TOTAL);
 
     let stop_flood = Arc::new(AtomicBool::new(false));
@@ -159,7 +160,7 @@ fn a_tcp_client_flooding_tiny_frames_does_not_starve_udp_or_grow_memory() {
         "fairness: UDP sent {UDP_TOTAL} in {send_seconds:.1} s, accepted {accepted}, stored \
          {stored}, kernel drops {kernel_drops:?}, dropped_wal_full {dropped_wal_full}; flood: \
          {} bytes written, {tcp_during} frames accepted while UDP ran; RSS {rss_during} KiB at \
-         the end of UDP, sampled peak {rss_peak} KiB, VmHWM {hwm} KiB",
+         the end of UDP, sampled peak {rss_peak} KiB, VmHWM {hwm} KiB, {rss_start} KiB at start",
         flood_bytes.load(Ordering::Relaxed)
     );
 
