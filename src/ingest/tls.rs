@@ -5,14 +5,15 @@
 //! framer after this stream also accepts LF-terminated frames, detected per frame, as on TCP.
 //!
 //! Memory per connection is bounded: rustls reassembles at most one TLS record (about 18 KiB) or
-//! one handshake message (at most 64 KiB), and keeps decrypted bytes up to [`PLAINTEXT_LIMIT`]; the
-//! connection's frame buffer is bounded as for plain TCP. A connection is read only as fast as the
+//! one handshake message (at most 64 KiB), keeps decrypted bytes up to its own 16 KiB limit (and
+//! one record: we read them out before more is decrypted), and queues at most
+//! [`PLAINTEXT_LIMIT`] to send; the connection's frame buffer is bounded as for plain TCP. A connection is read only as fast as the
 //! WAL takes its frames, so a fast sender is held back by TCP, not by memory.
 //!
 //! Handshakes run on the ingest thread, bounded: a connection gets at most one handshake step
 //! (one `read_tls` and the `process_new_packets` that answers it, so at most one flight of the
 //! client's) per turn of the ingest loop, and the loop caps the handshaking connections it serves
-//! per turn (`HANDSHAKES_PER_TURN` in mod.rs). The costly step, the server's signature or the
+//! per turn (`HANDSHAKES_PER_TURN` in streams.rs). The costly step, the server's signature or the
 //! check of a client certificate, is about a millisecond, so a turn stays short and the UDP
 //! sockets are read between turns. Moving handshakes to a thread of their own would cost a
 //! hand-over of every connection (socket and rustls state) between threads and a second owner of
@@ -29,7 +30,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
-/// Decrypted bytes rustls keeps before we read them (and outgoing bytes it queues).
+/// Bytes rustls may queue to send (handshake messages, alerts). Decrypted bytes are capped by
+/// rustls itself (16 KiB): `set_buffer_limit` does not apply to them.
 const PLAINTEXT_LIMIT: usize = 64 * 1024;
 
 /// A bound TLS listener and the configuration every connection on it uses.
