@@ -4,14 +4,25 @@
 //! limits, idle timeout and back-pressure.
 //!
 //! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
-//! 32 datagrams, or what one TCP read yielded), fsync per the WAL's policy. Inform Responses are
+//! 32 datagrams, or one connection's turn), fsync per the WAL's policy. Inform Responses are
 //! sent after that flush and after an fsync of the WAL, whatever `wal.sync` says, never before.
 //! SNMPv3 informs: MUTT is their authoritative engine
 //! (informs.rs); a retransmitted v3 inform is answered again but stored once.
 //!
+//! Fairness: the loop goes in turns. In each, every ready stream connection gets one bounded
+//! share (at most 64 KiB read and 512 frames, one TLS handshake step; tcp.rs), up to a share of
+//! the whole turn (`STREAM_FRAMES_PER_TURN`, `HANDSHAKES_PER_TURN`; streams.rs); one with more
+//! waiting stays in the ready queue (mio is edge-triggered: it will not be told again). Then
+//! every UDP socket is read (up to `UDP_ROUNDS` recvmmsg calls, `pending` when more waits).
+//! So one sender, however fast and whatever its frame size, cannot keep the others waiting, and
+//! what waits for the WAL is one turn's frames, not what the WAL budget allows.
+//!
 //! When the WAL is at its disk budget, ingest sheds load loudly: UDP datagrams are received and
 //! dropped (counted in `dropped_wal_full`), TCP and TLS connections are not read (back-pressure)
-//! until there is room. Unprocessed records are never deleted. When the disk itself is full
+//! until there is room. Streams stop earlier, with a quarter of the budget left
+//! (`STREAM_RESERVE`, streams.rs): their senders wait and lose nothing, so that quarter is kept for
+//! datagrams, which are lost when not taken; a flood over TCP cannot fill the WAL for UDP.
+//! Unprocessed records are never deleted. When the disk itself is full
 //! (ENOSPC, EDQUOT) the WAL undoes the failed flush and ingest carries on the same way: UDP
 //! dropped (counted in `dropped_disk_full`), streams held with their refused frames kept, a
 //! write tried again at most every `space::RETRY` (space.rs). Any other WAL error is fatal.
@@ -21,6 +32,7 @@ mod fd_budget;
 pub mod framing;
 pub mod informs;
 mod space;
+mod streams;
 mod tcp;
 pub mod tls;
 pub mod udp;
@@ -43,8 +55,9 @@ use crate::model::{flags, Listener, Transport};
 use crate::timefmt::now_us;
 use crate::wal::{Appended, RecordMeta, WalError, Writer};
 use space::Space;
-use tcp::{Conn, ReadStop, Stream, Unaccepted};
-use tls::{TlsListener, TlsStream};
+use streams::{close_idle, retry_held, serve_ready, Accepting, Queues, TurnShare};
+use tcp::{Conn, Unaccepted};
+use tls::TlsListener;
 
 const SNMP_UDP: Token = Token(0);
 const SYSLOG_UDP: Token = Token(1);
@@ -207,13 +220,12 @@ pub fn run(
         opts.usm.clone(),
         Instant::now(),
     );
-    // Connections holding frames the full WAL refused; retried every tick.
-    let mut held: Vec<usize> = Vec::new();
+    let mut queues = Queues::default();
     let mut last_sweep = Instant::now();
     let tick = Duration::from_millis(50);
 
     while !stop.load(Ordering::Relaxed) {
-        let busy = udp_in.iter().any(|(_, u)| u.pending);
+        let busy = udp_in.iter().any(|(_, u)| u.pending) || !queues.ready.is_empty();
         let timeout = if busy { Duration::ZERO } else { tick };
         if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -248,17 +260,37 @@ pub fn run(
                     }
                 }
                 Token(id) => {
-                    if !held.contains(&id) {
-                        read_conn(id, &mut conns, &mut wal, &opts, &metrics, now, &mut held)?;
+                    if let Some(conn) = conns.get_mut(&id) {
+                        if !queues.held.contains(&id) {
+                            queues.mark_ready(id, conn);
+                        }
                     }
                 }
             }
         }
+        let mut share = TurnShare::default();
+        serve_ready(
+            &mut conns,
+            &mut wal,
+            &opts,
+            &metrics,
+            now,
+            &mut queues,
+            &mut share,
+        )?;
         for (_, u) in udp_in.iter_mut().filter(|(_, u)| u.pending) {
             receive_udp(u, &mut wal, &metrics, &mut acks, &mut informs)?;
         }
-        if !held.is_empty() {
-            retry_held(&mut held, &mut conns, &mut wal, &opts, &metrics, now)?;
+        if !queues.held.is_empty() {
+            retry_held(
+                &mut conns,
+                &mut wal,
+                &opts,
+                &metrics,
+                now,
+                &mut queues,
+                &mut share,
+            )?;
         }
         if wal.writer.sync_due() {
             wal.writer.sync()?;
@@ -266,51 +298,14 @@ pub fn run(
         send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
         if now.duration_since(last_sweep) >= Duration::from_secs(1) {
             last_sweep = now;
-            close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut held)?;
+            close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
         }
     }
     info!(
         connections = conns.len(),
         "ingest stopping: closing listeners"
     );
-    // Frames already read from open connections are accepted before the final sync.
-    let (mut tcp, mut tls) = (0, 0);
-    for c in conns.values() {
-        let transport = c.stream.transport();
-        let mut n = 0;
-        for (frame, cut) in c.unaccepted.iter() {
-            n += u64::from(append_frame(
-                &mut wal.writer,
-                c.peer,
-                transport,
-                frame,
-                cut,
-            )?);
-        }
-        if let Some((frame, cut)) = c.final_frame(opts.limits(transport).max_frame) {
-            n += u64::from(append_frame(
-                &mut wal.writer,
-                c.peer,
-                transport,
-                &frame,
-                cut,
-            )?);
-        }
-        match transport {
-            Transport::Tls => tls += n,
-            _ => tcp += n,
-        }
-    }
-    let frames = tcp + tls;
-    if wal.flush(&metrics, Instant::now())? {
-        count_frames(&metrics, Transport::Tcp, tcp, 0);
-        count_frames(&metrics, Transport::Tls, tls, 0);
-    } else {
-        warn!(
-            frames,
-            "stream frames not accepted at shutdown: the WAL disk is full"
-        );
-    }
+    streams::take_at_shutdown(&mut conns, &mut wal, &opts, &metrics)?;
     wal.writer.sync()?;
     send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
     Ok(())
@@ -483,286 +478,4 @@ fn register_listener(
     poll.registry()
         .register(&mut l, token, Interest::READABLE)?;
     Ok(Some(l))
-}
-
-/// What accepting a connection touches.
-struct Accepting<'a> {
-    poll: &'a Poll,
-    conns: &'a mut HashMap<usize, Conn>,
-    next_conn: &'a mut usize,
-    opts: &'a IngestOptions,
-    metrics: &'a Metrics,
-}
-
-impl Accepting<'_> {
-    /// Accept until the listener would block; `tls` set: the listener speaks TLS.
-    fn accept_all(
-        &mut self,
-        listener: &mut TcpListener,
-        tls: Option<&Arc<rustls::ServerConfig>>,
-        now: Instant,
-    ) -> io::Result<()> {
-        let transport = if tls.is_some() {
-            Transport::Tls
-        } else {
-            Transport::Tcp
-        };
-        let max = self.opts.limits(transport).max_connections;
-        let mut open = self
-            .conns
-            .values()
-            .filter(|c| c.stream.transport() == transport)
-            .count();
-        loop {
-            match listener.accept() {
-                Ok((socket, peer)) => {
-                    if open >= max {
-                        Metrics::add(&self.metrics.tcp_refused, 1);
-                        warn!(%peer, max, "{} connection refused: at the connection cap", transport.as_str());
-                        continue;
-                    }
-                    let mut stream = match tls {
-                        None => Stream::Plain(socket),
-                        Some(config) => match TlsStream::new(socket, config.clone()) {
-                            Ok(t) => Stream::Tls(Box::new(t)),
-                            Err(e) => {
-                                warn!(%peer, error = %e, "TLS connection not set up");
-                                continue;
-                            }
-                        },
-                    };
-                    // TLS writes its handshake while we read: a full socket buffer resumes on
-                    // the writable event.
-                    let interest = match transport {
-                        Transport::Tls => Interest::READABLE | Interest::WRITABLE,
-                        _ => Interest::READABLE,
-                    };
-                    let id = *self.next_conn;
-                    *self.next_conn += 1;
-                    self.poll
-                        .registry()
-                        .register(stream.socket(), Token(id), interest)?;
-                    debug!(%peer, "syslog {} connection", transport.as_str());
-                    self.conns.insert(id, Conn::new(stream, peer, now));
-                    open += 1;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ECONNABORTED, EMFILE and the like: log and go on; the listener stays up.
-                Err(e) => {
-                    warn!(error = %e, "{} accept failed", transport.as_str());
-                    return Ok(());
-                }
-            }
-        }
-    }
-}
-
-/// Append one stream frame; false when the WAL is at its budget (not taken). Counted once the
-/// flush succeeded ([`count_frames`]).
-fn append_frame(
-    wal: &mut Writer,
-    peer: SocketAddr,
-    transport: Transport,
-    frame: &[u8],
-    cut: bool,
-) -> Result<bool, WalError> {
-    let meta = meta(peer, transport, Listener::Syslog, cut);
-    Ok(matches!(wal.append(&meta, frame)?, Appended::Seq(_)))
-}
-
-fn count_frames(metrics: &Metrics, transport: Transport, frames: u64, cut: u64) {
-    let counter = match transport {
-        Transport::Tls => &metrics.accepted_syslog_tls,
-        _ => &metrics.accepted_syslog_tcp,
-    };
-    Metrics::add(counter, frames);
-    Metrics::add(&metrics.truncated, cut);
-}
-
-/// Append again the frames of `conn` a full disk refused, and flush. True when none is left.
-fn replay(
-    conn: &mut Conn,
-    wal: &mut Sink,
-    metrics: &Metrics,
-    now: Instant,
-) -> Result<bool, IngestError> {
-    if conn.unaccepted.is_empty() {
-        return Ok(true);
-    }
-    let transport = conn.stream.transport();
-    let mut taken = 0;
-    for (frame, cut) in conn.unaccepted.iter() {
-        if !append_frame(&mut wal.writer, conn.peer, transport, frame, cut)? {
-            break;
-        }
-        taken += 1;
-    }
-    if !wal.flush(metrics, now)? {
-        return Ok(false);
-    }
-    count_frames(
-        metrics,
-        transport,
-        taken as u64,
-        conn.unaccepted.cut_count(taken),
-    );
-    conn.unaccepted.drain_front(taken);
-    Ok(conn.unaccepted.is_empty())
-}
-
-fn read_conn(
-    id: usize,
-    conns: &mut HashMap<usize, Conn>,
-    wal: &mut Sink,
-    opts: &IngestOptions,
-    metrics: &Metrics,
-    now: Instant,
-    held: &mut Vec<usize>,
-) -> Result<(), IngestError> {
-    let Some(conn) = conns.get_mut(&id) else {
-        return Ok(());
-    };
-    // While the disk is full, or frames refused before are still waiting: do not read.
-    if !wal.space.may_write(now) || !replay(conn, wal, metrics, now)? {
-        held.push(id);
-        return Ok(());
-    }
-    let (peer, transport) = (conn.peer, conn.stream.transport());
-    let max_frame = opts.limits(transport).max_frame;
-    let mut wal_error = None;
-    let Sink {
-        writer, scratch, ..
-    } = wal;
-    scratch.clear();
-    let stop = conn.read_frames(max_frame, now, &mut |frame, cut| match append_frame(
-        writer, peer, transport, frame, cut,
-    ) {
-        Ok(true) => {
-            scratch.push(frame, cut);
-            true
-        }
-        Ok(false) => false,
-        Err(e) => {
-            wal_error = Some(e);
-            false
-        }
-    });
-    if let Some(e) = wal_error {
-        return Err(e.into());
-    }
-    if !wal.flush(metrics, now)? {
-        // Keep the frames on the connection and stop reading it until there is space.
-        std::mem::swap(&mut conn.unaccepted, &mut wal.scratch);
-        held.push(id);
-        return Ok(());
-    }
-    let taken = wal.scratch.len();
-    count_frames(
-        metrics,
-        transport,
-        taken as u64,
-        wal.scratch.cut_count(taken),
-    );
-    let refused = stop == ReadStop::Refused;
-    if refused || taken > 0 {
-        wal.space.at_budget(refused, 0, metrics);
-    }
-    match stop {
-        ReadStop::Drained => {}
-        ReadStop::Refused => held.push(id),
-        ReadStop::Closed => close_conn(id, conns, wal, opts, metrics, now, held)?,
-    }
-    Ok(())
-}
-
-fn close_conn(
-    id: usize,
-    conns: &mut HashMap<usize, Conn>,
-    wal: &mut Sink,
-    opts: &IngestOptions,
-    metrics: &Metrics,
-    now: Instant,
-    held: &mut Vec<usize>,
-) -> Result<(), IngestError> {
-    let Some(conn) = conns.get_mut(&id) else {
-        return Ok(());
-    };
-    if !wal.space.may_write(now) || !replay(conn, wal, metrics, now)? {
-        held.push(id);
-        return Ok(());
-    }
-    let transport = conn.stream.transport();
-    if let Some((frame, cut)) = conn.final_frame(opts.limits(transport).max_frame) {
-        // WAL full or disk full: keep the connection object (and its last frame) until there is
-        // room.
-        if !append_frame(&mut wal.writer, conn.peer, transport, &frame, cut)?
-            || !wal.flush(metrics, now)?
-        {
-            held.push(id);
-            return Ok(());
-        }
-        count_frames(metrics, transport, 1, u64::from(cut));
-    }
-    if let Some(failure) = conn.stream.failed_handshake() {
-        Metrics::add(&metrics.tls_handshake_failed, 1);
-        match failure {
-            Some(e) => debug!(peer = %conn.peer, error = %e, "TLS handshake failed"),
-            None => debug!(peer = %conn.peer, "TLS connection closed before its handshake ended"),
-        }
-    }
-    conns.remove(&id);
-    Ok(())
-}
-
-fn retry_held(
-    held: &mut Vec<usize>,
-    conns: &mut HashMap<usize, Conn>,
-    wal: &mut Sink,
-    opts: &IngestOptions,
-    metrics: &Metrics,
-    now: Instant,
-) -> Result<(), IngestError> {
-    if !wal.space.may_write(now) {
-        return Ok(());
-    }
-    let ids = std::mem::take(held);
-    for id in ids {
-        let closed = conns.get(&id).is_some_and(|c| c.closed);
-        if closed {
-            close_conn(id, conns, wal, opts, metrics, now, held)?;
-        } else {
-            // Edge-triggered readiness may have been consumed while we held back: read now.
-            read_conn(id, conns, wal, opts, metrics, now, held)?;
-        }
-    }
-    Ok(())
-}
-
-/// Close connections silent for their listener's idle timeout (TLS ones that never finished the
-/// handshake included); a partial last frame is kept as a final frame.
-fn close_idle(
-    conns: &mut HashMap<usize, Conn>,
-    wal: &mut Sink,
-    opts: &IngestOptions,
-    metrics: &Metrics,
-    now: Instant,
-    held: &mut Vec<usize>,
-) -> Result<(), IngestError> {
-    let idle: Vec<usize> = conns
-        .iter()
-        .filter(|(id, c)| {
-            let idle = opts.limits(c.stream.transport()).idle_timeout;
-            now.duration_since(c.last_activity) >= idle && !held.contains(id)
-        })
-        .map(|(id, _)| *id)
-        .collect();
-    for id in idle {
-        if let Some(c) = conns.get(&id) {
-            debug!(peer = %c.peer, transport = c.stream.transport().as_str(), "closing idle connection");
-        }
-        Metrics::add(&metrics.tcp_idle_closed, 1);
-        close_conn(id, conns, wal, opts, metrics, now, held)?;
-    }
-    Ok(())
 }

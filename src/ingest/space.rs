@@ -6,11 +6,14 @@
 //! received and dropped in between (counted in `dropped_disk_full`), TCP and TLS connections are
 //! not read. A flush that fails for space leaves nothing on disk (the WAL undoes it), so the only
 //! cost of a retry is one failed `write`.
+//!
+//! Stream connections are also held, without loss or a `/health` flag, in the last quarter of
+//! the budget, which is kept for datagrams (`STREAM_RESERVE` in streams.rs).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::metrics::Metrics;
 use crate::wal::WalError;
@@ -25,6 +28,8 @@ pub struct Space {
     dropped_full: u64,
     /// Datagrams dropped at the budget since shedding began (None: not shedding).
     shedding: Option<u64>,
+    /// Stream connections are held at the part of the budget kept for datagrams.
+    streams_held: bool,
 }
 
 impl Space {
@@ -34,6 +39,7 @@ impl Space {
             retry_at: now,
             dropped_full: 0,
             shedding: None,
+            streams_held: false,
         }
     }
 
@@ -91,6 +97,22 @@ impl Space {
                 metrics.wal_shedding.store(false, Ordering::Relaxed);
             }
             (None, false) => {}
+        }
+    }
+
+    /// A stream frame was refused at the part of the budget kept for datagrams (`true`), or
+    /// stream frames were taken again. Logged at debug: under steady overload this turns with
+    /// every WAL segment the database releases. It is back-pressure, not loss: nothing is
+    /// counted and `/health` does not change.
+    pub fn streams_held(&mut self, held: bool) {
+        if held == self.streams_held {
+            return;
+        }
+        self.streams_held = held;
+        if held {
+            debug!("WAL near its budget: holding TCP/TLS connections, the rest is kept for UDP");
+        } else {
+            debug!("TCP/TLS connections read again");
         }
     }
 }

@@ -5,9 +5,19 @@
 //! framer after this stream also accepts LF-terminated frames, detected per frame, as on TCP.
 //!
 //! Memory per connection is bounded: rustls reassembles at most one TLS record (about 18 KiB) or
-//! one handshake message (at most 64 KiB), and keeps decrypted bytes up to [`PLAINTEXT_LIMIT`]; the
-//! connection's frame buffer is bounded as for plain TCP. A connection is read only as fast as the
+//! one handshake message (at most 64 KiB), keeps decrypted bytes up to its own 16 KiB limit (and
+//! one record: we read them out before more is decrypted), and queues at most
+//! [`PLAINTEXT_LIMIT`] to send; the connection's frame buffer is bounded as for plain TCP. A connection is read only as fast as the
 //! WAL takes its frames, so a fast sender is held back by TCP, not by memory.
+//!
+//! Handshakes run on the ingest thread, bounded: a connection gets at most one handshake step
+//! (one `read_tls` and the `process_new_packets` that answers it, so at most one flight of the
+//! client's) per turn of the ingest loop, and the loop caps the handshaking connections it serves
+//! per turn (`HANDSHAKES_PER_TURN` in streams.rs). The costly step, the server's signature or the
+//! check of a client certificate, is about a millisecond, so a turn stays short and the UDP
+//! sockets are read between turns. Moving handshakes to a thread of their own would cost a
+//! hand-over of every connection (socket and rustls state) between threads and a second owner of
+//! the connection cap, for work that is small per turn once bounded.
 
 use std::io::{self, Read};
 use std::net::TcpListener;
@@ -20,7 +30,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
-/// Decrypted bytes rustls keeps before we read them (and outgoing bytes it queues).
+/// Bytes rustls may queue to send (handshake messages, alerts). Decrypted bytes are capped by
+/// rustls itself (16 KiB): `set_buffer_limit` does not apply to them.
 const PLAINTEXT_LIMIT: usize = 64 * 1024;
 
 /// A bound TLS listener and the configuration every connection on it uses.
@@ -176,6 +187,8 @@ pub struct TlsStream {
     tls: ServerConnection,
     /// Why the TLS layer failed, once it has.
     failure: Option<rustls::Error>,
+    /// A handshake step was taken in this turn ([`TlsStream::begin_turn`]).
+    stepped: bool,
 }
 
 impl TlsStream {
@@ -186,7 +199,19 @@ impl TlsStream {
             sock,
             tls,
             failure: None,
+            stepped: false,
         })
+    }
+
+    /// A new turn of the ingest loop: one more handshake step may be taken.
+    pub fn begin_turn(&mut self) {
+        self.stepped = false;
+    }
+
+    /// This turn's handshake step was taken and the handshake is not over: reading stopped
+    /// early, not because the socket is empty.
+    pub fn turn_spent(&self) -> bool {
+        self.stepped && self.tls.is_handshaking()
     }
 
     /// The handshake has not completed (yet, or ever).
@@ -214,6 +239,8 @@ impl TlsStream {
 impl Read for TlsStream {
     /// Plaintext, `Ok(0)` at the end of the stream, `WouldBlock` when the socket has nothing more,
     /// `InvalidData` when the peer broke the TLS protocol (the handshake failed, for one).
+    /// While handshaking, at most one step per turn: then `WouldBlock` with
+    /// [`TlsStream::turn_spent`] set.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.tls.reader().read(buf) {
@@ -223,9 +250,13 @@ impl Read for TlsStream {
                 Err(e) => return Err(e),
             }
             self.flush();
+            if self.turn_spent() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             match self.tls.read_tls(&mut self.sock) {
                 Ok(0) => return Ok(0),
                 Ok(_) => {
+                    self.stepped |= self.tls.is_handshaking();
                     if let Err(e) = self.tls.process_new_packets() {
                         self.failure = Some(e.clone());
                         // Tell the peer why (the alert rustls queued), then give up.

@@ -127,6 +127,19 @@ impl Writer {
         Ok(Appended::Seq(seq))
     }
 
+    /// Bytes the WAL may still take under its budget (`max_size`), the records waiting for the
+    /// flush counted as taken. Ingest reads it to keep the last part of the budget for
+    /// datagrams.
+    pub fn room(&self) -> u64 {
+        let used = self.shared.disk_bytes() + self.pending.len() as u64;
+        self.cfg.max_size.saturating_sub(used)
+    }
+
+    /// The WAL's budget in bytes.
+    pub fn max_size(&self) -> u64 {
+        self.cfg.max_size
+    }
+
     /// Make the next sequence at least `seq + 1`. The pipeline calls this at start-up with its
     /// checkpoint: a power loss under a relaxed sync policy can tear off records the checkpoint
     /// already covers, and their sequence numbers must not be handed to new records, which a
