@@ -1,5 +1,6 @@
 //! Bounded state, through the real daemon: the devices table stops at its cap without failing
-//! a batch, and finished webhook alerts past their retention are deleted while pending ones stay.
+//! a batch, finished webhook alerts past their retention are deleted while pending ones stay,
+//! and connections refused at the cap are counted each but logged once.
 
 mod common;
 
@@ -107,4 +108,38 @@ fn finished_webhook_alerts_past_retention_are_deleted_and_pending_ones_stay() {
         "the recent finished rows are kept"
     );
     drop(daemon);
+}
+
+#[test]
+fn connections_refused_at_the_cap_are_each_counted_and_logged_once() {
+    let env = Env::new(Setup::default());
+    let path = env.config_path();
+    let text = file_text(&path).replacen(
+        "    protocol: [udp, tcp]\n",
+        "    protocol: [udp, tcp]\n    max_connections: 2\n",
+        1,
+    );
+    std::fs::write(&path, text).expect("rewrite config");
+    let daemon = env.start();
+    let held: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", env.syslog_port)).expect("connect"))
+        .collect();
+    for _ in 0..50 {
+        // Accepted by the kernel, then closed by MUTT at its cap.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", env.syslog_port));
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while daemon.metric("mutt_tcp_refused_total") < 50 {
+        assert!(Instant::now() < until, "refusals not counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(daemon.metric("mutt_tcp_refused_total"), 50);
+    let log = daemon.stderr();
+    assert_eq!(
+        log.matches("connection refused: at the connection cap")
+            .count(),
+        1,
+        "{log}"
+    );
+    drop(held);
 }

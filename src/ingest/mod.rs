@@ -55,7 +55,7 @@ use crate::model::{flags, Listener, Transport};
 use crate::timefmt::now_us;
 use crate::wal::{Appended, RecordMeta, WalError, Writer};
 use space::Space;
-use streams::{close_idle, retry_held, serve_ready, Accepting, Queues, TurnShare};
+use streams::{close_idle, retry_held, serve_ready, Accepting, Queues, Refusals, TurnShare};
 use tcp::{Conn, Unaccepted};
 use tls::TlsListener;
 
@@ -221,6 +221,7 @@ pub fn run(
         Instant::now(),
     );
     let mut queues = Queues::default();
+    let mut refusals = Refusals::default();
     let mut last_sweep = Instant::now();
     let tick = Duration::from_millis(50);
 
@@ -255,6 +256,7 @@ pub fn run(
                             next_conn: &mut next_conn,
                             opts: &opts,
                             metrics: &metrics,
+                            refusals: &mut refusals,
                         };
                         accepting.accept_all(l, tls, now)?;
                     }
@@ -299,6 +301,7 @@ pub fn run(
         if now.duration_since(last_sweep) >= Duration::from_secs(1) {
             last_sweep = now;
             close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
+            refusals.tick(now);
         }
     }
     info!(

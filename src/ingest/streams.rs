@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 use super::tcp::{self, Conn, ReadStop, Stream};
 use super::tls::TlsStream;
 use super::{meta, IngestError, IngestOptions, Sink};
+use crate::log_limit::Repeats;
 use crate::metrics::Metrics;
 use crate::model::{Listener, Transport};
 use crate::wal::{Appended, WalError, Writer};
@@ -72,6 +73,35 @@ impl Queues {
     }
 }
 
+/// The rate limits of the "refused at the connection cap" warning, per transport: a client
+/// that reconnects in a loop must not write a log line per attempt.
+#[derive(Default)]
+pub(super) struct Refusals {
+    tcp: Repeats,
+    tls: Repeats,
+}
+
+impl Refusals {
+    fn of(&mut self, transport: Transport) -> &mut Repeats {
+        match transport {
+            Transport::Tls => &mut self.tls,
+            _ => &mut self.tcp,
+        }
+    }
+
+    /// Log the summary of a storm of refusals that has stopped.
+    pub(super) fn tick(&mut self, now: Instant) {
+        for transport in [Transport::Tcp, Transport::Tls] {
+            if let Some(say) = self.of(transport).tick(now) {
+                warn!(
+                    "{} connection refused: at the connection cap{say}",
+                    transport.as_str()
+                );
+            }
+        }
+    }
+}
+
 /// What accepting a connection touches.
 pub(super) struct Accepting<'a> {
     pub(super) poll: &'a Poll,
@@ -79,6 +109,7 @@ pub(super) struct Accepting<'a> {
     pub(super) next_conn: &'a mut usize,
     pub(super) opts: &'a IngestOptions,
     pub(super) metrics: &'a Metrics,
+    pub(super) refusals: &'a mut Refusals,
 }
 
 impl Accepting<'_> {
@@ -105,7 +136,9 @@ impl Accepting<'_> {
                 Ok((socket, peer)) => {
                     if open >= max {
                         Metrics::add(&self.metrics.tcp_refused, 1);
-                        warn!(%peer, max, "{} connection refused: at the connection cap", transport.as_str());
+                        if let Some(say) = self.refusals.of(transport).hit(now, 1) {
+                            warn!(%peer, max, "{} connection refused: at the connection cap{say}", transport.as_str());
+                        }
                         continue;
                     }
                     let mut stream = match tls {
