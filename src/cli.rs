@@ -257,7 +257,7 @@ fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
                 let bytes = std::fs::read(path)
                     .map_err(|e| Failure::Runtime(format!("{}: {e}", path.display())))?;
                 let datagram = if *hex {
-                    parse_hex(&bytes).ok_or_else(|| {
+                    crate::hex::parse_dump(&bytes).ok_or_else(|| {
                         Failure::Config(format!("{}: not hex text", path.display()))
                     })?
                 } else {
@@ -361,7 +361,7 @@ fn decode_stored(
             "type": kind,
             "source_ip": source_ip,
             "received_at": received_at,
-            "raw_hex": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "raw_hex": crate::hex::encode(&bytes),
             "error": error,
             "decoded": decoded,
         });
@@ -377,22 +377,6 @@ fn optional_config(path: &Path) -> Result<Option<Config>, Failure> {
         return Ok(None);
     }
     load_config(path).map(Some)
-}
-
-/// Hex text as `snmptrap -d` and tcpdump print it: pairs of digits, any spacing, `#`/`;` comments.
-fn parse_hex(text: &[u8]) -> Option<Vec<u8>> {
-    let text = String::from_utf8_lossy(text);
-    let mut digits = Vec::new();
-    for line in text.lines() {
-        let line = line.split(['#', ';']).next().unwrap_or("");
-        for c in line.chars().filter(|c| !c.is_whitespace() && *c != ':') {
-            digits.push(c.to_digit(16)? as u8);
-        }
-    }
-    if digits.len() % 2 != 0 {
-        return None;
-    }
-    Some(digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
 }
 
 fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
@@ -474,20 +458,5 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_text_in_the_usual_dump_layouts_parses() {
-        assert_eq!(
-            parse_hex(b"30 0a\n02:01 # c\n"),
-            Some(vec![0x30, 0x0a, 0x02, 0x01])
-        );
-        assert_eq!(parse_hex(b"3"), None);
-        assert_eq!(parse_hex(b"zz"), None);
     }
 }

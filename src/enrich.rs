@@ -1,16 +1,25 @@
 //! Reverse DNS off the hot path: the pipeline asks a bounded cache and never waits; misses go to a
-//! few resolver threads (getnameinfo, bounded by the system resolver's own timeout) whose answers
-//! the next message from that address sees. Positive and negative answers expire separately.
+//! few resolver threads (`dns_lookup::lookup_addr`: getnameinfo, bounded by the system resolver's
+//! own timeout) whose answers the next message from that address sees. Positive and negative
+//! answers expire separately.
+//!
+//! The cache is `quick_cache`'s concurrent one: when full it evicts one entry, chosen by S3-FIFO,
+//! so a burst of new addresses (a scan, spoofed sources) passes through its small probation queue
+//! and the devices that keep sending stay. A hit takes a shared read lock and marks the entry
+//! with an atomic, so decoding threads do not queue behind each other. `lru` would have needed an
+//! exclusive lock around every hit, and its releases without RustSec advisories need a newer Rust
+//! than ours; `moka` brings a much larger tree for a per-entry expiry we keep in the value
+//! ourselves.
 
-use std::collections::HashMap;
-use std::ffi::CStr;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
+use quick_cache::sync::Cache;
+use quick_cache::{OptionsBuilder, UnitWeighter};
 use serde::Deserialize;
 use tracing::debug;
 
@@ -20,7 +29,8 @@ use tracing::debug;
 pub struct EnrichmentSection {
     /// Resolve source addresses to names for `source_device`.
     pub reverse_dns: bool,
-    /// Most addresses remembered (answers and failures).
+    /// Most addresses remembered (answers, failures and lookups under way); beyond it one is
+    /// forgotten for each new one.
     pub dns_cache_size: usize,
     pub dns_positive_ttl_seconds: u64,
     pub dns_negative_ttl_seconds: u64,
@@ -51,8 +61,7 @@ enum Entry {
 }
 
 struct Inner {
-    cache: RwLock<HashMap<IpAddr, Entry>>,
-    capacity: usize,
+    cache: Cache<IpAddr, Entry>,
     positive_ttl: Duration,
     negative_ttl: Duration,
     stop: AtomicBool,
@@ -80,8 +89,7 @@ impl Resolver {
     /// With another lookup function (tests).
     pub fn with_lookup(cfg: &EnrichmentSection, lookup: fn(IpAddr) -> Option<String>) -> Resolver {
         let inner = Arc::new(Inner {
-            cache: RwLock::new(HashMap::new()),
-            capacity: cfg.dns_cache_size.max(1),
+            cache: bounded_cache(cfg.dns_cache_size.max(1)),
             positive_ttl: Duration::from_secs(cfg.dns_positive_ttl_seconds),
             negative_ttl: Duration::from_secs(cfg.dns_negative_ttl_seconds),
             stop: AtomicBool::new(false),
@@ -96,34 +104,39 @@ impl Resolver {
         Resolver { inner, requests }
     }
 
-    /// The name for `ip` if known now; otherwise None, and a lookup is queued (at most one per
-    /// address at a time; dropped when the queue is full).
+    /// The name for `ip` if known now; otherwise None, and a lookup is queued (one per address at
+    /// a time, unless two threads miss it at the same instant; dropped when the queue is full).
     pub fn lookup(&self, ip: IpAddr, now: Instant) -> Option<Arc<str>> {
-        if let Ok(cache) = self.inner.cache.read() {
-            match cache.get(&ip) {
-                Some(Entry::Known { name, expires }) if *expires > now => return name.clone(),
-                Some(Entry::Pending) => return None,
-                _ => {}
-            }
+        let cache = &self.inner.cache;
+        match cache.get(&ip) {
+            Some(Entry::Known { name, expires }) if expires > now => return name,
+            Some(Entry::Pending) => return None,
+            _ => {}
         }
-        let Ok(mut cache) = self.inner.cache.write() else {
-            return None;
-        };
-        if cache.len() >= self.inner.capacity {
-            cache.retain(|_, e| matches!(e, Entry::Known { expires, .. } if *expires > now));
-            if cache.len() >= self.inner.capacity {
-                // Still full of fresh answers: forget them all rather than grow.
-                cache.clear();
-            }
-        }
-        if self.requests.try_send(ip).is_ok() {
-            cache.insert(ip, Entry::Pending);
+        // Marked before it is queued, so the answer always lands after the mark.
+        cache.insert(ip, Entry::Pending);
+        if self.requests.try_send(ip).is_err() {
+            cache.remove_if(&ip, |e| matches!(e, Entry::Pending));
         }
         None
     }
 
     pub fn stop(&self) {
         self.inner.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One shard, so the bound is exact (shards would each take a share of it and fill unevenly);
+/// hits share its read lock and only misses and answers write.
+fn bounded_cache(capacity: usize) -> Cache<IpAddr, Entry> {
+    let options = OptionsBuilder::new()
+        .estimated_items_capacity(capacity)
+        .weight_capacity(capacity as u64)
+        .shards(1)
+        .build();
+    match options {
+        Ok(o) => Cache::with_options(o, UnitWeighter, Default::default(), Default::default()),
+        Err(_) => Cache::new(capacity),
     }
 }
 
@@ -155,41 +168,16 @@ fn resolve_loop(
             name: name.map(Arc::from),
             expires: Instant::now() + ttl,
         };
-        if let Ok(mut cache) = shared.cache.write() {
-            // The ask may have been evicted meanwhile; an answer never grows a full cache.
-            if cache.contains_key(&ip) || cache.len() < shared.capacity {
-                cache.insert(ip, entry);
-            }
-        };
+        // Only where the ask still is: an ask evicted meanwhile does not push out another entry
+        // for its answer (the next message from that address asks again). Soft: an answer is no
+        // second message, so an address seen once stays first in line for eviction.
+        let _ = shared.cache.replace(ip, entry, true);
     }
 }
 
-/// getnameinfo with NI_NAMEREQD: a name, or None when the address has none.
+/// The name of `ip` (getnameinfo with NI_NAMEREQD), or None when the address has none.
 pub fn reverse_lookup(ip: IpAddr) -> Option<String> {
-    let addr: socket2::SockAddr = std::net::SocketAddr::new(ip, 0).into();
-    let mut host = [0 as libc::c_char; 1025];
-    // SAFETY: addr points at a valid sockaddr of the given length; host is a writable buffer of
-    // the given size; no service buffer is asked for.
-    let rc = unsafe {
-        libc::getnameinfo(
-            addr.as_ptr().cast(),
-            addr.len(),
-            host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
-            std::ptr::null_mut(),
-            0,
-            libc::NI_NAMEREQD,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: getnameinfo NUL-terminates the host buffer on success.
-    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
-    name.to_str()
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    dns_lookup::lookup_addr(&ip).ok().filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -205,10 +193,8 @@ mod tests {
 
     fn wait_known(r: &Resolver, ip: IpAddr) -> Option<Arc<str>> {
         for _ in 0..200 {
-            if let Ok(c) = r.inner.cache.read() {
-                if let Some(Entry::Known { name, .. }) = c.get(&ip) {
-                    return name.clone();
-                }
+            if let Some(Entry::Known { name, .. }) = r.inner.cache.get(&ip) {
+                return name;
             }
             thread::sleep(Duration::from_millis(5));
         }
@@ -275,8 +261,62 @@ mod tests {
         let r = Resolver::with_lookup(&cfg, fake);
         for i in 0..100u8 {
             r.lookup(IpAddr::from([10, 0, 1, i]), Instant::now());
-            assert!(r.inner.cache.read().unwrap().len() <= 8);
+            assert!(r.inner.cache.len() <= 8);
         }
+        r.stop();
+    }
+
+    #[test]
+    fn one_device_over_capacity_does_not_evict_everyone() {
+        let cfg = EnrichmentSection {
+            dns_cache_size: 64,
+            ..EnrichmentSection::default()
+        };
+        let r = Resolver::with_lookup(&cfg, fake);
+        let devices: Vec<IpAddr> = (0..64u8).map(|i| IpAddr::from([10, 0, i, 1])).collect();
+        for &ip in &devices {
+            r.lookup(ip, Instant::now());
+            wait_known(&r, ip);
+        }
+        // Each keeps sending.
+        for &ip in &devices {
+            assert!(r.lookup(ip, Instant::now()).is_some(), "{ip}");
+        }
+        let newcomer = IpAddr::from([10, 9, 9, 1]);
+        r.lookup(newcomer, Instant::now());
+        assert!(r.inner.cache.len() <= 64);
+        let still = devices
+            .iter()
+            .filter(|&&ip| r.lookup(ip, Instant::now()).is_some())
+            .count();
+        assert!(still >= 63, "only {still} of 64 devices kept their names");
+        r.stop();
+    }
+
+    #[test]
+    fn a_sweep_of_new_addresses_leaves_the_devices_that_keep_sending() {
+        let cfg = EnrichmentSection {
+            dns_cache_size: 64,
+            ..EnrichmentSection::default()
+        };
+        let r = Resolver::with_lookup(&cfg, fake);
+        let devices: Vec<IpAddr> = (0..32u8).map(|i| IpAddr::from([10, 0, i, 1])).collect();
+        for &ip in &devices {
+            r.lookup(ip, Instant::now());
+            wait_known(&r, ip);
+            r.lookup(ip, Instant::now());
+        }
+        // A thousand one-off sources, ten times the cache.
+        for i in 0..1000u16 {
+            let [hi, lo] = i.to_be_bytes();
+            r.lookup(IpAddr::from([172, 16, hi, lo]), Instant::now());
+            assert!(r.inner.cache.len() <= 64);
+        }
+        let still = devices
+            .iter()
+            .filter(|&&ip| r.lookup(ip, Instant::now()).is_some())
+            .count();
+        assert_eq!(still, devices.len(), "the sweep pushed out devices");
         r.stop();
     }
 

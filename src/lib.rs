@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod decode;
 pub mod enrich;
 pub mod health;
+pub mod hex;
 pub mod ingest;
 pub mod loadgen;
 pub mod log_file;

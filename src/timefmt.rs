@@ -1,4 +1,15 @@
-//! ISO 8601 UTC text with fixed precision (microseconds), so timestamps sort as text.
+//! ISO 8601 UTC text with fixed precision (microseconds), so timestamps sort as text, and the
+//! proleptic Gregorian day arithmetic that syslog timestamp decoding (decode/syslog/time.rs) is
+//! built on.
+//!
+//! Writing and reading the text is jiff's. The writer stamps every row, so the formatter was
+//! measured before it was replaced (`cargo bench --bench timefmt`, two runs each on a shared,
+//! loaded 2-core machine): jiff's printer 35-40 ns per stamp, 36-37 ns behind our range clamp,
+//! against 43-44 ns for the hand-written formatter MUTT had; the faster one stays. jiff's parser
+//! is strict where the hand-written one took 2026-02-31 as March 3rd.
+
+use jiff::fmt::temporal::DateTimePrinter;
+use jiff::Timestamp;
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -32,38 +43,17 @@ pub fn iso8601_us(unix_us: i64) -> String {
     out
 }
 
-/// Append the `iso8601_us` rendering to `out` (no allocation when `out` has room).
+/// 0000-01-01T00:00:00Z, the first instant with a four-digit year.
+const FIRST_US: i64 = -62_167_219_200_000_000;
+
+/// Append the `iso8601_us` rendering to `out` (no allocation when `out` has room). Instants
+/// before year 0000, or after jiff's last (9999-12-30T22:00:00.999999Z), are written as that end
+/// of the range, so the text keeps its width and its order.
 pub fn write_iso8601_us(unix_us: i64, out: &mut String) {
-    let secs = unix_us.div_euclid(1_000_000);
-    let micros = unix_us.rem_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let digits = |out: &mut String, v: i64, width: usize| {
-        let mut buf = [b'0'; 6];
-        let mut v = v;
-        for i in (0..width).rev() {
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        for &b in &buf[..width] {
-            out.push(b as char);
-        }
-    };
-    digits(out, y.clamp(0, 9999), 4);
-    out.push('-');
-    digits(out, m as i64, 2);
-    out.push('-');
-    digits(out, d as i64, 2);
-    out.push('T');
-    digits(out, sod / 3600, 2);
-    out.push(':');
-    digits(out, sod / 60 % 60, 2);
-    out.push(':');
-    digits(out, sod % 60, 2);
-    out.push('.');
-    digits(out, micros, 6);
-    out.push('Z');
+    const PRINTER: DateTimePrinter = DateTimePrinter::new().precision(Some(6));
+    let at = Timestamp::from_microsecond(unix_us.max(FIRST_US)).unwrap_or(Timestamp::MAX);
+    // Writing to a String cannot fail.
+    let _ = PRINTER.print_timestamp(&at, out);
 }
 
 /// Unix epoch microseconds now.
@@ -75,62 +65,11 @@ pub fn now_us() -> i64 {
 }
 
 /// Parse RFC 3339 text (`2026-11-27T03:43:02.5Z`, `...+01:00`, a space instead of `T`) into Unix
-/// epoch microseconds. Fractions beyond microseconds are cut.
+/// epoch microseconds; None for text that is not one instant, an impossible date among them.
+/// Fractions beyond microseconds are cut.
 pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
-    let b = s.trim().as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = b.get(r)?;
-        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(part).ok()?.parse().ok()
-    };
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut micros = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            if i - start < 6 {
-                micros = micros * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in (i - start)..6 {
-            micros *= 10;
-        }
-    }
-    let offset = match b.get(i..) {
-        Some(b"Z") | Some(b"z") => 0,
-        Some(rest) if rest.len() == 6 && matches!(rest[0], b'+' | b'-') && rest[3] == b':' => {
-            let oh = num(i + 1..i + 3)?;
-            let om = num(i + 4..i + 6)?;
-            let v = oh * 3600 + om * 60;
-            if rest[0] == b'-' {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo as u32, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    Some(secs * 1_000_000 + micros)
+    let at: jiff::Timestamp = s.trim().parse().ok()?;
+    Some(at.as_microsecond())
 }
 
 #[cfg(test)]
@@ -152,8 +91,54 @@ mod tests {
             parse_rfc3339_us("1970-01-01T00:00:00.1234567Z"),
             Some(123_456)
         );
+        assert_eq!(parse_rfc3339_us(" 1970-01-01 00:00:01z "), Some(1_000_000));
         assert_eq!(parse_rfc3339_us("1970-01-01T00:00:00"), None);
         assert_eq!(parse_rfc3339_us("yesterday"), None);
+    }
+
+    #[test]
+    fn rfc3339_rejects_dates_that_do_not_exist() {
+        assert_eq!(parse_rfc3339_us("2026-02-31T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339_us("2026-02-29T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339_us("2026-04-31T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339_us("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339_us("2026-01-01T24:00:00Z"), None);
+        let leap = days_from_civil(2024, 2, 29) * 86_400_000_000;
+        assert_eq!(parse_rfc3339_us("2024-02-29T00:00:00Z"), Some(leap));
+    }
+
+    #[test]
+    fn rfc3339_reads_back_what_iso8601_us_writes() {
+        for us in [0, 1, 1_234_567_890_123_456, 4_102_444_799_999_999] {
+            assert_eq!(
+                parse_rfc3339_us(&iso8601_us(us)),
+                Some(us),
+                "{}",
+                iso8601_us(us)
+            );
+        }
+    }
+
+    #[test]
+    fn iso8601_us_agrees_with_the_civil_day_arithmetic_from_year_0000_to_9999() {
+        let mut us = FIRST_US;
+        while us < 253_402_000_000_000_000 {
+            let (secs, micros) = (us.div_euclid(1_000_000), us.rem_euclid(1_000_000));
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let sod = secs.rem_euclid(86_400);
+            let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
+            let want = format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{micros:06}Z");
+            assert_eq!(iso8601_us(us), want);
+            us += 7_777_777_777_777;
+        }
+    }
+
+    #[test]
+    fn instants_outside_four_digit_years_are_written_as_the_nearest_end() {
+        assert_eq!(iso8601_us(i64::MIN), "0000-01-01T00:00:00.000000Z");
+        assert_eq!(iso8601_us(FIRST_US - 1), "0000-01-01T00:00:00.000000Z");
+        assert_eq!(iso8601_us(i64::MAX), "9999-12-30T22:00:00.999999Z");
+        assert_eq!(iso8601_us(-1), "1969-12-31T23:59:59.999999Z");
     }
 
     #[test]

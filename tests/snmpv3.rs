@@ -17,10 +17,7 @@ use serde_json::Value as Json;
 const VECTORS: &str = include_str!("data/snmp/v3_usm_vectors.json");
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    mutt::hex::decode(s).expect("test vectors are hex")
 }
 
 fn vectors(table: &str) -> Vec<Json> {

@@ -164,8 +164,11 @@ fn netsnmp_informs_are_acknowledged_at_every_level_and_stored_once() {
         assert_eq!(oid, "1.3.6.1.6.3.1.1.5.4", "{user}");
         assert_eq!(got_level, stored_level, "{user}");
         let (ours, _) = engine_file_of(&env);
-        let hex: String = ours.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(engine, hex, "{user}: the inform names MUTT's engine");
+        assert_eq!(
+            engine,
+            mutt::hex::encode(&ours),
+            "{user}: the inform names MUTT's engine"
+        );
     }
     // Give any retransmission time to arrive: still one row per inform.
     std::thread::sleep(Duration::from_millis(1500));

@@ -96,9 +96,7 @@ fn load(name: &str) -> Vec<Value> {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
+    mutt::hex::decode(s).expect("hex")
 }
 
 fn raw_bytes(row: &Value) -> Vec<u8> {

@@ -68,15 +68,8 @@ pub fn parse(text: &str) -> Option<(Vec<u8>, u32)> {
 
 /// An RFC 3411 SnmpEngineID in hex (5 to 32 octets, not all zeros); None otherwise.
 pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 || !s.is_ascii() {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect();
-    bytes.filter(|b| (5..=32).contains(&b.len()) && b.iter().any(|&x| x != 0))
+    crate::hex::decode(s.strip_prefix("0x").unwrap_or(s))
+        .filter(|b| (5..=32).contains(&b.len()) && b.iter().any(|&x| x != 0))
 }
 
 fn generate() -> Vec<u8> {

@@ -240,8 +240,10 @@ mod tests {
         let engine = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
         let (k, cached) = usm.keys(cred, &engine).unwrap();
         assert!(!cached);
-        let hex: String = k.auth.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "526f5eed9fcce26f8964c2930787d82b");
+        assert_eq!(
+            crate::hex::encode(&k.auth),
+            "526f5eed9fcce26f8964c2930787d82b"
+        );
         assert_eq!(k.privacy(), None, "not derived before a MAC was checked");
         assert_eq!(usm.privacy_key(cred, &k, &engine), Some(&k.auth[..]));
         assert_eq!(k.privacy(), Some(&k.auth[..]));

@@ -1,5 +1,7 @@
-//! SNMPv3 USM privacy: decrypting the encryptedPDU (RFC 3414 section 8 CBC-DES, RFC 3826
-//! AES-128-CFB, and AES-192/256-CFB as net-snmp and Cisco extend the key).
+//! SNMPv3 USM privacy: decrypting the encryptedPDU and encrypting inform Responses (RFC 3414
+//! section 8 CBC-DES, RFC 3826 AES-128-CFB, and AES-192/256-CFB as net-snmp and Cisco extend the
+//! key). The cipher modes are RustCrypto's `cbc` and `cfb-mode` over its `des` and `aes`; what is
+//! SNMP's own is here: the keys, their extension, the IVs and the salts.
 //!
 //! ```text
 //! DES     key = Kul[0..8], pre-IV = Kul[8..16], IV = pre-IV XOR salt (msgPrivacyParameters, 8 octets)
@@ -16,8 +18,10 @@
 //! * Reeder (draft-reeder-snmpv3-usm-3desede-00, Cisco's `aes 192`/`aes 256`):
 //!   `Kul' = Kul || localize(password_to_key(Kul), engineID)`, repeated likewise.
 
-use aes::cipher::{generic_array::GenericArray, BlockDecrypt, BlockEncrypt, KeyInit};
+use aes::cipher::block_padding::{NoPadding, ZeroPadding};
+use aes::cipher::{AsyncStreamCipher, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use aes::{Aes128, Aes192, Aes256};
+use cfb_mode as cfb;
 use des::Des;
 use md5::Md5;
 use sha1::Sha1;
@@ -109,38 +113,27 @@ pub fn decrypt(
     let short = || PrivError::Key(key.len());
     match proto {
         PrivProtocol::Des => {
-            let k = key.get(..8).ok_or_else(short)?;
-            let pre_iv = key.get(8..16).ok_or_else(short)?;
-            let mut iv = [0u8; 8];
-            for (i, b) in iv.iter_mut().enumerate() {
-                *b = pre_iv.get(i).copied().unwrap_or(0) ^ salt[i];
-            }
-            let cipher = Des::new_from_slice(k).map_err(|_| short())?;
-            des_cbc(&cipher, iv, ciphertext)
+            let (k, iv) = des_key_iv(key, salt).ok_or_else(short)?;
+            cbc::Decryptor::<Des>::new_from_slices(k, &iv)
+                .map_err(|_| short())?
+                .decrypt_padded_vec_mut::<NoPadding>(ciphertext)
+                .map_err(|_| PrivError::Blocks(ciphertext.len()))
         }
         _ => {
-            let mut iv = [0u8; 16];
-            iv[..4].copy_from_slice(&boots.to_be_bytes());
-            iv[4..8].copy_from_slice(&time.to_be_bytes());
-            iv[8..].copy_from_slice(salt);
+            let iv = aes_iv(boots, time, salt);
             let k = key.get(..proto.key_len()).ok_or_else(short)?;
-            Ok(match proto.key_len() {
-                16 => cfb128(
-                    &Aes128::new_from_slice(k).map_err(|_| short())?,
-                    iv,
-                    ciphertext,
-                ),
-                24 => cfb128(
-                    &Aes192::new_from_slice(k).map_err(|_| short())?,
-                    iv,
-                    ciphertext,
-                ),
-                _ => cfb128(
-                    &Aes256::new_from_slice(k).map_err(|_| short())?,
-                    iv,
-                    ciphertext,
-                ),
-            })
+            let mut out = ciphertext.to_vec();
+            match proto.key_len() {
+                16 => {
+                    cfb::Decryptor::<Aes128>::new_from_slices(k, &iv).map(|c| c.decrypt(&mut out))
+                }
+                24 => {
+                    cfb::Decryptor::<Aes192>::new_from_slices(k, &iv).map(|c| c.decrypt(&mut out))
+                }
+                _ => cfb::Decryptor::<Aes256>::new_from_slices(k, &iv).map(|c| c.decrypt(&mut out)),
+            }
+            .map_err(|_| short())?;
+            Ok(out)
         }
     }
 }
@@ -162,129 +155,60 @@ pub fn encrypt(
             let mut salt = [0u8; 8];
             salt[..4].copy_from_slice(&boots.to_be_bytes());
             salt[4..].copy_from_slice(&(counter as u32).to_be_bytes());
-            let k = key.get(..8).ok_or_else(short)?;
-            let pre_iv = key.get(8..16).ok_or_else(short)?;
-            let mut iv = [0u8; 8];
-            for (i, b) in iv.iter_mut().enumerate() {
-                *b = pre_iv.get(i).copied().unwrap_or(0) ^ salt[i];
-            }
-            let cipher = Des::new_from_slice(k).map_err(|_| short())?;
-            Ok((des_cbc_encrypt(&cipher, iv, plaintext), salt))
+            let (k, iv) = des_key_iv(key, &salt).ok_or_else(short)?;
+            // Zeros pad the last block (RFC 3414 section 8.1.1.2: the receiver ignores what
+            // follows the ScopedPDU).
+            let out = cbc::Encryptor::<Des>::new_from_slices(k, &iv)
+                .map_err(|_| short())?
+                .encrypt_padded_vec_mut::<ZeroPadding>(plaintext);
+            Ok((out, salt))
         }
         _ => {
             let salt = counter.to_be_bytes();
-            let mut iv = [0u8; 16];
-            iv[..4].copy_from_slice(&boots.to_be_bytes());
-            iv[4..8].copy_from_slice(&time.to_be_bytes());
-            iv[8..].copy_from_slice(&salt);
+            let iv = aes_iv(boots, time, &salt);
             let k = key.get(..proto.key_len()).ok_or_else(short)?;
-            let out = match proto.key_len() {
-                16 => cfb128_encrypt(
-                    &Aes128::new_from_slice(k).map_err(|_| short())?,
-                    iv,
-                    plaintext,
-                ),
-                24 => cfb128_encrypt(
-                    &Aes192::new_from_slice(k).map_err(|_| short())?,
-                    iv,
-                    plaintext,
-                ),
-                _ => cfb128_encrypt(
-                    &Aes256::new_from_slice(k).map_err(|_| short())?,
-                    iv,
-                    plaintext,
-                ),
-            };
+            let mut out = plaintext.to_vec();
+            match proto.key_len() {
+                16 => {
+                    cfb::Encryptor::<Aes128>::new_from_slices(k, &iv).map(|c| c.encrypt(&mut out))
+                }
+                24 => {
+                    cfb::Encryptor::<Aes192>::new_from_slices(k, &iv).map(|c| c.encrypt(&mut out))
+                }
+                _ => cfb::Encryptor::<Aes256>::new_from_slices(k, &iv).map(|c| c.encrypt(&mut out)),
+            }
+            .map_err(|_| short())?;
             Ok((out, salt))
         }
     }
 }
 
-/// CBC; the plaintext is padded with zeros to whole blocks (RFC 3414 section 8.1.1.2: the
-/// receiver ignores what follows the ScopedPDU).
-fn des_cbc_encrypt(cipher: &Des, iv: [u8; 8], plaintext: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(plaintext.len() + 8);
-    let mut prev = iv;
-    for block in plaintext.chunks(8) {
-        let mut b = GenericArray::from([0u8; 8]);
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = block.get(i).copied().unwrap_or(0) ^ prev[i];
-        }
-        cipher.encrypt_block(&mut b);
-        prev.copy_from_slice(&b);
-        out.extend_from_slice(&b);
-    }
-    out
+/// DES key = Kul[0..8], IV = Kul[8..16] XOR salt; None when the key is shorter than 16 octets.
+fn des_key_iv<'k>(key: &'k [u8], salt: &[u8; 8]) -> Option<(&'k [u8], [u8; 8])> {
+    let k = key.get(..8)?;
+    let pre_iv = key.get(8..16)?;
+    let mut iv = *salt;
+    iv.iter_mut().zip(pre_iv).for_each(|(v, p)| *v ^= p);
+    Some((k, iv))
 }
 
-/// CFB-128 encryption: the feedback is the ciphertext just produced.
-fn cfb128_encrypt<C: BlockEncrypt<BlockSize = aes::cipher::consts::U16>>(
-    cipher: &C,
-    iv: [u8; 16],
-    plaintext: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(plaintext.len());
-    let mut feedback = GenericArray::from(iv);
-    for block in plaintext.chunks(16) {
-        cipher.encrypt_block(&mut feedback);
-        let start = out.len();
-        out.extend(block.iter().zip(feedback.iter()).map(|(p, k)| p ^ k));
-        if block.len() == 16 {
-            if let Some(c) = out.get(start..) {
-                feedback.copy_from_slice(c);
-            }
-        }
-    }
-    out
-}
-
-fn des_cbc(cipher: &Des, iv: [u8; 8], ciphertext: &[u8]) -> Result<Vec<u8>, PrivError> {
-    if ciphertext.len() % 8 != 0 {
-        return Err(PrivError::Blocks(ciphertext.len()));
-    }
-    let mut out = Vec::with_capacity(ciphertext.len());
-    let mut prev = iv;
-    for block in ciphertext.chunks_exact(8) {
-        let mut b = GenericArray::clone_from_slice(block);
-        cipher.decrypt_block(&mut b);
-        out.extend(b.iter().zip(prev).map(|(p, v)| p ^ v));
-        prev.copy_from_slice(block);
-    }
-    Ok(out)
-}
-
-/// CFB with a 128-bit segment: keystream block i = E(ciphertext block i-1), E(IV) first; the last
-/// block may be partial.
-fn cfb128<C: BlockEncrypt<BlockSize = aes::cipher::consts::U16>>(
-    cipher: &C,
-    iv: [u8; 16],
-    ciphertext: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ciphertext.len());
-    let mut feedback = GenericArray::from(iv);
-    for block in ciphertext.chunks(16) {
-        cipher.encrypt_block(&mut feedback);
-        out.extend(block.iter().zip(feedback.iter()).map(|(c, k)| c ^ k));
-        if block.len() == 16 {
-            feedback.copy_from_slice(block);
-        }
-    }
-    out
+/// AES IV = engineBoots || engineTime || salt (RFC 3826 section 3.1.2.1).
+fn aes_iv(boots: u32, time: u32, salt: &[u8; 8]) -> [u8; 16] {
+    let mut iv = [0u8; 16];
+    iv[..4].copy_from_slice(&boots.to_be_bytes());
+    iv[4..8].copy_from_slice(&time.to_be_bytes());
+    iv[8..].copy_from_slice(salt);
+    iv
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::hex::encode as hex;
 
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
+    fn unhex(s: &str) -> Vec<u8> {
+        crate::hex::decode(s).expect("test vectors are hex")
     }
 
     #[test]
@@ -357,6 +281,47 @@ mod tests {
         let (ct, salt) = encrypt(PrivProtocol::Des, &key, 7, 0, 1, &plain).unwrap();
         assert_eq!(ct.len(), 48);
         assert_eq!(salt, [0, 0, 0, 7, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn aes_cfb_matches_the_nist_sp800_38a_vector_with_the_iv_from_boots_time_and_salt() {
+        // SP 800-38A F.3.13 CFB128-AES128: IV 000102..0f = boots 00010203, time 04050607, salt
+        // 08090a0b0c0d0e0f. 20 octets: the last block is partial, as ScopedPDUs end.
+        let key = unhex("2b7e151628aed2a6abf7158809cf4f3c");
+        let plain = unhex("6bc1bee22e409f96e93d7e117393172aae2d8a57");
+        let (ct, salt) = encrypt(
+            PrivProtocol::Aes128,
+            &key,
+            0x0001_0203,
+            0x0405_0607,
+            0x0809_0a0b_0c0d_0e0f,
+            &plain,
+        )
+        .unwrap();
+        assert_eq!(hex(&ct), "3b3fd92eb72dad20333449f8e83cfb4ac8a64537");
+        let back = decrypt(
+            PrivProtocol::Aes128,
+            &key,
+            0x0001_0203,
+            0x0405_0607,
+            &salt,
+            &ct,
+        );
+        assert_eq!(back.unwrap(), plain);
+    }
+
+    #[test]
+    fn des_cbc_matches_the_fips_81_vector_with_the_iv_from_pre_iv_and_salt() {
+        // FIPS 81 appendix C: key 0123456789abcdef, IV 1234567890abcdef = pre-IV 0 XOR salt
+        // (boots 12345678, counter 90abcdef).
+        let key = unhex("0123456789abcdef0000000000000000");
+        let plain = b"Now is the time for all ";
+        let (ct, salt) =
+            encrypt(PrivProtocol::Des, &key, 0x1234_5678, 0, 0x90ab_cdef, plain).unwrap();
+        assert_eq!(hex(&salt), "1234567890abcdef");
+        assert_eq!(hex(&ct), "e5c7cdde872bf27c43e934008c389c0f683788499a7c05f6");
+        let back = decrypt(PrivProtocol::Des, &key, 0x1234_5678, 0, &salt, &ct).unwrap();
+        assert_eq!(back, plain);
     }
 
     #[test]

@@ -160,15 +160,10 @@ fn localize<D: Digest>(ku: &[u8], engine_id: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::hex::encode as hex;
 
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
+    fn unhex(s: &str) -> Vec<u8> {
+        crate::hex::decode(s).expect("test vectors are hex")
     }
 
     const RFC_ENGINE: &str = "000000000000000000000002";

@@ -19,7 +19,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::ber::{dotted, tag, uint_u64, BerError, OidBuf, Reader};
 use super::names::NameTable;
 use super::pdu::{decode_varbinds, set_trap_oid};
-use super::{value, SnmpMessage, Varbind};
+use super::{SnmpMessage, Varbind};
 
 /// snmpTraps (RFC 3418): generic traps map below it.
 const SNMP_TRAPS: &[u32] = &[1, 3, 6, 1, 6, 3, 1, 1, 5];
@@ -44,7 +44,7 @@ fn header(r: &mut Reader<'_>, errors: &mut Vec<String>) -> Result<TrapHeader, Be
         16 => Ipv6Addr::from(<[u8; 16]>::try_from(addr).unwrap_or_default()).to_string(),
         n => {
             errors.push(format!("agent-addr of {n} octets"));
-            value::hex(addr)
+            crate::hex::spaced(addr)
         }
     };
     let generic = r.integer()?;

@@ -41,7 +41,7 @@ use super::ber::{tag, Reader};
 use super::clocks::Timeliness;
 use super::credentials::Credential;
 use super::names::NameTable;
-use super::{pdu, privacy, usm, value, DecodeContext, SnmpMessage, Usm};
+use super::{pdu, privacy, usm, DecodeContext, SnmpMessage, Usm};
 
 /// Why an SNMPv3 message is not trusted: the usmStats counters of RFC 3414 section 5, plus
 /// malformed headers and discovery probes.
@@ -110,7 +110,7 @@ pub fn decode(datagram: &[u8], ctx: &DecodeContext<'_>, msg: &mut SnmpMessage) {
         msg.untrusted = Some(Untrusted::Malformed);
         return;
     };
-    msg.engine_id = Some(value::hex(parts.usm.msg_authoritative_engine_id).replace(' ', ""));
+    msg.engine_id = Some(crate::hex::encode(parts.usm.msg_authoritative_engine_id));
     let user = parts.usm.msg_user_name.clone();
     msg.security_name = Some(user.clone());
     let encrypted = parts.flags & 0b010 != 0;

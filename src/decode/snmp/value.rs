@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 use snmp_parser::asn1_rs::{Any, FromBer};
 use snmp_parser::{NetworkAddress, ObjectSyntax};
 
+use crate::hex::spaced;
+
 use super::ber::{dotted, int_i64, push_u64, BerError, OidBuf, Tlv};
 
 /// The decoded value: SMI type name and rendering.
@@ -69,7 +71,7 @@ pub fn decode(tlv: Tlv<'_>, oid: &mut OidBuf) -> Result<Value, (String, Value)> 
                 }
                 None => Err((
                     "INTEGER is not an Integer32".to_owned(),
-                    Value::new("INTEGER", hex(tlv.value)),
+                    Value::new("INTEGER", spaced(tlv.value)),
                 )),
             };
         }
@@ -79,7 +81,7 @@ pub fn decode(tlv: Tlv<'_>, oid: &mut OidBuf) -> Result<Value, (String, Value)> 
                 Ok(()) => Ok(Value::new("OBJECT IDENTIFIER", dotted(oid.arcs()))),
                 Err(e) => Err((
                     e.to_string(),
-                    Value::new("OBJECT IDENTIFIER", hex(tlv.value)),
+                    Value::new("OBJECT IDENTIFIER", spaced(tlv.value)),
                 )),
             };
         }
@@ -92,7 +94,7 @@ pub fn decode(tlv: Tlv<'_>, oid: &mut OidBuf) -> Result<Value, (String, Value)> 
         Ok(s) => Ok(from_syntax(s, tlv)),
         Err(e) => Err((
             format!("bad value with tag 0x{:02x}: {e}", tlv.tag),
-            Value::new(type_name(tlv.tag), hex(tlv.value)),
+            Value::new(type_name(tlv.tag), spaced(tlv.value)),
         )),
     }
 }
@@ -117,15 +119,15 @@ fn from_syntax(s: ObjectSyntax<'_>, tlv: Tlv<'_>) -> Value {
         ObjectSyntax::TimeTicks(n) => Value::num("TimeTicks", u64::from(n)),
         ObjectSyntax::Counter64(n) => Value::num("Counter64", n),
         ObjectSyntax::UInteger32(n) => Value::num("UInteger32", u64::from(n)),
-        ObjectSyntax::Opaque(b) => Value::new("Opaque", hex(b)),
-        ObjectSyntax::NsapAddress(b) => Value::new("NsapAddress", hex(b)),
+        ObjectSyntax::Opaque(b) => Value::new("Opaque", spaced(b)),
+        ObjectSyntax::NsapAddress(b) => Value::new("NsapAddress", spaced(b)),
         ObjectSyntax::Empty => Value::new("NULL", String::new()),
         // Not SMI types, but keep what was sent.
         ObjectSyntax::BitString(_) | ObjectSyntax::Object(_) => {
-            Value::new(type_name(tlv.tag), hex(tlv.value))
+            Value::new(type_name(tlv.tag), spaced(tlv.value))
         }
         ObjectSyntax::UnknownSimple(_) | ObjectSyntax::UnknownApplication(_) => {
-            Value::new(type_name(tlv.tag), hex(tlv.value))
+            Value::new(type_name(tlv.tag), spaced(tlv.value))
         }
     }
 }
@@ -163,22 +165,8 @@ pub fn octets(b: &[u8]) -> String {
         {
             s.to_owned()
         }
-        _ => hex(b),
+        _ => spaced(b),
     }
-}
-
-/// Lower-case hex octets separated by spaces: `0a 1b ff`.
-pub fn hex(b: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 3);
-    for (i, &byte) in b.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        s.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    s
 }
 
 /// Decode a whole value from raw bytes (tests and callers outside a varbind list).
