@@ -242,7 +242,7 @@ fn start_engine(cfg: &Config) -> Result<EngineState, DaemonError> {
         crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets().as_deref())
             .map_err(runtime)?;
     info!(
-        engine_id = %engine.engine_id.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        engine_id = %crate::hex::encode(&engine.engine_id),
         boots = engine.boots,
         "SNMPv3 engine"
     );

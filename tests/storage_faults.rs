@@ -328,7 +328,7 @@ fn an_undecodable_trap_keeps_its_bytes_and_mutt_decode_stored_shows_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let hex: String = junk.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = mutt::hex::encode(&junk);
     assert_eq!(line["raw_hex"], hex.as_str());
     assert_eq!(line["type"], "snmp_trap");
     assert_eq!(line["decoded"]["valid"], false, "{line}");

@@ -48,7 +48,7 @@ pub fn start(wal_dir: &Path, configured: Option<&[u8]>) -> io::Result<EngineStat
 }
 
 pub fn format(engine_id: &[u8], boots: u32) -> String {
-    let hex: String = engine_id.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::hex::encode(engine_id);
     format!("engine_id {hex}\nboots {boots}\n")
 }
 
