@@ -1,6 +1,7 @@
 //! Syslog decoding as the pipeline does it: `decode::syslog::parse` (RFC 5424, RFC 3164 and the
 //! vendor dialects behind it), the JSON views, then `pipeline::process` on a syslog WAL record
-//! with the shipped alert_rules.yaml. Checks: no panic, field ranges, output bounded by the input.
+//! with the shipped alert_rules.yaml. Checks: no panic, field ranges, output bounded by the input,
+//! at most `MAX_ERRORS` errors.
 //!
 //! Input: `[receive-time selector, zone selector, frame...]`.
 
@@ -91,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
         })
         .sum();
     assert!(sd_bytes <= bound, "structured data: {sd_bytes} bytes");
-    assert!(msg.errors.len() <= 32, "{} errors", msg.errors.len());
+    assert!(msg.errors.len() <= syslog::MAX_ERRORS, "{} errors", msg.errors.len());
 
     let json = syslog::to_json(&msg);
     assert!(json.is_object());
