@@ -3,8 +3,8 @@
 
 Usage, from the fuzz/ directory:  python3 seed_corpora.py [PATH/TO/corpus]
 The corpus path defaults to ../../shared/corpus. Existing corpus files are kept; seeds are named
-by content hash, so running it twice adds nothing. Nothing here is committed except the small
-hand-written seeds in fuzz/seeds/, which are copied in as well.
+by content hash, so running it twice adds nothing. The inputs of tests/data/fuzz/ (past
+findings) are added to their target's corpus too.
 """
 
 import hashlib
@@ -209,11 +209,13 @@ def main():
     seed_snmp(corpus)
     seed_wal(lines)
     seed_yaml()
-    seeds = os.path.join(HERE, "seeds")
-    if os.path.isdir(seeds):
-        for target in sorted(os.listdir(seeds)):
-            for name in sorted(os.listdir(os.path.join(seeds, target))):
-                with open(os.path.join(seeds, target, name), "rb") as f:
+    # Inputs that once failed (tests/data/fuzz/<target>-<what>.bin) stay in their corpus.
+    found = os.path.join(HERE, "..", "tests", "data", "fuzz")
+    if os.path.isdir(found):
+        for name in sorted(os.listdir(found)):
+            target = name.split("-", 1)[0]
+            if os.path.isdir(os.path.join(HERE, "corpus", target)):
+                with open(os.path.join(found, name), "rb") as f:
                     put(target, f.read())
     for target in sorted(os.listdir(os.path.join(HERE, "corpus"))):
         n = len(os.listdir(os.path.join(HERE, "corpus", target)))
