@@ -40,7 +40,11 @@ fn a_frame_of_exactly_max_frame_bytes_is_whole_however_the_stream_is_split() {
     let whole = frames(stream, max_frame, usize::MAX);
     assert_eq!(whole, vec![(b"<1>x".to_vec(), false)]);
     for chunk in 1..=stream.len() {
-        assert_eq!(frames(stream, max_frame, chunk), whole, "{chunk}-byte reads");
+        assert_eq!(
+            frames(stream, max_frame, chunk),
+            whole,
+            "{chunk}-byte reads"
+        );
     }
 }
 
@@ -59,7 +63,11 @@ const CTX: ParseContext = ParseContext {
 fn repeated_sd_mistakes_do_not_grow_the_error_list() {
     let data = include_bytes!("data/fuzz/syslog_decode-one-error-per-duplicate-sd-id.bin");
     let msg = syslog::parse(syslog_frame(data), &CTX);
-    assert!(msg.errors.len() <= MAX_ERRORS, "{} errors", msg.errors.len());
+    assert!(
+        msg.errors.len() <= MAX_ERRORS,
+        "{} errors",
+        msg.errors.len()
+    );
 
     let mut line = b"<13>1 - h app - - ".to_vec();
     line.extend(b"[a]".repeat(300));
@@ -68,7 +76,11 @@ fn repeated_sd_mistakes_do_not_grow_the_error_list() {
     // 299 duplicates: 15 listed, then the count of the rest.
     assert_eq!(msg.errors.len(), MAX_ERRORS);
     assert_eq!(msg.errors[MAX_ERRORS - 1], "284 more errors not listed");
-    assert_eq!(msg.structured_data.len(), 300, "the elements themselves are all kept");
+    assert_eq!(
+        msg.structured_data.len(),
+        300,
+        "the elements themselves are all kept"
+    );
     assert_eq!(msg.message, "msg");
 }
 

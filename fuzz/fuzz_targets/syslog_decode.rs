@@ -92,7 +92,11 @@ fuzz_target!(|data: &[u8]| {
         })
         .sum();
     assert!(sd_bytes <= bound, "structured data: {sd_bytes} bytes");
-    assert!(msg.errors.len() <= syslog::MAX_ERRORS, "{} errors", msg.errors.len());
+    assert!(
+        msg.errors.len() <= syslog::MAX_ERRORS,
+        "{} errors",
+        msg.errors.len()
+    );
 
     let json = syslog::to_json(&msg);
     assert!(json.is_object());
