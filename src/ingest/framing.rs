@@ -93,7 +93,10 @@ pub fn extract_frames(
                             }
                             pos += i + 1;
                         }
-                        _ if rest.len() >= max_frame => {
+                        // Only a byte past the maximum that is not a delimiter proves the
+                        // frame too long: a frame of exactly max_frame bytes whose LF has not
+                        // arrived yet must wait for it, or TCP segmentation decides the flag.
+                        _ if rest.len() > max_frame => {
                             if !emit(&rest[..max_frame], true) {
                                 return pos;
                             }

@@ -133,7 +133,20 @@ pub fn parse(input: &[u8], ctx: &ParseContext) -> SyslogMessage {
     } else {
         rfc3164::parse(body, has_pri, ctx, &mut out);
     }
+    cap_errors(&mut out.errors);
     out
+}
+
+/// Most errors kept for one line. Some mistakes are reported once per occurrence (a duplicate
+/// SD-ID, a space after `=`): a line that repeats one must not grow its row with every repeat.
+pub const MAX_ERRORS: usize = 16;
+
+fn cap_errors(errors: &mut Vec<String>) {
+    if errors.len() > MAX_ERRORS {
+        let more = errors.len() - (MAX_ERRORS - 1);
+        errors.truncate(MAX_ERRORS - 1);
+        errors.push(format!("{more} more errors not listed"));
+    }
 }
 
 /// RFC 5424 after PRI starts with VERSION (1-3 digits) and SP; RFC 3164 never does (a

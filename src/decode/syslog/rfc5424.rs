@@ -7,6 +7,8 @@
 //! Lenient: a grammar violation is recorded in `errors` and parsing goes on with the best
 //! reading of the field; whatever cannot be split stays in `message`, so nothing is lost.
 
+use std::collections::HashSet;
+
 use super::time::{parse_rfc3339_strict, StampIssue};
 use super::{lossy, parse_pid, ParseContext, SdElement, SyslogMessage};
 
@@ -169,10 +171,13 @@ fn structured_data<'a>(b: &'a [u8], out: &mut SyslogMessage) -> &'a [u8] {
         return &[];
     }
     let mut pos = 0;
+    // SD-IDs met so far: scanning the elements for each new one was quadratic, seconds of CPU
+    // for one large frame of distinct elements.
+    let mut seen = HashSet::new();
     while b.get(pos) == Some(&b'[') {
         match element(&b[pos..], &mut out.errors) {
             Ok((el, n)) => {
-                if out.structured_data.iter().any(|e| e.id == el.id) {
+                if !seen.insert(el.id.clone()) {
                     out.errors.push(format!("duplicate SD-ID {:?}", el.id));
                 }
                 out.structured_data.push(el);
