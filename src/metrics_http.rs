@@ -28,7 +28,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, Semaphore};
 use tracing::{debug, info, warn};
 
@@ -209,10 +209,19 @@ async fn accept_until(
     }
 }
 
+/// Answer 503 without reading the request, then read what the client sends until it closes (or
+/// the deadline): closing with its request unread would reset the connection and lose the answer.
 async fn busy(mut stream: tokio::net::TcpStream) {
     let answer = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
         Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n";
-    let _ = tokio::time::timeout(REQUEST_DEADLINE, stream.write_all(answer)).await;
+    let _ = tokio::time::timeout(REQUEST_DEADLINE, async {
+        stream.write_all(answer).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }
 
 fn answer(req: &Request<Incoming>, served: &Served) -> Response<Full<Bytes>> {
