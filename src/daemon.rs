@@ -99,15 +99,10 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         health.watch_thread("mutt-webhook"),
     )
     .map_err(runtime)?;
-    // Stops the reloader and the metrics listener, after processing has drained.
+    // Stops the reloader, after processing has drained.
     let stop_side_threads = Arc::new(AtomicBool::new(false));
-    let metrics_http = crate::metrics_http::start(
-        &cfg.metrics,
-        metrics.clone(),
-        health.clone(),
-        wal.clone(),
-        stop_side_threads.clone(),
-    );
+    let metrics_http =
+        crate::metrics_http::start(&cfg.metrics, metrics.clone(), health.clone(), wal.clone());
     let reloader = spawn_reloader(cfg, &rules, &usm, &hangup, &stop_side_threads);
     let ingest_opts = ingest_options(cfg, engine, usm);
     let ingesting = {
@@ -147,7 +142,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         let _ = r.join();
     }
     if let Some(m) = metrics_http {
-        let _ = m.join();
+        m.stop();
     }
     info!(counters = %metrics.summary(), "stopped");
     joined("ingest", ingest_result)?;

@@ -233,7 +233,7 @@ mod tests {
         let h = Health::new(Duration::from_secs(30));
         let m = Metrics::default();
         let t0 = Instant::now();
-        m.checkpoint.store(10, Relaxed);
+        m.checkpoint.set(10);
         assert!(h.check_at(&m, 50, t0).is_healthy());
         assert!(h
             .check_at(&m, 60, t0 + Duration::from_secs(29))
@@ -244,7 +244,7 @@ mod tests {
         assert!(r
             .to_json()
             .starts_with(r#"{"status":"unhealthy","reasons":["storage_stalled"]"#));
-        m.checkpoint.store(11, Relaxed);
+        m.checkpoint.set(11);
         assert!(h
             .check_at(&m, 70, t0 + Duration::from_secs(32))
             .is_healthy());
@@ -255,7 +255,7 @@ mod tests {
         let h = Health::new(Duration::from_secs(1));
         let m = Metrics::default();
         let t0 = Instant::now();
-        m.checkpoint.store(5, Relaxed);
+        m.checkpoint.set(5);
         assert!(h.check_at(&m, 5, t0).is_healthy());
         assert!(h
             .check_at(&m, 5, t0 + Duration::from_secs(3600))

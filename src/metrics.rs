@@ -1,242 +1,192 @@
-//! Counters shared by the stages: every accepted, stored and dropped message, each drop with its
-//! reason. Stages count per batch, not per message, where they can.
+//! The stages' metrics, each declared once below: every accepted, stored and dropped message
+//! (each drop with its reason), the checkpoint, and the writer's latencies. A counter's doc is
+//! its Prometheus help text, its field name its name (`mutt_<name>_total`) and its key in the
+//! summary log line. Stages count per batch, not per message, where they can.
+//!
+//! The types are prometheus-client's, so the exposition (`metrics_http.rs`) is the official
+//! client's encoder, not ours; `Metrics::add`/`Metrics::get` keep the stages' calls short.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Records appended to the WAL, by listener and transport.
-    pub accepted_syslog_udp: AtomicU64,
-    pub accepted_syslog_tcp: AtomicU64,
-    pub accepted_syslog_tls: AtomicU64,
-    pub accepted_snmp: AtomicU64,
-    /// Accepted cut at the size limit (also counted as accepted).
-    pub truncated: AtomicU64,
-    /// UDP datagrams received but not accepted: the WAL was at its disk budget.
-    pub dropped_wal_full: AtomicU64,
-    /// Datagrams and frames not accepted because the WAL's disk is full (ENOSPC/EDQUOT).
-    pub dropped_disk_full: AtomicU64,
-    /// TCP and TLS connections refused at their listener's connection cap.
-    pub tcp_refused: AtomicU64,
-    /// TCP and TLS connections closed for idleness.
-    pub tcp_idle_closed: AtomicU64,
-    /// TLS connections closed before their handshake completed: protocol errors, refused client
-    /// certificates, plain-text clients, peers that hung up or went idle mid-handshake.
-    pub tls_handshake_failed: AtomicU64,
-    /// Inform Responses sent.
-    pub informs_acked: AtomicU64,
-    /// Rows committed to the database.
-    pub stored: AtomicU64,
-    /// Records a discard rule dropped (the checkpoint still advances).
-    pub discarded: AtomicU64,
-    /// v1/v2c traps whose community is not in `snmp.communities` (not stored).
-    pub community_rejected: AtomicU64,
-    /// Stored with validation errors.
-    pub invalid: AtomicU64,
-    /// Failed batch commits (each retried until it succeeds).
-    pub store_retries: AtomicU64,
-    /// Rows that failed for a reason of their own and were stored raw, with the reason.
-    pub quarantined: AtomicU64,
-    /// Records that could not be stored even raw: kept in `dead_letters`.
-    pub dead_lettered: AtomicU64,
-    /// The last WAL sequence committed to the database.
-    pub checkpoint: AtomicU64,
-    /// Records found missing at start: above the database's checkpoint, below the oldest WAL
-    /// segment (lost data, reported with its range in the log).
-    pub wal_gap_records: AtomicU64,
-    /// Ingest state that `/health` reports: the WAL is at its budget and new load is shed.
-    pub wal_shedding: AtomicBool,
-    /// Ingest state that `/health` reports: the last WAL write failed for lack of disk space.
-    pub wal_disk_full: AtomicBool,
-    /// SNMPv3 messages not trusted (not stored unless `snmpv3.store_unauthenticated`, never
-    /// matched), by reason (RFC 3414 section 5's usmStats, plus malformed and discovery).
-    pub v3_rejected_unknown_user: AtomicU64,
-    pub v3_rejected_wrong_digest: AtomicU64,
-    pub v3_rejected_security_level: AtomicU64,
-    pub v3_rejected_not_in_time_window: AtomicU64,
-    pub v3_rejected_decryption: AtomicU64,
-    pub v3_rejected_malformed: AtomicU64,
-    pub v3_discovery_probes: AtomicU64,
-    /// SNMPv3 failures of users not recorded: snmpv3_auth_failures was at its cap.
-    pub v3_auth_failures_over_cap: AtomicU64,
-    /// Messages from new addresses left without a device row: the devices table was at its cap.
-    pub devices_over_cap: AtomicU64,
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// A count that only grows (`mutt_<name>_total`).
+pub type Count = Counter<u64, AtomicU64>;
+/// A value that is set (a sequence number).
+pub type Level = Gauge<u64, AtomicU64>;
+
+/// What `Metrics::get` reads: a counter or a gauge.
+pub trait Sample {
+    fn sample(&self) -> u64;
+}
+
+impl Sample for Count {
+    fn sample(&self) -> u64 {
+        self.get()
+    }
+}
+
+impl Sample for Level {
+    fn sample(&self) -> u64 {
+        self.get()
+    }
+}
+
+/// The help text of a field: its doc lines joined, without the final period the registry adds.
+fn help(doc: &str) -> String {
+    doc.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// Declares the `Metrics` struct once: each field's doc, type and exposed name come from one
+/// entry, and `Default`, `register` and `summary` are written from the same list.
+macro_rules! metrics {
+    (
+        counters { $( $(#[doc = $cdoc:literal])* $c:ident, )* }
+        gauges { $( $(#[doc = $gdoc:literal])* $g:ident => $gname:literal, )* }
+        histograms { $( $(#[doc = $hdoc:literal])* $h:ident => $buckets:expr, )* }
+        state { $( $(#[doc = $sdoc:literal])* $s:ident: $st:ty, )* }
+    ) => {
+        #[derive(Debug)]
+        pub struct Metrics {
+            $( $(#[doc = $cdoc])* pub $c: Count, )*
+            $( $(#[doc = $gdoc])* pub $g: Level, )*
+            $( $(#[doc = $hdoc])* pub $h: Histogram, )*
+            $( $(#[doc = $sdoc])* pub $s: $st, )*
+        }
+
+        impl Default for Metrics {
+            fn default() -> Self {
+                Metrics {
+                    $( $c: Count::default(), )*
+                    $( $g: Level::default(), )*
+                    $( $h: Histogram::new($buckets), )*
+                    $( $s: <$st>::default(), )*
+                }
+            }
+        }
+
+        impl Metrics {
+            /// Register every counter, gauge and histogram (they share their values with
+            /// `self`), under the registry's prefix.
+            pub fn register(&self, registry: &mut Registry) {
+                $( registry.register(stringify!($c), help(concat!($($cdoc, " "),*)),
+                    self.$c.clone()); )*
+                $( registry.register($gname, help(concat!($($gdoc, " "),*)),
+                    self.$g.clone()); )*
+                $( registry.register(stringify!($h), help(concat!($($hdoc, " "),*)),
+                    self.$h.clone()); )*
+            }
+
+            /// One log line with every counter and gauge: `name=value ...`.
+            pub fn summary(&self) -> String {
+                let mut s = String::new();
+                $( let _ = write!(s, "{}={} ", stringify!($c), self.$c.get()); )*
+                $( let _ = write!(s, "{}={} ", stringify!($g), self.$g.get()); )*
+                s.truncate(s.trim_end().len());
+                s
+            }
+        }
+    };
+}
+
+metrics! {
+    counters {
+        /// Syslog datagrams accepted into the WAL.
+        accepted_syslog_udp,
+        /// Syslog TCP frames accepted into the WAL.
+        accepted_syslog_tcp,
+        /// Syslog TLS frames accepted into the WAL.
+        accepted_syslog_tls,
+        /// SNMP datagrams accepted into the WAL.
+        accepted_snmp,
+        /// Accepted messages cut at the size limit (also counted as accepted).
+        truncated,
+        /// UDP datagrams dropped: the WAL was at its disk budget.
+        dropped_wal_full,
+        /// Datagrams and frames dropped: the WAL's disk was full (ENOSPC/EDQUOT).
+        dropped_disk_full,
+        /// TCP/TLS connections refused at their listener's connection cap.
+        tcp_refused,
+        /// TCP/TLS connections closed for idleness.
+        tcp_idle_closed,
+        /// TLS connections closed before their handshake completed: protocol errors, refused
+        /// client certificates, plain-text clients, peers that hung up or went idle.
+        tls_handshake_failed,
+        /// Inform Responses sent.
+        informs_acked,
+        /// Messages committed to the database.
+        stored,
+        /// Messages a discard rule kept out of the database (the checkpoint still advances).
+        discarded,
+        /// SNMP v1/v2c messages whose community is not in snmp.communities (not stored).
+        community_rejected,
+        /// Messages stored with validation errors.
+        invalid,
+        /// Failed database commits, each retried until it succeeds.
+        store_retries,
+        /// Messages that failed alone and were stored raw with the reason.
+        quarantined,
+        /// Messages that could not be stored even raw, kept in dead_letters.
+        dead_lettered,
+        /// Records missing at start: above the checkpoint, below the oldest WAL segment (lost
+        /// data, reported with its range in the log).
+        wal_gap_records,
+        /// SNMPv3 messages from an unknown user (or no users configured); the v3_rejected
+        /// counters are RFC 3414 section 5's usmStats, plus malformed and discovery.
+        v3_rejected_unknown_user,
+        /// SNMPv3 messages whose MAC matches no credential.
+        v3_rejected_wrong_digest,
+        /// SNMPv3 messages at a security level their user's credentials do not have.
+        v3_rejected_security_level,
+        /// Authentic SNMPv3 messages older than their engine's clock allows.
+        v3_rejected_not_in_time_window,
+        /// SNMPv3 messages with a matching MAC that did not decrypt.
+        v3_rejected_decryption,
+        /// SNMPv3 messages whose header or USM parameters do not parse.
+        v3_rejected_malformed,
+        /// SNMPv3 engine discovery probes (answered by ingest, not stored).
+        v3_discovery_probes,
+        /// SNMPv3 failures not recorded per user: snmpv3_auth_failures was at its cap.
+        v3_auth_failures_over_cap,
+        /// New device addresses not recorded: the devices table was at its cap.
+        devices_over_cap,
+    }
+    gauges {
+        /// Last WAL sequence stored in the database.
+        checkpoint => "checkpoint_seq",
+    }
+    histograms {
+        /// Seconds one successful batch commit to the database took (retries not included).
+        batch_commit_seconds => exponential_buckets(0.000_25, 2.0, 16),
+        /// Seconds from receiving a message to committing it, observed for the oldest and the
+        /// newest message of each batch.
+        receive_to_commit_seconds => exponential_buckets(0.001, 2.0, 18),
+    }
+    state {
+        /// Ingest state that /health reports: the WAL is at its budget and new load is shed.
+        wal_shedding: AtomicBool,
+        /// Ingest state that /health reports: the last WAL write failed for lack of disk space.
+        wal_disk_full: AtomicBool,
+    }
 }
 
 impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub fn add(counter: &Count, n: u64) {
         if n > 0 {
-            counter.fetch_add(n, Relaxed);
+            counter.inc_by(n);
         }
     }
 
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Relaxed)
-    }
-
-    /// Every counter: (name, meaning, value), in a fixed order.
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 29] {
-        let c = |name, help, v: &AtomicU64| (name, help, v.load(Relaxed));
-        [
-            c(
-                "accepted_syslog_udp",
-                "Syslog datagrams accepted into the WAL.",
-                &self.accepted_syslog_udp,
-            ),
-            c(
-                "accepted_syslog_tcp",
-                "Syslog TCP frames accepted into the WAL.",
-                &self.accepted_syslog_tcp,
-            ),
-            c(
-                "accepted_syslog_tls",
-                "Syslog TLS frames accepted into the WAL.",
-                &self.accepted_syslog_tls,
-            ),
-            c(
-                "accepted_snmp",
-                "SNMP datagrams accepted into the WAL.",
-                &self.accepted_snmp,
-            ),
-            c(
-                "truncated",
-                "Accepted messages cut at the size limit.",
-                &self.truncated,
-            ),
-            c(
-                "dropped_wal_full",
-                "UDP datagrams dropped: the WAL was at its disk budget.",
-                &self.dropped_wal_full,
-            ),
-            c(
-                "dropped_disk_full",
-                "Datagrams and frames dropped: the WAL disk was full.",
-                &self.dropped_disk_full,
-            ),
-            c(
-                "tcp_refused",
-                "TCP/TLS connections refused at the connection cap.",
-                &self.tcp_refused,
-            ),
-            c(
-                "tcp_idle_closed",
-                "TCP/TLS connections closed for idleness.",
-                &self.tcp_idle_closed,
-            ),
-            c(
-                "tls_handshake_failed",
-                "TLS connections closed before the handshake completed.",
-                &self.tls_handshake_failed,
-            ),
-            c(
-                "informs_acked",
-                "Inform Responses sent.",
-                &self.informs_acked,
-            ),
-            c(
-                "stored",
-                "Messages committed to the database.",
-                &self.stored,
-            ),
-            c(
-                "discarded",
-                "Messages a discard rule kept out of the database.",
-                &self.discarded,
-            ),
-            c(
-                "community_rejected",
-                "SNMP v1/v2c messages with a community not accepted.",
-                &self.community_rejected,
-            ),
-            c(
-                "invalid",
-                "Messages stored with validation errors.",
-                &self.invalid,
-            ),
-            c(
-                "store_retries",
-                "Failed database commits, each retried.",
-                &self.store_retries,
-            ),
-            c(
-                "quarantined",
-                "Messages that failed alone and were stored raw with the reason.",
-                &self.quarantined,
-            ),
-            c(
-                "dead_lettered",
-                "Messages that could not be stored even raw, kept in dead_letters.",
-                &self.dead_lettered,
-            ),
-            c(
-                "wal_gap_records",
-                "Records missing at start: above the checkpoint, below the oldest WAL segment.",
-                &self.wal_gap_records,
-            ),
-            c(
-                "checkpoint",
-                "Last WAL sequence stored in the database.",
-                &self.checkpoint,
-            ),
-            c(
-                "v3_rejected_unknown_user",
-                "SNMPv3 messages from an unknown user (or no users configured).",
-                &self.v3_rejected_unknown_user,
-            ),
-            c(
-                "v3_rejected_wrong_digest",
-                "SNMPv3 messages whose MAC matches no credential.",
-                &self.v3_rejected_wrong_digest,
-            ),
-            c(
-                "v3_rejected_security_level",
-                "SNMPv3 messages at a security level their user's credentials do not have.",
-                &self.v3_rejected_security_level,
-            ),
-            c(
-                "v3_rejected_not_in_time_window",
-                "Authentic SNMPv3 messages older than their engine's clock allows.",
-                &self.v3_rejected_not_in_time_window,
-            ),
-            c(
-                "v3_rejected_decryption",
-                "SNMPv3 messages with a matching MAC that did not decrypt.",
-                &self.v3_rejected_decryption,
-            ),
-            c(
-                "v3_rejected_malformed",
-                "SNMPv3 messages whose header or USM parameters do not parse.",
-                &self.v3_rejected_malformed,
-            ),
-            c(
-                "v3_discovery_probes",
-                "SNMPv3 engine discovery probes (answered by ingest, not stored).",
-                &self.v3_discovery_probes,
-            ),
-            c(
-                "v3_auth_failures_over_cap",
-                "SNMPv3 failures not recorded per user: snmpv3_auth_failures was at its cap.",
-                &self.v3_auth_failures_over_cap,
-            ),
-            c(
-                "devices_over_cap",
-                "New device addresses not recorded: the devices table was at its cap.",
-                &self.devices_over_cap,
-            ),
-        ]
-    }
-
-    /// One log line with every counter.
-    pub fn summary(&self) -> String {
-        let mut s = String::new();
-        for (i, (name, _, v)) in self.counters().iter().enumerate() {
-            if i > 0 {
-                s.push(' ');
-            }
-            let _ = write!(s, "{name}={v}");
-        }
-        s
+    pub fn get(metric: &impl Sample) -> u64 {
+        metric.sample()
     }
 }
 
@@ -251,4 +201,84 @@ pub fn udp_rcvbuf_errors() -> Option<u64> {
         .split_whitespace()
         .position(|h| h == "RcvbufErrors")?;
     values.split_whitespace().nth(col)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::prometheus_text::encode;
+
+    fn exposition(m: &Metrics) -> String {
+        let mut registry = Registry::with_prefix("mutt");
+        m.register(&mut registry);
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn counters_are_exposed_as_typed_totals_with_their_doc_as_help() {
+        let m = Metrics::default();
+        Metrics::add(&m.stored, 5);
+        let text = exposition(&m);
+        assert!(
+            text.contains("# TYPE mutt_stored_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nmutt_stored_total 5\n"), "{text}");
+        assert!(
+            text.contains("# HELP mutt_stored_total Messages committed to the database.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP mutt_wal_gap_records_total Records missing at start: above"),
+            "multi-line docs are joined: {text}"
+        );
+    }
+
+    #[test]
+    fn the_checkpoint_is_a_gauge_and_the_latencies_are_histograms() {
+        let m = Metrics::default();
+        m.checkpoint.set(42);
+        m.batch_commit_seconds.observe(0.003);
+        let text = exposition(&m);
+        assert!(text.contains("# TYPE mutt_checkpoint_seq gauge\nmutt_checkpoint_seq 42\n"));
+        assert!(
+            text.contains("# TYPE mutt_batch_commit_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mutt_batch_commit_seconds_count 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mutt_batch_commit_seconds_bucket{le=\"0.004\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mutt_batch_commit_seconds_bucket{le=\"0.002\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE mutt_receive_to_commit_seconds histogram\n"));
+    }
+
+    #[test]
+    fn the_summary_names_every_counter_and_the_checkpoint_once() {
+        let m = Metrics::default();
+        Metrics::add(&m.accepted_snmp, 3);
+        m.checkpoint.set(7);
+        let s = m.summary();
+        assert!(s.starts_with("accepted_syslog_udp=0 "), "{s}");
+        assert!(s.contains(" accepted_snmp=3 "), "{s}");
+        assert!(s.ends_with(" checkpoint=7"), "{s}");
+        assert_eq!(s.split(' ').count(), 29, "{s}");
+    }
+
+    #[test]
+    fn adding_nothing_leaves_a_counter_as_it_was() {
+        let m = Metrics::default();
+        Metrics::add(&m.stored, 0);
+        Metrics::add(&m.stored, 2);
+        assert_eq!(Metrics::get(&m.stored), 2);
+    }
 }

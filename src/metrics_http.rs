@@ -1,16 +1,35 @@
-//! A small HTTP listener for operators' tools: `GET /metrics` in the Prometheus text format and
-//! `GET /health`. One request per connection, each on a short-lived thread (at most 8 at once),
-//! with a bounded request size and a whole-request deadline; it reads the shared counters and
-//! never touches the pipeline.
+//! The HTTP listener for operators' tools: `GET /metrics` in the Prometheus text format and
+//! `GET /health`. It reads the shared metrics and `Health`, and never touches the pipeline.
+//!
+//! The server is hyper's (HTTP/1.1, one request per connection) on a single-threaded tokio
+//! runtime on a thread of its own: each client is a task, not a thread, so a client that dribbles
+//! its request holds only its task, and only for `REQUEST_DEADLINE`, the deadline for the whole
+//! exchange. At most `MAX_CLIENTS` are answered at once; one more is told 503 busy. Stopping ends
+//! the accept loop and drops the runtime with its tasks: shutdown never waits on a client. The
+//! exposition is prometheus-client's encoder over the registry built once at start.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::CONTENT_TYPE;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{oneshot, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::health::Health;
@@ -45,8 +64,27 @@ impl Default for MetricsSection {
     }
 }
 
-/// Longest request head read; anything longer is answered 431 and closed.
+/// Longest request head read (hyper's smallest buffer); anything longer is answered 431.
 const MAX_REQUEST: usize = 8 * 1024;
+/// Connections answered at once; one more is answered 503 until one ends.
+const MAX_CLIENTS: usize = 8;
+/// A request must arrive, and its answer leave, within this, however slowly its bytes come.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The running listener; `stop` ends it.
+pub struct MetricsServer {
+    stop: oneshot::Sender<()>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// Stop accepting and drop every open connection; returns once the thread has ended, which
+    /// does not wait for any client.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
 
 /// Start the listener thread. A port that cannot be bound is logged and skipped: metrics must
 /// never keep MUTT from receiving.
@@ -55,12 +93,11 @@ pub fn start(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     wal: WalHandle,
-    stop: Arc<AtomicBool>,
-) -> Option<thread::JoinHandle<()>> {
+) -> Option<MetricsServer> {
     if !cfg.enabled {
         return None;
     }
-    let listener = match TcpListener::bind(cfg.listen) {
+    let listener = match bind(cfg.listen) {
         Ok(l) => l,
         Err(e) => {
             warn!(addr = %cfg.listen, error = %e, "metrics listener not started");
@@ -70,194 +107,211 @@ pub fn start(
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "metrics and health on http://{addr}/metrics and /health");
     }
-    let _ = listener.set_nonblocking(true);
-    thread::Builder::new()
+    let mut registry = Registry::with_prefix("mutt");
+    metrics.register(&mut registry);
+    registry.register_collector(Box::new(WalGauges(wal.clone())));
+    let served = Arc::new(Served {
+        registry,
+        metrics,
+        health,
+        wal,
+    });
+    let (stop, stopped) = oneshot::channel();
+    let thread = thread::Builder::new()
         .name("mutt-metrics".into())
-        .spawn(move || {
-            serve(
-                listener,
-                Served {
-                    metrics,
-                    health,
-                    wal,
-                },
-                &stop,
-            )
-        })
-        .ok()
+        .spawn(move || run(listener, served, stopped));
+    match thread {
+        Ok(thread) => Some(MetricsServer { stop, thread }),
+        Err(e) => {
+            warn!(error = %e, "metrics listener thread not started");
+            None
+        }
+    }
 }
 
-/// What a request reads; cloned into each connection's thread.
-#[derive(Clone)]
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// What a request reads; shared by the connection tasks.
 struct Served {
+    registry: Registry,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     wal: WalHandle,
 }
 
-/// Connections answered at once; one more is refused with 503 until one ends.
-const MAX_CLIENTS: usize = 8;
-/// A request must arrive whole within this, however slowly its bytes come.
-const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+fn run(listener: std::net::TcpListener, served: Arc<Served>, stopped: oneshot::Receiver<()>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "metrics listener not started");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => accept_until(listener, served, stopped).await,
+            Err(e) => warn!(error = %e, "metrics listener not started"),
+        }
+    });
+    // Open connections are dropped here, whatever their clients are doing.
+    runtime.shutdown_background();
+}
 
-/// Accept connections and answer each on a thread of its own, so a client that dribbles its
-/// request holds only its own thread, for at most `REQUEST_DEADLINE`. Connection threads are not
-/// joined: shutdown never waits for a client.
-fn serve(listener: TcpListener, served: Served, stop: &AtomicBool) {
-    let active = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((mut stream, peer)) => {
-                if active.load(Ordering::Relaxed) >= MAX_CLIENTS {
-                    let _ = stream.set_nonblocking(false).and_then(|()| {
-                        stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
-                        respond(
-                            &mut stream,
-                            "503 Service Unavailable",
-                            "text/plain",
-                            "busy\n",
-                        )
-                    });
-                    continue;
-                }
-                active.fetch_add(1, Ordering::Relaxed);
-                let (served, active) = (served.clone(), active.clone());
-                let spawned = thread::Builder::new()
-                    .name("mutt-metrics-conn".into())
-                    .spawn(move || {
-                        if let Err(e) = answer(stream, &served) {
-                            debug!(%peer, error = %e, "metrics request failed");
-                        }
-                        active.fetch_sub(1, Ordering::Relaxed);
-                    });
-                if let Err(e) = spawned {
-                    debug!(error = %e, "metrics connection thread not started");
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                thread::sleep(Duration::from_millis(100));
-            }
+async fn accept_until(
+    listener: tokio::net::TcpListener,
+    served: Arc<Served>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
+                // Out of descriptors and the like: let some close before trying again.
                 debug!(error = %e, "metrics accept failed");
-                thread::sleep(Duration::from_millis(100));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(busy(stream));
+            continue;
+        };
+        let served = served.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = service_fn(|req| {
+                let served = served.clone();
+                async move { Ok::<_, Infallible>(answer(&req, &served)) }
+            });
+            let exchange = http1::Builder::new()
+                .keep_alive(false)
+                .max_buf_size(MAX_REQUEST)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(REQUEST_DEADLINE, exchange).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!(%peer, error = %e, "metrics request failed"),
+                Err(_) => debug!(%peer, "metrics request too slow: dropped"),
+            }
+        });
+    }
+}
+
+/// Answer 503 without reading the request, then read what the client sends until it closes (or
+/// the deadline): closing with its request unread would reset the connection and lose the answer.
+async fn busy(mut stream: tokio::net::TcpStream) {
+    let answer = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+        Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n";
+    let _ = tokio::time::timeout(REQUEST_DEADLINE, async {
+        stream.write_all(answer).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+}
+
+fn answer(req: &Request<Incoming>, served: &Served) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET {
+        return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", String::new());
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let mut text = String::with_capacity(8192);
+            match prometheus_text::encode(&mut text, &served.registry) {
+                Ok(()) => reply(StatusCode::OK, prometheus_text::CONTENT_TYPE, text),
+                Err(fmt::Error) => reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    "metrics could not be encoded\n".into(),
+                ),
             }
         }
-    }
-}
-
-fn answer(mut stream: TcpStream, served: &Served) -> io::Result<()> {
-    let (metrics, health, wal) = (&served.metrics, &served.health, &served.wal);
-    stream.set_nonblocking(false)?;
-    stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
-    let deadline = Instant::now() + REQUEST_DEADLINE;
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "request too slow"));
-        }
-        stream.set_read_timeout(Some(left))?;
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-        if head.len() > MAX_REQUEST {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                "",
-            );
-        }
-    }
-    let line = head
-        .split(|&b| b == b'\r' || b == b'\n')
-        .next()
-        .unwrap_or(b"");
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, path) = (parts.next().unwrap_or(b""), parts.next().unwrap_or(b""));
-    match (method, path) {
-        (b"GET", b"/metrics") => respond(
-            &mut stream,
-            "200 OK",
-            "text/plain; version=0.0.4",
-            &prometheus_text(metrics, wal),
-        ),
-        (b"GET", b"/health") => {
-            let report = health.check(metrics, wal.published_seq());
+        "/health" => {
+            let report = served
+                .health
+                .check(&served.metrics, served.wal.published_seq());
             let status = if report.is_healthy() {
-                "200 OK"
+                StatusCode::OK
             } else {
-                "503 Service Unavailable"
+                StatusCode::SERVICE_UNAVAILABLE
             };
-            let body = report.to_json() + "\n";
-            respond(&mut stream, status, "application/json", &body)
+            reply(status, "application/json", report.to_json() + "\n")
         }
-        (b"GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found\n"),
-        _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", ""),
+        _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }
 }
 
-fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &str) -> io::Result<()> {
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
+fn reply(status: StatusCode, kind: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(kind));
+    response
 }
 
-/// Every counter as `mutt_<name>_total`, plus the WAL gauges and the kernel's UDP drops.
-pub fn prometheus_text(metrics: &Metrics, wal: &WalHandle) -> String {
-    let mut out = String::with_capacity(4096);
-    for (name, help, value) in metrics.counters() {
-        if name == "checkpoint" {
-            continue;
-        }
-        counter(&mut out, &format!("mutt_{name}_total"), help, value);
+/// What the WAL and the kernel know, read at each scrape.
+struct WalGauges(WalHandle);
+
+impl fmt::Debug for WalGauges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WalGauges")
     }
-    let gauges: [(&str, &str, u64); 4] = [
-        (
-            "mutt_wal_published_seq",
-            "Last WAL sequence accepted.",
-            wal.published_seq(),
-        ),
-        (
-            "mutt_checkpoint_seq",
-            "Last WAL sequence stored in the database.",
-            Metrics::get(&metrics.checkpoint),
-        ),
-        (
-            "mutt_wal_disk_bytes",
-            "Bytes of WAL segments on disk.",
-            wal.disk_bytes(),
-        ),
-        (
-            "mutt_wal_corrupt_records",
+}
+
+impl Collector for WalGauges {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let wal = &self.0;
+        for (name, help, value) in [
+            (
+                "wal_published_seq",
+                "Last WAL sequence accepted.",
+                wal.published_seq(),
+            ),
+            (
+                "wal_disk_bytes",
+                "Bytes of WAL segments on disk.",
+                wal.disk_bytes(),
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let mut counters = vec![(
+            "wal_corrupt_records",
             "WAL regions skipped as corrupt since start.",
             wal.corrupt_records(),
-        ),
-    ];
-    for (name, help, value) in gauges {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        ));
+        )];
+        if let Some(drops) = udp_rcvbuf_errors() {
+            counters.push((
+                "kernel_udp_rcvbuf_errors",
+                "UDP datagrams the kernel dropped for a full receive buffer (whole host).",
+                drops,
+            ));
+        }
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        Ok(())
     }
-    if let Some(drops) = udp_rcvbuf_errors() {
-        counter(
-            &mut out,
-            "mutt_kernel_udp_rcvbuf_errors_total",
-            "UDP datagrams the kernel dropped for a full receive buffer (whole host).",
-            drops,
-        );
-    }
-    out
-}
-
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    out.push_str(&format!(
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-    ));
 }

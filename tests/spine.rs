@@ -270,3 +270,56 @@ fn a_dribbling_metrics_client_neither_holds_up_health_nor_shutdown() {
         let _ = d.join();
     }
 }
+
+#[test]
+fn metrics_are_typed_and_each_commit_is_timed_in_the_latency_histograms() {
+    let env = Env::new(Setup::default());
+    let daemon = env.start();
+    env.send_udp(env.syslog_port, &numbered_lines("timed", 10));
+    assert_eq!(env.wait_rows(10, Duration::from_secs(10)), 10);
+    let text = daemon.http_get("/metrics");
+    for typed in [
+        "# TYPE mutt_stored_total counter\n",
+        "# TYPE mutt_checkpoint_seq gauge\n",
+        "# TYPE mutt_wal_published_seq gauge\n",
+        "# TYPE mutt_wal_corrupt_records_total counter\n",
+        "# TYPE mutt_batch_commit_seconds histogram\n",
+        "# TYPE mutt_receive_to_commit_seconds histogram\n",
+    ] {
+        assert!(text.contains(typed), "no {typed:?} in\n{text}");
+    }
+    assert!(!text.contains("mutt_wal_corrupt_records "), "{text}");
+    let commits = daemon.metric("mutt_batch_commit_seconds_count");
+    assert!(commits >= 1, "{text}");
+    // Two delays a committed batch: its oldest and its newest row.
+    let delays = daemon.metric("mutt_receive_to_commit_seconds_count");
+    assert!(delays >= 2 && delays % 2 == 0, "{text}");
+    assert!(text.contains("mutt_receive_to_commit_seconds_bucket{le=\"+Inf\"} "));
+    drop(daemon);
+}
+
+#[test]
+fn clients_past_the_cap_are_told_busy_and_silent_ones_are_dropped_at_the_deadline() {
+    use std::io::Read;
+    let env = Env::new(Setup::default());
+    let daemon = env.start();
+    let addr = daemon.metrics_addr();
+    // Eight clients that connect and never send: they take every slot.
+    let mut silent: Vec<_> = (0..8)
+        .map(|_| std::net::TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, body) = daemon.health();
+    assert_eq!((code, body.as_str()), (503, "busy\n"));
+    // The deadline frees the slots however long the clients stay.
+    daemon.wait_health(200, Duration::from_secs(5));
+    for s in &mut silent {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        match s.read(&mut [0u8; 64]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("a silent client was not dropped: {other:?}"),
+        }
+    }
+    drop(daemon);
+}

@@ -15,7 +15,7 @@ pub mod reload;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{bounded, Receiver};
 use rayon::prelude::*;
@@ -113,7 +113,7 @@ where
     let checkpoint = retry(&signals, &metrics, "read the checkpoint", &mut || {
         sink.checkpoint()
     })?;
-    Metrics::add(&metrics.checkpoint, checkpoint);
+    metrics.checkpoint.set(checkpoint);
     if let Some((from, to)) = wal.missing_after(checkpoint) {
         // Records neither stored nor on disk: segments deleted by hand, or a database restored
         // from an older copy. Nothing can bring them back; say so loudly, once, with the range.
@@ -263,11 +263,33 @@ fn write_loop<S: MessageSink>(
             }
         }
         let kept_out = store_or_split(sink, &batch.rows, batch.last_seq, metrics, signals)?;
+        observe_delay(&batch.rows, metrics);
         count_batch(&batch.rows, kept_out, metrics, &mut warnings);
-        metrics.checkpoint.store(batch.last_seq, Ordering::Relaxed);
+        metrics.checkpoint.set(batch.last_seq);
         release_segments(sink, wal, batch.last_seq, metrics, signals)?;
     }
     Ok(())
+}
+
+/// Receive-to-commit delay of the batch just committed, for its oldest and its newest row: two
+/// observations a batch, not one a row, so the cost does not grow with the batch. Receive times
+/// are wall-clock; a clock stepped back counts as no delay.
+fn observe_delay(rows: &[MessageRow], metrics: &Metrics) {
+    let (Some(oldest), Some(newest)) = (
+        rows.iter().map(|r| r.received_at_us).min(),
+        rows.iter().map(|r| r.received_at_us).max(),
+    ) else {
+        return;
+    };
+    let now_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    for at in [oldest, newest] {
+        let delay_us = now_us.saturating_sub(at).max(0);
+        metrics
+            .receive_to_commit_seconds
+            .observe(delay_us as f64 / 1e6);
+    }
 }
 
 /// Store `rows` with the checkpoint `last_seq`. A failure tied to the rows splits the batch in
@@ -283,7 +305,14 @@ fn store_or_split<S: MessageSink>(
     signals: &Signals,
 ) -> Result<u64, PipelineError> {
     let failed = match retry_transient(signals, metrics, "store a batch", &mut || {
-        sink.write_batch(rows, last_seq)
+        let started = Instant::now();
+        let stored = sink.write_batch(rows, last_seq);
+        if stored.is_ok() {
+            metrics
+                .batch_commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        stored
     })? {
         Ok(()) => return Ok(0),
         Err(e) => e,

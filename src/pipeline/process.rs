@@ -204,7 +204,7 @@ fn warn_rejected(say: Repeat, batch: u64, what: &str) {
     }
 }
 
-fn v3_counter(m: &Metrics, why: Untrusted) -> &std::sync::atomic::AtomicU64 {
+fn v3_counter(m: &Metrics, why: Untrusted) -> &crate::metrics::Count {
     match why {
         Untrusted::UnknownUser => &m.v3_rejected_unknown_user,
         Untrusted::WrongDigest => &m.v3_rejected_wrong_digest,
