@@ -118,14 +118,24 @@ impl DeviceRegistry {
         tx: &Transaction<'_>,
         rows: &[MessageRow],
     ) -> rusqlite::Result<DeviceWrites> {
-        let mut seen: HashMap<IpAddr, Written> = HashMap::new();
+        // Each address once, in the order the batch first saw it: which new devices get the last
+        // places under the cap is first come, first served, not hash order.
+        let mut seen: Vec<(IpAddr, Written)> = Vec::new();
+        let mut index: HashMap<IpAddr, usize> = HashMap::new();
         for row in rows {
-            let e = seen.entry(row.source_ip).or_insert_with(|| Written {
-                name: String::new(),
-                snmp_version: None,
-                syslog: false,
-                at_us: row.received_at_us,
+            let i = *index.entry(row.source_ip).or_insert_with(|| {
+                seen.push((
+                    row.source_ip,
+                    Written {
+                        name: String::new(),
+                        snmp_version: None,
+                        syslog: false,
+                        at_us: row.received_at_us,
+                    },
+                ));
+                seen.len() - 1
             });
+            let e = &mut seen[i].1;
             if e.name != row.source_device {
                 e.name.clone_from(&row.source_device);
             }
