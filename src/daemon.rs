@@ -238,9 +238,8 @@ fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> 
 
 /// MUTT's SNMPv3 engine: its ID and a new engineBoots, persisted beside the WAL.
 fn start_engine(cfg: &Config) -> Result<EngineState, DaemonError> {
-    let engine =
-        crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets().as_deref())
-            .map_err(runtime)?;
+    let engine = crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets())
+        .map_err(runtime)?;
     info!(
         engine_id = %crate::hex::encode(&engine.engine_id),
         boots = engine.boots,
