@@ -50,6 +50,10 @@ pub struct Config {
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
+    /// The TLS listener's server configuration, built from `listeners.syslog_tls` at load (its
+    /// files read and checked once); None when that listener is off. Not a key.
+    #[serde(skip)]
+    pub syslog_tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 const WAL_DEFAULT_MAX_MB: u64 = 4096;
@@ -91,6 +95,7 @@ impl Config {
         cfg.listeners.snmp.port.get_or_insert(Port(5162));
         cfg.listeners.syslog.port.get_or_insert(Port(5514));
         cfg.check(text)?;
+        cfg.syslog_tls_server = cfg.tls_server_config(text)?;
         Ok(cfg)
     }
 
@@ -137,7 +142,6 @@ impl Config {
                 ),
             ));
         }
-        self.check_tls(text)?;
         if !(1..=1_000_000).contains(&self.processor.batch_write_size) {
             return Err(err(
                 "processor.batch_write_size",
@@ -192,7 +196,11 @@ impl Config {
         Ok(())
     }
 
-    fn check_tls(&self, text: &str) -> Result<(), ConfigError> {
+    /// Check `listeners.syslog_tls` and, when it is enabled, read its certificate and key.
+    fn tls_server_config(
+        &self,
+        text: &str,
+    ) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, ConfigError> {
         let tls = &self.listeners.syslog_tls;
         let err = |key: &str, message: String| {
             let key = format!("listeners.syslog_tls.{key}");
@@ -214,7 +222,7 @@ impl Config {
             return Err(err("max_connections", "must be at least 1".into()));
         }
         if !tls.enabled {
-            return Ok(());
+            return Ok(None);
         }
         let syslog = &self.listeners.syslog;
         if syslog.enabled && syslog.protocol.tcp && syslog.port == Some(tls.port) {
@@ -232,7 +240,7 @@ impl Config {
             return Err(err(missing, "required when syslog_tls is enabled".into()));
         };
         crate::ingest::tls::server_config(cert, key, tls.client_ca_file.as_deref())
-            .map(drop)
+            .map(Some)
             .map_err(|e| err(e.file().key(), e.to_string()))
     }
 
