@@ -628,35 +628,49 @@ fn credentials_file_warning(cfg: &Config) -> Option<String> {
 }
 
 /// Log to stderr and, when configured, to `daemon.log_file` (appended, mode 0600, rotated past
-/// `daemon.log_max_size_mb` keeping `daemon.log_keep` old files: see [`crate::log_file`]).
+/// `daemon.log_max_size_mb` keeping `daemon.log_keep` old files: see [`crate::log_file`]), as
+/// text or, with `daemon.log_format: json`, one JSON object per line.
 pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
-    use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+    use tracing_subscriber::{prelude::*, EnvFilter};
     let filter =
         EnvFilter::try_from_env("MUTT_LOG").unwrap_or_else(|_| EnvFilter::new(cfg.log_filter()));
+    let json = cfg.daemon.log_format == crate::config::LogFormat::Json;
     let file = match &cfg.daemon.log_file {
         Some(path) => {
             let max = cfg.daemon.log_max_bytes();
             let f = LogFile::open(path, max, cfg.daemon.log_keep).map_err(|e| {
                 DaemonError::Runtime(format!("cannot open log file {}: {e}", path.display()))
             })?;
-            Some(
-                fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(std::sync::Mutex::new(f)),
-            )
+            Some(log_layer(json, false, std::sync::Mutex::new(f)))
         }
         None => None,
     };
+    let ansi = !json && io::IsTerminal::is_terminal(&io::stderr());
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(
-            fmt::layer()
-                .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-                .with_writer(io::stderr),
-        )
+        .with(log_layer(json, ansi, io::stderr))
         .with(file)
         .try_init();
     Ok(())
+}
+
+/// One log destination in the configured format.
+fn log_layer<S, W>(
+    json: bool,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::{fmt, Layer};
+    let layer = fmt::layer().with_ansi(ansi).with_writer(writer);
+    if json {
+        layer.json().boxed()
+    } else {
+        layer.boxed()
+    }
 }
 
 #[cfg(test)]
