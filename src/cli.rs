@@ -170,18 +170,16 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::CheckConfig => {
+            // The same loading `run` does before it binds: config, rules, credentials, MIBs, TLS.
             let cfg = load_config(&cli.config)?;
-            let rules = match &cfg.pattern_matching.rules_file {
-                Some(p) => RuleSet::load(p).map_err(|e| Failure::Config(e.to_string()))?,
-                None => RuleSet::empty(),
-            };
-            if let Some(w) = daemon::credentials_file_warning(&cfg) {
+            let resources = daemon::Resources::load(&cfg)?;
+            for w in &resources.warnings {
                 eprintln!("warning: {w}");
             }
             println!(
                 "{}: ok ({} rules)",
                 cli.config.display(),
-                rules.rules().len()
+                resources.rule_count()
             );
             Ok(())
         }
@@ -285,15 +283,16 @@ fn snmp_context(
     ),
     Failure,
 > {
-    let (names, usm) = match optional_config(&cli.config)? {
-        Some(cfg) => (daemon::load_mibs(&cfg)?, daemon::load_usm(&cfg)?),
-        None => (
-            std::sync::Arc::new(snmp::names::builtin().clone()),
-            Default::default(),
-        ),
-    };
-    let usm = usm.read().ok().and_then(|u| u.clone());
-    Ok((names, usm))
+    match optional_config(&cli.config)? {
+        Some(cfg) => {
+            let resources = daemon::Resources::load(&cfg)?;
+            for w in &resources.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok((resources.names().clone(), resources.usm()))
+        }
+        None => Ok((std::sync::Arc::new(snmp::names::builtin().clone()), None)),
+    }
 }
 
 /// `mutt decode stored`: read each message's received bytes from the database and decode them.

@@ -48,23 +48,21 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// `mutt run`: until SIGINT/SIGTERM.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
-    if let Some(w) = credentials_file_warning(cfg) {
+    let Resources {
+        decoding,
+        tls,
+        warnings,
+    } = Resources::load(cfg)?;
+    for w in warnings {
         warn!("{w}");
     }
-    let decoding = Decoding::load(cfg)?;
     let (rules, usm) = (decoding.rules.clone(), decoding.usm.clone());
-    if let Ok(set) = rules.read() {
-        for problem in cfg.outputs.unconfigured_rule_targets(&set) {
-            warn!("{problem}");
-        }
-    }
     info!(
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
     );
     let (writer, wal) = open_wal(cfg)?;
     let engine = start_engine(cfg)?;
-    let tls = tls_config(cfg)?;
     let sockets = bind_sockets(cfg, tls).map_err(runtime)?;
     let _pid = cfg
         .daemon
@@ -233,9 +231,8 @@ fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> 
 
 /// MUTT's SNMPv3 engine: its ID and a new engineBoots, persisted beside the WAL.
 fn start_engine(cfg: &Config) -> Result<EngineState, DaemonError> {
-    let engine =
-        crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets().as_deref())
-            .map_err(runtime)?;
+    let engine = crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets())
+        .map_err(runtime)?;
     info!(
         engine_id = %crate::hex::encode(&engine.engine_id),
         boots = engine.boots,
@@ -292,7 +289,11 @@ fn ingest_options(cfg: &Config, engine: EngineState, usm: SharedUsm) -> IngestOp
 /// progress bar. Running it twice stores nothing new the second time.
 pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonError> {
     // Replayed alerts are queued (folded as configured) for the next `mutt run`.
-    let decoding = Decoding::load(cfg)?;
+    let resources = Resources::load(cfg)?;
+    for w in &resources.warnings {
+        warn!("{w}");
+    }
+    let decoding = resources.decoding;
     let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir))).map_err(runtime)?;
     let metrics = Arc::new(Metrics::default());
     let signals = Arc::new(Signals::default());
@@ -321,6 +322,19 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     Ok(Metrics::get(&metrics.stored))
 }
 
+/// Everything `mutt run` reads and checks before it binds a socket, beyond the config file
+/// itself (which checks its own values and the TLS files as it loads): the rules file, the
+/// SNMPv3 credentials file and the MIB directories. `run`, `replay`, `check-config` and `decode`
+/// all load through [`Resources::load`], so they accept and refuse the same files with the same
+/// messages.
+pub struct Resources {
+    decoding: Decoding,
+    /// The syslog TLS listener's server configuration, when it is enabled.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Problems that do not stop a start: the daemon logs them, `check-config` prints them.
+    pub warnings: Vec<String>,
+}
+
 /// What processing decodes and matches with, loaded from the configuration's files.
 struct Decoding {
     rules: SharedRules,
@@ -328,16 +342,42 @@ struct Decoding {
     names: Arc<NameTable>,
 }
 
-impl Decoding {
-    fn load(cfg: &Config) -> Result<Decoding, DaemonError> {
+impl Resources {
+    /// Load the files the configuration names. An error is a configuration error (exit 2).
+    pub fn load(cfg: &Config) -> Result<Resources, DaemonError> {
+        let mut warnings = Vec::new();
         let rules = load_rules(cfg)?;
+        if let Ok(set) = rules.read() {
+            warnings.extend(cfg.outputs.unconfigured_rule_targets(&set));
+        }
+        warnings.extend(credentials_file_warning(cfg));
+        let usm = load_usm(cfg, &mut warnings)?;
+        let names = load_mibs(cfg)?;
         // The storm window the writer folds webhook alerts with.
         crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
-        Ok(Decoding {
-            rules,
-            usm: load_usm(cfg)?,
-            names: load_mibs(cfg)?,
+        Ok(Resources {
+            decoding: Decoding { rules, usm, names },
+            tls: cfg.syslog_tls_server.clone(),
+            warnings,
         })
+    }
+
+    /// The number of rules loaded.
+    pub fn rule_count(&self) -> usize {
+        self.decoding
+            .rules
+            .read()
+            .map_or(0, |set| set.rules().len())
+    }
+
+    /// The OID names (built-in and from `snmp.mib_dirs`).
+    pub fn names(&self) -> &Arc<NameTable> {
+        &self.decoding.names
+    }
+
+    /// The SNMPv3 users; None without a credentials file.
+    pub fn usm(&self) -> Option<Arc<Usm>> {
+        self.decoding.usm.read().ok().and_then(|u| u.clone())
     }
 }
 
@@ -407,7 +447,7 @@ fn load_rules(cfg: &Config) -> Result<SharedRules, DaemonError> {
 /// The SNMPv3 users of `snmpv3.credentials_file`. A file that does not exist leaves v3 messages
 /// unauthenticated (with a warning) until it appears; one that does not load stops the start
 /// (exit 2).
-pub fn load_usm(cfg: &Config) -> Result<SharedUsm, DaemonError> {
+fn load_usm(cfg: &Config, warnings: &mut Vec<String>) -> Result<SharedUsm, DaemonError> {
     let Some(path) = &cfg.snmpv3.credentials_file else {
         return Ok(SharedUsm::default());
     };
@@ -417,7 +457,10 @@ pub fn load_usm(cfg: &Config) -> Result<SharedUsm, DaemonError> {
             Ok(Arc::new(RwLock::new(Some(Arc::new(Usm::new(creds))))))
         }
         Err(e) if e.not_found => {
-            warn!(file = %path.display(), "no SNMPv3 credentials file; v3 messages are stored unauthenticated");
+            warnings.push(format!(
+                "{}: no SNMPv3 credentials file; v3 messages are stored unauthenticated",
+                path.display()
+            ));
             Ok(SharedUsm::default())
         }
         Err(e) => Err(DaemonError::Config(e.to_string())),
@@ -427,14 +470,17 @@ pub fn load_usm(cfg: &Config) -> Result<SharedUsm, DaemonError> {
 /// The OID names: the built-in table plus the MIB files of `snmp.mib_dirs`, read once. A
 /// directory that cannot be listed is a configuration error; a bad file or definition is
 /// logged with its line and skipped.
-pub fn load_mibs(cfg: &Config) -> Result<Arc<NameTable>, DaemonError> {
+fn load_mibs(cfg: &Config) -> Result<Arc<NameTable>, DaemonError> {
     let dirs = &cfg.snmp.mib_dirs;
     if dirs.is_empty() {
         return Ok(Arc::new(crate::decode::snmp::names::builtin().clone()));
     }
     let (table, errors) = mib::load_mib_dirs(dirs);
     if let Some(e) = errors.iter().find(|e| e.kind == MibErrorKind::Directory) {
-        return Err(DaemonError::Config(format!("snmp.mib_dirs: {e}")));
+        return Err(DaemonError::Config(format!(
+            "{}: snmp.mib_dirs: {e}",
+            cfg.source.display()
+        )));
     }
     for e in &errors {
         warn!(file = %e.path.display(), line = e.line, problem = ?e.kind, "MIB: {}", e.message);
@@ -446,30 +492,6 @@ pub fn load_mibs(cfg: &Config) -> Result<Arc<NameTable>, DaemonError> {
         "MIB names loaded"
     );
     Ok(Arc::new(table))
-}
-
-/// The TLS listener's server configuration when it is enabled. The config check already loaded the
-/// files once; a file changed since is still a configuration error (exit 2).
-fn tls_config(cfg: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, DaemonError> {
-    let tls = &cfg.listeners.syslog_tls;
-    if !tls.enabled {
-        return Ok(None);
-    }
-    let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
-        return Err(DaemonError::Config(format!(
-            "{}: listeners.syslog_tls: cert_file and key_file are required when enabled",
-            cfg.source.display()
-        )));
-    };
-    ingest::tls::server_config(cert, key, tls.client_ca_file.as_deref())
-        .map(Some)
-        .map_err(|e| {
-            DaemonError::Config(format!(
-                "{}: listeners.syslog_tls.{}: {e}",
-                cfg.source.display(),
-                e.file().key()
-            ))
-        })
 }
 
 /// Bind every enabled listener. Syslog UDP and TCP share the port number; TLS has its own.
@@ -587,7 +609,7 @@ pub fn private_files() {
 
 /// A warning when the SNMPv3 credentials file can be read by group or others: it holds the
 /// passwords every v3 sender's keys derive from.
-pub fn credentials_file_warning(cfg: &Config) -> Option<String> {
+fn credentials_file_warning(cfg: &Config) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let path = cfg.snmpv3.credentials_file.as_ref()?;
     let mode = fs::metadata(path).ok()?.permissions().mode();
@@ -601,35 +623,49 @@ pub fn credentials_file_warning(cfg: &Config) -> Option<String> {
 }
 
 /// Log to stderr and, when configured, to `daemon.log_file` (appended, mode 0600, rotated past
-/// `daemon.log_max_size_mb` keeping `daemon.log_keep` old files: see [`crate::log_file`]).
+/// `daemon.log_max_size_mb` keeping `daemon.log_keep` old files: see [`crate::log_file`]), as
+/// text or, with `daemon.log_format: json`, one JSON object per line.
 pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
-    use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+    use tracing_subscriber::{prelude::*, EnvFilter};
     let filter =
         EnvFilter::try_from_env("MUTT_LOG").unwrap_or_else(|_| EnvFilter::new(cfg.log_filter()));
+    let json = cfg.daemon.log_format == crate::config::LogFormat::Json;
     let file = match &cfg.daemon.log_file {
         Some(path) => {
             let max = cfg.daemon.log_max_bytes();
             let f = LogFile::open(path, max, cfg.daemon.log_keep).map_err(|e| {
                 DaemonError::Runtime(format!("cannot open log file {}: {e}", path.display()))
             })?;
-            Some(
-                fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(std::sync::Mutex::new(f)),
-            )
+            Some(log_layer(json, false, std::sync::Mutex::new(f)))
         }
         None => None,
     };
+    let ansi = !json && io::IsTerminal::is_terminal(&io::stderr());
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(
-            fmt::layer()
-                .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-                .with_writer(io::stderr),
-        )
+        .with(log_layer(json, ansi, io::stderr))
         .with(file)
         .try_init();
     Ok(())
+}
+
+/// One log destination in the configured format.
+fn log_layer<S, W>(
+    json: bool,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::{fmt, Layer};
+    let layer = fmt::layer().with_ansi(ansi).with_writer(writer);
+    if json {
+        layer.json().boxed()
+    } else {
+        layer.boxed()
+    }
 }
 
 #[cfg(test)]
@@ -638,10 +674,13 @@ mod tests {
 
     #[test]
     fn a_missing_mib_directory_is_a_configuration_error() {
-        let mut cfg = Config::default();
+        let mut cfg = Config {
+            source: PathBuf::from("mutt_config.yaml"),
+            ..Config::default()
+        };
         cfg.snmp.mib_dirs = vec![PathBuf::from("/nonexistent/mutt-mibs")];
         assert!(
-            matches!(load_mibs(&cfg), Err(DaemonError::Config(m)) if m.starts_with("snmp.mib_dirs: /nonexistent/mutt-mibs:0:"))
+            matches!(load_mibs(&cfg), Err(DaemonError::Config(m)) if m.starts_with("mutt_config.yaml: snmp.mib_dirs: /nonexistent/mutt-mibs:0:"))
         );
     }
 

@@ -13,6 +13,7 @@
 //!   turned off), with a note in the log.
 
 mod sections;
+mod values;
 mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -21,10 +22,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use sections::*;
+pub use values::{
+    parse_utc_offset, AddressBlock, EngineId, LogFormat, LogLevel, UtcOffset, WalSync,
+};
 pub use yaml::{line_of_key, ConfigError};
 
 use crate::rules::Cidr;
-use crate::wal::{SyncPolicy, WalConfig};
+use crate::wal::WalConfig;
 use yaml::strip_yaml_decoration;
 
 /// The whole file as written.
@@ -46,6 +50,10 @@ pub struct Config {
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
+    /// The TLS listener's server configuration, built from `listeners.syslog_tls` at load (its
+    /// files read and checked once); None when that listener is off. Not a key.
+    #[serde(skip)]
+    pub syslog_tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 const WAL_DEFAULT_MAX_MB: u64 = 4096;
@@ -87,6 +95,7 @@ impl Config {
         cfg.listeners.snmp.port.get_or_insert(Port(5162));
         cfg.listeners.syslog.port.get_or_insert(Port(5514));
         cfg.check(text)?;
+        cfg.syslog_tls_server = cfg.tls_server_config(text)?;
         Ok(cfg)
     }
 
@@ -133,7 +142,6 @@ impl Config {
                 ),
             ));
         }
-        self.check_tls(text)?;
         if !(1..=1_000_000).contains(&self.processor.batch_write_size) {
             return Err(err(
                 "processor.batch_write_size",
@@ -165,15 +173,6 @@ impl Config {
                 format!("expected 1 to 4096, got {}", self.wal.segment_size_mb),
             ));
         }
-        if self.sync_policy().is_none() {
-            return Err(err(
-                "wal.sync",
-                format!(
-                    "expected interval, always or never, got {:?}",
-                    self.wal.sync
-                ),
-            ));
-        }
         if self.wal.sync_interval_ms == 0 || self.wal.sync_interval_ms > 60_000 {
             return Err(err(
                 "wal.sync_interval_ms",
@@ -194,57 +193,14 @@ impl Config {
                 ),
             ));
         }
-        if parse_utc_offset(&self.syslog.default_timezone).is_none() {
-            return Err(err(
-                "syslog.default_timezone",
-                format!(
-                    "expected UTC or an offset like +02:00, got {:?}",
-                    self.syslog.default_timezone
-                ),
-            ));
-        }
-        if let Some(id) = &self.snmpv3.engine_id {
-            if crate::ingest::engine_file::parse_hex(id).is_none() {
-                return Err(err(
-                    "snmpv3.engine_id",
-                    format!("expected 5 to 32 octets in hex, not all zero, got {id:?}"),
-                ));
-            }
-        }
-        for (i, st) in self.syslog.source_timezones.iter().enumerate() {
-            let key = format!("syslog.source_timezones[{i}]");
-            let at = |k: &str, m: String| ConfigError {
-                file: self.source.clone(),
-                line: line_of_key(text, "syslog.source_timezones"),
-                key: format!("{key}.{k}"),
-                message: m,
-            };
-            if parse_utc_offset(&st.timezone).is_none() {
-                return Err(at(
-                    "timezone",
-                    format!(
-                        "expected UTC or an offset like +02:00, got {:?}",
-                        st.timezone
-                    ),
-                ));
-            }
-            for (j, src) in st.sources.iter().enumerate() {
-                Cidr::parse(src).map_err(|m| at(&format!("sources[{j}]"), m))?;
-            }
-        }
-        if log_filter(&self.daemon.log_level).is_none() {
-            return Err(err(
-                "daemon.log_level",
-                format!(
-                    "expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {:?}",
-                    self.daemon.log_level
-                ),
-            ));
-        }
         Ok(())
     }
 
-    fn check_tls(&self, text: &str) -> Result<(), ConfigError> {
+    /// Check `listeners.syslog_tls` and, when it is enabled, read its certificate and key.
+    fn tls_server_config(
+        &self,
+        text: &str,
+    ) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, ConfigError> {
         let tls = &self.listeners.syslog_tls;
         let err = |key: &str, message: String| {
             let key = format!("listeners.syslog_tls.{key}");
@@ -266,7 +222,7 @@ impl Config {
             return Err(err("max_connections", "must be at least 1".into()));
         }
         if !tls.enabled {
-            return Ok(());
+            return Ok(None);
         }
         let syslog = &self.listeners.syslog;
         if syslog.enabled && syslog.protocol.tcp && syslog.port == Some(tls.port) {
@@ -284,17 +240,8 @@ impl Config {
             return Err(err(missing, "required when syslog_tls is enabled".into()));
         };
         crate::ingest::tls::server_config(cert, key, tls.client_ca_file.as_deref())
-            .map(drop)
+            .map(Some)
             .map_err(|e| err(e.file().key(), e.to_string()))
-    }
-
-    fn sync_policy(&self) -> Option<SyncPolicy> {
-        match self.wal.sync.to_ascii_lowercase().as_str() {
-            "interval" => Some(SyncPolicy::Interval),
-            "always" => Some(SyncPolicy::Always),
-            "never" => Some(SyncPolicy::Never),
-            _ => None,
-        }
     }
 
     /// The WAL budget: `wal.max_size_mb`, else the seed's `file_buffer.max_size_mb`, else 4 GiB.
@@ -312,7 +259,7 @@ impl Config {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| self.wal.path.clone()),
             segment_size: self.wal.segment_size_mb << 20,
-            sync: self.sync_policy().unwrap_or(SyncPolicy::Interval),
+            sync: self.wal.sync.0,
             sync_interval: Duration::from_millis(self.wal.sync_interval_ms),
             max_size: self.wal_max_size_mb() << 20,
             keep_released: self.wal.keep_processed,
@@ -321,69 +268,22 @@ impl Config {
 
     /// Offset east of UTC in seconds for zone-less syslog stamps.
     pub fn default_utc_offset_secs(&self) -> i32 {
-        parse_utc_offset(&self.syslog.default_timezone).unwrap_or(0)
+        self.syslog.default_timezone.0
     }
 
     /// `syslog.source_timezones` as (address block, seconds east of UTC), in file order.
     pub fn source_utc_offsets(&self) -> Vec<(Cidr, i32)> {
-        let mut out = Vec::new();
-        for st in &self.syslog.source_timezones {
-            let offset = parse_utc_offset(&st.timezone).unwrap_or(0);
-            out.extend(
-                st.sources
-                    .iter()
-                    .filter_map(|s| Cidr::parse(s).ok())
-                    .map(|c| (c, offset)),
-            );
-        }
-        out
+        self.syslog
+            .source_timezones
+            .iter()
+            .flat_map(|st| st.sources.iter().map(|s| (s.0, st.timezone.0)))
+            .collect()
     }
 
     /// The tracing filter for `daemon.log_level` (the seed's Python level names).
     pub fn log_filter(&self) -> &'static str {
-        log_filter(&self.daemon.log_level).unwrap_or("info")
+        self.daemon.log_level.filter()
     }
-}
-
-fn log_filter(level: &str) -> Option<&'static str> {
-    match level.to_ascii_uppercase().as_str() {
-        "DEBUG" => Some("debug"),
-        "INFO" => Some("info"),
-        "WARNING" | "WARN" => Some("warn"),
-        "ERROR" | "CRITICAL" => Some("error"),
-        "TRACE" => Some("trace"),
-        _ => None,
-    }
-}
-
-/// `UTC`, `Z`, `+02:00`, `-0530`, `+2` → seconds east of UTC.
-pub fn parse_utc_offset(s: &str) -> Option<i32> {
-    let s = s.trim();
-    if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("gmt")
-    {
-        return Some(0);
-    }
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (h, m) = match digits.len() {
-        1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (
-            digits[..2].parse::<i32>().ok()?,
-            digits[2..].parse::<i32>().ok()?,
-        ),
-        _ => return None,
-    };
-    if h > 14 || m > 59 {
-        return None;
-    }
-    Some(sign * (h * 3600 + m * 60))
 }
 
 #[cfg(test)]
@@ -484,12 +384,57 @@ mod tests {
     }
 
     #[test]
-    fn utc_offsets_parse_in_the_usual_spellings() {
-        assert_eq!(parse_utc_offset("UTC"), Some(0));
-        assert_eq!(parse_utc_offset("+02:00"), Some(7200));
-        assert_eq!(parse_utc_offset("-0530"), Some(-19800));
-        assert_eq!(parse_utc_offset("+2"), Some(7200));
-        assert_eq!(parse_utc_offset("Europe/Paris"), None);
+    fn checked_values_are_typed_at_load_and_a_bad_one_names_its_line() {
+        let cfg = parse(&format!(
+            "{SEED}\nwal:\n  sync: Always\nsyslog:\n  default_timezone: \"-05:30\"\nsnmpv3:\n  engine_id: \"0x8000000001020304\"\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.wal_config(None).sync, crate::wal::SyncPolicy::Always);
+        assert_eq!(cfg.default_utc_offset_secs(), -19_800);
+        assert_eq!(
+            cfg.snmpv3.engine_id_octets(),
+            Some(&[0x80, 0, 0, 0, 1, 2, 3, 4][..])
+        );
+        for (yaml, key, said) in [
+            (
+                "wal:\n  sync: sometimes\n",
+                "wal.sync",
+                "expected interval, always or never, got \"sometimes\"",
+            ),
+            (
+                "syslog:\n  default_timezone: Europe/Paris\n",
+                "syslog.default_timezone",
+                "expected UTC or an offset like +02:00, got \"Europe/Paris\"",
+            ),
+            (
+                "daemon:\n  log_level: LOUD\n",
+                "daemon.log_level",
+                "expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got \"LOUD\"",
+            ),
+            (
+                "daemon:\n  log_format: xml\n",
+                "daemon.log_format",
+                "expected text or json, got \"xml\"",
+            ),
+            (
+                "snmpv3:\n  engine_id: \"00\"\n",
+                "snmpv3.engine_id",
+                "expected 5 to 32 octets in hex, not all zero, got \"00\"",
+            ),
+        ] {
+            let text = format!("processor:\n  batch_write_size: 10\n{yaml}");
+            let e = parse(&text).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("config/mutt_config.yaml:4: {key}: {said}")
+            );
+        }
+        let e = parse(
+            "syslog:\n  source_timezones:\n    - sources: [10.0.0.0/8]\n      timezone: Mars\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "syslog.source_timezones[0].timezone");
+        assert!(e.message.contains("\"Mars\""), "{e}");
     }
 
     fn tls_data(name: &str) -> String {

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
+use super::values::{AddressBlock, EngineId, LogFormat, LogLevel, UtcOffset, WalSync};
+use crate::wal::SyncPolicy;
+
 /// A UDP/TCP port, 1-65535, with an error message a network engineer can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Port(pub u16);
@@ -81,7 +84,10 @@ impl<'de> Deserialize<'de> for Protocols {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonSection {
-    pub log_level: String,
+    /// DEBUG, INFO (the default), WARNING, ERROR or CRITICAL; `MUTT_LOG` overrides it.
+    pub log_level: LogLevel,
+    /// `text` (the default) or `json`: one JSON object per line, on stderr and in `log_file`.
+    pub log_format: LogFormat,
     /// Appended to (mode 0600), besides stderr; rotated by size as the next two keys say.
     pub log_file: Option<PathBuf>,
     /// Past this size (MiB; fractions allowed) the log file is renamed `.1` (older ones shift
@@ -124,7 +130,8 @@ fn megabytes<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 impl Default for DaemonSection {
     fn default() -> Self {
         DaemonSection {
-            log_level: "INFO".into(),
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Text,
             log_file: Some("./logs/mutt.log".into()),
             log_max_size_mb: 100.0,
             log_keep: 5,
@@ -371,7 +378,9 @@ impl Default for PatternMatchingSection {
 pub struct WalSection {
     pub path: PathBuf,
     pub segment_size_mb: u64,
-    pub sync: String,
+    /// When the WAL is fsynced: `interval` (the default: at most every `sync_interval_ms`),
+    /// `always` (every batch) or `never` (the OS decides).
+    pub sync: WalSync,
     pub sync_interval_ms: u64,
     pub max_size_mb: Option<u64>,
     /// Keep processed segments (renamed) instead of deleting them.
@@ -383,7 +392,7 @@ impl Default for WalSection {
         WalSection {
             path: "./wal".into(),
             segment_size_mb: 64,
-            sync: "interval".into(),
+            sync: WalSync(SyncPolicy::Interval),
             sync_interval_ms: 200,
             max_size_mb: None,
             keep_processed: false,
@@ -397,7 +406,7 @@ pub struct Snmpv3Section {
     pub credentials_file: Option<PathBuf>,
     /// MUTT's snmpEngineID for v3 informs, hex (5 to 32 octets); unset: generated at first
     /// start and kept in the WAL directory.
-    pub engine_id: Option<String>,
+    pub engine_id: Option<EngineId>,
     /// Keep v3 messages that are not trusted (validated = 0, the reason as a validation error,
     /// never matched against rules) instead of only counting them. Default false.
     pub store_unauthenticated: bool,
@@ -419,10 +428,8 @@ impl Default for Snmpv3Section {
 
 impl Snmpv3Section {
     /// `engine_id` as octets (checked at load).
-    pub fn engine_id_octets(&self) -> Option<Vec<u8>> {
-        self.engine_id
-            .as_deref()
-            .and_then(crate::ingest::engine_file::parse_hex)
+    pub fn engine_id_octets(&self) -> Option<&[u8]> {
+        self.engine_id.as_ref().map(|e| e.0.as_slice())
     }
 }
 
@@ -430,7 +437,7 @@ impl Snmpv3Section {
 #[serde(deny_unknown_fields, default)]
 pub struct SyslogSection {
     /// Offset for syslog stamps that carry no zone: `UTC`, `+02:00`, `-0530`.
-    pub default_timezone: String,
+    pub default_timezone: UtcOffset,
     /// Per-source overrides of `default_timezone`, first match wins: devices in another time zone
     /// that stamp local time without saying so.
     pub source_timezones: Vec<SourceTimezone>,
@@ -439,7 +446,7 @@ pub struct SyslogSection {
 impl Default for SyslogSection {
     fn default() -> Self {
         SyslogSection {
-            default_timezone: "UTC".into(),
+            default_timezone: UtcOffset(0),
             source_timezones: Vec::new(),
         }
     }
@@ -449,8 +456,8 @@ impl Default for SyslogSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceTimezone {
-    pub sources: Vec<String>,
-    pub timezone: String,
+    pub sources: Vec<AddressBlock>,
+    pub timezone: UtcOffset,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -69,10 +69,9 @@ impl serde::de::Visitor<'_> for SecretVisitor {
         f.write_str("a password string")
     }
 
+    /// An empty string is read as written; [`RawCredential::check`] refuses it unless the
+    /// protocol is `none` (the seed writes `priv_password: ''` for authNoPriv users).
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
-        if v.is_empty() {
-            return Err(E::custom("the password is empty"));
-        }
         Ok(Secret(v.as_bytes().to_vec()))
     }
 
@@ -263,13 +262,24 @@ impl RawCredential {
         self,
         at: &dyn Fn(&str, &str) -> CredentialsError,
     ) -> Result<Credential, CredentialsError> {
-        let auth = match (self.auth_type.0, self.auth_password) {
+        // The seed's loader requires both password keys, so its files write `''` where a
+        // protocol is none: an empty password then means no password.
+        let given = |pw: Option<Secret>| pw.filter(|p| !p.0.is_empty());
+        if self.auth_type.0.is_some() && self.auth_password.as_ref().is_some_and(|p| p.0.is_empty())
+        {
+            return Err(at("auth_password", "the password is empty"));
+        }
+        if self.priv_type.0.is_some() && self.priv_password.as_ref().is_some_and(|p| p.0.is_empty())
+        {
+            return Err(at("priv_password", "the password is empty"));
+        }
+        let auth = match (self.auth_type.0, given(self.auth_password)) {
             (Some(p), Some(pw)) => Some((p, pw)),
             (Some(_), None) => return Err(at("auth_password", "required when auth_type is set")),
             (None, Some(_)) => return Err(at("auth_password", "given but auth_type is none")),
             (None, None) => None,
         };
-        let privacy = match (self.priv_type.0, self.priv_password) {
+        let privacy = match (self.priv_type.0, given(self.priv_password)) {
             (Some(_), _) if auth.is_none() => {
                 return Err(at("priv_type", "privacy needs authentication (auth_type)"))
             }
@@ -521,6 +531,55 @@ mod tests {
         let e = parse(text).unwrap_err();
         assert_eq!(e.line, Some(6), "{e}");
         assert_eq!(e.field, "snmpv3_credentials[0].credentials[0].priv_type");
+    }
+
+    #[test]
+    fn a_seed_format_file_with_empty_passwords_for_protocol_none_loads() {
+        let text = "snmpv3_credentials:\n\
+                    \x20 - username: authpriv\n    credentials:\n\
+                    \x20     - priority: 1\n        auth_type: SHA\n        auth_password: authpass123\n\
+                    \x20       priv_type: AES\n        priv_password: privpass456\n        active: true\n\
+                    \x20 - username: authonly\n    credentials:\n\
+                    \x20     - priority: 1\n        auth_type: SHA256\n        auth_password: authpass123\n\
+                    \x20       priv_type: none\n        priv_password: ''\n        active: true\n\
+                    \x20 - username: noauth\n    credentials:\n\
+                    \x20     - priority: 1\n        auth_type: none\n        auth_password: ''\n\
+                    \x20       priv_type: none\n        priv_password: ''\n        active: true\n";
+        let c = parse(text).unwrap();
+        let authpriv = &c.user("authpriv").unwrap()[0];
+        assert!(authpriv.auth.is_some() && authpriv.privacy.is_some());
+        let authonly = &c.user("authonly").unwrap()[0];
+        assert_eq!(authonly.auth.as_ref().unwrap().0, AuthProtocol::Sha256);
+        assert_eq!(authonly.privacy, None);
+        let noauth = &c.user("noauth").unwrap()[0];
+        assert_eq!(
+            (noauth.auth.is_none(), noauth.privacy.is_none()),
+            (true, true)
+        );
+    }
+
+    #[test]
+    fn an_empty_password_for_a_real_protocol_is_still_refused() {
+        let text = SHIPPED.replacen("priv_password: privpass_new", "priv_password: ''", 1);
+        let e = parse(&text).unwrap_err();
+        assert_eq!(
+            e.field,
+            "snmpv3_credentials[0].credentials[1].priv_password"
+        );
+        assert_eq!(e.message, "the password is empty");
+        let line = text
+            .lines()
+            .position(|l| l.contains("priv_password: ''"))
+            .unwrap()
+            + 1;
+        assert_eq!(e.line, Some(line), "{e}");
+        let text = SHIPPED.replacen("auth_password: authpass789", "auth_password: \"\"", 1);
+        let e = parse(&text).unwrap_err();
+        assert_eq!(
+            e.field,
+            "snmpv3_credentials[1].credentials[0].auth_password"
+        );
+        assert_eq!(e.message, "the password is empty");
     }
 
     #[test]
