@@ -254,3 +254,57 @@ fn an_alert_for_an_unconfigured_target_is_kept_dead_with_the_reason_and_a_warnin
     let (status, _) = daemon.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn a_receiver_trickling_its_status_line_holds_the_sender_no_longer_than_the_deadline() {
+    // One byte a second: the old per-read timeout never fired and held the only sender thread
+    // for the minute this takes.
+    let slow = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let slow_port = slow.local_addr().expect("addr").port();
+    let (accepted_tx, accepted_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut s in slow.incoming().flatten() {
+            let _ = accepted_tx.send(());
+            std::thread::spawn(move || {
+                let status = format!("HTTP/1.1 200 {}\r\n", "O".repeat(60));
+                for b in status.bytes() {
+                    if s.write_all(&[b]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    let port = free_port();
+    let env = Env::new(Setup {
+        rules: format!(
+            "{RULES}  - {{id: slow, pattern_type: keyword, keywords: [\"to slow\"], action: webhook, webhook: slow}}\n"
+        ),
+        extra: format!(
+            "outputs:\n  webhook: {{url: \"http://127.0.0.1:{port}/alerts\", timeout_seconds: 2}}\n  \
+             webhooks:\n    slow: {{url: \"http://127.0.0.1:{slow_port}/\", timeout_seconds: 2}}\n"
+        ),
+        ..Setup::default()
+    });
+    let endpoint = Endpoint::start(port);
+    let daemon = env.start();
+    env.send_udp(env.syslog_port, &[line("to slow")]);
+    accepted_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the sender connected to the slow receiver");
+    // The sender is now inside the slow POST; the next alert waits for it to end.
+    env.send_udp(env.syslog_port, &[line("overheat while the other hangs")]);
+    assert_eq!(endpoint.wait_posts(1, Duration::from_secs(8)), 1);
+    let timed_out = wait_sql(
+        &env,
+        "SELECT COUNT(*) FROM webhook_outbox WHERE rule_id = 'slow' AND state = 'pending'
+         AND last_error LIKE 'unreachable%'",
+        1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(timed_out, 1);
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+}

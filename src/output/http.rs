@@ -1,74 +1,90 @@
-//! A minimal HTTP/1.1 client (RFC 9112): one `POST` per connection, plain `http://` only.
+//! Webhook POSTs over HTTP/1.1 (`http://` and `https://`), through the `ureq` client.
 //!
-//! Webhooks need one request shape: a JSON body, a few headers, a status code back. That subset is
-//! short enough to own (no dependency, no TLS stack): the request is written with
-//! `Content-Length` and `Connection: close`, and only the status line of the answer is read —
-//! the body of the answer is not needed, and closing the connection ends the exchange.
-//! `https://` is refused at config load: MUTT carries no TLS; point it at a local TLS-terminating
-//! proxy when the receiver is only reachable over HTTPS.
+//! What a webhook sender needs from HTTP, and how it is set here:
+//! - One deadline for the whole request ([`Client::new`]'s `timeout`): name lookup, connect, TLS
+//!   handshake, sending, the status line and the body. A receiver that trickles its answer a byte
+//!   at a time cannot hold the only sender thread longer than that.
+//! - Redirects are not followed: a 3xx is an answer like any other non-2xx, retried with backoff
+//!   (a webhook that moved is a configuration to fix, not a place to POST alerts blindly).
+//! - At most [`BODY_LIMIT`] bytes of the answer are read; only its status decides the outcome.
+//! - No proxy from the environment: alerts go where `url` says.
+//! - TLS is rustls on the ring provider (the one the syslog TLS listener uses). Servers are
+//!   checked against the operating system's trust store through `rustls-platform-verifier`, so a
+//!   receiver with a certificate from the company CA that the host already trusts works with no
+//!   MUTT setting, and a CA removed from the host is removed from MUTT. `tls_ca_file` replaces
+//!   those roots with the certificates of one PEM file (a private CA).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A parsed `http://host[:port][/path][?query]` URL.
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use ureq::config::Config;
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::Agent;
+
+/// Bytes of an answer's body read at most (the rest is left unread and the connection closed).
+pub const BODY_LIMIT: u64 = 64 * 1024;
+
+/// A checked `http://` or `https://` webhook URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    /// A name, an IPv4 address, or an IPv6 address without its brackets.
-    pub host: String,
-    pub port: u16,
-    /// Path and query as written; `/` when the URL has none. The fragment is dropped.
-    pub path: String,
+pub struct WebhookUrl {
     text: String,
+    https: bool,
 }
 
-impl HttpUrl {
+impl WebhookUrl {
     /// Parse and check a webhook URL; the error says what to write instead.
-    pub fn parse(text: &str) -> Result<HttpUrl, String> {
+    pub fn parse(text: &str) -> Result<WebhookUrl, String> {
         let text = text.trim();
         if text.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             return Err(format!(
                 "{text:?} contains spaces or control characters; percent-encode them"
             ));
         }
-        let Some((scheme, rest)) = text.split_once("://") else {
-            return Err(format!(
-                "{text:?} is not a URL; expected http://host[:port]/path"
-            ));
+        let uri: ureq::http::Uri = text.parse().map_err(|e| {
+            format!("{text:?} is not a URL ({e}); expected http(s)://host[:port]/path")
+        })?;
+        let https = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => true,
+            Some(s) if s.eq_ignore_ascii_case("http") => false,
+            Some(s) => {
+                return Err(format!(
+                    "{text:?}: unsupported scheme {s:?}; expected http:// or https://"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "{text:?} is not a URL; expected http(s)://host[:port]/path"
+                ))
+            }
         };
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err(format!(
-                "{text:?}: https is not supported (MUTT has no TLS); use http://, for example to a \
-                 local TLS-terminating proxy"
-            ));
-        }
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err(format!(
-                "{text:?}: unsupported scheme {scheme:?}; expected http://"
-            ));
-        }
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        if authority.contains('@') {
+        let Some(authority) = uri.authority() else {
+            return Err(format!("{text:?}: no host"));
+        };
+        if authority.as_str().contains('@') {
             return Err(format!(
                 "{text:?}: credentials in the URL are not supported; set an Authorization header \
                  under headers:"
             ));
         }
-        let (host, port) = split_host_port(authority).map_err(|m| format!("{text:?}: {m}"))?;
-        let tail = tail.split('#').next().unwrap_or("");
-        let path = if tail.is_empty() {
-            "/".to_string()
-        } else if tail.starts_with('?') {
-            format!("/{tail}")
-        } else {
-            tail.to_string()
-        };
-        Ok(HttpUrl {
-            host,
-            port,
-            path,
+        if authority.host().is_empty() {
+            return Err(format!("{text:?}: no host"));
+        }
+        // The text after the host (IPv6 hosts keep their brackets in `host()`).
+        let rest = authority
+            .as_str()
+            .get(authority.host().len()..)
+            .unwrap_or("");
+        let port = rest.strip_prefix(':').map(str::parse::<u16>);
+        if matches!(port, Some(Ok(0) | Err(_))) {
+            return Err(format!("{text:?}: the port must be 1 to 65535"));
+        }
+        Ok(WebhookUrl {
             text: text.to_string(),
+            https,
         })
     }
 
@@ -77,291 +93,224 @@ impl HttpUrl {
         &self.text
     }
 
-    /// The `Host` header value (RFC 9112 §3.2): brackets around IPv6, the port when not 80.
-    fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == 80 {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+    pub fn is_https(&self) -> bool {
+        self.https
     }
 }
 
-fn split_host_port(authority: &str) -> Result<(String, u16), String> {
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let Some((host, after)) = v6.split_once(']') else {
-            return Err("an IPv6 address needs its closing ]".into());
-        };
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("{host:?} is not an IPv6 address"));
-        }
-        match after {
-            "" => (host, None),
-            p => match p.strip_prefix(':') {
-                Some(p) => (host, Some(p)),
-                None => return Err("expected :port after the IPv6 address".into()),
-            },
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("the host is missing".into());
-    }
-    if !host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
-    {
-        return Err(format!("{host:?} is not a host name or address"));
-    }
-    let port = match port {
-        None => 80,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 => n,
-            _ => return Err(format!("port {p:?} is not 1-65535")),
-        },
-    };
-    Ok((host.to_string(), port))
+/// The certificates of a `tls_ca_file`, read and checked when the config is loaded.
+#[derive(Clone)]
+pub struct CaFile {
+    path: PathBuf,
+    certs: Arc<Vec<Certificate<'static>>>,
 }
 
-/// What came of one POST.
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CaFile({}, {} certificates)",
+            self.path.display(),
+            self.certs.len()
+        )
+    }
+}
+
+impl CaFile {
+    /// Read a PEM file of one or more CA certificates; the error names the file and the reason.
+    pub fn load(path: &Path) -> Result<CaFile, String> {
+        let shown = path.display();
+        let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+        let certs = CertificateDer::pem_slice_iter(&bytes)
+            .map(|c| c.map(|der| Certificate::from_der(der.as_ref()).to_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{shown}: not a PEM certificate file ({e})"))?;
+        if certs.is_empty() {
+            return Err(format!("{shown}: no CERTIFICATE in this PEM file"));
+        }
+        // Refuse what rustls would refuse later, at the first POST.
+        let mut roots = rustls::RootCertStore::empty();
+        for c in &certs {
+            roots
+                .add(CertificateDer::from(c.der()))
+                .map_err(|e| format!("{shown}: not a usable CA certificate ({e})"))?;
+        }
+        Ok(CaFile {
+            path: path.to_path_buf(),
+            certs: Arc::new(certs),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What a POST came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostOutcome {
-    /// The endpoint answered with this status line.
+    /// The endpoint answered with this status (any status, 2xx or not).
     Answered { status: u16, reason: String },
-    /// No answer: name resolution, connect, write or read failed or timed out.
+    /// No answer: refused, reset, timed out, a TLS failure, a name that does not resolve.
     Unreachable(String),
 }
 
-/// Send one POST and read the status line. `timeout` bounds the connect to each address and each
-/// read or write (name resolution uses the system resolver's own timeout).
-pub fn post(
-    url: &HttpUrl,
-    headers: &[(String, String)],
-    body: &[u8],
-    timeout: Duration,
-) -> PostOutcome {
-    let addrs: Vec<SocketAddr> = match (url.host.as_str(), url.port).to_socket_addrs() {
-        Ok(a) => a.collect(),
-        Err(e) => return PostOutcome::Unreachable(format!("cannot resolve {}: {e}", url.host)),
-    };
-    let mut last = format!("{} resolves to no address", url.host);
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => return exchange(stream, url, headers, body, timeout),
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+/// One target's HTTP client: its deadline and trust roots, and a pool of kept-alive
+/// connections.
+pub struct Client {
+    agent: Agent,
+}
+
+impl Client {
+    /// A client whose requests each end within `timeout`; `ca` replaces the platform roots.
+    pub fn new(timeout: Duration, ca: Option<&CaFile>) -> Client {
+        let roots = match ca {
+            Some(ca) => RootCerts::Specific(ca.certs.clone()),
+            None => RootCerts::PlatformVerifier,
+        };
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .root_certs(roots)
+            .build();
+        let config = Config::builder()
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .proxy(None)
+            .user_agent(concat!("mutt/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
+            .build();
+        Client {
+            agent: Agent::new_with_config(config),
         }
     }
-    PostOutcome::Unreachable(last)
-}
 
-fn exchange(
-    mut stream: TcpStream,
-    url: &HttpUrl,
-    headers: &[(String, String)],
-    body: &[u8],
-    timeout: Duration,
-) -> PostOutcome {
-    let unreachable =
-        |what: &str, e: std::io::Error| PostOutcome::Unreachable(format!("{what}: {e}"));
-    if let Err(e) = stream
-        .set_write_timeout(Some(timeout))
-        .and_then(|()| stream.set_read_timeout(Some(timeout)))
-    {
-        return unreachable("socket setup", e);
-    }
-    let _ = stream.set_nodelay(true);
-    let head = request_head(url, headers, body.len());
-    if let Err(e) = stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body))
-        .and_then(|()| stream.flush())
-    {
-        return unreachable("sending the request", e);
-    }
-    read_status(&mut stream)
-}
-
-/// The request line and headers. Header names and values were checked at config load (no CR/LF).
-fn request_head(url: &HttpUrl, headers: &[(String, String)], body_len: usize) -> String {
-    let mut head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mutt/{}\r\nContent-Length: {body_len}\r\n\
-         Connection: close\r\n",
-        url.path,
-        url.host_header(),
-        env!("CARGO_PKG_VERSION"),
-    );
-    if !headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-    {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    for (k, v) in headers {
-        head.push_str(k);
-        head.push_str(": ");
-        head.push_str(v);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    head
-}
-
-/// Read until a final (non-1xx) status line; only that line is parsed.
-fn read_status(stream: &mut impl Read) -> PostOutcome {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        match parse_status(&buf) {
-            Some(Ok((status, reason, used))) => {
-                if (100..200).contains(&status) {
-                    // An interim answer (100 Continue, 103 Early Hints): the final one follows.
-                    buf.drain(..used);
-                    continue;
-                }
-                return PostOutcome::Answered { status, reason };
-            }
-            Some(Err(m)) => {
-                return PostOutcome::Answered {
-                    status: 0,
-                    reason: m,
+    /// POST `body` as `application/json` (unless `headers` sets Content-Type) with `headers`.
+    pub fn post(&self, url: &WebhookUrl, headers: &[(String, String)], body: &[u8]) -> PostOutcome {
+        let mut req = self.agent.post(url.as_str());
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("Content-Type", "application/json");
+        }
+        for (name, value) in headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        match req.send(body) {
+            Ok(mut resp) => {
+                let status = resp.status();
+                // Drain a bounded part of the body so a short answer leaves the connection
+                // reusable; what it says is not needed, and a failure here changes nothing.
+                let mut sink = Vec::new();
+                let _ = resp
+                    .body_mut()
+                    .as_reader()
+                    .take(BODY_LIMIT)
+                    .read_to_end(&mut sink);
+                PostOutcome::Answered {
+                    status: status.as_u16(),
+                    reason: status.canonical_reason().unwrap_or("").to_string(),
                 }
             }
-            None => {}
-        }
-        if buf.len() > 16 * 1024 {
-            return PostOutcome::Answered {
-                status: 0,
-                reason: "answer headers longer than 16 KiB".into(),
-            };
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => {
-                return PostOutcome::Unreachable(
-                    "the connection closed before an HTTP status line".into(),
-                )
-            }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return PostOutcome::Unreachable(format!("waiting for the answer: {e}")),
+            Err(e) => PostOutcome::Unreachable(describe(&e)),
         }
     }
 }
 
-/// `HTTP/1.1 200 OK` up to the end of its header block: (status, reason, bytes used), None when
-/// more bytes are needed, or why it is not HTTP.
-fn parse_status(buf: &[u8]) -> Option<Result<(u16, String, usize), String>> {
-    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
-    let line = String::from_utf8_lossy(&buf[..line_end]);
-    let mut parts = line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let code = parts.next().unwrap_or("");
-    let reason = parts.next().unwrap_or("").trim().to_string();
-    if !version.starts_with("HTTP/1.") {
-        let shown: String = line.chars().take(60).collect();
-        return Some(Err(format!("not an HTTP answer: {shown:?}")));
+/// An error as one line, with the TLS reason spelled out (ureq's own text for these is short).
+fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => match io.get_ref() {
+            Some(inner) => format!("{io}: {inner}"),
+            None => io.to_string(),
+        },
+        other => other.to_string(),
     }
-    let Ok(status) = code.parse::<u16>() else {
-        return Some(Err(format!("bad status code {code:?}")));
-    };
-    // The whole header block must be in to skip past an interim answer.
-    let used = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(buf.len(), |p| p + 4);
-    Some(Ok((status, reason, used)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::net::TcpListener;
+    use std::time::Instant;
 
     #[test]
-    fn urls_parse_with_default_port_path_and_ipv6() {
-        let u = HttpUrl::parse("http://alerts.example.net/hook?x=1#frag").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.path.as_str()),
-            ("alerts.example.net", 80, "/hook?x=1")
-        );
-        let u = HttpUrl::parse("HTTP://[::1]:8080").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.path.as_str()),
-            ("::1", 8080, "/")
-        );
-        assert_eq!(u.host_header(), "[::1]:8080");
-        let u = HttpUrl::parse("http://10.0.0.1:9000?a=b").unwrap();
-        assert_eq!(u.path, "/?a=b");
+    fn http_and_https_urls_parse() {
+        let u = WebhookUrl::parse("http://alerts.example.net/hook?x=1").unwrap();
+        assert!(!u.is_https());
+        assert_eq!(u.as_str(), "http://alerts.example.net/hook?x=1");
+        assert!(WebhookUrl::parse("HTTPS://[::1]:8443").unwrap().is_https());
+        assert!(WebhookUrl::parse("http://10.0.0.1:9000?a=b").is_ok());
     }
 
     #[test]
     fn bad_urls_say_what_to_write_instead() {
-        let e = HttpUrl::parse("https://x/").unwrap_err();
-        assert!(e.contains("https is not supported"), "{e}");
-        assert!(HttpUrl::parse("ftp://x/").unwrap_err().contains("scheme"));
-        assert!(HttpUrl::parse("x.example/hook")
+        assert!(WebhookUrl::parse("ftp://x/")
+            .unwrap_err()
+            .contains("scheme"));
+        assert!(WebhookUrl::parse("x.example/hook")
             .unwrap_err()
             .contains("not a URL"));
-        assert!(HttpUrl::parse("http://u:p@x/")
+        assert!(WebhookUrl::parse("http://u:p@x/")
             .unwrap_err()
             .contains("Authorization"));
-        assert!(HttpUrl::parse("http://x:0/").unwrap_err().contains("port"));
-        assert!(HttpUrl::parse("http://x:99999/")
+        assert!(WebhookUrl::parse("http://x:0/")
             .unwrap_err()
             .contains("port"));
-        assert!(HttpUrl::parse("http:///path").unwrap_err().contains("host"));
-        assert!(HttpUrl::parse("http://a b/")
+        assert!(WebhookUrl::parse("http://x:99999/")
+            .unwrap_err()
+            .contains("port"));
+        assert!(WebhookUrl::parse("http:///path").is_err());
+        assert!(WebhookUrl::parse("http://a b/")
             .unwrap_err()
             .contains("spaces"));
     }
 
     #[test]
-    fn interim_answers_are_skipped_and_garbage_is_not_a_success() {
-        let mut r: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
-        assert_eq!(
-            read_status(&mut r),
-            PostOutcome::Answered {
-                status: 204,
-                reason: "No Content".into()
-            }
-        );
-        let mut r: &[u8] = b"SSH-2.0-OpenSSH\r\n";
-        assert!(matches!(
-            read_status(&mut r),
-            PostOutcome::Answered { status: 0, .. }
-        ));
-        let mut r: &[u8] = b"HTTP/1.1 20";
-        assert!(matches!(read_status(&mut r), PostOutcome::Unreachable(_)));
+    fn a_ca_file_without_certificates_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ca.pem");
+        std::fs::write(&p, "not pem at all\n").unwrap();
+        let e = CaFile::load(&p).unwrap_err();
+        assert!(e.contains("ca.pem") && e.contains("no CERTIFICATE"), "{e}");
+        let e = CaFile::load(&dir.path().join("missing.pem")).unwrap_err();
+        assert!(e.contains("missing.pem"), "{e}");
     }
 
-    #[test]
-    fn a_post_carries_length_type_and_configured_headers() {
+    /// Serve one connection: read the request until `until` is in it, then answer `answer`.
+    fn serve_once(
+        answer: &'static [u8],
+        until: &'static [u8],
+    ) -> (u16, std::thread::JoinHandle<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             let mut got = Vec::new();
             let mut chunk = [0u8; 4096];
-            while !got.ends_with(b"{\"a\":1}") {
+            while !got.windows(until.len()).any(|w| w == until) {
                 let n = s.read(&mut chunk).unwrap();
                 assert!(n > 0);
                 got.extend_from_slice(&chunk[..n]);
             }
-            s.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
+            s.write_all(answer).unwrap();
             String::from_utf8(got).unwrap()
         });
-        let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/in")).unwrap();
+        (port, server)
+    }
+
+    #[test]
+    fn a_post_carries_length_type_and_configured_headers() {
+        let (port, server) = serve_once(
+            b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            b"{\"a\":1}",
+        );
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/in")).unwrap();
         let headers = vec![("X-Token".to_string(), "t0k".to_string())];
-        let out = post(&url, &headers, b"{\"a\":1}", Duration::from_secs(5));
+        let out = Client::new(Duration::from_secs(5), None).post(&url, &headers, b"{\"a\":1}");
         assert_eq!(
             out,
             PostOutcome::Answered {
@@ -369,16 +318,31 @@ mod tests {
                 reason: "Created".into()
             }
         );
-        let req = server.join().unwrap();
-        assert!(req.starts_with("POST /in HTTP/1.1\r\n"), "{req}");
+        let req = server.join().unwrap().to_ascii_lowercase();
+        assert!(req.starts_with("post /in http/1.1\r\n"), "{req}");
         for h in [
-            &format!("Host: 127.0.0.1:{port}\r\n"),
-            "Content-Length: 7\r\n",
-            "Content-Type: application/json\r\n",
-            "X-Token: t0k\r\n",
+            &format!("host: 127.0.0.1:{port}\r\n"),
+            "content-length: 7\r\n",
+            "content-type: application/json\r\n",
+            "x-token: t0k\r\n",
         ] {
             assert!(req.contains(h), "{h:?} missing from {req}");
         }
+    }
+
+    #[test]
+    fn a_redirect_is_an_answer_and_is_not_followed() {
+        let (port, server) = serve_once(
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\n\r\n",
+            b"{}",
+        );
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/in")).unwrap();
+        let out = Client::new(Duration::from_secs(5), None).post(&url, &[], b"{}");
+        assert!(
+            matches!(out, PostOutcome::Answered { status: 302, .. }),
+            "{out:?}"
+        );
+        server.join().unwrap();
     }
 
     #[test]
@@ -387,8 +351,36 @@ mod tests {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let url = HttpUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-        let out = post(&url, &[], b"{}", Duration::from_secs(2));
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let out = Client::new(Duration::from_secs(2), None).post(&url, &[], b"{}");
         assert!(matches!(out, PostOutcome::Unreachable(_)), "{out:?}");
+    }
+
+    #[test]
+    fn a_trickled_status_line_ends_at_the_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            // One byte every 100 ms: each read succeeds well within any per-read timeout.
+            for b in b"HTTP/1.1 200 OK, eventually, after a long while\r\n"
+                .iter()
+                .cycle()
+            {
+                if done_rx.try_recv().is_ok() || s.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let started = Instant::now();
+        let out = Client::new(Duration::from_millis(700), None).post(&url, &[], b"{}");
+        let took = started.elapsed();
+        let _ = done_tx.send(());
+        server.join().unwrap();
+        assert!(matches!(out, PostOutcome::Unreachable(_)), "{out:?}");
+        assert!(took < Duration::from_secs(3), "took {took:?}");
     }
 }

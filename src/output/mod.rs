@@ -8,9 +8,11 @@
 //! ```yaml
 //! outputs:
 //!   webhook:                     # the default target: rules with action webhook and no `webhook:`
-//!     url: http://alerts.example.net:8080/mutt   # http:// only (no TLS in MUTT)
+//!     url: https://alerts.example.net/mutt    # http:// or https://
+//!     tls_ca_file: /etc/mutt/alerts-ca.pem    # https: trust only this PEM CA (default: the
+//!                                             # operating system's roots)
 //!     headers: {Authorization: "Bearer s3cret"}  # sent with every POST (default: none)
-//!     timeout_seconds: 10        # connect, and each read/write (more than 0, at most 3600)
+//!     timeout_seconds: 10        # the whole request: connect, TLS, send, answer (0 < t ≤ 3600)
 //!     max_retries: 10            # answered failures retried this often, then the alert is dead
 //!     backoff: {initial_seconds: 2, max_seconds: 300}   # delay doubles per failure, capped
 //!   webhooks:                    # named targets, for rules with `webhook: NAME`
@@ -28,7 +30,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::rules::{Action, RuleSet};
-pub use http::HttpUrl;
+pub use http::{CaFile, WebhookUrl};
 pub use webhook::WebhookSender;
 
 /// The target name of `outputs.webhook`, stored in `webhook_outbox.target` for rules that name
@@ -130,13 +132,19 @@ impl OutputsSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookTarget {
-    /// `http://host[:port][/path][?query]`; checked at load.
-    pub url: HttpUrl,
+    /// `http(s)://host[:port][/path][?query]`; checked at load. Redirects are not followed.
+    pub url: WebhookUrl,
+    /// A PEM file of CA certificates that `https://` servers are checked against instead of the
+    /// operating system's roots (a private CA). Read and checked at load: a missing or bad file
+    /// is a config error naming this key. Default: none (the platform roots).
+    #[serde(default, deserialize_with = "ca_file")]
+    pub tls_ca_file: Option<CaFile>,
     /// Extra request headers (default: none). Host, Content-Length, Connection and
     /// X-MUTT-Alert-Id are MUTT's own; Content-Type may be overridden.
     #[serde(default, deserialize_with = "headers")]
     pub headers: Vec<(String, String)>,
-    /// Bounds the connect and each read or write. Default 10, more than 0, at most 3600.
+    /// Bounds each request as a whole: name lookup, connect, TLS handshake, sending and the
+    /// answer. Default 10, more than 0, at most 3600.
     #[serde(default = "default_timeout", deserialize_with = "seconds")]
     pub timeout_seconds: f64,
     /// An alert the endpoint answers with a non-2xx status is retried this many times, then
@@ -192,11 +200,20 @@ fn default_retries() -> u32 {
     10
 }
 
-impl<'de> Deserialize<'de> for HttpUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HttpUrl, D::Error> {
+impl<'de> Deserialize<'de> for WebhookUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<WebhookUrl, D::Error> {
         let text = String::deserialize(d)?;
-        HttpUrl::parse(&text).map_err(serde::de::Error::custom)
+        WebhookUrl::parse(&text).map_err(serde::de::Error::custom)
     }
+}
+
+/// A CA file is read where the section is parsed, so `mutt check-config` and the daemon's start
+/// both refuse a bad one with the key and line, before any alert waits on it.
+fn ca_file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CaFile>, D::Error> {
+    let path = std::path::PathBuf::deserialize(d)?;
+    CaFile::load(&path)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -295,7 +312,8 @@ mod tests {
         )
         .unwrap();
         let noc = cfg.outputs.target("noc").unwrap();
-        assert_eq!(noc.url.port, 8080);
+        assert_eq!(noc.url.as_str(), "http://noc:8080/in");
+        assert!(noc.tls_ca_file.is_none());
         assert_eq!(noc.headers, vec![("X-Key".to_string(), "abc".to_string())]);
         assert!(cfg.outputs.target(DEFAULT_TARGET).is_none());
         assert_eq!(cfg.outputs.storm_window(), Duration::ZERO);
@@ -303,10 +321,33 @@ mod tests {
 
     #[test]
     fn a_bad_url_names_its_key_and_line() {
-        let e = parse("outputs:\n  webhook:\n    url: https://x/h\n").unwrap_err();
+        let e = parse("outputs:\n  webhook:\n    url: ftp://x/h\n").unwrap_err();
         assert_eq!(e.key, "outputs.webhook.url");
         assert_eq!(e.line, Some(3));
-        assert!(e.message.contains("https is not supported"), "{e}");
+        assert!(e.message.contains("unsupported scheme"), "{e}");
+        assert!(parse("outputs:\n  webhook:\n    url: https://x/h\n").is_ok());
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_a_config_error_naming_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("ca.pem");
+        std::fs::write(
+            &bad,
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.pem");
+        for (file, why) in [(&bad, "ca.pem"), (&missing, "missing.pem")] {
+            let yaml = format!(
+                "outputs:\n  webhooks:\n    noc:\n      url: https://noc/in\n      tls_ca_file: {}\n",
+                file.display()
+            );
+            let e = parse(&yaml).unwrap_err();
+            assert_eq!(e.key, "outputs.webhooks.noc.tls_ca_file", "{e}");
+            assert_eq!(e.line, Some(5), "{e}");
+            assert!(e.message.contains(why), "{e}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The webhook sender: a thread that POSTs queued alerts from `webhook_outbox` and records each
 //! outcome there.
 //!
-//! It has its own SQLite connection (the journal is in WAL mode, so its short updates sit beside
+//! The table is [`Outbox`]'s; the sender decides what happens to each row. It has its own SQLite connection (the journal is in WAL mode, so its short updates sit beside
 //! the writer's transactions). Each pass takes, per configured target, the pending rows whose
 //! `next_attempt_at` has come, oldest due first (for never-tried rows that is created order):
 //!
@@ -33,13 +33,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use super::http::{self, PostOutcome};
+use super::http::{Client, PostOutcome};
 use super::{OutputsSection, WebhookTarget, DEFAULT_TARGET};
-use crate::timefmt::{iso8601_us, now_us};
+use crate::store::outbox::{Due, Outbox};
+use crate::timefmt::now_us;
 
 /// How often an idle sender looks for new alerts.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -53,17 +54,110 @@ const DAY_US: i64 = 86_400_000_000;
 
 /// Sends one alert body; the seam the unit tests fake.
 pub trait Poster {
-    fn post(&mut self, target: &WebhookTarget, alert_id: i64, body: &[u8]) -> PostOutcome;
+    fn post(
+        &mut self,
+        name: &str,
+        target: &WebhookTarget,
+        alert_id: i64,
+        body: &[u8],
+    ) -> PostOutcome;
 }
 
-/// The real thing: HTTP/1.1 POST with the target's headers and `X-MUTT-Alert-Id`.
-pub struct HttpPoster;
+/// The real thing: one HTTP client per target (its deadline and trust roots), POSTing with the
+/// target's headers and `X-MUTT-Alert-Id`.
+pub struct HttpPoster {
+    clients: HashMap<String, Client>,
+}
+
+impl HttpPoster {
+    pub fn new(outputs: &OutputsSection) -> HttpPoster {
+        let named = outputs.webhooks.iter().map(|(n, t)| (n.as_str(), t));
+        let clients = named
+            .chain(outputs.webhook.iter().map(|t| (DEFAULT_TARGET, t)))
+            .map(|(n, t)| {
+                let client = Client::new(t.timeout(), t.tls_ca_file.as_ref());
+                (n.to_string(), client)
+            })
+            .collect();
+        HttpPoster { clients }
+    }
+}
 
 impl Poster for HttpPoster {
-    fn post(&mut self, target: &WebhookTarget, alert_id: i64, body: &[u8]) -> PostOutcome {
+    fn post(
+        &mut self,
+        name: &str,
+        target: &WebhookTarget,
+        alert_id: i64,
+        body: &[u8],
+    ) -> PostOutcome {
+        let client = self
+            .clients
+            .entry(name.to_string())
+            .or_insert_with(|| Client::new(target.timeout(), target.tls_ca_file.as_ref()));
         let mut headers = target.headers.clone();
         headers.push(("X-MUTT-Alert-Id".into(), alert_id.to_string()));
-        http::post(&target.url, &headers, body, target.timeout())
+        client.post(&target.url, &headers, body)
+    }
+}
+
+/// What the sender does to `webhook_outbox`; [`Outbox`] is the table, the unit tests keep rows
+/// in memory. Times are Unix microseconds.
+pub trait Queue {
+    fn due(&mut self, target: &str, now_us: i64, limit: usize) -> rusqlite::Result<Vec<Due>>;
+    fn max_id(&mut self) -> rusqlite::Result<i64>;
+    fn kill_unconfigured(
+        &mut self,
+        after: i64,
+        upto: i64,
+        configured: &[&str],
+    ) -> rusqlite::Result<usize>;
+    fn delivered(&mut self, id: i64, now_us: i64) -> rusqlite::Result<()>;
+    fn retry(&mut self, id: i64, attempts: u32, next_us: i64, why: &str) -> rusqlite::Result<()>;
+    fn postpone(&mut self, id: i64, next_us: i64, why: &str) -> rusqlite::Result<()>;
+    fn dead(&mut self, id: i64, attempts: u32, why: &str) -> rusqlite::Result<()>;
+    fn prune(
+        &mut self,
+        delivered_before_us: Option<i64>,
+        dead_before_us: Option<i64>,
+        limit: usize,
+    ) -> rusqlite::Result<usize>;
+}
+
+impl Queue for Outbox {
+    fn due(&mut self, target: &str, now_us: i64, limit: usize) -> rusqlite::Result<Vec<Due>> {
+        Outbox::due(self, target, now_us, limit)
+    }
+    fn max_id(&mut self) -> rusqlite::Result<i64> {
+        Outbox::max_id(self)
+    }
+    fn kill_unconfigured(
+        &mut self,
+        after: i64,
+        upto: i64,
+        configured: &[&str],
+    ) -> rusqlite::Result<usize> {
+        Outbox::kill_unconfigured(self, after, upto, configured)
+    }
+    fn delivered(&mut self, id: i64, now_us: i64) -> rusqlite::Result<()> {
+        Outbox::delivered(self, id, now_us)
+    }
+    fn retry(&mut self, id: i64, attempts: u32, next_us: i64, why: &str) -> rusqlite::Result<()> {
+        Outbox::retry(self, id, attempts, next_us, why)
+    }
+    fn postpone(&mut self, id: i64, next_us: i64, why: &str) -> rusqlite::Result<()> {
+        Outbox::postpone(self, id, next_us, why)
+    }
+    fn dead(&mut self, id: i64, attempts: u32, why: &str) -> rusqlite::Result<()> {
+        Outbox::dead(self, id, attempts, why)
+    }
+    fn prune(
+        &mut self,
+        delivered_before_us: Option<i64>,
+        dead_before_us: Option<i64>,
+        limit: usize,
+    ) -> rusqlite::Result<usize> {
+        Outbox::prune(self, delivered_before_us, dead_before_us, limit)
     }
 }
 
@@ -74,17 +168,9 @@ struct Outage {
     retry_at_us: i64,
 }
 
-/// One due outbox row.
-struct Due {
-    id: i64,
-    body: String,
-    attempts: u32,
-    fold_count: i64,
-}
-
-/// The sender's state over one connection; [`Sender::pass`] does one round of work.
-pub struct Sender<P: Poster> {
-    conn: Connection,
+/// The sender's state over one queue; [`Sender::pass`] does one round of work.
+pub struct Sender<P: Poster, Q: Queue> {
+    queue: Q,
     outputs: OutputsSection,
     poster: P,
     outages: HashMap<String, Outage>,
@@ -92,10 +178,10 @@ pub struct Sender<P: Poster> {
     checked_id: i64,
 }
 
-impl<P: Poster> Sender<P> {
-    pub fn new(conn: Connection, outputs: OutputsSection, poster: P) -> Sender<P> {
+impl<P: Poster, Q: Queue> Sender<P, Q> {
+    pub fn new(queue: Q, outputs: OutputsSection, poster: P) -> Sender<P, Q> {
         Sender {
-            conn,
+            queue,
             outputs,
             poster,
             outages: HashMap::new(),
@@ -135,7 +221,7 @@ impl<P: Poster> Sender<P> {
         if self.outages.get(name).is_some_and(|o| o.retry_at_us > now) {
             return Ok(0);
         }
-        let due = self.due(name, now)?;
+        let due = self.queue.due(name, now, PASS_ROWS)?;
         let mut changed = 0;
         for row in due {
             if stop.load(Ordering::Relaxed) {
@@ -143,12 +229,14 @@ impl<P: Poster> Sender<P> {
             }
             changed += 1;
             let Some(body) = send_body(&row) else {
-                self.finish(row.id, row.attempts, "stored body is not JSON")?;
+                self.queue
+                    .dead(row.id, row.attempts, "stored body is not JSON")?;
                 continue;
             };
-            match self.poster.post(target, row.id, body.as_bytes()) {
+            match self.poster.post(name, target, row.id, body.as_bytes()) {
                 PostOutcome::Answered { status, .. } if (200..300).contains(&status) => {
-                    self.delivered(name, row.id, clock())?;
+                    self.recovered(name);
+                    self.queue.delivered(row.id, clock())?;
                 }
                 PostOutcome::Answered { status, reason } => {
                     self.recovered(name);
@@ -164,61 +252,25 @@ impl<P: Poster> Sender<P> {
         Ok(changed)
     }
 
-    fn due(&self, target: &str, now: i64) -> rusqlite::Result<Vec<Due>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, body, attempts, fold_count FROM webhook_outbox
-             WHERE state = 'pending' AND target = ?1 AND next_attempt_at <= ?2
-             ORDER BY next_attempt_at, id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![target, iso8601_us(now), PASS_ROWS as i64], |r| {
-            Ok(Due {
-                id: r.get(0)?,
-                body: r.get(1)?,
-                attempts: r.get::<_, i64>(2)?.clamp(0, i64::from(u32::MAX)) as u32,
-                fold_count: r.get(3)?,
-            })
-        })?;
-        rows.collect()
-    }
-
     /// Delete up to [`PRUNE_ROWS`] finished rows past `outputs.retention` at `now_us` (Unix
     /// microseconds), oldest first; never a pending row. Returns how many went: [`PRUNE_ROWS`]
     /// means more may be due.
-    pub fn prune(&self, now_us: i64) -> rusqlite::Result<usize> {
+    pub fn prune(&mut self, now_us: i64) -> rusqlite::Result<usize> {
         let keep = self.outputs.retention;
-        if keep.delivered_days == 0 && keep.dead_days == 0 {
-            return Ok(0);
-        }
         let cutoff = |days: u64| {
             let age = i64::try_from(days).map_or(i64::MAX, |d| d.saturating_mul(DAY_US));
-            iso8601_us(now_us.saturating_sub(age))
+            (days > 0).then(|| now_us.saturating_sub(age))
         };
-        // Rowid order finds the oldest rows first and stops at the limit.
-        self.conn
-            .prepare_cached(
-                "DELETE FROM webhook_outbox WHERE id IN (
-                     SELECT id FROM webhook_outbox
-                     WHERE (state = 'delivered' AND ?1
-                            AND COALESCE(delivered_at, created_at) < ?2)
-                        OR (state = 'dead' AND ?3
-                            AND MAX(created_at, next_attempt_at) < ?4)
-                     ORDER BY id LIMIT ?5)",
-            )?
-            .execute(params![
-                keep.delivered_days > 0,
-                cutoff(keep.delivered_days),
-                keep.dead_days > 0,
-                cutoff(keep.dead_days),
-                PRUNE_ROWS as i64,
-            ])
+        self.queue.prune(
+            cutoff(keep.delivered_days),
+            cutoff(keep.dead_days),
+            PRUNE_ROWS,
+        )
     }
 
     /// Rows queued since the last check whose target is not configured become dead, with why.
     fn mark_unconfigured_dead(&mut self) -> rusqlite::Result<usize> {
-        let max: i64 = self
-            .conn
-            .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM webhook_outbox")?
-            .query_row([], |r| r.get(0))?;
+        let max = self.queue.max_id()?;
         if max <= self.checked_id {
             return Ok(0);
         }
@@ -226,18 +278,9 @@ impl<P: Poster> Sender<P> {
         if self.outputs.webhook.is_some() {
             configured.push(DEFAULT_TARGET);
         }
-        let configured = serde_json::to_string(&configured).unwrap_or_else(|_| "[]".into());
         let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE webhook_outbox SET state = 'dead',
-                 last_error = 'no webhook target ' || quote(target) || ' is configured ('
-                     || CASE target WHEN 'default' THEN 'outputs.webhook'
-                        ELSE 'outputs.webhooks.' || target END || ')'
-             WHERE id > ?1 AND id <= ?2 AND state = 'pending'
-               AND target NOT IN (SELECT value FROM json_each(?3))",
-            )?
-            .execute(params![self.checked_id, max, configured])?;
+            .queue
+            .kill_unconfigured(self.checked_id, max, &configured)?;
         if n > 0 {
             warn!(
                 alerts = n,
@@ -246,17 +289,6 @@ impl<P: Poster> Sender<P> {
         }
         self.checked_id = max;
         Ok(n)
-    }
-
-    fn delivered(&mut self, target: &str, id: i64, now: i64) -> rusqlite::Result<()> {
-        self.recovered(target);
-        self.conn
-            .prepare_cached(
-                "UPDATE webhook_outbox SET state = 'delivered', delivered_at = ?2, last_error = NULL
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, iso8601_us(now)])?;
-        Ok(())
     }
 
     fn refused(
@@ -277,7 +309,7 @@ impl<P: Poster> Sender<P> {
                 "webhook alert dead"
             );
             let why = format!("{why} (gave up after {attempts} attempts)");
-            return self.finish(row.id, attempts, &why);
+            return self.queue.dead(row.id, attempts, &why);
         }
         debug!(
             target = name,
@@ -287,13 +319,7 @@ impl<P: Poster> Sender<P> {
             "webhook alert refused"
         );
         let next = now.saturating_add(target.backoff.delay_us(attempts));
-        self.conn
-            .prepare_cached(
-                "UPDATE webhook_outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4
-                 WHERE id = ?1",
-            )?
-            .execute(params![row.id, attempts, iso8601_us(next), why])?;
-        Ok(())
+        self.queue.retry(row.id, attempts, next, why)
     }
 
     fn unreachable(
@@ -322,16 +348,8 @@ impl<P: Poster> Sender<P> {
             );
         }
         // The probed row steps back, so a row the endpoint chokes on cannot stall the others.
-        self.conn
-            .prepare_cached(
-                "UPDATE webhook_outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                iso8601_us(retry_at_us),
-                format!("unreachable: {why}")
-            ])?;
-        Ok(())
+        self.queue
+            .postpone(id, retry_at_us, &format!("unreachable: {why}"))
     }
 
     fn recovered(&mut self, target: &str) {
@@ -342,17 +360,6 @@ impl<P: Poster> Sender<P> {
                 "webhook target reachable again"
             );
         }
-    }
-
-    /// Mark a row dead with the reason.
-    fn finish(&self, id: i64, attempts: u32, why: &str) -> rusqlite::Result<()> {
-        self.conn
-            .prepare_cached(
-                "UPDATE webhook_outbox SET state = 'dead', attempts = ?2, last_error = ?3
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, attempts, why])?;
-        Ok(())
     }
 }
 
@@ -405,7 +412,8 @@ fn run(path: PathBuf, outputs: OutputsSection, stop: &AtomicBool) {
     let Some(conn) = open_when_ready(&path, stop) else {
         return;
     };
-    let mut sender = Sender::new(conn, outputs, HttpPoster);
+    let poster = HttpPoster::new(&outputs);
+    let mut sender = Sender::new(Outbox::new(conn), outputs, poster);
     let mut failures = 0u32;
     let mut next_prune = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -488,20 +496,159 @@ fn nap(d: Duration, stop: &AtomicBool) {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::store::outbox::State;
     use std::collections::VecDeque;
 
-    /// Answers from a script; records (alert id, body) of every POST.
+    /// Answers from a script; records (target, alert id, body) of every POST.
     #[derive(Default)]
     struct Script {
         answers: VecDeque<PostOutcome>,
-        sent: Vec<(i64, Value)>,
+        sent: Vec<(String, i64, Value)>,
     }
 
     impl Poster for &mut Script {
-        fn post(&mut self, _t: &WebhookTarget, id: i64, body: &[u8]) -> PostOutcome {
-            self.sent
-                .push((id, serde_json::from_slice(body).unwrap_or(Value::Null)));
+        fn post(&mut self, name: &str, _t: &WebhookTarget, id: i64, body: &[u8]) -> PostOutcome {
+            let body = serde_json::from_slice(body).unwrap_or(Value::Null);
+            self.sent.push((name.to_string(), id, body));
             self.answers.pop_front().unwrap_or(ok())
+        }
+    }
+
+    /// One outbox row as the sender sees it.
+    #[derive(Debug, Clone)]
+    struct Row {
+        id: i64,
+        target: String,
+        body: String,
+        state: State,
+        attempts: u32,
+        next_us: i64,
+        last_error: Option<String>,
+        created_us: i64,
+        delivered_us: Option<i64>,
+        fold_count: i64,
+    }
+
+    /// The outbox in memory, with the semantics of [`Outbox`]'s statements.
+    #[derive(Default)]
+    struct Mem {
+        rows: Vec<Row>,
+    }
+
+    impl Mem {
+        fn with(targets: &[&str]) -> Mem {
+            let rows = targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Row {
+                    id: i as i64 + 1,
+                    target: t.to_string(),
+                    body: r#"{"rule":{"id":"r1"}}"#.into(),
+                    state: State::Pending,
+                    attempts: 0,
+                    next_us: 0,
+                    last_error: None,
+                    created_us: 0,
+                    delivered_us: None,
+                    fold_count: i as i64 + 1,
+                })
+                .collect();
+            Mem { rows }
+        }
+
+        fn row(&mut self, id: i64) -> &mut Row {
+            let i = self.rows.iter().position(|r| r.id == id);
+            &mut self.rows[i.expect("a row the sender was given")]
+        }
+    }
+
+    impl Queue for Mem {
+        fn due(&mut self, target: &str, now_us: i64, limit: usize) -> rusqlite::Result<Vec<Due>> {
+            let mut due: Vec<&Row> = self
+                .rows
+                .iter()
+                .filter(|r| r.state == State::Pending && r.target == target && r.next_us <= now_us)
+                .collect();
+            due.sort_by_key(|r| (r.next_us, r.id));
+            Ok(due
+                .into_iter()
+                .take(limit)
+                .map(|r| Due {
+                    id: r.id,
+                    body: r.body.clone(),
+                    attempts: r.attempts,
+                    fold_count: r.fold_count,
+                })
+                .collect())
+        }
+        fn max_id(&mut self) -> rusqlite::Result<i64> {
+            Ok(self.rows.iter().map(|r| r.id).max().unwrap_or(0))
+        }
+        fn kill_unconfigured(
+            &mut self,
+            after: i64,
+            upto: i64,
+            configured: &[&str],
+        ) -> rusqlite::Result<usize> {
+            let mut n = 0;
+            for r in &mut self.rows {
+                let hit = r.id > after && r.id <= upto && r.state == State::Pending;
+                if hit && !configured.contains(&r.target.as_str()) {
+                    r.state = State::Dead;
+                    r.last_error = Some(format!("no target {}", r.target));
+                    n += 1;
+                }
+            }
+            Ok(n)
+        }
+        fn delivered(&mut self, id: i64, now_us: i64) -> rusqlite::Result<()> {
+            let r = self.row(id);
+            (r.state, r.delivered_us, r.last_error) = (State::Delivered, Some(now_us), None);
+            Ok(())
+        }
+        fn retry(
+            &mut self,
+            id: i64,
+            attempts: u32,
+            next_us: i64,
+            why: &str,
+        ) -> rusqlite::Result<()> {
+            let r = self.row(id);
+            (r.attempts, r.next_us, r.last_error) = (attempts, next_us, Some(why.into()));
+            Ok(())
+        }
+        fn postpone(&mut self, id: i64, next_us: i64, why: &str) -> rusqlite::Result<()> {
+            let r = self.row(id);
+            (r.next_us, r.last_error) = (next_us, Some(why.into()));
+            Ok(())
+        }
+        fn dead(&mut self, id: i64, attempts: u32, why: &str) -> rusqlite::Result<()> {
+            let r = self.row(id);
+            (r.state, r.attempts, r.last_error) = (State::Dead, attempts, Some(why.into()));
+            Ok(())
+        }
+        fn prune(
+            &mut self,
+            delivered_before_us: Option<i64>,
+            dead_before_us: Option<i64>,
+            limit: usize,
+        ) -> rusqlite::Result<usize> {
+            let goes = |r: &Row| match r.state {
+                State::Pending => false,
+                State::Delivered => {
+                    delivered_before_us.is_some_and(|t| r.delivered_us.unwrap_or(r.created_us) < t)
+                }
+                State::Dead => dead_before_us.is_some_and(|t| r.created_us.max(r.next_us) < t),
+            };
+            let ids: Vec<i64> = self
+                .rows
+                .iter()
+                .filter(|r| goes(r))
+                .map(|r| r.id)
+                .take(limit)
+                .collect();
+            self.rows.retain(|r| !ids.contains(&r.id));
+            Ok(ids.len())
         }
     }
 
@@ -531,32 +678,7 @@ mod tests {
 
     const DEFAULT_ONLY: &str = "outputs:\n  webhook:\n    url: http://127.0.0.1:9/\n    max_retries: 2\n    backoff: {initial_seconds: 1, max_seconds: 4}\n";
 
-    fn db(alerts: &[&str]) -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrate(&mut c).unwrap();
-        for (i, target) in alerts.iter().enumerate() {
-            c.execute(
-                "INSERT INTO webhook_outbox (message_id, rule_id, target, body, next_attempt_at,
-                     created_at, fold_count, fold_key)
-                 VALUES (?1, 'r1', ?2, '{\"rule\":{\"id\":\"r1\"}}', ?3, ?3, ?4, 0)",
-                params![format!("m{i}"), target, iso8601_us(0), i as i64 + 1],
-            )
-            .unwrap();
-        }
-        c
-    }
-
-    fn states(c: &Connection) -> Vec<(String, i64, Option<String>)> {
-        let mut s = c
-            .prepare("SELECT state, attempts, last_error FROM webhook_outbox ORDER BY id")
-            .unwrap();
-        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    }
-
-    fn pass(sender: &mut Sender<&mut Script>, now_s: i64) -> usize {
+    fn pass(sender: &mut Sender<&mut Script, Mem>, now_s: i64) -> usize {
         let stop = AtomicBool::new(false);
         sender.pass(&|| now_s * 1_000_000, &stop).unwrap()
     }
@@ -564,21 +686,19 @@ mod tests {
     #[test]
     fn a_2xx_delivers_with_alert_id_and_fold_count_in_the_body() {
         let mut script = Script::default();
-        let mut s = Sender::new(
-            db(&["default", "default"]),
-            outputs(DEFAULT_ONLY),
-            &mut script,
-        );
+        let queue = Mem::with(&["default", "default"]);
+        let mut s = Sender::new(queue, outputs(DEFAULT_ONLY), &mut script);
         assert_eq!(pass(&mut s, 10), 2);
         assert_eq!(pass(&mut s, 11), 0, "nothing left to send");
-        let got = states(&s.conn);
-        assert!(got.iter().all(|(st, _, _)| st == "delivered"), "{got:?}");
+        let rows = &s.queue.rows;
+        assert!(rows.iter().all(|r| r.state == State::Delivered), "{rows:?}");
+        assert_eq!(rows[0].delivered_us, Some(10_000_000));
         drop(s);
-        let ids: Vec<i64> = script.sent.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = script.sent.iter().map(|(_, id, _)| *id).collect();
         assert_eq!(ids, [1, 2]);
-        assert_eq!(script.sent[1].1["alert_id"], 2);
-        assert_eq!(script.sent[1].1["fold_count"], 2);
-        assert_eq!(script.sent[1].1["rule"]["id"], "r1");
+        assert_eq!(script.sent[1].2["alert_id"], 2);
+        assert_eq!(script.sent[1].2["fold_count"], 2);
+        assert_eq!(script.sent[1].2["rule"]["id"], "r1");
     }
 
     #[test]
@@ -587,26 +707,19 @@ mod tests {
             answers: [status(500), status(500), status(400)].into(),
             ..Script::default()
         };
-        let mut s = Sender::new(db(&["default"]), outputs(DEFAULT_ONLY), &mut script);
+        let mut s = Sender::new(Mem::with(&["default"]), outputs(DEFAULT_ONLY), &mut script);
         assert_eq!(pass(&mut s, 0), 1);
-        assert_eq!(states(&s.conn)[0].1, 1);
-        let next: String = s
-            .conn
-            .query_row("SELECT next_attempt_at FROM webhook_outbox", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(next, iso8601_us(1_000_000), "initial backoff: 1 s");
+        assert_eq!(s.queue.rows[0].attempts, 1);
+        assert_eq!(s.queue.rows[0].next_us, 1_000_000, "initial backoff: 1 s");
         assert_eq!(pass(&mut s, 0), 0, "not due yet");
         assert_eq!(pass(&mut s, 1), 1);
         assert_eq!(pass(&mut s, 2), 0, "second delay is 2 s");
         assert_eq!(pass(&mut s, 3), 1);
-        let got = states(&s.conn);
-        assert_eq!(got[0].0, "dead");
-        assert_eq!(got[0].1, 3);
+        let row = &s.queue.rows[0];
+        assert_eq!((row.state, row.attempts), (State::Dead, 3));
         assert!(
-            got[0].2.as_deref().unwrap_or("").contains("HTTP 400"),
-            "{got:?}"
+            row.last_error.as_deref().unwrap_or("").contains("HTTP 400"),
+            "{row:?}"
         );
     }
 
@@ -616,133 +729,106 @@ mod tests {
             answers: std::iter::repeat_with(down).take(10_000).collect(),
             ..Script::default()
         };
-        let mut s = Sender::new(
-            db(&["default", "default", "default"]),
-            outputs(DEFAULT_ONLY),
-            &mut script,
-        );
+        let queue = Mem::with(&["default", "default", "default"]);
+        let mut s = Sender::new(queue, outputs(DEFAULT_ONLY), &mut script);
         // An hour of outage, probed every second: nothing dies, one probe per backoff.
         let mut probes = 0;
         for t in 0..3600 {
             probes += pass(&mut s, t);
         }
-        let got = states(&s.conn);
+        let rows = &s.queue.rows;
         assert!(
-            got.iter().all(|(st, a, _)| st == "pending" && *a == 0),
-            "{got:?}"
+            rows.iter()
+                .all(|r| r.state == State::Pending && r.attempts == 0),
+            "{rows:?}"
         );
-        assert!(got[0].2.as_deref().unwrap_or("").starts_with("unreachable"));
+        let why = rows[0].last_error.as_deref().unwrap_or("");
+        assert!(why.starts_with("unreachable"), "{why}");
         assert!(probes < 3600 / 4 + 5, "backoff caps the probing: {probes}");
-        script_answers_run_out_then(&mut s, 3601);
-    }
-
-    fn script_answers_run_out_then(s: &mut Sender<&mut Script>, t: i64) {
         // The script is empty now: the endpoint is back and every alert goes out.
         s.poster.answers.clear();
-        let mut n = 0;
-        for dt in 0..10 {
-            n += pass(s, t + dt);
-        }
+        let n: usize = (0..10).map(|dt| pass(&mut s, 3601 + dt)).sum();
         assert_eq!(n, 3);
-        assert!(states(&s.conn).iter().all(|(st, _, _)| st == "delivered"));
+        assert!(s.queue.rows.iter().all(|r| r.state == State::Delivered));
     }
 
     #[test]
-    fn alerts_for_an_unconfigured_target_are_dead_with_the_reason() {
-        let mut script = Script::default();
-        let mut s = Sender::new(db(&["noc", "default"]), outputs(DEFAULT_ONLY), &mut script);
+    fn one_target_down_does_not_hold_another() {
+        let two = "outputs:\n  webhook: {url: http://127.0.0.1:9/}\n  webhooks:\n    a: {url: http://127.0.0.1:9/a}\n";
+        let mut script = Script {
+            answers: [down()].into(),
+            ..Script::default()
+        };
+        let mut s = Sender::new(Mem::with(&["a", "default"]), outputs(two), &mut script);
         assert_eq!(pass(&mut s, 0), 2);
-        let got = states(&s.conn);
-        assert_eq!(got[0].0, "dead");
-        assert!(
-            got[0]
-                .2
-                .as_deref()
-                .unwrap_or("")
-                .contains("outputs.webhooks.noc"),
-            "{got:?}"
+        let states: Vec<State> = s.queue.rows.iter().map(|r| r.state).collect();
+        assert_eq!(states, [State::Pending, State::Delivered]);
+    }
+
+    #[test]
+    fn alerts_for_an_unconfigured_target_are_dead_at_once() {
+        let mut script = Script::default();
+        let queue = Mem::with(&["noc", "default"]);
+        let mut s = Sender::new(queue, outputs(DEFAULT_ONLY), &mut script);
+        assert_eq!(pass(&mut s, 0), 2);
+        let states: Vec<State> = s.queue.rows.iter().map(|r| r.state).collect();
+        assert_eq!(states, [State::Dead, State::Delivered]);
+        let mut s = Sender::new(
+            Mem::with(&["default"]),
+            OutputsSection::default(),
+            &mut script,
         );
-        assert_eq!(got[1].0, "delivered");
-        let mut s = Sender::new(db(&["default"]), OutputsSection::default(), &mut script);
         assert_eq!(pass(&mut s, 0), 1);
-        assert!(states(&s.conn)[0]
-            .2
-            .as_deref()
-            .unwrap_or("")
-            .contains("outputs.webhook)"));
+        assert_eq!(s.queue.rows[0].state, State::Dead);
     }
 
     const DAY_S: i64 = 86_400;
 
-    /// Set row `id`'s state and times, in seconds since the epoch.
-    fn age(c: &Connection, id: i64, state: &str, created_s: i64, last_s: i64) {
-        c.execute(
-            "UPDATE webhook_outbox SET state = ?2, created_at = ?3, next_attempt_at = ?4,
-                 delivered_at = CASE ?2 WHEN 'delivered' THEN ?4 END
-             WHERE id = ?1",
-            params![
-                id,
-                state,
-                iso8601_us(created_s * 1_000_000),
-                iso8601_us(last_s * 1_000_000)
-            ],
-        )
-        .unwrap();
-    }
-
-    fn ids(c: &Connection) -> Vec<i64> {
-        let mut s = c
-            .prepare("SELECT id FROM webhook_outbox ORDER BY id")
-            .unwrap();
-        s.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+    /// A finished or pending row created and last tried (or delivered) at these seconds.
+    fn aged(id: i64, state: State, created_s: i64, last_s: i64) -> Row {
+        let mut r = Mem::with(&["default"]).rows.remove(0);
+        r.id = id;
+        r.state = state;
+        r.created_us = created_s * 1_000_000;
+        r.next_us = last_s * 1_000_000;
+        r.delivered_us = (state == State::Delivered).then_some(last_s * 1_000_000);
+        r
     }
 
     #[test]
     fn finished_alerts_past_retention_are_deleted_and_pending_ones_never() {
         let now = 100 * DAY_S;
         let mut script = Script::default();
-        let c = db(&["default"; 7]);
-        age(&c, 1, "delivered", now - 9 * DAY_S, now - 8 * DAY_S); // delivered 8 days ago: goes
-        age(&c, 2, "delivered", now - 30 * DAY_S, now - 6 * DAY_S); // delivered 6 days ago: kept
-        age(&c, 3, "dead", now - 31 * DAY_S, now - 31 * DAY_S); // dead 31 days ago: goes
-        age(&c, 4, "dead", now - 40 * DAY_S, now - 20 * DAY_S); // last try 20 days ago: kept
-        age(&c, 5, "pending", now - 90 * DAY_S, now - 90 * DAY_S); // pending: never
-        age(&c, 6, "pending", now - 90 * DAY_S, now + 60); // a long outage: never
-        age(&c, 7, "dead", now - DAY_S, now - DAY_S); // dead yesterday: kept
-        let s = Sender::new(c, outputs(DEFAULT_ONLY), &mut script);
+        let rows = vec![
+            aged(1, State::Delivered, now - 9 * DAY_S, now - 8 * DAY_S), // 8 days ago: goes
+            aged(2, State::Delivered, now - 30 * DAY_S, now - 6 * DAY_S), // 6 days ago: kept
+            aged(3, State::Dead, now - 31 * DAY_S, now - 31 * DAY_S),    // dead 31 days: goes
+            aged(4, State::Dead, now - 40 * DAY_S, now - 20 * DAY_S),    // last try 20 days: kept
+            aged(5, State::Pending, now - 90 * DAY_S, now - 90 * DAY_S), // pending: never
+            aged(6, State::Pending, now - 90 * DAY_S, now + 60),         // a long outage: never
+            aged(7, State::Dead, now - DAY_S, now - DAY_S),              // dead yesterday: kept
+        ];
+        let mut s = Sender::new(Mem { rows }, outputs(DEFAULT_ONLY), &mut script);
+        let ids = |s: &Sender<&mut Script, Mem>| -> Vec<i64> {
+            s.queue.rows.iter().map(|r| r.id).collect()
+        };
         assert_eq!(s.prune(now * 1_000_000).unwrap(), 2);
-        assert_eq!(ids(&s.conn), [2, 4, 5, 6, 7]);
+        assert_eq!(ids(&s), [2, 4, 5, 6, 7]);
         assert_eq!(s.prune(now * 1_000_000).unwrap(), 0);
-        // A week later the rest of what finished is old enough; pending rows stay.
+        // A month later the rest of what finished is old enough; pending rows stay.
         assert_eq!(s.prune((now + 30 * DAY_S) * 1_000_000).unwrap(), 3);
-        assert_eq!(ids(&s.conn), [5, 6]);
+        assert_eq!(ids(&s), [5, 6]);
     }
 
     #[test]
-    fn pruning_goes_in_small_batches_and_zero_days_keeps_rows_for_ever() {
+    fn zero_days_keeps_finished_alerts_for_ever() {
         let mut script = Script::default();
-        let targets = vec!["default"; PRUNE_ROWS * 2 + 10];
-        let c = db(&targets);
-        c.execute(
-            "UPDATE webhook_outbox SET state = 'delivered', delivered_at = ?1",
-            [iso8601_us(0)],
-        )
-        .unwrap();
-        let now = 365 * DAY_S * 1_000_000;
+        let rows = vec![aged(1, State::Delivered, 0, 0), aged(2, State::Dead, 0, 0)];
         let keep_all = "outputs:\n  webhook: {url: http://127.0.0.1:9/}\n  retention: {delivered_days: 0, dead_days: 0}\n";
-        let s = Sender::new(c, outputs(keep_all), &mut script);
-        assert_eq!(s.prune(now).unwrap(), 0);
-        let mut s = Sender::new(s.conn, outputs(DEFAULT_ONLY), s.poster);
-        s.outputs.retention.dead_days = 0;
-        let batches: Vec<usize> = std::iter::from_fn(|| match s.prune(now).unwrap() {
-            0 => None,
-            n => Some(n),
-        })
-        .collect();
-        assert_eq!(batches, [PRUNE_ROWS, PRUNE_ROWS, 10]);
-        assert!(ids(&s.conn).is_empty());
+        let mut s = Sender::new(Mem { rows }, outputs(keep_all), &mut script);
+        assert_eq!(s.prune(365 * DAY_S * 1_000_000).unwrap(), 0);
+        s.outputs.retention.delivered_days = 1;
+        assert_eq!(s.prune(365 * DAY_S * 1_000_000).unwrap(), 1);
+        assert_eq!(s.queue.rows[0].state, State::Dead);
     }
 }

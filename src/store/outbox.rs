@@ -23,11 +23,14 @@
 //! count at send time; repeats folded into an already delivered row are counted in the table but
 //! not sent again (that is the point of the window). The first repeat after the window queues a
 //! new alert.
+//!
+//! Every statement on the table is here: [`enqueue_alerts`] in the writer's transaction, and
+//! [`Outbox`], the sender's connection, for what happens to a row after (states: [`State`]).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use super::row::{Detail, MessageRow};
@@ -77,7 +80,7 @@ pub fn enqueue_alerts_at(
     let mut insert = tx.prepare_cached(
         "INSERT INTO webhook_outbox (message_id, rule_id, target, body, state, attempts,
              next_attempt_at, created_at, fold_count, fold_key)
-         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, 1, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?7, 0, ?5, ?5, 1, ?6)",
     )?;
     for row in alerts {
         let Some(hit) = &row.rule else { continue };
@@ -104,16 +107,218 @@ pub fn enqueue_alerts_at(
                     && n.target == target
                     && n.device.as_deref() == Some(device.as_str())
                     && n.raw.as_deref() == Some(row.raw_message.as_str());
-                if same && (n.state == "pending" || n.created_at >= window_start) {
+                let pending = State::parse(&n.state) == Some(State::Pending);
+                if same && (pending || n.created_at >= window_start) {
                     fold.execute([n.id])?;
                     continue;
                 }
             }
         }
         let body = alert_body(row).to_string();
-        insert.execute(params![row.id, hit.id, target, body, now, key])?;
+        insert.execute(params![
+            row.id,
+            hit.id,
+            target,
+            body,
+            now,
+            key,
+            State::Pending.as_str()
+        ])?;
     }
     Ok(())
+}
+
+/// `webhook_outbox.state`: `pending` → `delivered`, or `dead`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for its `next_attempt_at`.
+    Pending,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Retries used up, no such target, or a body that is not JSON.
+    Dead,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Delivered => "delivered",
+            State::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        match text {
+            "pending" => Some(State::Pending),
+            "delivered" => Some(State::Delivered),
+            "dead" => Some(State::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// One pending row whose time has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub id: i64,
+    pub body: String,
+    /// Tries the endpoint answered with a non-2xx status.
+    pub attempts: u32,
+    pub fold_count: i64,
+}
+
+/// The sender's side of `webhook_outbox`, over its own connection. Times are Unix microseconds,
+/// stored as ISO 8601.
+pub struct Outbox {
+    conn: Connection,
+}
+
+impl Outbox {
+    pub fn new(conn: Connection) -> Outbox {
+        Outbox { conn }
+    }
+
+    /// The connection, for tests that look at rows directly.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Up to `limit` pending rows of `target` due at `now_us`, oldest due first (for rows never
+    /// tried that is created order).
+    pub fn due(&self, target: &str, now_us: i64, limit: usize) -> rusqlite::Result<Vec<Due>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, body, attempts, fold_count FROM webhook_outbox
+             WHERE state = ?4 AND target = ?1 AND next_attempt_at <= ?2
+             ORDER BY next_attempt_at, id LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(
+            params![target, iso8601_us(now_us), limit, State::Pending.as_str()],
+            |r| {
+                Ok(Due {
+                    id: r.get(0)?,
+                    body: r.get(1)?,
+                    attempts: r.get::<_, i64>(2)?.clamp(0, i64::from(u32::MAX)) as u32,
+                    fold_count: r.get(3)?,
+                })
+            },
+        )?;
+        rows.collect()
+    }
+
+    /// The highest id queued so far (0: none).
+    pub fn max_id(&self) -> rusqlite::Result<i64> {
+        self.conn
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM webhook_outbox")?
+            .query_row([], |r| r.get(0))
+    }
+
+    /// Pending rows with `after < id <= upto` whose target is not in `configured` become dead,
+    /// with the reason naming the key to configure. Returns how many.
+    pub fn kill_unconfigured(
+        &self,
+        after: i64,
+        upto: i64,
+        configured: &[&str],
+    ) -> rusqlite::Result<usize> {
+        let configured = serde_json::to_string(configured).unwrap_or_else(|_| "[]".into());
+        self.conn
+            .prepare_cached(
+                "UPDATE webhook_outbox SET state = ?5,
+                 last_error = 'no webhook target ' || quote(target) || ' is configured ('
+                     || CASE target WHEN ?4 THEN 'outputs.webhook'
+                        ELSE 'outputs.webhooks.' || target END || ')'
+             WHERE id > ?1 AND id <= ?2 AND state = ?6
+               AND target NOT IN (SELECT value FROM json_each(?3))",
+            )?
+            .execute(params![
+                after,
+                upto,
+                configured,
+                DEFAULT_TARGET,
+                State::Dead.as_str(),
+                State::Pending.as_str()
+            ])
+    }
+
+    /// The endpoint answered 2xx at `now_us`.
+    pub fn delivered(&self, id: i64, now_us: i64) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE webhook_outbox SET state = ?3, delivered_at = ?2, last_error = NULL
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, iso8601_us(now_us), State::Delivered.as_str()])?;
+        Ok(())
+    }
+
+    /// Try again at `next_us`; `attempts` is the row's new count of answered failures.
+    pub fn retry(&self, id: i64, attempts: u32, next_us: i64, why: &str) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE webhook_outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, attempts, iso8601_us(next_us), why])?;
+        Ok(())
+    }
+
+    /// No answer: try again at `next_us`, attempts unchanged.
+    pub fn postpone(&self, id: i64, next_us: i64, why: &str) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE webhook_outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, iso8601_us(next_us), why])?;
+        Ok(())
+    }
+
+    /// Give up on a row, with the reason.
+    pub fn dead(&self, id: i64, attempts: u32, why: &str) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE webhook_outbox SET state = ?4, attempts = ?2, last_error = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, attempts, why, State::Dead.as_str()])?;
+        Ok(())
+    }
+
+    /// Delete up to `limit` finished rows, oldest first: delivered ones delivered before
+    /// `delivered_before_us`, dead ones whose last try (the later of `created_at` and
+    /// `next_attempt_at`) was before `dead_before_us`; `None` keeps that kind. Never a pending
+    /// row. Returns how many went (`limit`: more may be due).
+    pub fn prune(
+        &self,
+        delivered_before_us: Option<i64>,
+        dead_before_us: Option<i64>,
+        limit: usize,
+    ) -> rusqlite::Result<usize> {
+        if delivered_before_us.is_none() && dead_before_us.is_none() {
+            return Ok(0);
+        }
+        // Rowid order finds the oldest rows first and stops at the limit.
+        self.conn
+            .prepare_cached(
+                "DELETE FROM webhook_outbox WHERE id IN (
+                     SELECT id FROM webhook_outbox
+                     WHERE (state = ?6 AND ?1
+                            AND COALESCE(delivered_at, created_at) < ?2)
+                        OR (state = ?7 AND ?3
+                            AND MAX(created_at, next_attempt_at) < ?4)
+                     ORDER BY id LIMIT ?5)",
+            )?
+            .execute(params![
+                delivered_before_us.is_some(),
+                iso8601_us(delivered_before_us.unwrap_or(0)),
+                dead_before_us.is_some(),
+                iso8601_us(dead_before_us.unwrap_or(0)),
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                State::Delivered.as_str(),
+                State::Dead.as_str(),
+            ])
+    }
 }
 
 /// The newest outbox row for a fold key, with what decides whether an alert folds into it.
@@ -442,5 +647,106 @@ mod tests {
         // No schema at all: the early return must not touch the outbox table.
         let tx = c.transaction().unwrap();
         enqueue_alerts_at(&tx, &[syslog_row(1, "x", Action::Store)], 0, 0).unwrap();
+    }
+
+    /// An outbox with `targets.len()` pending rows (ids from 1) created at time 0.
+    fn queued(targets: &[&str]) -> Outbox {
+        let mut c = db();
+        let rows: Vec<MessageRow> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut r = syslog_row(i as u32 + 1, &format!("alert {i}"), Action::Webhook);
+                if let Some(hit) = r.rule.as_mut() {
+                    hit.webhook = (*t != DEFAULT_TARGET).then(|| t.to_string());
+                }
+                r
+            })
+            .collect();
+        write(&mut c, &rows, 0, 0);
+        Outbox::new(c)
+    }
+
+    fn rows(o: &Outbox) -> Vec<(State, i64, Option<String>)> {
+        let mut s = o
+            .conn()
+            .prepare("SELECT state, attempts, last_error FROM webhook_outbox ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| {
+            let state: String = r.get(0)?;
+            Ok((State::parse(&state).unwrap(), r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    #[test]
+    fn the_outbox_moves_rows_through_their_states() {
+        let o = queued(&["default"; 4]);
+        assert_eq!(o.due("default", 0, 10).unwrap().len(), 4);
+        assert_eq!(o.due("default", 0, 2).unwrap().len(), 2);
+        assert!(o.due("noc", 0, 10).unwrap().is_empty());
+        o.delivered(1, 5).unwrap();
+        o.retry(2, 1, 2_000_000, "HTTP 500").unwrap();
+        o.postpone(3, 3_000_000, "unreachable: refused").unwrap();
+        o.dead(4, 7, "gave up").unwrap();
+        assert_eq!(
+            rows(&o),
+            [
+                (State::Delivered, 0, None),
+                (State::Pending, 1, Some("HTTP 500".into())),
+                (State::Pending, 0, Some("unreachable: refused".into())),
+                (State::Dead, 7, Some("gave up".into())),
+            ]
+        );
+        let ids = |now| -> Vec<i64> {
+            o.due("default", now, 10)
+                .unwrap()
+                .iter()
+                .map(|d| d.id)
+                .collect()
+        };
+        assert!(ids(1_999_999).is_empty());
+        assert_eq!(ids(3_000_000), [2, 3], "oldest due first");
+    }
+
+    #[test]
+    fn rows_for_unconfigured_targets_die_naming_the_key() {
+        let o = queued(&["noc", "default", "pager"]);
+        assert_eq!(o.max_id().unwrap(), 3);
+        assert_eq!(o.kill_unconfigured(0, 2, &["pager"]).unwrap(), 2);
+        let got = rows(&o);
+        assert_eq!(got[0].0, State::Dead);
+        assert!(got[0]
+            .2
+            .as_deref()
+            .unwrap_or("")
+            .contains("(outputs.webhooks.noc)"));
+        assert!(got[1]
+            .2
+            .as_deref()
+            .unwrap_or("")
+            .contains("(outputs.webhook)"));
+        assert_eq!(got[2].0, State::Pending, "above the range and configured");
+    }
+
+    #[test]
+    fn pruning_keeps_pending_rows_and_goes_in_batches() {
+        let o = queued(&["default"; 12]);
+        for id in 1..=5 {
+            o.delivered(id, 1_000).unwrap();
+        }
+        for id in 6..=10 {
+            o.dead(id, 1, "x").unwrap();
+        }
+        assert_eq!(o.prune(None, None, 100).unwrap(), 0);
+        assert_eq!(o.prune(Some(1_000), Some(0), 100).unwrap(), 0, "not older");
+        assert_eq!(o.prune(Some(1_001), None, 3).unwrap(), 3);
+        assert_eq!(o.prune(Some(1_001), None, 3).unwrap(), 2);
+        assert_eq!(o.prune(None, Some(1), 100).unwrap(), 5);
+        assert_eq!(rows(&o).len(), 2);
+        assert!(rows(&o).iter().all(|r| r.0 == State::Pending));
+        assert_eq!(o.prune(Some(i64::MAX), Some(i64::MAX), 100).unwrap(), 0);
     }
 }
