@@ -115,11 +115,13 @@ fn v1_and_v2c_traps_are_stored_with_trap_oid_names_and_varbinds() {
     assert_eq!(uptime, 4242);
     assert_eq!(agent, "127.0.0.1");
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages WHERE type = 'snmp_trap' AND validated = 1"),
+        env.count("SELECT COUNT(*) FROM messages WHERE type = 'snmp_trap' AND validated = 1")
+            .unwrap(),
         2
     );
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM devices WHERE last_seen_snmp_version IS NOT NULL"),
+        env.count("SELECT COUNT(*) FROM devices WHERE last_seen_snmp_version IS NOT NULL")
+            .unwrap(),
         1
     );
     drop(daemon);
@@ -155,9 +157,9 @@ fn a_v2c_inform_is_acknowledged_and_stored_once() {
     );
     assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 1);
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM snmp_messages WHERE pdu_type = 'InformRequest' AND trap_type = 'IF-MIB::linkUp'"),
+        env.count("SELECT COUNT(*) FROM snmp_messages WHERE pdu_type = 'InformRequest' AND trap_type = 'IF-MIB::linkUp'").unwrap(),
         1
     );
     let (status, stderr) = daemon.terminate();
@@ -194,9 +196,10 @@ fn a_community_not_in_the_list_is_counted_and_not_stored() {
     assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
     let (status, stderr) = daemon.terminate();
     assert!(status.success(), "{stderr}");
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 1);
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM snmp_messages WHERE community_string = 'public'"),
+        env.count("SELECT COUNT(*) FROM snmp_messages WHERE community_string = 'public'")
+            .unwrap(),
         1
     );
     assert!(stderr.contains("community_rejected=1"), "{stderr}");
@@ -235,7 +238,7 @@ fn a_v2c_inform_with_a_community_not_in_the_list_is_not_acknowledged() {
     assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
     let (status, stderr) = daemon.terminate();
     assert!(status.success(), "{stderr}");
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 1);
     assert!(stderr.contains("informs_acked=1 "), "{stderr}");
     // Each try of the refused inform (-r 2: three) reached the pipeline and was counted.
     assert!(stderr.contains("community_rejected=3"), "{stderr}");

@@ -372,6 +372,7 @@ fn failures(env: &Env, user: &str) -> i64 {
     env.count(&format!(
         "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
     ))
+    .unwrap()
 }
 
 #[test]
@@ -405,7 +406,11 @@ fn the_daemon_authenticates_and_decrypts_every_netsnmp_protocol() {
         };
         assert_eq!(level, want, "{user}");
     }
-    assert_eq!(env.count("SELECT COUNT(*) FROM snmpv3_auth_failures"), 0);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM snmpv3_auth_failures")
+            .unwrap(),
+        0
+    );
 }
 
 #[test]
@@ -442,7 +447,8 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     assert_eq!(failures(&env, "u-md5"), 2);
     assert_eq!(failures(&env, "u-rot"), 0);
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages WHERE validation_errors IS NOT NULL"),
+        env.count("SELECT COUNT(*) FROM messages WHERE validation_errors IS NOT NULL")
+            .unwrap(),
         0
     );
     let host: String = env
@@ -461,7 +467,7 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     );
     // No password reaches the database.
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages WHERE validation_errors LIKE '%password%' AND validation_errors LIKE '%auth-%'"),
+        env.count("SELECT COUNT(*) FROM messages WHERE validation_errors LIKE '%password%' AND validation_errors LIKE '%auth-%'").unwrap(),
         0
     );
 
@@ -505,7 +511,7 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(failures(&env, "u-new"), 1);
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 0);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
 
     std::fs::write(
         &file,
@@ -518,7 +524,7 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
     snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
     assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'u-new' AND security_level = 'authPriv' AND oid = '1.3.6.1.6.3.1.1.5.3'"),
+        env.count("SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'u-new' AND security_level = 'authPriv' AND oid = '1.3.6.1.6.3.1.1.5.3'").unwrap(),
         1,
         "decoded with the new user"
     );

@@ -179,7 +179,8 @@ fn logger_in_every_mode_stores_the_fields_it_sent() {
     assert_eq!(s.format, "rfc5424");
     assert_eq!(s.program.as_deref(), Some("bare"));
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages WHERE validated = 1"),
+        env.count("SELECT COUNT(*) FROM messages WHERE validated = 1")
+            .unwrap(),
         5,
         "every logger line is valid"
     );
@@ -273,7 +274,7 @@ fn rsyslog_forwarding_over_tcp_in_both_framings_is_stored_with_its_fields() {
     assert_eq!(env.wait_rows(100, Duration::from_secs(30)), 100);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages"),
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
         100,
         "each line once"
     );

@@ -163,7 +163,10 @@ fn openssl_s_client_lines_arrive_as_tls_rows_with_the_raw_message() {
             "<134>Nov 27 10:00:02 router3 app[7]: tls lf framed".to_string()
         ]
     );
-    assert_eq!(env.count("SELECT COUNT(*) FROM syslog_messages"), 3);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM syslog_messages").unwrap(),
+        3
+    );
     let (status, stderr) = daemon.terminate();
     assert!(status.success());
     assert!(stderr.contains("accepted_syslog_tls=3"), "{stderr}");
@@ -194,7 +197,7 @@ fn mutual_tls_stores_a_certified_client_and_refuses_one_without_or_with_a_strang
     let (status, stderr) = daemon.terminate();
     assert!(status.success());
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages"),
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
         1,
         "nothing else stored"
     );
@@ -223,7 +226,7 @@ fn a_plain_tcp_client_on_the_tls_port_is_dropped_and_the_listener_keeps_serving(
     assert_eq!(raw_rows(&env, "tls"), vec![good.to_string()]);
     let (status, stderr) = daemon.terminate();
     assert!(status.success());
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 1);
     assert!(stderr.contains("tls_handshake_failed=1"), "{stderr}");
 }
 
@@ -371,7 +374,8 @@ fn a_burst_over_one_tls_connection_is_stored_once_each() {
     assert_eq!(env.wait_rows(n as i64, Duration::from_secs(60)), n as i64);
     eprintln!("{n} lines over TLS stored in {:?}", started.elapsed());
     assert_eq!(
-        env.count("SELECT COUNT(DISTINCT raw_message) FROM messages WHERE transport = 'tls'"),
+        env.count("SELECT COUNT(DISTINCT raw_message) FROM messages WHERE transport = 'tls'")
+            .unwrap(),
         n as i64
     );
     let (status, _) = daemon.terminate();
