@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{have_tool, Env, Setup};
+use common::{need_tool, Env, Setup};
 use mutt::ingest::engine_file;
 
 const USERS: &str = "snmpv3_credentials:
@@ -108,10 +108,9 @@ fn engine_file_of(env: &Env) -> (Vec<u8>, u32) {
 type Case<'a> = (&'a str, &'a str, &'a [&'a str], &'a [&'a str], &'a str);
 
 #[test]
+#[ignore = "needs snmpinform"]
 fn netsnmp_informs_are_acknowledged_at_every_level_and_stored_once() {
-    if !have_tool("snmpinform") {
-        return;
-    }
+    need_tool("snmpinform");
     let env = env();
     let d = env.start();
     let cases: [Case; 4] = [
@@ -204,10 +203,9 @@ fn netsnmp_informs_are_acknowledged_at_every_level_and_stored_once() {
 }
 
 #[test]
+#[ignore = "needs snmpinform"]
 fn engine_boots_grow_at_every_start_and_the_engine_id_is_kept() {
-    if !have_tool("snmpinform") {
-        return;
-    }
+    need_tool("snmpinform");
     let env = env();
     let d = env.start();
     let (id, boots) = engine_file_of(&env);
@@ -234,10 +232,9 @@ fn engine_boots_grow_at_every_start_and_the_engine_id_is_kept() {
 }
 
 #[test]
+#[ignore = "needs snmpinform"]
 fn a_configured_engine_id_is_used_and_a_bad_one_stops_the_start() {
-    if !have_tool("snmpinform") {
-        return;
-    }
+    need_tool("snmpinform");
     let env = env();
     let file = env.path("snmpv3_credentials.yaml");
     let env = Env {
@@ -311,10 +308,9 @@ fn duplicating_relay(mutt_port: u16) -> u16 {
 }
 
 #[test]
+#[ignore = "needs snmpinform"]
 fn a_retransmitted_inform_is_answered_and_stored_once() {
-    if !have_tool("snmpinform") {
-        return;
-    }
+    need_tool("snmpinform");
     let env = env();
     let _d = env.start();
     let relay = duplicating_relay(env.snmp_port);

@@ -8,10 +8,9 @@ use std::time::Duration;
 use common::*;
 
 #[test]
+#[ignore = "needs logger"]
 fn logger_over_udp_and_tcp_lands_in_the_database() {
-    if !have_tool("logger") {
-        return;
-    }
+    need_tool("logger");
     let env = Env::new(Setup::default());
     let daemon = env.start();
     let port = env.syslog_port.to_string();

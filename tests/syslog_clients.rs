@@ -65,10 +65,9 @@ fn logger(port: u16, args: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs logger"]
 fn logger_in_every_mode_stores_the_fields_it_sent() {
-    if !have_tool("logger") {
-        return;
-    }
+    need_tool("logger");
     let env = Env::new(Setup::default());
     let daemon = env.start();
     let p = env.syslog_port;
@@ -231,10 +230,10 @@ impl Drop for Rsyslog {
 }
 
 #[test]
+#[ignore = "needs rsyslogd and logger"]
 fn rsyslog_forwarding_over_tcp_in_both_framings_is_stored_with_its_fields() {
-    if !have_tool("rsyslogd") || !have_tool("logger") {
-        return;
-    }
+    need_tool("rsyslogd");
+    need_tool("logger");
     let env = Env::new(Setup::default());
     let daemon = env.start();
     let (octet_in, lf_in) = (free_port(), free_port());

@@ -12,22 +12,17 @@ use std::time::{Duration, Instant};
 
 pub const MUTT: &str = env!("CARGO_BIN_EXE_mutt");
 
-/// True when an outside client is installed. Missing: skip with a message, except under CI=true,
-/// where a missing client fails the test so CI can never pass by skipping.
-pub fn have_tool(name: &str) -> bool {
+/// Fail the test when an outside client is missing. Tests that call this are
+/// `#[ignore = "needs <client>"]`: plain `cargo test` skips them, and
+/// `cargo test -- --include-ignored` (as `.ci/run` does, after installing the clients) runs them,
+/// where a missing client is a failure, never a silent pass.
+pub fn need_tool(name: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .stdout(Stdio::null())
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name} is not installed; .ci/run must install it");
-        }
-        eprintln!("SKIPPED: {name} is not installed");
-    }
-    found
+        .is_ok_and(|s| s.success());
+    assert!(found, "{name} is not installed; .ci/run installs it");
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 right now.
@@ -553,9 +548,9 @@ pub struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// Mount a tmpfs of `bytes` on `path` (created if missing). None, with SKIPPED, when the
-    /// mount is refused (not root); under CI=true that fails the test instead.
-    pub fn mount(path: &Path, bytes: u64) -> Option<Tmpfs> {
+    /// Mount a tmpfs of `bytes` on `path` (created if missing); panics when the mount is refused
+    /// (not root). Tests that mount are `#[ignore = "needs root to mount a tmpfs"]`.
+    pub fn mount(path: &Path, bytes: u64) -> Tmpfs {
         use std::os::unix::ffi::OsStrExt;
         std::fs::create_dir_all(path).expect("mount point");
         let target = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
@@ -572,15 +567,14 @@ impl Tmpfs {
         };
         if rc != 0 {
             let e = std::io::Error::last_os_error();
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("cannot mount a tmpfs on {}: {e}", path.display());
-            }
-            eprintln!("SKIPPED: cannot mount a tmpfs: {e}");
-            return None;
+            panic!(
+                "cannot mount a tmpfs on {} (needs root): {e}",
+                path.display()
+            );
         }
-        Some(Tmpfs {
+        Tmpfs {
             path: path.to_path_buf(),
-        })
+        }
     }
 
     /// Bytes an unprivileged writer can still put on it.
