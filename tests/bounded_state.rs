@@ -11,14 +11,7 @@ use common::*;
 
 /// Poll `sql` until it returns `want`; returns the last value seen.
 fn wait_sql(env: &Env, sql: &str, want: i64, timeout: Duration) -> i64 {
-    let until = Instant::now() + timeout;
-    loop {
-        let n = env.count(sql);
-        if n == want || Instant::now() > until {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    env.wait_count(sql, timeout, |n| n == want)
 }
 
 /// Add `line` under `storage.database:` in the env's config.
@@ -48,7 +41,7 @@ fn new_addresses_past_max_devices_are_stored_counted_and_logged_once() {
             6 * (round + 1)
         );
     }
-    assert_eq!(env.count("SELECT COUNT(*) FROM devices"), 3);
+    assert_eq!(env.count("SELECT COUNT(*) FROM devices").unwrap(), 3);
     // Every new address past the cap counts, once per message (the second round too).
     let until = Instant::now() + Duration::from_secs(10);
     while daemon.metric("mutt_devices_over_cap_total") < 6 && Instant::now() < until {
@@ -97,13 +90,15 @@ fn finished_webhook_alerts_past_retention_are_deleted_and_pending_ones_stay() {
     let finished = "SELECT COUNT(*) FROM webhook_outbox WHERE state IN ('delivered', 'dead')";
     assert_eq!(wait_sql(&env, finished, 2, Duration::from_secs(20)), 2);
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM webhook_outbox WHERE state = 'pending'"),
+        env.count("SELECT COUNT(*) FROM webhook_outbox WHERE state = 'pending'")
+            .unwrap(),
         1
     );
     assert_eq!(
         env.count(&format!(
             "SELECT COUNT(*) FROM webhook_outbox WHERE created_at = '{recent}'"
-        )),
+        ))
+        .unwrap(),
         2,
         "the recent finished rows are kept"
     );

@@ -42,7 +42,7 @@ fn a_thousand_idle_connections_leave_the_wal_rotating_and_every_datagram_stored(
     );
     assert_eq!(rows, 100_000);
     assert_eq!(
-        env.try_count("SELECT COUNT(DISTINCT raw_message) FROM messages")
+        env.count("SELECT COUNT(DISTINCT raw_message) FROM messages")
             .unwrap(),
         100_000
     );

@@ -9,12 +9,13 @@ use common::*;
 
 fn assert_exactly_once(env: &Env, n: usize) {
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages"),
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
         n as i64,
         "row count"
     );
     assert_eq!(
-        env.count("SELECT COUNT(DISTINCT raw_message) FROM messages"),
+        env.count("SELECT COUNT(DISTINCT raw_message) FROM messages")
+            .unwrap(),
         n as i64,
         "no line stored twice"
     );
@@ -33,8 +34,8 @@ fn kill_9_twice_during_bursts_loses_nothing_and_duplicates_nothing() {
         std::thread::sleep(Duration::from_millis(150));
         daemon.kill9();
         eprintln!(
-            "round {round}: {} of {sent} stored at the kill",
-            env.count("SELECT COUNT(*) FROM messages")
+            "round {round}: {:?} of {sent} stored at the kill",
+            env.count_when_ready("SELECT COUNT(*) FROM messages")
         );
     }
     let daemon = env.start();
@@ -60,7 +61,7 @@ fn replay_while_the_daemon_is_down_stores_everything_once_and_a_second_replay_no
     std::thread::sleep(Duration::from_millis(300));
     daemon.kill9();
     drop(lock);
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 0);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
 
     let wal = env.wal_dir();
     let out = env
@@ -109,7 +110,8 @@ fn a_torn_wal_tail_is_truncated_at_the_last_good_record() {
     assert!(status.success(), "{stderr}");
     assert_exactly_once(&env, 999);
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages WHERE raw_message LIKE '%torn message 000999'"),
+        env.count("SELECT COUNT(*) FROM messages WHERE raw_message LIKE '%torn message 000999'")
+            .unwrap(),
         0,
         "the torn record is gone"
     );

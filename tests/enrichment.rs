@@ -42,7 +42,8 @@ fn the_resolved_name_replaces_the_sent_hostname_once_known() {
     assert_eq!(
         env.count(
             "SELECT COUNT(*) FROM devices WHERE source_ip = '127.0.0.1' AND last_seen_syslog = 1"
-        ),
+        )
+        .unwrap(),
         1
     );
     let name: String = env

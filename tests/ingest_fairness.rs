@@ -19,14 +19,16 @@ const UDP_TOTAL: usize = UDP_RATE * UDP_SECONDS;
 const MARKER: &str = "fairness-udp";
 const RSS_LIMIT_KIB: u64 = 256 * 1024;
 
-/// A field of /proc/PID/status in KiB (`VmRSS`, `VmHWM`); 0 when it cannot be read.
+/// A field of /proc/PID/status in KiB (`VmRSS`, `VmHWM`); panics when it cannot be read, so a
+/// memory bound is never checked against a made-up 0.
 fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// Write `x\n` frames as fast as the connection takes them until `stop`; returns bytes written.
@@ -142,12 +144,9 @@ fn a_tcp_client_flooding_tiny_frames_does_not_starve_udp_or_grow_memory() {
     let rows_sql =
         format!("SELECT COUNT(*) FROM messages WHERE raw_message LIKE '%{MARKER} message%'");
     // Every accepted datagram is stored, behind the flood's frames written before it.
-    let until = Instant::now() + Duration::from_secs(300);
-    let mut stored = env.count(&rows_sql);
-    while stored < accepted as i64 && Instant::now() < until {
-        thread::sleep(Duration::from_millis(500));
-        stored = env.count(&rows_sql);
-    }
+    let stored = env.wait_count(&rows_sql, Duration::from_secs(300), |n| {
+        n >= accepted as i64
+    });
     stop_rss.store(true, Ordering::Relaxed);
     let rss_peak = sampler.join().expect("rss sampler");
     let hwm = status_kib(pid, "VmHWM");
@@ -172,7 +171,7 @@ fn a_tcp_client_flooding_tiny_frames_does_not_starve_udp_or_grow_memory() {
     assert_eq!(dropped_wal_full, 0, "datagrams were shed at the WAL budget");
     assert_eq!(stored, UDP_TOTAL as i64, "not every datagram was stored");
     assert_eq!(
-        env.try_count(&format!(
+        env.count(&format!(
             "SELECT COUNT(DISTINCT raw_message) FROM messages WHERE raw_message LIKE '%{MARKER} message%'"
         ))
         .expect("count distinct"),

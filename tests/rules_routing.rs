@@ -99,17 +99,19 @@ fn the_first_enabled_matching_rule_is_stored_and_discards_are_only_counted() {
         some("exact_001", "Exact heartbeat", "debug")
     );
     assert_eq!(rule_of(&env, "t6"), (None, None, None));
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), 5);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 5);
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages WHERE raw_message LIKE '%chatter%'"),
+        env.count("SELECT COUNT(*) FROM messages WHERE raw_message LIKE '%chatter%'")
+            .unwrap(),
         0
     );
     assert_eq!(
-        env.count("SELECT discarded FROM rule_counters WHERE rule_id = 'noise_001'"),
+        env.count("SELECT discarded FROM rule_counters WHERE rule_id = 'noise_001'")
+            .unwrap(),
         1
     );
     assert_eq!(
-        env.count("SELECT wal_seq FROM mutt_checkpoint"),
+        env.count("SELECT wal_seq FROM mutt_checkpoint").unwrap(),
         6,
         "the discarded record still advanced the checkpoint"
     );

@@ -49,14 +49,7 @@ fn line(text: &str) -> Vec<u8> {
 }
 
 fn wait_sql(env: &Env, sql: &str, want: i64, timeout: Duration) -> i64 {
-    let until = std::time::Instant::now() + timeout;
-    loop {
-        let n = env.count(sql);
-        if n >= want || std::time::Instant::now() > until {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    env.wait_count(sql, timeout, |n| n >= want)
 }
 
 #[test]
@@ -71,7 +64,7 @@ fn alerts_raised_while_the_endpoint_is_down_arrive_once_it_is_up() {
     env.send_udp(env.syslog_port, &alerts);
     env.send_udp(env.syslog_port, &quiet);
     assert_eq!(env.wait_rows(8, Duration::from_secs(10)), 8);
-    assert_eq!(env.count("SELECT COUNT(*) FROM webhook_outbox"), 5);
+    assert_eq!(env.count("SELECT COUNT(*) FROM webhook_outbox").unwrap(), 5);
     // MUTT has tried and found nobody listening: the alerts wait, none is dead.
     let tried = wait_sql(
         &env,
@@ -84,7 +77,8 @@ fn alerts_raised_while_the_endpoint_is_down_arrive_once_it_is_up() {
         "no delivery was tried while the endpoint was down"
     );
     assert_eq!(
-        env.count("SELECT COUNT(*) FROM webhook_outbox WHERE state <> 'pending'"),
+        env.count("SELECT COUNT(*) FROM webhook_outbox WHERE state <> 'pending'")
+            .unwrap(),
         0
     );
 
@@ -173,7 +167,10 @@ fn alerts_survive_kill_9_and_arrive_exactly_once_after_restart() {
     assert!(per_id.values().all(|&c| c == 1), "{per_id:?}");
     assert_eq!(per_message.len(), n);
     assert!(per_message.values().all(|&c| c == 1));
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages"), n as i64);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
+        n as i64
+    );
     let (status, _) = daemon.terminate();
     assert!(status.success());
 }
@@ -186,8 +183,11 @@ fn a_storm_of_identical_alerts_is_one_post_carrying_the_count() {
     let storm = vec![line("fan tray failed"); 50];
     env.send_udp(env.syslog_port, &storm);
     assert_eq!(env.wait_rows(50, Duration::from_secs(10)), 50);
-    assert_eq!(env.count("SELECT COUNT(*) FROM webhook_outbox"), 1);
-    assert_eq!(env.count("SELECT fold_count FROM webhook_outbox"), 50);
+    assert_eq!(env.count("SELECT COUNT(*) FROM webhook_outbox").unwrap(), 1);
+    assert_eq!(
+        env.count("SELECT fold_count FROM webhook_outbox").unwrap(),
+        50
+    );
 
     let endpoint = Endpoint::start(port);
     assert_eq!(endpoint.wait_posts(1, Duration::from_secs(20)), 1);
@@ -224,7 +224,7 @@ fn with_the_window_off_every_identical_alert_is_sent() {
     let daemon = env.start();
     env.send_udp(env.syslog_port, &vec![line("fan tray failed"); 5]);
     assert_eq!(endpoint.wait_posts(5, Duration::from_secs(20)), 5);
-    assert_eq!(env.count("SELECT COUNT(*) FROM webhook_outbox"), 5);
+    assert_eq!(env.count("SELECT COUNT(*) FROM webhook_outbox").unwrap(), 5);
     let (status, _) = daemon.terminate();
     assert!(status.success());
 }

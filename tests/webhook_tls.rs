@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
@@ -97,14 +97,7 @@ fn line(text: &str) -> Vec<u8> {
 }
 
 fn wait_sql(env: &Env, sql: &str, want: i64, timeout: Duration) -> i64 {
-    let until = Instant::now() + timeout;
-    loop {
-        let n = env.count(sql);
-        if n >= want || Instant::now() > until {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    env.wait_count(sql, timeout, |n| n >= want)
 }
 
 #[test]
@@ -158,7 +151,7 @@ fn https_alerts_reach_a_receiver_of_the_configured_ca_and_no_other_ca_is_trusted
         refused,
         2,
         "{:?}",
-        env.count("SELECT COUNT(*) FROM webhook_outbox")
+        env.count("SELECT COUNT(*) FROM webhook_outbox").unwrap()
     );
     let got = bodies.lock().expect("lock").clone();
     assert_eq!(got.len(), 1, "{got:?}");

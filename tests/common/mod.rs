@@ -12,22 +12,17 @@ use std::time::{Duration, Instant};
 
 pub const MUTT: &str = env!("CARGO_BIN_EXE_mutt");
 
-/// True when an outside client is installed. Missing: skip with a message, except under CI=true,
-/// where a missing client fails the test so CI can never pass by skipping.
-pub fn have_tool(name: &str) -> bool {
+/// Fail the test when an outside client is missing. Tests that call this are
+/// `#[ignore = "needs <client>"]`: plain `cargo test` skips them, and
+/// `cargo test -- --include-ignored` (as `.ci/run` does, after installing the clients) runs them,
+/// where a missing client is a failure, never a silent pass.
+pub fn need_tool(name: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .stdout(Stdio::null())
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name} is not installed; .ci/run must install it");
-        }
-        eprintln!("SKIPPED: {name} is not installed");
-    }
-    found
+        .is_ok_and(|s| s.success());
+    assert!(found, "{name} is not installed; .ci/run installs it");
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 right now.
@@ -171,38 +166,57 @@ impl Env {
 
     /// A read-only connection to the database.
     pub fn db(&self) -> rusqlite::Connection {
+        self.open_db().expect("open database")
+    }
+
+    fn open_db(&self) -> rusqlite::Result<rusqlite::Connection> {
         let c = rusqlite::Connection::open_with_flags(
             self.db_path(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("open database");
-        c.busy_timeout(Duration::from_secs(5))
-            .expect("busy timeout");
-        c
+        )?;
+        c.busy_timeout(Duration::from_secs(5))?;
+        Ok(c)
     }
 
-    /// `sql`'s single integer, or the error (a typo in a test's SQL fails the test).
-    pub fn try_count(&self, sql: &str) -> rusqlite::Result<i64> {
-        self.db().query_row(sql, [], |r| r.get(0))
+    /// `sql`'s single integer, or the error: a typo in a test's SQL, a missing table or a NULL
+    /// result fails the test instead of reading as 0.
+    pub fn count(&self, sql: &str) -> rusqlite::Result<i64> {
+        self.open_db()?.query_row(sql, [], |r| r.get(0))
     }
 
-    pub fn count(&self, sql: &str) -> i64 {
+    /// `sql`'s single integer, or None while the daemon has not yet created the database file or
+    /// the table `sql` reads. Any other error panics.
+    pub fn count_when_ready(&self, sql: &str) -> Option<i64> {
         if !self.db_path().exists() {
-            return 0;
+            return None;
         }
-        self.db().query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+        match self.count(sql) {
+            Ok(n) => Some(n),
+            Err(rusqlite::Error::SqliteFailure(_, Some(msg)))
+                if msg.starts_with("no such table") =>
+            {
+                None
+            }
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    /// Poll `sql` until `done` holds for its value or `timeout` passes; returns the last value
+    /// seen (0 when the table never appeared). SQL errors other than "not created yet" panic.
+    pub fn wait_count(&self, sql: &str, timeout: Duration, done: impl Fn(i64) -> bool) -> i64 {
+        let until = Instant::now() + timeout;
+        loop {
+            let n = self.count_when_ready(sql);
+            if n.is_some_and(&done) || Instant::now() > until {
+                return n.unwrap_or(0);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Wait until `SELECT COUNT(*) FROM messages` reaches `n`; returns the last count seen.
     pub fn wait_rows(&self, n: i64, timeout: Duration) -> i64 {
-        let until = Instant::now() + timeout;
-        loop {
-            let c = self.count("SELECT COUNT(*) FROM messages");
-            if c >= n || Instant::now() > until {
-                return c;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_count("SELECT COUNT(*) FROM messages", timeout, |c| c >= n)
     }
 
     pub fn send_udp(&self, port: u16, payloads: &[Vec<u8>]) {
@@ -534,9 +548,9 @@ pub struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// Mount a tmpfs of `bytes` on `path` (created if missing). None, with SKIPPED, when the
-    /// mount is refused (not root); under CI=true that fails the test instead.
-    pub fn mount(path: &Path, bytes: u64) -> Option<Tmpfs> {
+    /// Mount a tmpfs of `bytes` on `path` (created if missing); panics when the mount is refused
+    /// (not root). Tests that mount are `#[ignore = "needs root to mount a tmpfs"]`.
+    pub fn mount(path: &Path, bytes: u64) -> Tmpfs {
         use std::os::unix::ffi::OsStrExt;
         std::fs::create_dir_all(path).expect("mount point");
         let target = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
@@ -553,15 +567,14 @@ impl Tmpfs {
         };
         if rc != 0 {
             let e = std::io::Error::last_os_error();
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("cannot mount a tmpfs on {}: {e}", path.display());
-            }
-            eprintln!("SKIPPED: cannot mount a tmpfs: {e}");
-            return None;
+            panic!(
+                "cannot mount a tmpfs on {} (needs root): {e}",
+                path.display()
+            );
         }
-        Some(Tmpfs {
+        Tmpfs {
             path: path.to_path_buf(),
-        })
+        }
     }
 
     /// Bytes an unprivileged writer can still put on it.
