@@ -18,7 +18,7 @@
 //! v2c informs are not filtered (no authentication: anyone could suppress a sender's informs by
 //! guessing request-ids).
 
-use crate::pipeline::reload::SharedUsm;
+use crate::decode::snmp::SharedUsm;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

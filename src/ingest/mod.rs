@@ -37,7 +37,7 @@ mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::pipeline::reload::SharedUsm;
+use crate::decode::snmp::SharedUsm;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};

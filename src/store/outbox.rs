@@ -34,9 +34,12 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use super::row::{Detail, MessageRow};
-use crate::output::DEFAULT_TARGET;
 use crate::rules::Action;
 use crate::timefmt::{iso8601_us, now_us};
+
+/// The target name of `outputs.webhook`, stored in `webhook_outbox.target` for rules that name
+/// no target.
+pub const DEFAULT_TARGET: &str = "default";
 
 /// The storm window in microseconds; 0 turns folding off. The writer's signature carries no
 /// configuration, so the daemon sets this once at start-up from `outputs.storm_window_seconds`.

@@ -78,7 +78,7 @@ pub mod value;
 
 use serde::Serialize;
 
-pub use keys::Usm;
+pub use keys::{SharedUsm, Usm};
 pub use v3::Untrusted;
 
 /// One variable binding, ready to store as JSON.
