@@ -353,8 +353,6 @@ impl Resources {
         warnings.extend(credentials_file_warning(cfg));
         let usm = load_usm(cfg, &mut warnings)?;
         let names = load_mibs(cfg)?;
-        // The storm window the writer folds webhook alerts with.
-        crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
         Ok(Resources {
             decoding: Decoding { rules, usm, names },
             tls: cfg.syslog_tls_server.clone(),
@@ -413,6 +411,7 @@ fn spawn_pipeline(
     let (metrics, signals) = (metrics.clone(), signals.clone());
     let max_failure_users = cfg.snmpv3.max_auth_failure_users;
     let max_devices = cfg.storage.database.max_devices;
+    let storm_window = cfg.outputs.storm_window();
     thread::Builder::new()
         .name("mutt-drain".into())
         .spawn(move || {
@@ -423,8 +422,11 @@ fn spawn_pipeline(
             pipeline::run(
                 wal,
                 || {
-                    Store::open(&db_path, timeout)
-                        .map(|s| s.with_auth_failures(failures()).with_devices(devices()))
+                    Store::open(&db_path, timeout).map(|s| {
+                        s.with_auth_failures(failures())
+                            .with_devices(devices())
+                            .with_storm_window(storm_window)
+                    })
                 },
                 rules,
                 opts,

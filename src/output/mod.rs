@@ -55,7 +55,7 @@ impl Default for OutputsSection {
         OutputsSection {
             webhook: None,
             webhooks: BTreeMap::new(),
-            storm_window_seconds: 60,
+            storm_window_seconds: crate::store::outbox::DEFAULT_STORM_WINDOW.as_secs(),
             retention: Retention::default(),
         }
     }
