@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use crate::agent::engine::EngineState;
 use crate::config::Config;
-use crate::decode::snmp::engine::EngineState;
 use crate::decode::snmp::mib::{self, MibErrorKind};
 use crate::decode::snmp::names::NameTable;
 use crate::decode::snmp::{credentials::Credentials, SharedUsm, Usm};
