@@ -15,9 +15,8 @@ use crate::rules::{MatchInput, RuleSet};
 use crate::store::RuleHit;
 use crate::wal::{Record, RecordMeta};
 
+pub use crate::daemon::{EXIT_CONFIG, EXIT_RUNTIME};
 pub const EXIT_OK: i32 = 0;
-pub const EXIT_RUNTIME: i32 = 1;
-pub const EXIT_CONFIG: i32 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -123,33 +122,39 @@ pub enum KindArg {
 pub fn execute(cli: Cli) -> i32 {
     match dispatch(&cli) {
         Ok(()) => EXIT_OK,
-        Err(Failure::Config(msg)) => {
-            eprintln!("mutt: {msg}");
-            EXIT_CONFIG
-        }
-        Err(Failure::Runtime(msg)) => {
-            eprintln!("mutt: {msg}");
-            EXIT_RUNTIME
+        Err(e) => {
+            eprintln!("mutt: {e}");
+            e.exit_code()
         }
     }
 }
 
+/// Why a command failed: the daemon's typed errors, or a usage or I/O problem of the command
+/// line itself, already in words.
+#[derive(Debug, thiserror::Error)]
 enum Failure {
+    #[error("{0}")]
+    Daemon(#[from] DaemonError),
+    /// Bad usage or input (exit 2).
+    #[error("{0}")]
     Config(String),
+    /// Anything else at run time (exit 1).
+    #[error("{0}")]
     Runtime(String),
 }
 
-impl From<DaemonError> for Failure {
-    fn from(e: DaemonError) -> Self {
-        match e {
-            DaemonError::Config(m) => Failure::Config(m),
-            DaemonError::Runtime(m) => Failure::Runtime(m),
+impl Failure {
+    fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Daemon(e) => e.exit_code(),
+            Failure::Config(_) => EXIT_CONFIG,
+            Failure::Runtime(_) => EXIT_RUNTIME,
         }
     }
 }
 
 fn load_config(path: &Path) -> Result<Config, Failure> {
-    Config::load(path).map_err(|e| Failure::Config(e.to_string()))
+    Ok(Config::load(path).map_err(DaemonError::from)?)
 }
 
 fn dispatch(cli: &Cli) -> Result<(), Failure> {

@@ -13,18 +13,18 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use crate::agent::engine::EngineState;
 use crate::config::Config;
-use crate::decode::snmp::engine::EngineState;
 use crate::decode::snmp::mib::{self, MibErrorKind};
 use crate::decode::snmp::names::NameTable;
-use crate::decode::snmp::{credentials::Credentials, Usm};
+use crate::decode::snmp::{credentials::Credentials, SharedUsm, Usm};
 use crate::health::{Health, ThreadGuard};
 use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
 use crate::log_file::LogFile;
 use crate::metrics::Metrics;
 use crate::output::WebhookSender;
-use crate::pipeline::reload::{Reloader, SharedUsm, Watched};
+use crate::pipeline::reload::{Reloader, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules, Signals};
 use crate::rules::RuleSet;
 use crate::store::auth_failures::AuthFailures;
@@ -32,15 +32,96 @@ use crate::store::devices::DeviceRegistry;
 use crate::store::Store;
 use crate::wal;
 
-/// Why the daemon could not run; the CLI maps each to an exit code.
+/// Why the daemon, or a command that loads what it loads, could not run. Each variant carries
+/// the error it comes from; [`DaemonError::exit_code`] decides what the process returns, and the
+/// text is made only when a person reads it (`cli::execute`).
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// Bad configuration or rules (exit 2).
+    /// mutt_config.yaml does not load.
     #[error("{0}")]
-    Config(String),
-    /// Anything at run time (exit 1).
+    Config(#[from] crate::config::ConfigError),
+    /// The rules file does not load.
     #[error("{0}")]
-    Runtime(String),
+    Rules(#[from] crate::rules::RulesError),
+    /// The SNMPv3 credentials file exists but does not load.
+    #[error("{0}")]
+    Credentials(#[from] crate::decode::snmp::credentials::CredentialsError),
+    /// A directory of `snmp.mib_dirs` cannot be listed (`config`: the configuration file).
+    #[error("{}: snmp.mib_dirs: {error}", .config.display())]
+    MibDir {
+        config: PathBuf,
+        error: mib::MibError,
+    },
+    /// The WAL cannot be opened or locked.
+    #[error("{0}")]
+    Wal(#[from] wal::WalError),
+    /// The SNMPv3 engine file beside the WAL cannot be read or written.
+    #[error("{0}")]
+    EngineFile(#[source] io::Error),
+    /// A listener cannot be bound.
+    #[error("{0}")]
+    Bind(#[source] io::Error),
+    /// The signal handlers cannot be installed.
+    #[error("{0}")]
+    Signals(#[source] io::Error),
+    /// A thread cannot be started.
+    #[error("{0}")]
+    Spawn(#[source] io::Error),
+    /// The webhook sender cannot start.
+    #[error("{0}")]
+    Webhooks(#[source] io::Error),
+    /// The pid file's directory cannot be created.
+    #[error("{0}")]
+    PidDir(#[source] io::Error),
+    #[error("cannot write pid file {}: {source}", .path.display())]
+    PidFile { path: PathBuf, source: io::Error },
+    #[error("cannot open log file {}: {source}", .path.display())]
+    LogFile { path: PathBuf, source: io::Error },
+    /// The ingest thread failed.
+    #[error("{0}")]
+    Ingest(#[from] ingest::IngestError),
+    /// The drain or writer failed.
+    #[error("{0}")]
+    Pipeline(#[from] pipeline::PipelineError),
+    #[error("{0} thread panicked")]
+    Panicked(&'static str),
+    /// SIGTERM's wait for the drain ended first; `left` records stay in the WAL.
+    #[error(
+        "shutdown: the WAL was not drained into the database (daemon.shutdown_timeout_seconds \
+         is {timeout_seconds} s, or a second signal came); {left} records stay in the WAL and \
+         are stored at the next start"
+    )]
+    NotDrained { timeout_seconds: u64, left: u64 },
+}
+
+/// Exit code of a configuration or usage error.
+pub const EXIT_CONFIG: i32 = 2;
+/// Exit code of a failure at run time.
+pub const EXIT_RUNTIME: i32 = 1;
+
+impl DaemonError {
+    /// What the process returns: 2 when a file or setting must change, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DaemonError::Config(_)
+            | DaemonError::Rules(_)
+            | DaemonError::Credentials(_)
+            | DaemonError::MibDir { .. } => EXIT_CONFIG,
+            DaemonError::Wal(_)
+            | DaemonError::EngineFile(_)
+            | DaemonError::Bind(_)
+            | DaemonError::Signals(_)
+            | DaemonError::Spawn(_)
+            | DaemonError::Webhooks(_)
+            | DaemonError::PidDir(_)
+            | DaemonError::PidFile { .. }
+            | DaemonError::LogFile { .. }
+            | DaemonError::Ingest(_)
+            | DaemonError::Pipeline(_)
+            | DaemonError::Panicked(_)
+            | DaemonError::NotDrained { .. } => EXIT_RUNTIME,
+        }
+    }
 }
 
 /// How often the counters are logged.
@@ -63,7 +144,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     );
     let (writer, wal) = open_wal(cfg)?;
     let engine = start_engine(cfg)?;
-    let sockets = bind_sockets(cfg, tls).map_err(runtime)?;
+    let sockets = bind_sockets(cfg, tls).map_err(DaemonError::Bind)?;
     let _pid = cfg
         .daemon
         .pid_file
@@ -78,9 +159,10 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let term = Arc::new(AtomicBool::new(false));
     let hangup = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, term.clone()).map_err(runtime)?;
+        signal_hook::flag::register(sig, term.clone()).map_err(DaemonError::Signals)?;
     }
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone()).map_err(runtime)?;
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
+        .map_err(DaemonError::Signals)?;
 
     let processing = spawn_pipeline(
         cfg,
@@ -96,7 +178,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         &cfg.outputs,
         health.watch_thread("mutt-webhook"),
     )
-    .map_err(runtime)?;
+    .map_err(DaemonError::Webhooks)?;
     // Stops the reloader, after processing has drained.
     let stop_side_threads = Arc::new(AtomicBool::new(false));
     let metrics_http =
@@ -112,7 +194,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
                 let _guard = guard;
                 ingest::run(sockets, writer, ingest_opts, metrics, stop)
             })
-            .map_err(runtime)?
+            .map_err(DaemonError::Spawn)?
     };
     info!("MUTT running");
 
@@ -150,12 +232,10 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         let left = wal
             .published_seq()
             .saturating_sub(Metrics::get(&metrics.checkpoint));
-        return Err(DaemonError::Runtime(format!(
-            "shutdown: the WAL was not drained into the database (daemon.shutdown_timeout_seconds \
-             is {} s, or a second signal came); {left} records stay in the WAL and are stored at \
-             the next start",
-            cfg.daemon.shutdown_timeout().as_secs()
-        )));
+        return Err(DaemonError::NotDrained {
+            timeout_seconds: cfg.daemon.shutdown_timeout().as_secs(),
+            left,
+        });
     }
     joined("processing", processing.join())
 }
@@ -195,21 +275,21 @@ fn wait_for_drain<T>(
 }
 
 /// A stage thread's outcome as the daemon's.
-fn joined<E: std::fmt::Display>(
-    what: &str,
-    result: thread::Result<Result<(), E>>,
-) -> Result<(), DaemonError> {
+fn joined<E>(what: &'static str, result: thread::Result<Result<(), E>>) -> Result<(), DaemonError>
+where
+    DaemonError: From<E>,
+{
     match result {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(DaemonError::Runtime(e.to_string())),
-        Err(_) => Err(DaemonError::Runtime(format!("{what} thread panicked"))),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(DaemonError::Panicked(what)),
     }
 }
 
 /// Open the WAL (taking its lock and repairing a torn tail) and start its sequence after the
 /// database's checkpoint.
 fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> {
-    let (mut writer, wal, report) = wal::open(&cfg.wal_config(None)).map_err(runtime)?;
+    let (mut writer, wal, report) = wal::open(&cfg.wal_config(None))?;
     info!(
         dir = %cfg.wal.path.display(),
         segments = report.segments,
@@ -232,7 +312,7 @@ fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> 
 /// MUTT's SNMPv3 engine: its ID and a new engineBoots, persisted beside the WAL.
 fn start_engine(cfg: &Config) -> Result<EngineState, DaemonError> {
     let engine = crate::ingest::engine_file::start(&cfg.wal.path, cfg.snmpv3.engine_id_octets())
-        .map_err(runtime)?;
+        .map_err(DaemonError::EngineFile)?;
     info!(
         engine_id = %crate::hex::encode(&engine.engine_id),
         boots = engine.boots,
@@ -294,7 +374,7 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
         warn!("{w}");
     }
     let decoding = resources.decoding;
-    let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir))).map_err(runtime)?;
+    let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir)))?;
     let metrics = Arc::new(Metrics::default());
     let signals = Arc::new(Signals::default());
     signals.ingest_done.store(true, Ordering::Release);
@@ -353,8 +433,6 @@ impl Resources {
         warnings.extend(credentials_file_warning(cfg));
         let usm = load_usm(cfg, &mut warnings)?;
         let names = load_mibs(cfg)?;
-        // The storm window the writer folds webhook alerts with.
-        crate::store::outbox::set_storm_window(cfg.outputs.storm_window());
         Ok(Resources {
             decoding: Decoding { rules, usm, names },
             tls: cfg.syslog_tls_server.clone(),
@@ -413,6 +491,7 @@ fn spawn_pipeline(
     let (metrics, signals) = (metrics.clone(), signals.clone());
     let max_failure_users = cfg.snmpv3.max_auth_failure_users;
     let max_devices = cfg.storage.database.max_devices;
+    let storm_window = cfg.outputs.storm_window();
     thread::Builder::new()
         .name("mutt-drain".into())
         .spawn(move || {
@@ -423,8 +502,11 @@ fn spawn_pipeline(
             pipeline::run(
                 wal,
                 || {
-                    Store::open(&db_path, timeout)
-                        .map(|s| s.with_auth_failures(failures()).with_devices(devices()))
+                    Store::open(&db_path, timeout).map(|s| {
+                        s.with_auth_failures(failures())
+                            .with_devices(devices())
+                            .with_storm_window(storm_window)
+                    })
                 },
                 rules,
                 opts,
@@ -432,12 +514,12 @@ fn spawn_pipeline(
                 signals,
             )
         })
-        .map_err(runtime)
+        .map_err(DaemonError::Spawn)
 }
 
 fn load_rules(cfg: &Config) -> Result<SharedRules, DaemonError> {
     let set = match &cfg.pattern_matching.rules_file {
-        Some(path) => RuleSet::load(path).map_err(|e| DaemonError::Config(e.to_string()))?,
+        Some(path) => RuleSet::load(path)?,
         None => RuleSet::empty(),
     };
     info!(rules = set.rules().len(), "rules loaded");
@@ -463,7 +545,7 @@ fn load_usm(cfg: &Config, warnings: &mut Vec<String>) -> Result<SharedUsm, Daemo
             ));
             Ok(SharedUsm::default())
         }
-        Err(e) => Err(DaemonError::Config(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -475,12 +557,15 @@ fn load_mibs(cfg: &Config) -> Result<Arc<NameTable>, DaemonError> {
     if dirs.is_empty() {
         return Ok(Arc::new(crate::decode::snmp::names::builtin().clone()));
     }
-    let (table, errors) = mib::load_mib_dirs(dirs);
-    if let Some(e) = errors.iter().find(|e| e.kind == MibErrorKind::Directory) {
-        return Err(DaemonError::Config(format!(
-            "{}: snmp.mib_dirs: {e}",
-            cfg.source.display()
-        )));
+    let (table, mut errors) = mib::load_mib_dirs(dirs);
+    if let Some(i) = errors
+        .iter()
+        .position(|e| e.kind == MibErrorKind::Directory)
+    {
+        return Err(DaemonError::MibDir {
+            config: cfg.source.clone(),
+            error: errors.swap_remove(i),
+        });
     }
     for e in &errors {
         warn!(file = %e.path.display(), line = e.line, problem = ?e.kind, "MIB: {}", e.message);
@@ -578,10 +663,13 @@ struct PidFile(PathBuf);
 impl PidFile {
     fn create(path: &Path) -> Result<PidFile, DaemonError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(runtime)?;
+            fs::create_dir_all(dir).map_err(DaemonError::PidDir)?;
         }
-        fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
-            DaemonError::Runtime(format!("cannot write pid file {}: {e}", path.display()))
+        fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {
+            DaemonError::PidFile {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         Ok(PidFile(path.to_path_buf()))
     }
@@ -591,10 +679,6 @@ impl Drop for PidFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
     }
-}
-
-fn runtime(e: impl std::fmt::Display) -> DaemonError {
-    DaemonError::Runtime(e.to_string())
 }
 
 /// Files the daemon creates from now on — database, WAL segments, engine file, logs, pid file —
@@ -633,8 +717,11 @@ pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
     let file = match &cfg.daemon.log_file {
         Some(path) => {
             let max = cfg.daemon.log_max_bytes();
-            let f = LogFile::open(path, max, cfg.daemon.log_keep).map_err(|e| {
-                DaemonError::Runtime(format!("cannot open log file {}: {e}", path.display()))
+            let f = LogFile::open(path, max, cfg.daemon.log_keep).map_err(|source| {
+                DaemonError::LogFile {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             Some(log_layer(json, false, std::sync::Mutex::new(f)))
         }
@@ -673,6 +760,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn runtime_failures_exit_1_with_the_words_they_always_had() {
+        let e = DaemonError::NotDrained {
+            timeout_seconds: 30,
+            left: 7,
+        };
+        assert_eq!(e.exit_code(), EXIT_RUNTIME);
+        assert_eq!(
+            e.to_string(),
+            "shutdown: the WAL was not drained into the database (daemon.shutdown_timeout_seconds \
+             is 30 s, or a second signal came); 7 records stay in the WAL and are stored at the \
+             next start"
+        );
+        let e = DaemonError::PidFile {
+            path: PathBuf::from("/run/mutt.pid"),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(e.exit_code(), EXIT_RUNTIME);
+        assert!(e
+            .to_string()
+            .starts_with("cannot write pid file /run/mutt.pid: "));
+        assert_eq!(
+            DaemonError::Panicked("ingest").to_string(),
+            "ingest thread panicked"
+        );
+    }
+
+    #[test]
     fn a_missing_mib_directory_is_a_configuration_error() {
         let mut cfg = Config {
             source: PathBuf::from("mutt_config.yaml"),
@@ -680,7 +794,7 @@ mod tests {
         };
         cfg.snmp.mib_dirs = vec![PathBuf::from("/nonexistent/mutt-mibs")];
         assert!(
-            matches!(load_mibs(&cfg), Err(DaemonError::Config(m)) if m.starts_with("mutt_config.yaml: snmp.mib_dirs: /nonexistent/mutt-mibs:0:"))
+            matches!(load_mibs(&cfg), Err(e @ DaemonError::MibDir { .. }) if e.exit_code() == EXIT_CONFIG && e.to_string().starts_with("mutt_config.yaml: snmp.mib_dirs: /nonexistent/mutt-mibs:0:"))
         );
     }
 

@@ -14,6 +14,7 @@
 //!
 //! `config`, `cli` and `metrics` sit beside them. Only `pipeline` and `ingest` own threads.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -15,7 +15,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use crate::decode::snmp::engine::EngineState;
+use crate::agent::engine::EngineState;
 
 pub const FILE_NAME: &str = "engine";
 /// RFC 3414 section 2.2.2: snmpEngineBoots stops here.

@@ -7,7 +7,7 @@
 //! 32 datagrams, or one connection's turn), fsync per the WAL's policy. Inform Responses are
 //! sent after that flush and after an fsync of the WAL, whatever `wal.sync` says, never before.
 //! SNMPv3 informs: MUTT is their authoritative engine
-//! (informs.rs); a retransmitted v3 inform is answered again but stored once.
+//! (agent/informs.rs); a retransmitted v3 inform is answered again but stored once.
 //!
 //! Fairness: the loop goes in turns. In each, every ready stream connection gets one bounded
 //! share (at most 64 KiB read and 512 frames, one TLS handshake step; tcp.rs), up to a share of
@@ -30,14 +30,13 @@
 pub mod engine_file;
 mod fd_budget;
 pub mod framing;
-pub mod informs;
 mod space;
 mod streams;
 mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::pipeline::reload::SharedUsm;
+use crate::decode::snmp::SharedUsm;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -49,7 +48,8 @@ use mio::net::{TcpListener, UdpSocket as MioUdp};
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
-use crate::decode::snmp::engine::EngineState;
+use crate::agent::engine::EngineState;
+use crate::agent::informs::{Decision, Informs};
 use crate::metrics::Metrics;
 use crate::model::{flags, Listener, Transport};
 use crate::timefmt::now_us;
@@ -214,7 +214,7 @@ pub fn run(
     let mut next_conn = FIRST_CONN;
     let mut events = Events::with_capacity(256);
     let mut acks: Vec<Ack> = Vec::new();
-    let mut informs = informs::Informs::new(
+    let mut informs = Informs::new(
         opts.engine.clone(),
         opts.communities.clone(),
         opts.usm.clone(),
@@ -355,7 +355,7 @@ fn receive_udp(
     wal: &mut Sink,
     metrics: &Metrics,
     acks: &mut Vec<Ack>,
-    informs: &mut informs::Informs,
+    informs: &mut Informs,
 ) -> Result<(), IngestError> {
     for _ in 0..UDP_ROUNDS {
         let n = u.batch.recv(&u.socket)?;
@@ -391,8 +391,8 @@ fn receive_udp(
             };
             let (ack, key, inform) = match u.listener {
                 Listener::Snmp => match informs.decide(payload, now) {
-                    informs::Decision::Store { ack, key, inform } => (ack, key, inform),
-                    informs::Decision::AnswerOnly { reply, inform } => {
+                    Decision::Store { ack, key, inform } => (ack, key, inform),
+                    Decision::AnswerOnly { reply, inform } => {
                         acks.push((source, reply, inform));
                         continue;
                     }

@@ -30,12 +30,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::rules::{Action, RuleSet};
+pub use crate::store::outbox::DEFAULT_TARGET;
 pub use http::{CaFile, WebhookUrl};
 pub use webhook::WebhookSender;
-
-/// The target name of `outputs.webhook`, stored in `webhook_outbox.target` for rules that name
-/// no target.
-pub const DEFAULT_TARGET: &str = "default";
 
 /// `outputs:` in mutt_config.yaml.
 #[derive(Debug, Clone, Deserialize)]
@@ -58,7 +55,7 @@ impl Default for OutputsSection {
         OutputsSection {
             webhook: None,
             webhooks: BTreeMap::new(),
-            storm_window_seconds: 60,
+            storm_window_seconds: crate::store::outbox::DEFAULT_STORM_WINDOW.as_secs(),
             retention: Retention::default(),
         }
     }

@@ -56,7 +56,7 @@ pub struct PipelineOptions {
     pub communities: Vec<String>,
     pub dns: Option<crate::enrich::Resolver>,
     /// SNMPv3 users and their key cache, shared by the decoding threads.
-    pub usm: reload::SharedUsm,
+    pub usm: crate::decode::snmp::SharedUsm,
     /// `snmpv3.store_unauthenticated`: keep untrusted v3 messages, unmatched, for forensics.
     pub store_unauthenticated: bool,
     /// OID names for SNMP decoding, loaded once at start.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,16 +12,11 @@ use tracing::{error, info};
 
 use super::SharedRules;
 use crate::decode::snmp::credentials::Credentials;
-use crate::decode::snmp::Usm;
+use crate::decode::snmp::{SharedUsm, Usm};
 use crate::rules::RuleSet;
 
 /// How often the files' modification times are looked at.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
-
-/// The SNMPv3 users in force (None: no credentials file); swapped whole on reload, which also
-/// starts a fresh key cache. The engine clocks of the timeliness check (decode/snmp/clocks.rs)
-/// live in the `Usm` beside the keys and are handed on to the new one.
-pub type SharedUsm = Arc<RwLock<Option<Arc<Usm>>>>;
 
 /// Load a file (path, reason) and swap it in; false when it was rejected.
 type ReloadFn = Box<dyn FnMut(&Path, &str) -> bool + Send>;

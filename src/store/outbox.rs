@@ -27,30 +27,32 @@
 //! Every statement on the table is here: [`enqueue_alerts`] in the writer's transaction, and
 //! [`Outbox`], the sender's connection, for what happens to a row after (states: [`State`]).
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use super::row::{Detail, MessageRow};
-use crate::output::DEFAULT_TARGET;
 use crate::rules::Action;
 use crate::timefmt::{iso8601_us, now_us};
 
-/// The storm window in microseconds; 0 turns folding off. The writer's signature carries no
-/// configuration, so the daemon sets this once at start-up from `outputs.storm_window_seconds`.
-static STORM_WINDOW_US: AtomicI64 = AtomicI64::new(60_000_000);
+/// The target name of `outputs.webhook`, stored in `webhook_outbox.target` for rules that name
+/// no target.
+pub const DEFAULT_TARGET: &str = "default";
 
-/// Set the storm window (`Duration::ZERO`: never fold).
-pub fn set_storm_window(window: Duration) {
-    let us = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
-    STORM_WINDOW_US.store(us, Ordering::Relaxed);
-}
+/// The storm window a [`Store`](super::Store) folds with unless told otherwise
+/// (`outputs.storm_window_seconds`' default).
+pub const DEFAULT_STORM_WINDOW: Duration = Duration::from_secs(60);
 
-/// Queue one alert per row whose rule asks for a webhook.
-pub fn enqueue_alerts(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
-    enqueue_alerts_at(tx, rows, now_us(), STORM_WINDOW_US.load(Ordering::Relaxed))
+/// Queue one alert per row whose rule asks for a webhook; identical alerts within
+/// `storm_window` of the last one are folded into it (`Duration::ZERO`: never fold).
+pub fn enqueue_alerts(
+    tx: &Transaction<'_>,
+    rows: &[MessageRow],
+    storm_window: Duration,
+) -> rusqlite::Result<()> {
+    let window_us = i64::try_from(storm_window.as_micros()).unwrap_or(i64::MAX);
+    enqueue_alerts_at(tx, rows, now_us(), window_us)
 }
 
 /// [`enqueue_alerts`] with the clock and the window passed in.

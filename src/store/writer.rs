@@ -91,6 +91,8 @@ pub struct Store {
     path: PathBuf,
     devices: DeviceRegistry,
     auth_failures: AuthFailures,
+    /// How long identical webhook alerts are folded into the first (see `outbox.rs`).
+    storm_window: Duration,
 }
 
 impl Store {
@@ -140,6 +142,7 @@ impl Store {
             path: path.to_path_buf(),
             devices: DeviceRegistry::default(),
             auth_failures: AuthFailures::default(),
+            storm_window: super::outbox::DEFAULT_STORM_WINDOW,
         })
     }
 
@@ -152,6 +155,12 @@ impl Store {
     /// Bound the devices table as `devices` says (default: 100,000 rows, uncounted).
     pub fn with_devices(mut self, devices: DeviceRegistry) -> Store {
         self.devices = devices;
+        self
+    }
+
+    /// Fold identical webhook alerts within `window` (default 60 s; `Duration::ZERO`: never).
+    pub fn with_storm_window(mut self, window: Duration) -> Store {
+        self.storm_window = window;
         self
     }
 
@@ -182,11 +191,12 @@ impl MessageSink for Store {
 
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
         let (devices, failures) = (&self.devices, &self.auth_failures);
+        let storm_window = self.storm_window;
         let result = (|| {
             let tx = self.conn.transaction()?;
             insert_rows(&tx, rows)?;
             let over_cap = failures.record(&tx, rows)?;
-            super::outbox::enqueue_alerts(&tx, rows)?;
+            super::outbox::enqueue_alerts(&tx, rows, storm_window)?;
             let written = devices.update(&tx, rows)?;
             update_rule_counters(&tx, rows)?;
             set_checkpoint(&tx, last_seq)?;

@@ -54,6 +54,12 @@ struct MasterKeys {
     privacy: Option<Vec<u8>>,
 }
 
+/// The SNMPv3 users in force (None: no credentials file), shared by ingest (inform answers), the
+/// pipeline (decoding) and the reloader; swapped whole on reload, which also starts a fresh key
+/// cache. The engine clocks of the timeliness check (`clocks.rs`) live in the `Usm` beside the
+/// keys and are handed on to the new one.
+pub type SharedUsm = Arc<RwLock<Option<Arc<Usm>>>>;
+
 /// Credentials by user name and the key cache; shared by every decoding thread.
 pub struct Usm {
     credentials: Credentials,

@@ -18,7 +18,6 @@
 //! mib/       MIB files (SMIv1/SMIv2) -> names merged with the built-in table
 //! render.rs  the one-line rendering for messages.raw_message
 //! inform.rs  the Response to a v2c InformRequest
-//! engine.rs  MUTT as authoritative v3 engine: discovery Reports, Responses to v3 informs
 //! usm.rs     USM key derivation (password to key, localization) and HMAC verification
 //! ```
 //!
@@ -63,7 +62,6 @@
 pub mod ber;
 pub mod clocks;
 pub mod credentials;
-pub mod engine;
 pub mod inform;
 pub mod keys;
 pub mod mib;
@@ -78,7 +76,7 @@ pub mod value;
 
 use serde::Serialize;
 
-pub use keys::Usm;
+pub use keys::{SharedUsm, Usm};
 pub use v3::Untrusted;
 
 /// One variable binding, ready to store as JSON.

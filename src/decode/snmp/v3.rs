@@ -26,7 +26,7 @@
 //! Timeliness (step 7b, as a non-authoritative receiver: a trap's authoritative engine is its
 //! sender): an authentic message whose boots are below, or whose time is more than 150 s behind,
 //! the latest seen from its engine is untrusted ([`super::clocks`]). An InformRequest is
-//! addressed to MUTT's own engine, whose clock ingest checks before it answers (engine.rs), so
+//! addressed to MUTT's own engine, whose clock ingest checks before it answers (agent/engine.rs), so
 //! it is not checked again here. Only a message later than anything seen from its engine, or an
 //! inform, may clear its user's failures (`auth_ok_user`): a replay never does.
 
@@ -92,7 +92,7 @@ fn security_level(flags: u8) -> Option<&'static str> {
 }
 
 /// What the header says, borrowed from the datagram.
-pub(super) struct Parts<'a> {
+pub(crate) struct Parts<'a> {
     /// The SNMPv3Message TLV: what the MAC covers.
     pub whole: &'a [u8],
     pub msg_id: u32,
@@ -176,12 +176,12 @@ pub fn decode(datagram: &[u8], ctx: &DecodeContext<'_>, msg: &mut SnmpMessage) {
 pub const DISCOVERY: &str = "SNMPv3 engine discovery probe (RFC 3414 section 4)";
 
 /// An RFC 3414 section 4 discovery probe: reportable, noAuthNoPriv, no user name.
-pub(super) fn is_discovery(p: &Parts<'_>) -> bool {
+pub(crate) fn is_discovery(p: &Parts<'_>) -> bool {
     p.flags & 0b111 == 0b100 && p.usm.msg_user_name.is_empty()
 }
 
 /// Header, flags and USM parameters; None (with errors in `msg`) when they cannot be read.
-pub(super) fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Option<Parts<'a>> {
+pub(crate) fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Option<Parts<'a>> {
     let mut outer = Reader::new(datagram);
     let seq = match outer.expect(tag::SEQUENCE) {
         Ok(s) => s,
@@ -244,7 +244,7 @@ pub(super) fn read_parts<'a>(datagram: &'a [u8], msg: &mut SnmpMessage) -> Optio
 
 /// The ScopedPDU octets of an authentic message and the credential that authenticated it (None:
 /// noAuthNoPriv), or why it is not one.
-pub(super) fn authenticate<'a, 'u>(
+pub(crate) fn authenticate<'a, 'u>(
     usm: &'u Usm,
     p: &Parts<'a>,
 ) -> Result<(Cow<'a, [u8]>, Option<&'u Credential>), AuthError> {
@@ -331,7 +331,7 @@ pub(super) fn authenticate<'a, 'u>(
 }
 
 /// The message with msgAuthenticationParameters set to zeros (RFC 3414 section 6.3.2 step 1).
-pub(super) fn zero_auth_params(p: &Parts<'_>) -> Option<Vec<u8>> {
+pub(crate) fn zero_auth_params(p: &Parts<'_>) -> Option<Vec<u8>> {
     let params = p.usm.msg_authentication_parameters;
     // The parameters are a sub-slice of the message; find where.
     let start = (params.as_ptr() as usize).checked_sub(p.whole.as_ptr() as usize)?;

@@ -1,6 +1,6 @@
 //! What ingest answers to an SNMP datagram: the v2c inform Response (decode/snmp/inform.rs), the
-//! SNMPv3 discovery and time-window Reports and the v3 inform Response (decode/snmp/engine.rs),
-//! and which v3 informs are retransmissions not to store again.
+//! SNMPv3 discovery and time-window Reports and the v3 inform Response (`engine.rs`), and which
+//! v3 informs are retransmissions not to store again.
 //!
 //! v2c informs are answered only when their community is accepted (`snmp.communities`; an
 //! empty list accepts all): an inform the pipeline will reject must not be acknowledged as if
@@ -18,13 +18,12 @@
 //! v2c informs are not filtered (no authentication: anyone could suppress a sender's informs by
 //! guessing request-ids).
 
-use crate::pipeline::reload::SharedUsm;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::decode::snmp::engine::{respond_v3, EngineState, ReplyKind, TIME_WINDOW};
-use crate::decode::snmp::{inform_response, pdu, Usm};
+use super::engine::{respond_v3, EngineState, ReplyKind, TIME_WINDOW};
+use crate::decode::snmp::{inform_response, pdu, SharedUsm, Usm};
 
 /// How long an accepted v3 inform is remembered: both sides of the engine's time window, and a
 /// second for rounding.

@@ -25,13 +25,13 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Sha224, Sha256, Sha384, Sha512};
 
-use super::ber::{self, tag, Reader};
-use super::credentials::Credential;
-use super::keys::LocalKeys;
-use super::pdu::{self, INFORM_REQUEST, RESPONSE};
-use super::usm::AuthProtocol;
-use super::v3::{self, Parts};
-use super::{privacy, SnmpMessage, Usm};
+use crate::decode::snmp::ber::{self, tag, Reader};
+use crate::decode::snmp::credentials::Credential;
+use crate::decode::snmp::keys::LocalKeys;
+use crate::decode::snmp::pdu::{self, INFORM_REQUEST, RESPONSE};
+use crate::decode::snmp::usm::AuthProtocol;
+use crate::decode::snmp::v3::{self, Parts};
+use crate::decode::snmp::{inform, privacy, SnmpMessage, Usm};
 
 /// Largest message we say we accept (msgMaxSize): a UDP payload over IPv4.
 const MAX_SIZE: i64 = 65_507;
@@ -236,7 +236,7 @@ fn scoped_bytes(
     let mut body = Vec::with_capacity(varbind_list.len() + context_engine.len() + 32);
     ber::write_tlv(&mut body, tag::OCTET_STRING, context_engine);
     ber::write_tlv(&mut body, tag::OCTET_STRING, context_name);
-    super::inform::write_pdu(&mut body, pdu_tag, request_id, 0, varbind_list);
+    inform::write_pdu(&mut body, pdu_tag, request_id, 0, varbind_list);
     let mut out = Vec::with_capacity(body.len() + 4);
     ber::write_tlv(&mut out, tag::SEQUENCE, &body);
     out
@@ -367,10 +367,10 @@ fn mac(proto: AuthProtocol, key: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::credentials::{Credentials, Secret};
-    use super::super::privacy::PrivProtocol;
-    use super::super::{decode_with, DecodeContext};
     use super::*;
+    use crate::decode::snmp::credentials::{Credentials, Secret};
+    use crate::decode::snmp::privacy::PrivProtocol;
+    use crate::decode::snmp::{decode_with, DecodeContext};
 
     const OURS: &[u8] = &[0x80, 0, 0, 0, 5, 1, 2, 3, 4, 5, 6, 7, 8];
 
