@@ -22,7 +22,7 @@ use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use mutt::decode::snmp::ber::{self, tag, Reader};
 use mutt::decode::snmp::credentials::{Credential, Credentials, Secret};
-use mutt::decode::snmp::engine::{respond_v3, EngineState, ReplyKind};
+use mutt::agent::engine::{respond_v3, EngineState, ReplyKind};
 use mutt::decode::snmp::privacy::{self, PrivProtocol};
 use mutt::decode::snmp::usm::AuthProtocol;
 use mutt::decode::snmp::{self as snmp, render, DecodeContext, SnmpMessage, Usm, MAX_VARBINDS};
