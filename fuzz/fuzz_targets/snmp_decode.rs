@@ -20,9 +20,9 @@ use std::sync::OnceLock;
 
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
+use mutt::agent::engine::{respond_v3, EngineState, ReplyKind};
 use mutt::decode::snmp::ber::{self, tag, Reader};
 use mutt::decode::snmp::credentials::{Credential, Credentials, Secret};
-use mutt::agent::engine::{respond_v3, EngineState, ReplyKind};
 use mutt::decode::snmp::privacy::{self, PrivProtocol};
 use mutt::decode::snmp::usm::AuthProtocol;
 use mutt::decode::snmp::{self as snmp, render, DecodeContext, SnmpMessage, Usm, MAX_VARBINDS};
@@ -192,7 +192,10 @@ fn check_datagram(w: &World, datagram: &[u8], expect_user: Option<String>) {
     if let Some(reply) = respond_v3(datagram, &w.engine, TIME, Some(&w.usm)) {
         let back = snmp::decode_with(&reply.datagram, &ctx);
         check_bounds(&back, &reply.datagram);
-        if let ReplyKind::Response { user, request_id } = &reply.kind {
+        if let ReplyKind::Response {
+            user, request_id, ..
+        } = &reply.kind
+        {
             assert_eq!(back.auth_ok_user.as_ref(), Some(user), "{:?}", back.errors);
             assert_eq!(back.request_id, Some(*request_id));
             assert_eq!(back.pdu_type, "Response");
@@ -302,7 +305,7 @@ fn build(w: &World, input: &[u8], wrap_pdu: bool) -> Option<(Vec<u8>, Option<Str
     let own_level = head[1] & 0x40 == 0;
     let (flags, data, priv_params) = match (own_level, auth, privacy, &keys) {
         (true, Some(_), Some(p), Some(k)) => {
-            let key = k.privacy.as_deref()?;
+            let key = w.signer.privacy_key(cred.as_ref()?, k, engine)?;
             let (ct, salt) =
                 privacy::encrypt(p, key, boots, time, u64::from(msg_id), &scoped).ok()?;
             let mut data = Vec::new();

@@ -121,6 +121,7 @@ fuzz_target!(|data: &[u8]| {
         dns: None,
         now: Instant::now(),
         usm: None,
+        store_unauthenticated: false,
         names: names::builtin(),
     };
     let row = process(&record, &pctx);

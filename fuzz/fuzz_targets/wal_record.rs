@@ -5,14 +5,18 @@
 //!   what it accepts, and `resync` must agree with itself when the buffer arrives in two parts
 //!   (what the reader and recovery rely on when they read a segment in chunks).
 //! - 1: the target encodes records from the input, damages a region of the encoded bytes, and
-//!   scans them as recovery does: every record outside the damage must be found again, in order.
+//!   scans them as recovery does (a record only at the next expected sequence; after damage,
+//!   only a confirmed one): nothing forged is taken, every intact record before the damage is
+//!   found, and after it every intact record whose successor is intact too.
 
 #![no_main]
 
 use std::net::SocketAddr;
 
 use libfuzzer_sys::fuzz_target;
-use mutt::wal::record::{decode, encode_into, resync, Decoded, Resync, FRAME_HEADER_LEN};
+use mutt::wal::record::{
+    decode, encode_into, resync, Damage, Decoded, Resync, Tail, FRAME_HEADER_LEN,
+};
 use mutt::wal::RecordMeta;
 
 fuzz_target!(|data: &[u8]| {
@@ -56,32 +60,42 @@ fn raw(buf: &[u8], after: u64) {
 /// `resync` on the whole buffer against `resync` on a prefix, as a reader that has only part of
 /// a segment buffered sees it.
 fn check_resync(buf: &[u8], after: u64) {
-    let full = resync(buf, after, true);
+    let damage = Damage {
+        expected: after.saturating_add(1),
+        skipped: 0,
+    };
+    let full = resync(buf, damage, Tail::Closed { last: None });
     match full {
-        Resync::Found(i) => assert!(
-            matches!(decode(&buf[i..]), Decoded::Record { view, .. } if view.seq > after),
-            "resync found no record at {i}"
+        Resync::Found { at, seq } => assert!(
+            seq > damage.expected
+                && matches!(decode(&buf[at..]), Decoded::Record { view, .. } if view.seq == seq),
+            "resync found no record {seq} at {at}"
         ),
         Resync::NotYet { resume } => {
-            assert_eq!(resume, buf.len(), "at the end, nothing may remain")
+            assert_eq!(resume, buf.len(), "at a closed end, nothing may remain")
         }
     }
-    let open = resync(buf, after, false);
+    let open = resync(buf, damage, Tail::Open);
     for cut in [
         buf.len() / 2,
         buf.len().saturating_sub(FRAME_HEADER_LEN + 1),
     ] {
-        let part = resync(&buf[..cut], after, false);
+        let part = resync(&buf[..cut], damage, Tail::Open);
         match (part, open) {
-            // A record complete in the prefix is complete in the whole; an earlier one may only
-            // have become complete with the rest.
-            (Resync::Found(i), Resync::Found(j)) => assert!(j <= i, "prefix {i}, whole {j}"),
-            (Resync::Found(i), Resync::NotYet { .. }) => {
-                panic!("record at {i} lost with more bytes")
+            // A record confirmed in the prefix is confirmed in the whole; an earlier one may only
+            // have become decidable with the rest.
+            (Resync::Found { at: i, .. }, Resync::Found { at: j, .. }) => {
+                assert!(j <= i, "prefix {i}, whole {j}")
+            }
+            (Resync::Found { at, .. }, Resync::NotYet { .. }) => {
+                panic!("record at {at} lost with more bytes")
             }
             // Everything before `resume` was ruled out for good.
-            (Resync::NotYet { resume }, Resync::Found(j)) => {
-                assert!(j >= resume, "record at {j} was ruled out (resume {resume})")
+            (Resync::NotYet { resume }, Resync::Found { at, .. }) => {
+                assert!(
+                    at >= resume,
+                    "record at {at} was ruled out (resume {resume})"
+                )
             }
             (Resync::NotYet { resume }, Resync::NotYet { resume: r2 }) => {
                 assert!(r2 >= resume, "resume went back from {resume} to {r2}")
@@ -105,7 +119,8 @@ fn model(input: &[u8]) {
         let len = usize::from(len).min(tail.len());
         let (payload, tail) = tail.split_at(len);
         rest = tail;
-        let seq = 1 + i as u64 * (1 + u64::from(head[0] >> 3));
+        // Sequences are contiguous, as the writer makes them.
+        let seq = 1 + i as u64;
         let meta = RecordMeta {
             received_at_us: 1_700_000_000_000_000 + i as i64,
             source: if i % 2 == 0 {
@@ -149,9 +164,16 @@ fn model(input: &[u8]) {
     {
         return;
     }
-    for (start, end, seq, _) in &records {
-        let intact = *end <= keep && (*end <= damaged.0 || *start >= damaged.1);
-        if intact {
+    let intact = |k: usize| {
+        records.get(k).is_some_and(|(start, end, _, _)| {
+            *end <= keep && (*end <= damaged.0 || *start >= damaged.1)
+        })
+    };
+    for (k, (start, end, seq, _)) in records.iter().enumerate() {
+        // Before the damage a record is taken as it is; after it, only once its successor
+        // confirms it.
+        let claim = intact(k) && (*end <= damaged.0 || intact(k + 1));
+        if claim {
             assert!(
                 found.iter().any(|f| f.0 == *start && f.1 == *seq),
                 "intact record {seq} at {start}..{end} lost (damage {damaged:?}, kept {keep})"
@@ -161,22 +183,32 @@ fn model(input: &[u8]) {
     check_resync(&buf, 0);
 }
 
-/// Walk a buffer as recovery does: records in increasing sequence, resynchronising past damage.
+/// Walk a buffer as recovery does: each record at the next expected sequence, resynchronising
+/// past damage to a confirmed record.
 fn scan(buf: &[u8]) -> Vec<(usize, u64, Vec<u8>)> {
     let mut out = Vec::new();
     let mut pos = 0;
     let mut last = 0;
     while pos < buf.len() {
         match decode(&buf[pos..]) {
-            Decoded::Record { view, frame_len } if view.seq > last => {
+            Decoded::Record { view, frame_len } if view.seq == last + 1 => {
                 out.push((pos, view.seq, view.payload.to_vec()));
                 last = view.seq;
                 pos += frame_len;
             }
-            _ => match resync(&buf[pos + 1..], last, true) {
-                Resync::Found(i) => pos += 1 + i,
-                Resync::NotYet { .. } => break,
-            },
+            _ => {
+                let damage = Damage {
+                    expected: last + 1,
+                    skipped: 1,
+                };
+                match resync(&buf[pos + 1..], damage, Tail::Closed { last: None }) {
+                    Resync::Found { at, seq } => {
+                        pos += 1 + at;
+                        last = seq - 1;
+                    }
+                    Resync::NotYet { .. } => break,
+                }
+            }
         }
     }
     out
