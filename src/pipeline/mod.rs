@@ -15,7 +15,7 @@ pub mod reload;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver};
 use rayon::prelude::*;
@@ -281,9 +281,7 @@ fn observe_delay(rows: &[MessageRow], metrics: &Metrics) {
     ) else {
         return;
     };
-    let now_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    let now_us = crate::timefmt::now_us();
     for at in [oldest, newest] {
         let delay_us = now_us.saturating_sub(at).max(0);
         metrics
