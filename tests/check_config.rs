@@ -185,16 +185,7 @@ fn a_missing_mib_directory_is_refused() {
 
 #[test]
 fn a_missing_tls_key_file_is_refused_with_its_line() {
-    let env = Env::new(Setup::default());
-    let data = format!("{}/tests/data/tls", env!("CARGO_MANIFEST_DIR"));
-    add_listener_yaml(
-        &env,
-        &format!(
-            "  syslog_tls:\n    enabled: true\n    bind: 127.0.0.1\n    port: {}\n    \
-             cert_file: {data}/server.pem\n    key_file: ./no-such.key\n",
-            free_port()
-        ),
-    );
+    let env = with_tls("server.pem", "./no-such.key");
     let message = refused_by_both(&env);
     let line = line_of(&env.config_path(), "key_file:");
     assert!(
@@ -208,16 +199,7 @@ fn a_missing_tls_key_file_is_refused_with_its_line() {
 
 #[test]
 fn a_certificate_path_that_is_no_certificate_is_refused() {
-    let env = Env::new(Setup::default());
-    let data = format!("{}/tests/data/tls", env!("CARGO_MANIFEST_DIR"));
-    add_listener_yaml(
-        &env,
-        &format!(
-            "  syslog_tls:\n    enabled: true\n    bind: 127.0.0.1\n    port: {}\n    \
-             cert_file: {data}/README.md\n    key_file: {data}/server.key\n",
-            free_port()
-        ),
-    );
+    let env = with_tls("README.md", "{data}/server.key");
     let message = refused_by_both(&env);
     let line = line_of(&env.config_path(), "cert_file:");
     assert!(
@@ -267,4 +249,21 @@ fn the_shipped_config_files_pass_check_config() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("config/mutt_config.yaml: ok ("));
+}
+
+/// A config with the TLS listener on: `cert` names a file under tests/data/tls, `key` a path
+/// where `{data}` stands for that directory.
+fn with_tls(cert: &str, key: &str) -> Env {
+    let env = Env::new(Setup::default());
+    let data = format!("{}/tests/data/tls", env!("CARGO_MANIFEST_DIR"));
+    let key = key.replace("{data}", &data);
+    add_listener_yaml(
+        &env,
+        &format!(
+            "  syslog_tls:\n    enabled: true\n    bind: 127.0.0.1\n    port: {}\n    \
+             cert_file: {data}/{cert}\n    key_file: {key}\n",
+            free_port()
+        ),
+    );
+    env
 }

@@ -368,13 +368,6 @@ fn snmptrap(env: &Env, user: &str, auth: &str, auth_pw: &str, privacy: &str, eng
     assert!(status.success(), "snmptrap for {user}");
 }
 
-fn failures(env: &Env, user: &str) -> i64 {
-    env.count(&format!(
-        "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
-    ))
-    .unwrap()
-}
-
 #[test]
 #[ignore = "needs snmptrap"]
 fn the_daemon_authenticates_and_decrypts_every_netsnmp_protocol() {
@@ -476,7 +469,7 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     snmptrap(&env, "u-md5", "MD5", "a-wrong-password", "none", "23");
     // Only the authentic trap is a message; the others are counted.
     let until = std::time::Instant::now() + Duration::from_secs(20);
-    while failures(&env, "u-md5") < 2 && std::time::Instant::now() < until {
+    while env.auth_failures("u-md5") < 2 && std::time::Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(env.wait_rows(1, Duration::from_secs(20)), 1);
@@ -490,9 +483,9 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
         )
         .unwrap();
     assert_eq!(rot_errors, None);
-    assert_eq!(failures(&env, "nobody"), 1);
-    assert_eq!(failures(&env, "u-md5"), 2);
-    assert_eq!(failures(&env, "u-rot"), 0);
+    assert_eq!(env.auth_failures("nobody"), 1);
+    assert_eq!(env.auth_failures("u-md5"), 2);
+    assert_eq!(env.auth_failures("u-rot"), 0);
     assert_eq!(
         env.count("SELECT COUNT(*) FROM messages WHERE validation_errors IS NOT NULL")
             .unwrap(),
@@ -527,11 +520,11 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     snmptrap(&env, "u-md5", "MD5", "auth-u-md5", "none", "23");
     assert_eq!(env.wait_rows(2, Duration::from_secs(20)), 2);
     let until = std::time::Instant::now() + Duration::from_secs(5);
-    while failures(&env, "u-md5") != 0 && std::time::Instant::now() < until {
+    while env.auth_failures("u-md5") != 0 && std::time::Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(failures(&env, "u-md5"), 0);
-    assert_eq!(failures(&env, "nobody"), 1);
+    assert_eq!(env.auth_failures("u-md5"), 0);
+    assert_eq!(env.auth_failures("nobody"), 1);
 }
 
 #[test]
@@ -559,10 +552,10 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
     // A user MUTT does not know yet: not stored, counted.
     snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
     let until = std::time::Instant::now() + Duration::from_secs(10);
-    while failures(&env, "u-new") < 1 && std::time::Instant::now() < until {
+    while env.auth_failures("u-new") < 1 && std::time::Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(failures(&env, "u-new"), 1);
+    assert_eq!(env.auth_failures("u-new"), 1);
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
 
     std::fs::write(
@@ -581,7 +574,7 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
         "decoded with the new user"
     );
     assert_eq!(
-        failures(&env, "u-new"),
+        env.auth_failures("u-new"),
         0,
         "a success clears the user's failures"
     );
@@ -600,5 +593,5 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
     );
     snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
     assert_eq!(env.wait_rows(2, Duration::from_secs(10)), 2);
-    assert_eq!(failures(&env, "u-new"), 0);
+    assert_eq!(env.auth_failures("u-new"), 0);
 }

@@ -113,13 +113,6 @@ fn wait_processed(daemon: &Daemon, sent: u64) {
     }
 }
 
-fn failures(env: &Env, user: &str) -> i64 {
-    env.count(&format!(
-        "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
-    ))
-    .unwrap()
-}
-
 #[test]
 #[ignore = "needs snmptrap"]
 fn forged_and_unauthenticated_v3_traps_are_counted_and_never_stored_matched_or_alerted() {
@@ -160,9 +153,9 @@ fn forged_and_unauthenticated_v3_traps_are_counted_and_never_stored_matched_or_a
     assert_eq!(daemon.metric("mutt_v3_rejected_security_level_total"), 1);
     assert_eq!(daemon.metric("mutt_v3_rejected_wrong_digest_total"), 1);
     assert_eq!(daemon.metric("mutt_stored_total"), 2);
-    assert_eq!(failures(&env, "mallory"), 1);
-    assert_eq!(failures(&env, "u-keys"), 2);
-    assert_eq!(failures(&env, "u-open"), 0);
+    assert_eq!(env.auth_failures("mallory"), 1);
+    assert_eq!(env.auth_failures("u-keys"), 2);
+    assert_eq!(env.auth_failures("u-open"), 0);
 }
 
 #[test]
@@ -189,11 +182,11 @@ fn a_trap_older_than_its_engines_clock_is_not_in_the_time_window() {
     );
     assert_eq!(env.count("SELECT COUNT(*) FROM webhook_outbox").unwrap(), 3);
     // A replay inside the window authenticates but is not fresh: it cannot clear a failure.
-    assert_eq!(failures(&env, "u-keys"), 1);
+    assert_eq!(env.auth_failures("u-keys"), 1);
     snmptrap(&env, "11", &at("5,2000"));
     wait_processed(&daemon, 5);
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 4);
-    assert_eq!(failures(&env, "u-keys"), 1);
+    assert_eq!(env.auth_failures("u-keys"), 1);
     // A later message does.
     snmptrap(&env, "11", &at("5,2001"));
     assert_eq!(
@@ -238,7 +231,7 @@ fn with_store_unauthenticated_forged_traps_are_kept_invalid_and_never_matched() 
     assert_eq!(rule, None);
     assert_eq!(env.count("SELECT COUNT(*) FROM webhook_outbox").unwrap(), 1);
     assert_eq!(daemon.metric("mutt_v3_rejected_unknown_user_total"), 1);
-    assert_eq!(failures(&env, "mallory"), 1);
+    assert_eq!(env.auth_failures("mallory"), 1);
 }
 
 /// BER TLV with a definite length.

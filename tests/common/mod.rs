@@ -214,6 +214,14 @@ impl Env {
         }
     }
 
+    /// `snmpv3_auth_failures.num_failures` of `user` (0 when the user has no row).
+    pub fn auth_failures(&self, user: &str) -> i64 {
+        self.count(&format!(
+            "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
+        ))
+        .unwrap()
+    }
+
     /// Wait until `SELECT COUNT(*) FROM messages` reaches `n`; returns the last count seen.
     pub fn wait_rows(&self, n: i64, timeout: Duration) -> i64 {
         self.wait_count("SELECT COUNT(*) FROM messages", timeout, |c| c >= n)
