@@ -23,7 +23,7 @@ use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
 use crate::log_file::LogFile;
 use crate::metrics::Metrics;
-use crate::output::WebhookSender;
+use crate::output::webhook::WebhookSender;
 use crate::pipeline::reload::{Reloader, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules, Signals};
 use crate::rules::RuleSet;

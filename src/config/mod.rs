@@ -12,6 +12,7 @@
 //! - `file_buffer.path` and `file_buffer.enabled` are accepted and ignored (the WAL cannot be
 //!   turned off), with a note in the log.
 
+mod outputs;
 mod sections;
 mod values;
 mod yaml;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use outputs::{Backoff, CaFile, OutputsSection, Retention, WebhookTarget, WebhookUrl};
 pub use sections::*;
 pub use values::{
     parse_utc_offset, AddressBlock, EngineId, LogFormat, LogLevel, UtcOffset, WalSync,
@@ -44,7 +46,7 @@ pub struct Config {
     pub snmpv3: Snmpv3Section,
     pub snmp: SnmpSection,
     pub syslog: SyslogSection,
-    pub outputs: crate::output::OutputsSection,
+    pub outputs: OutputsSection,
     pub enrichment: crate::enrich::EnrichmentSection,
     pub metrics: crate::metrics_http::MetricsSection,
     /// Where the file was read from (for messages); not a key.

@@ -15,136 +15,17 @@
 //!   those roots with the certificates of one PEM file (a private CA).
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use ureq::config::Config;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 use ureq::Agent;
 
+use crate::config::{CaFile, WebhookUrl};
+
 /// Bytes of an answer's body read at most (the rest is left unread and the connection closed).
 pub const BODY_LIMIT: u64 = 64 * 1024;
-
-/// A checked `http://` or `https://` webhook URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookUrl {
-    text: String,
-    https: bool,
-}
-
-impl WebhookUrl {
-    /// Parse and check a webhook URL; the error says what to write instead.
-    pub fn parse(text: &str) -> Result<WebhookUrl, String> {
-        let text = text.trim();
-        if text.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-            return Err(format!(
-                "{text:?} contains spaces or control characters; percent-encode them"
-            ));
-        }
-        let uri: ureq::http::Uri = text.parse().map_err(|e| {
-            format!("{text:?} is not a URL ({e}); expected http(s)://host[:port]/path")
-        })?;
-        let https = match uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("https") => true,
-            Some(s) if s.eq_ignore_ascii_case("http") => false,
-            Some(s) => {
-                return Err(format!(
-                    "{text:?}: unsupported scheme {s:?}; expected http:// or https://"
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "{text:?} is not a URL; expected http(s)://host[:port]/path"
-                ))
-            }
-        };
-        let Some(authority) = uri.authority() else {
-            return Err(format!("{text:?}: no host"));
-        };
-        if authority.as_str().contains('@') {
-            return Err(format!(
-                "{text:?}: credentials in the URL are not supported; set an Authorization header \
-                 under headers:"
-            ));
-        }
-        if authority.host().is_empty() {
-            return Err(format!("{text:?}: no host"));
-        }
-        // The text after the host (IPv6 hosts keep their brackets in `host()`).
-        let rest = authority
-            .as_str()
-            .get(authority.host().len()..)
-            .unwrap_or("");
-        let port = rest.strip_prefix(':').map(str::parse::<u16>);
-        if matches!(port, Some(Ok(0) | Err(_))) {
-            return Err(format!("{text:?}: the port must be 1 to 65535"));
-        }
-        Ok(WebhookUrl {
-            text: text.to_string(),
-            https,
-        })
-    }
-
-    /// The URL as configured.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    pub fn is_https(&self) -> bool {
-        self.https
-    }
-}
-
-/// The certificates of a `tls_ca_file`, read and checked when the config is loaded.
-#[derive(Clone)]
-pub struct CaFile {
-    path: PathBuf,
-    certs: Arc<Vec<Certificate<'static>>>,
-}
-
-impl std::fmt::Debug for CaFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "CaFile({}, {} certificates)",
-            self.path.display(),
-            self.certs.len()
-        )
-    }
-}
-
-impl CaFile {
-    /// Read a PEM file of one or more CA certificates; the error names the file and the reason.
-    pub fn load(path: &Path) -> Result<CaFile, String> {
-        let shown = path.display();
-        let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
-        let certs = CertificateDer::pem_slice_iter(&bytes)
-            .map(|c| c.map(|der| Certificate::from_der(der.as_ref()).to_owned()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{shown}: not a PEM certificate file ({e})"))?;
-        if certs.is_empty() {
-            return Err(format!("{shown}: no CERTIFICATE in this PEM file"));
-        }
-        // Refuse what rustls would refuse later, at the first POST.
-        let mut roots = rustls::RootCertStore::empty();
-        for c in &certs {
-            roots
-                .add(CertificateDer::from(c.der()))
-                .map_err(|e| format!("{shown}: not a usable CA certificate ({e})"))?;
-        }
-        Ok(CaFile {
-            path: path.to_path_buf(),
-            certs: Arc::new(certs),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
 
 /// What a POST came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +46,12 @@ impl Client {
     /// A client whose requests each end within `timeout`; `ca` replaces the platform roots.
     pub fn new(timeout: Duration, ca: Option<&CaFile>) -> Client {
         let roots = match ca {
-            Some(ca) => RootCerts::Specific(ca.certs.clone()),
+            Some(ca) => RootCerts::Specific(Arc::new(
+                ca.certificates()
+                    .iter()
+                    .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+                    .collect(),
+            )),
             None => RootCerts::PlatformVerifier,
         };
         let tls = TlsConfig::builder()
@@ -236,49 +122,6 @@ mod tests {
     use std::io::Write;
     use std::net::TcpListener;
     use std::time::Instant;
-
-    #[test]
-    fn http_and_https_urls_parse() {
-        let u = WebhookUrl::parse("http://alerts.example.net/hook?x=1").unwrap();
-        assert!(!u.is_https());
-        assert_eq!(u.as_str(), "http://alerts.example.net/hook?x=1");
-        assert!(WebhookUrl::parse("HTTPS://[::1]:8443").unwrap().is_https());
-        assert!(WebhookUrl::parse("http://10.0.0.1:9000?a=b").is_ok());
-    }
-
-    #[test]
-    fn bad_urls_say_what_to_write_instead() {
-        assert!(WebhookUrl::parse("ftp://x/")
-            .unwrap_err()
-            .contains("scheme"));
-        assert!(WebhookUrl::parse("x.example/hook")
-            .unwrap_err()
-            .contains("not a URL"));
-        assert!(WebhookUrl::parse("http://u:p@x/")
-            .unwrap_err()
-            .contains("Authorization"));
-        assert!(WebhookUrl::parse("http://x:0/")
-            .unwrap_err()
-            .contains("port"));
-        assert!(WebhookUrl::parse("http://x:99999/")
-            .unwrap_err()
-            .contains("port"));
-        assert!(WebhookUrl::parse("http:///path").is_err());
-        assert!(WebhookUrl::parse("http://a b/")
-            .unwrap_err()
-            .contains("spaces"));
-    }
-
-    #[test]
-    fn a_ca_file_without_certificates_is_refused_with_its_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("ca.pem");
-        std::fs::write(&p, "not pem at all\n").unwrap();
-        let e = CaFile::load(&p).unwrap_err();
-        assert!(e.contains("ca.pem") && e.contains("no CERTIFICATE"), "{e}");
-        let e = CaFile::load(&dir.path().join("missing.pem")).unwrap_err();
-        assert!(e.contains("missing.pem"), "{e}");
-    }
 
     /// Serve one connection: read the request until `until` is in it, then answer `answer`.
     fn serve_once(
