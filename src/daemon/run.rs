@@ -1,128 +1,34 @@
-//! `mutt run` and `mutt replay`: wire the stages together, own the process (pid file, signals,
-//! logs), and shut down in order: stop listening, flush and sync the WAL, drain it into the
-//! database, exit.
+//! The run and stop sequence of `mutt run` and `mutt replay`: open the WAL, bind the listeners,
+//! start the stages, wait, and shut down in order — stop listening, flush and sync the WAL, drain
+//! it into the database, stop the side threads.
 
-use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::process::PidFile;
+use super::resources::{Decoding, Resources};
+use super::DaemonError;
 use crate::agent::engine::EngineState;
 use crate::config::Config;
-use crate::decode::snmp::mib::{self, MibErrorKind};
-use crate::decode::snmp::names::NameTable;
-use crate::decode::snmp::{credentials::Credentials, SharedUsm, Usm};
+use crate::decode::snmp::SharedUsm;
 use crate::health::{Health, ThreadGuard};
 use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
-use crate::log_file::LogFile;
 use crate::metrics::Metrics;
 use crate::output::webhook::WebhookSender;
 use crate::pipeline::reload::{Reloader, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules, Signals};
-use crate::rules::RuleSet;
 use crate::store::auth_failures::AuthFailures;
 use crate::store::devices::DeviceRegistry;
 use crate::store::Store;
 use crate::wal;
-
-/// Why the daemon, or a command that loads what it loads, could not run. Each variant carries
-/// the error it comes from; [`DaemonError::exit_code`] decides what the process returns, and the
-/// text is made only when a person reads it (`cli::execute`).
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// mutt_config.yaml does not load.
-    #[error("{0}")]
-    Config(#[from] crate::config::ConfigError),
-    /// The rules file does not load.
-    #[error("{0}")]
-    Rules(#[from] crate::rules::RulesError),
-    /// The SNMPv3 credentials file exists but does not load.
-    #[error("{0}")]
-    Credentials(#[from] crate::decode::snmp::credentials::CredentialsError),
-    /// A directory of `snmp.mib_dirs` cannot be listed (`config`: the configuration file).
-    #[error("{}: snmp.mib_dirs: {error}", .config.display())]
-    MibDir {
-        config: PathBuf,
-        error: mib::MibError,
-    },
-    /// The WAL cannot be opened or locked.
-    #[error("{0}")]
-    Wal(#[from] wal::WalError),
-    /// The SNMPv3 engine file beside the WAL cannot be read or written.
-    #[error("{0}")]
-    EngineFile(#[source] io::Error),
-    /// A listener cannot be bound.
-    #[error("{0}")]
-    Bind(#[source] io::Error),
-    /// The signal handlers cannot be installed.
-    #[error("{0}")]
-    Signals(#[source] io::Error),
-    /// A thread cannot be started.
-    #[error("{0}")]
-    Spawn(#[source] io::Error),
-    /// The webhook sender cannot start.
-    #[error("{0}")]
-    Webhooks(#[source] io::Error),
-    /// The pid file's directory cannot be created.
-    #[error("{0}")]
-    PidDir(#[source] io::Error),
-    #[error("cannot write pid file {}: {source}", .path.display())]
-    PidFile { path: PathBuf, source: io::Error },
-    #[error("cannot open log file {}: {source}", .path.display())]
-    LogFile { path: PathBuf, source: io::Error },
-    /// The ingest thread failed.
-    #[error("{0}")]
-    Ingest(#[from] ingest::IngestError),
-    /// The drain or writer failed.
-    #[error("{0}")]
-    Pipeline(#[from] pipeline::PipelineError),
-    #[error("{0} thread panicked")]
-    Panicked(&'static str),
-    /// SIGTERM's wait for the drain ended first; `left` records stay in the WAL.
-    #[error(
-        "shutdown: the WAL was not drained into the database (daemon.shutdown_timeout_seconds \
-         is {timeout_seconds} s, or a second signal came); {left} records stay in the WAL and \
-         are stored at the next start"
-    )]
-    NotDrained { timeout_seconds: u64, left: u64 },
-}
-
-/// Exit code of a configuration or usage error.
-pub const EXIT_CONFIG: i32 = 2;
-/// Exit code of a failure at run time.
-pub const EXIT_RUNTIME: i32 = 1;
-
-impl DaemonError {
-    /// What the process returns: 2 when a file or setting must change, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            DaemonError::Config(_)
-            | DaemonError::Rules(_)
-            | DaemonError::Credentials(_)
-            | DaemonError::MibDir { .. } => EXIT_CONFIG,
-            DaemonError::Wal(_)
-            | DaemonError::EngineFile(_)
-            | DaemonError::Bind(_)
-            | DaemonError::Signals(_)
-            | DaemonError::Spawn(_)
-            | DaemonError::Webhooks(_)
-            | DaemonError::PidDir(_)
-            | DaemonError::PidFile { .. }
-            | DaemonError::LogFile { .. }
-            | DaemonError::Ingest(_)
-            | DaemonError::Pipeline(_)
-            | DaemonError::Panicked(_)
-            | DaemonError::NotDrained { .. } => EXIT_RUNTIME,
-        }
-    }
-}
 
 /// How often the counters are logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
@@ -402,63 +308,6 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     Ok(Metrics::get(&metrics.stored))
 }
 
-/// Everything `mutt run` reads and checks before it binds a socket, beyond the config file
-/// itself (which checks its own values and the TLS files as it loads): the rules file, the
-/// SNMPv3 credentials file and the MIB directories. `run`, `replay`, `check-config` and `decode`
-/// all load through [`Resources::load`], so they accept and refuse the same files with the same
-/// messages.
-pub struct Resources {
-    decoding: Decoding,
-    /// The syslog TLS listener's server configuration, when it is enabled.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Problems that do not stop a start: the daemon logs them, `check-config` prints them.
-    pub warnings: Vec<String>,
-}
-
-/// What processing decodes and matches with, loaded from the configuration's files.
-struct Decoding {
-    rules: SharedRules,
-    usm: SharedUsm,
-    names: Arc<NameTable>,
-}
-
-impl Resources {
-    /// Load the files the configuration names. An error is a configuration error (exit 2).
-    pub fn load(cfg: &Config) -> Result<Resources, DaemonError> {
-        let mut warnings = Vec::new();
-        let rules = load_rules(cfg)?;
-        if let Ok(set) = rules.read() {
-            warnings.extend(cfg.outputs.unconfigured_rule_targets(&set));
-        }
-        warnings.extend(credentials_file_warning(cfg));
-        let usm = load_usm(cfg, &mut warnings)?;
-        let names = load_mibs(cfg)?;
-        Ok(Resources {
-            decoding: Decoding { rules, usm, names },
-            tls: cfg.syslog_tls_server.clone(),
-            warnings,
-        })
-    }
-
-    /// The number of rules loaded.
-    pub fn rule_count(&self) -> usize {
-        self.decoding
-            .rules
-            .read()
-            .map_or(0, |set| set.rules().len())
-    }
-
-    /// The OID names (built-in and from `snmp.mib_dirs`).
-    pub fn names(&self) -> &Arc<NameTable> {
-        &self.decoding.names
-    }
-
-    /// The SNMPv3 users; None without a credentials file.
-    pub fn usm(&self) -> Option<Arc<Usm>> {
-        self.decoding.usm.read().ok().and_then(|u| u.clone())
-    }
-}
-
 fn spawn_pipeline(
     cfg: &Config,
     wal: wal::WalHandle,
@@ -515,68 +364,6 @@ fn spawn_pipeline(
             )
         })
         .map_err(DaemonError::Spawn)
-}
-
-fn load_rules(cfg: &Config) -> Result<SharedRules, DaemonError> {
-    let set = match &cfg.pattern_matching.rules_file {
-        Some(path) => RuleSet::load(path)?,
-        None => RuleSet::empty(),
-    };
-    info!(rules = set.rules().len(), "rules loaded");
-    Ok(Arc::new(RwLock::new(Arc::new(set))))
-}
-
-/// The SNMPv3 users of `snmpv3.credentials_file`. A file that does not exist leaves v3 messages
-/// unauthenticated (with a warning) until it appears; one that does not load stops the start
-/// (exit 2).
-fn load_usm(cfg: &Config, warnings: &mut Vec<String>) -> Result<SharedUsm, DaemonError> {
-    let Some(path) = &cfg.snmpv3.credentials_file else {
-        return Ok(SharedUsm::default());
-    };
-    match Credentials::load(path) {
-        Ok(creds) => {
-            info!(users = creds.len(), file = %path.display(), "SNMPv3 users loaded");
-            Ok(Arc::new(RwLock::new(Some(Arc::new(Usm::new(creds))))))
-        }
-        Err(e) if e.not_found => {
-            warnings.push(format!(
-                "{}: no SNMPv3 credentials file; v3 messages are stored unauthenticated",
-                path.display()
-            ));
-            Ok(SharedUsm::default())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The OID names: the built-in table plus the MIB files of `snmp.mib_dirs`, read once. A
-/// directory that cannot be listed is a configuration error; a bad file or definition is
-/// logged with its line and skipped.
-fn load_mibs(cfg: &Config) -> Result<Arc<NameTable>, DaemonError> {
-    let dirs = &cfg.snmp.mib_dirs;
-    if dirs.is_empty() {
-        return Ok(Arc::new(crate::decode::snmp::names::builtin().clone()));
-    }
-    let (table, mut errors) = mib::load_mib_dirs(dirs);
-    if let Some(i) = errors
-        .iter()
-        .position(|e| e.kind == MibErrorKind::Directory)
-    {
-        return Err(DaemonError::MibDir {
-            config: cfg.source.clone(),
-            error: errors.swap_remove(i),
-        });
-    }
-    for e in &errors {
-        warn!(file = %e.path.display(), line = e.line, problem = ?e.kind, "MIB: {}", e.message);
-    }
-    info!(
-        dirs = dirs.len(),
-        names = table.len(),
-        problems = errors.len(),
-        "MIB names loaded"
-    );
-    Ok(Arc::new(table))
 }
 
 /// Bind every enabled listener. Syslog UDP and TCP share the port number; TLS has its own.
@@ -654,165 +441,4 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
-}
-
-/// The pid file, removed on a clean exit. (A stale one after `kill -9` is overwritten: the WAL
-/// lock, not this file, is what keeps a second instance out.)
-struct PidFile(PathBuf);
-
-impl PidFile {
-    fn create(path: &Path) -> Result<PidFile, DaemonError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(DaemonError::PidDir)?;
-        }
-        fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {
-            DaemonError::PidFile {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
-        Ok(PidFile(path.to_path_buf()))
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-/// Files the daemon creates from now on — database, WAL segments, engine file, logs, pid file —
-/// are readable by its own user only (umask 077): they hold what the network said, and the
-/// engine file MUTT's SNMPv3 identity.
-pub fn private_files() {
-    // SAFETY: umask only changes this process's file creation mask.
-    unsafe {
-        libc::umask(0o077);
-    }
-}
-
-/// A warning when the SNMPv3 credentials file can be read by group or others: it holds the
-/// passwords every v3 sender's keys derive from.
-fn credentials_file_warning(cfg: &Config) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = cfg.snmpv3.credentials_file.as_ref()?;
-    let mode = fs::metadata(path).ok()?.permissions().mode();
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "{}: SNMPv3 credentials file is readable by group or others (mode {:o}); chmod 600 it",
-            path.display(),
-            mode & 0o777
-        )
-    })
-}
-
-/// Log to stderr and, when configured, to `daemon.log_file` (appended, mode 0600, rotated past
-/// `daemon.log_max_size_mb` keeping `daemon.log_keep` old files: see [`crate::log_file`]), as
-/// text or, with `daemon.log_format: json`, one JSON object per line.
-pub fn init_logging(cfg: &Config) -> Result<(), DaemonError> {
-    use tracing_subscriber::{prelude::*, EnvFilter};
-    let filter =
-        EnvFilter::try_from_env("MUTT_LOG").unwrap_or_else(|_| EnvFilter::new(cfg.log_filter()));
-    let json = cfg.daemon.log_format == crate::config::LogFormat::Json;
-    let file = match &cfg.daemon.log_file {
-        Some(path) => {
-            let max = cfg.daemon.log_max_bytes();
-            let f = LogFile::open(path, max, cfg.daemon.log_keep).map_err(|source| {
-                DaemonError::LogFile {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            Some(log_layer(json, false, std::sync::Mutex::new(f)))
-        }
-        None => None,
-    };
-    let ansi = !json && io::IsTerminal::is_terminal(&io::stderr());
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(log_layer(json, ansi, io::stderr))
-        .with(file)
-        .try_init();
-    Ok(())
-}
-
-/// One log destination in the configured format.
-fn log_layer<S, W>(
-    json: bool,
-    ansi: bool,
-    writer: W,
-) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    use tracing_subscriber::{fmt, Layer};
-    let layer = fmt::layer().with_ansi(ansi).with_writer(writer);
-    if json {
-        layer.json().boxed()
-    } else {
-        layer.boxed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runtime_failures_exit_1_with_the_words_they_always_had() {
-        let e = DaemonError::NotDrained {
-            timeout_seconds: 30,
-            left: 7,
-        };
-        assert_eq!(e.exit_code(), EXIT_RUNTIME);
-        assert_eq!(
-            e.to_string(),
-            "shutdown: the WAL was not drained into the database (daemon.shutdown_timeout_seconds \
-             is 30 s, or a second signal came); 7 records stay in the WAL and are stored at the \
-             next start"
-        );
-        let e = DaemonError::PidFile {
-            path: PathBuf::from("/run/mutt.pid"),
-            source: io::Error::from(io::ErrorKind::PermissionDenied),
-        };
-        assert_eq!(e.exit_code(), EXIT_RUNTIME);
-        assert!(e
-            .to_string()
-            .starts_with("cannot write pid file /run/mutt.pid: "));
-        assert_eq!(
-            DaemonError::Panicked("ingest").to_string(),
-            "ingest thread panicked"
-        );
-    }
-
-    #[test]
-    fn a_missing_mib_directory_is_a_configuration_error() {
-        let mut cfg = Config {
-            source: PathBuf::from("mutt_config.yaml"),
-            ..Config::default()
-        };
-        cfg.snmp.mib_dirs = vec![PathBuf::from("/nonexistent/mutt-mibs")];
-        assert!(
-            matches!(load_mibs(&cfg), Err(e @ DaemonError::MibDir { .. }) if e.exit_code() == EXIT_CONFIG && e.to_string().starts_with("mutt_config.yaml: snmp.mib_dirs: /nonexistent/mutt-mibs:0:"))
-        );
-    }
-
-    #[test]
-    fn mib_files_add_to_the_builtin_names() {
-        let mut cfg = Config::default();
-        assert_eq!(
-            load_mibs(&cfg).map(|t| t.len()).ok(),
-            Some(crate::decode::snmp::names::builtin().len())
-        );
-        cfg.snmp.mib_dirs =
-            vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/mibs-extra")];
-        let names = load_mibs(&cfg).map_err(|e| e.to_string()).unwrap();
-        assert_eq!(
-            names
-                .exact(&[1, 3, 6, 1, 4, 1, 8072, 3, 2, 10, 0, 17])
-                .as_deref(),
-            Some("MUTT-TEST-TRAP-MIB::muttTestLinuxTrap")
-        );
-    }
 }
