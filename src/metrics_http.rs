@@ -12,7 +12,6 @@ use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -71,33 +70,37 @@ const MAX_CLIENTS: usize = 8;
 /// A request must arrive, and its answer leave, within this, however slowly its bytes come.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 
-/// The running listener; `stop` ends it.
+/// The bound listener and what it serves; [`MetricsServer::run`] serves until
+/// [`StopMetrics::stop`], on a thread of its own.
 pub struct MetricsServer {
-    stop: oneshot::Sender<()>,
-    thread: thread::JoinHandle<()>,
+    listener: std::net::TcpListener,
+    served: Arc<Served>,
+    stopped: oneshot::Receiver<()>,
 }
 
-impl MetricsServer {
-    /// Stop accepting and drop every open connection; returns once the thread has ended, which
-    /// does not wait for any client.
+/// Ends a [`MetricsServer`]'s run.
+pub struct StopMetrics(oneshot::Sender<()>);
+
+impl StopMetrics {
+    /// Stop accepting and drop every open connection; the server's `run` returns at once, without
+    /// waiting for any client.
     pub fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
+        let _ = self.0.send(());
     }
 }
 
-/// Start the listener thread. A port that cannot be bound is logged and skipped: metrics must
-/// never keep MUTT from receiving.
-pub fn start(
+/// Bind the listener. A port that cannot be bound is logged and skipped: metrics must never keep
+/// MUTT from receiving.
+pub fn bind(
     cfg: &MetricsSection,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     wal: WalHandle,
-) -> Option<MetricsServer> {
+) -> Option<(MetricsServer, StopMetrics)> {
     if !cfg.enabled {
         return None;
     }
-    let listener = match bind(cfg.listen) {
+    let listener = match bind_nonblocking(cfg.listen) {
         Ok(l) => l,
         Err(e) => {
             warn!(addr = %cfg.listen, error = %e, "metrics listener not started");
@@ -117,19 +120,15 @@ pub fn start(
         wal,
     });
     let (stop, stopped) = oneshot::channel();
-    let thread = thread::Builder::new()
-        .name("mutt-metrics".into())
-        .spawn(move || run(listener, served, stopped));
-    match thread {
-        Ok(thread) => Some(MetricsServer { stop, thread }),
-        Err(e) => {
-            warn!(error = %e, "metrics listener thread not started");
-            None
-        }
-    }
+    let server = MetricsServer {
+        listener,
+        served,
+        stopped,
+    };
+    Some((server, StopMetrics(stop)))
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+fn bind_nonblocking(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     Ok(listener)
@@ -143,26 +142,33 @@ struct Served {
     wal: WalHandle,
 }
 
-fn run(listener: std::net::TcpListener, served: Arc<Served>, stopped: oneshot::Receiver<()>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            warn!(error = %e, "metrics listener not started");
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => accept_until(listener, served, stopped).await,
-            Err(e) => warn!(error = %e, "metrics listener not started"),
-        }
-    });
-    // Open connections are dropped here, whatever their clients are doing.
-    runtime.shutdown_background();
+impl MetricsServer {
+    /// Serve until stopped; open connections are dropped then, whatever their clients are doing.
+    pub fn run(self) {
+        let MetricsServer {
+            listener,
+            served,
+            stopped,
+        } = self;
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "metrics listener not started");
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => accept_until(listener, served, stopped).await,
+                Err(e) => warn!(error = %e, "metrics listener not started"),
+            }
+        });
+        runtime.shutdown_background();
+    }
 }
 
 async fn accept_until(

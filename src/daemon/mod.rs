@@ -7,6 +7,7 @@
 mod process;
 mod resources;
 mod run;
+mod threads;
 
 use std::io;
 use std::path::PathBuf;
@@ -53,9 +54,6 @@ pub enum DaemonError {
     /// A thread cannot be started.
     #[error("{0}")]
     Spawn(#[source] io::Error),
-    /// The webhook sender cannot start.
-    #[error("{0}")]
-    Webhooks(#[source] io::Error),
     /// The pid file's directory cannot be created.
     #[error("{0}")]
     PidDir(#[source] io::Error),
@@ -98,7 +96,6 @@ impl DaemonError {
             | DaemonError::Bind(_)
             | DaemonError::Signals(_)
             | DaemonError::Spawn(_)
-            | DaemonError::Webhooks(_)
             | DaemonError::PidDir(_)
             | DaemonError::PidFile { .. }
             | DaemonError::LogFile { .. }

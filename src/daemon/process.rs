@@ -1,13 +1,84 @@
 //! The process around the stages: the pid file, the file creation mask, the log destinations,
-//! and the warning about a credentials file others can read.
+//! the warning about a credentials file others can read, and the signals (SIGINT, SIGTERM,
+//! SIGHUP), which reach the main thread as [`Request`]s on a channel.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crossbeam_channel::{Receiver, Sender};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::{Handle, Signals};
+
+use super::threads::{self, Stage};
 use super::DaemonError;
 use crate::config::Config;
+use crate::health::Health;
 use crate::log_file::LogFile;
+
+/// What a signal asks of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Request {
+    /// SIGINT or SIGTERM: stop in order; a second one during the drain: stop now.
+    Stop,
+    /// SIGHUP: reload the rules and SNMPv3 credentials files.
+    Reload,
+}
+
+/// The signals, caught from creation until drop: the `mutt-signals` thread reads them from
+/// `signal_hook`'s iterator and sends them on as [`Request`]s.
+pub(super) struct SignalRequests {
+    requests: Receiver<Request>,
+    /// Kept so the channel never disconnects: were the signal thread to die, `/health` says so,
+    /// and a receive simply waits.
+    _keep: Sender<Request>,
+    handle: Handle,
+    thread: Option<Stage<()>>,
+}
+
+impl SignalRequests {
+    /// Catch SIGINT, SIGTERM and SIGHUP from now on.
+    pub(super) fn catch(health: &Arc<Health>) -> Result<SignalRequests, DaemonError> {
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(DaemonError::Signals)?;
+        let handle = signals.handle();
+        let (tx, requests) = crossbeam_channel::unbounded();
+        let keep = tx.clone();
+        // A thread that cannot start takes `signals` with it, and with them the handlers.
+        let thread = threads::spawn(health, "mutt-signals", move || {
+            // Ends when the handle is closed.
+            for signal in signals.forever() {
+                let request = if signal == SIGHUP {
+                    Request::Reload
+                } else {
+                    Request::Stop
+                };
+                let _ = tx.send(request);
+            }
+        })?;
+        Ok(SignalRequests {
+            requests,
+            _keep: keep,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// The requests, in the order the signals came (repeats of one signal not yet read may
+    /// arrive as one).
+    pub(super) fn requests(&self) -> &Receiver<Request> {
+        &self.requests
+    }
+}
+
+impl Drop for SignalRequests {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 /// The pid file, removed on a clean exit. (A stale one after `kill -9` is overwritten: the WAL
 /// lock, not this file, is what keeps a second instance out.)

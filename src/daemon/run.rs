@@ -1,6 +1,20 @@
 //! The run and stop sequence of `mutt run` and `mutt replay`: open the WAL, bind the listeners,
 //! start the stages, wait, and shut down in order — stop listening, flush and sync the WAL, drain
-//! it into the database, stop the side threads.
+//! it into the database, then stop the webhook sender, the reloader and the metrics listener.
+//!
+//! The main thread sleeps on events: it waits with `select!` on the signal requests
+//! ([`SignalRequests`]), on the ingest and drain threads' ends ([`Stage::ended`]) and on a tick.
+//! The drain is awaited the same way, with the shutdown timeout as a deadline, and `replay` waits
+//! on the drain's end. What stays periodic, and why:
+//! - the tick, every [`HEALTH_EVERY`]: [`Health::check`] looks for conditions that are the
+//!   absence of an event (a checkpoint that has not moved for `stall_after`) or flags ingest sets
+//!   without waking anyone (WAL shedding, disk full), so each is logged as it starts and ends even
+//!   when nobody asks `/health`; the counters summary rides on it every [`SUMMARY_EVERY`];
+//! - `replay`'s progress bar, redrawn every [`PROGRESS_EVERY`] while it waits for the drain.
+//!
+//! Outside this module the reloader (`pipeline::reload`) looks at the files' modification times
+//! and the SIGHUP flag every 200 ms, and the webhook sender polls its outbox: nothing tells them
+//! of a changed file or a queued alert.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -10,28 +24,37 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::select;
 use tracing::{info, warn};
 
-use super::process::PidFile;
+use super::process::{PidFile, Request, SignalRequests};
 use super::resources::{Decoding, Resources};
+use super::threads::{self, Stage};
 use super::DaemonError;
 use crate::agent::engine::EngineState;
 use crate::config::Config;
 use crate::decode::snmp::SharedUsm;
-use crate::health::{Health, ThreadGuard};
+use crate::health::Health;
 use crate::ingest::tls::TlsListener;
 use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
 use crate::metrics::Metrics;
-use crate::output::webhook::WebhookSender;
+use crate::metrics_http::StopMetrics;
+use crate::output::webhook;
 use crate::pipeline::reload::{Reloader, Watched};
-use crate::pipeline::{self, PipelineOptions, SharedRules, Signals};
+use crate::pipeline::{self, PipelineOptions, SharedRules};
 use crate::store::auth_failures::AuthFailures;
 use crate::store::devices::DeviceRegistry;
 use crate::store::Store;
-use crate::wal;
+use crate::wal::{self, WalHandle};
 
+/// How often the main thread evaluates health.
+const HEALTH_EVERY: Duration = Duration::from_millis(100);
 /// How often the counters are logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+/// How often `replay` redraws its progress bar.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// How long an aborted drain is given to end.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
 
 /// `mutt run`: until SIGINT/SIGTERM.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
@@ -43,7 +66,6 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     for w in warnings {
         warn!("{w}");
     }
-    let (rules, usm) = (decoding.rules.clone(), decoding.usm.clone());
     info!(
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
@@ -57,126 +79,204 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         .as_deref()
         .map(PidFile::create)
         .transpose()?;
-
-    let metrics = Arc::new(Metrics::default());
     let health = Health::new(cfg.metrics.stall_after());
-    let signals = Arc::new(Signals::default());
-    let stop_ingest = Arc::new(AtomicBool::new(false));
-    let term = Arc::new(AtomicBool::new(false));
-    let hangup = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, term.clone()).map_err(DaemonError::Signals)?;
-    }
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
-        .map_err(DaemonError::Signals)?;
-
-    let processing = spawn_pipeline(
-        cfg,
-        wal.clone(),
-        decoding,
-        &metrics,
-        &signals,
-        Some(health.watch_thread("mutt-drain")),
-    )?;
-    // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
-    let webhooks = WebhookSender::start(
-        &cfg.storage.database.path,
-        &cfg.outputs,
-        health.watch_thread("mutt-webhook"),
-    )
-    .map_err(DaemonError::Webhooks)?;
-    // Stops the reloader, after processing has drained.
-    let stop_side_threads = Arc::new(AtomicBool::new(false));
-    let metrics_http =
-        crate::metrics_http::start(&cfg.metrics, metrics.clone(), health.clone(), wal.clone());
-    let reloader = spawn_reloader(cfg, &rules, &usm, &hangup, &stop_side_threads);
-    let ingest_opts = ingest_options(cfg, engine, usm);
-    let ingesting = {
-        let (metrics, stop) = (metrics.clone(), stop_ingest.clone());
-        let guard = health.watch_thread("mutt-ingest");
-        thread::Builder::new()
-            .name("mutt-ingest".into())
-            .spawn(move || {
-                let _guard = guard;
-                ingest::run(sockets, writer, ingest_opts, metrics, stop)
-            })
-            .map_err(DaemonError::Spawn)?
-    };
+    let signals = SignalRequests::catch(&health)?;
+    let running = Running::start(cfg, decoding, engine, sockets, writer, wal, health)?;
     info!("MUTT running");
+    running.wait_for_stop(&signals);
+    running.stop(cfg, &signals)
+}
 
-    let mut last_summary = Instant::now();
-    while !term.load(Ordering::Relaxed) && !ingesting.is_finished() && !processing.is_finished() {
-        thread::sleep(Duration::from_millis(100));
-        // Logs each unhealthy condition as it starts and ends, also when nobody asks /health.
-        health.check(&metrics, wal.published_seq());
-        if last_summary.elapsed() >= SUMMARY_EVERY {
-            last_summary = Instant::now();
-            info!(counters = %metrics.summary(), "counters");
+/// A running daemon: what its threads share, and the threads in the order they start.
+struct Running {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    wal: WalHandle,
+    /// Raised on SIGHUP; the reloader clears it.
+    hangup: Arc<AtomicBool>,
+    /// Tell the drain that ingest is done, or to give up.
+    pipeline: Arc<pipeline::Signals>,
+    processing: Stage<Result<(), pipeline::PipelineError>>,
+    /// Stops the webhook sender and the reloader, after processing has drained.
+    stop_side: Arc<AtomicBool>,
+    webhooks: Stage<()>,
+    metrics_http: Option<(Stage<()>, StopMetrics)>,
+    reloader: Stage<()>,
+    stop_ingest: Arc<AtomicBool>,
+    ingesting: Stage<Result<(), ingest::IngestError>>,
+}
+
+impl Running {
+    fn start(
+        cfg: &Config,
+        decoding: Decoding,
+        engine: EngineState,
+        sockets: Sockets,
+        writer: wal::Writer,
+        wal: WalHandle,
+        health: Arc<Health>,
+    ) -> Result<Running, DaemonError> {
+        let metrics = Arc::new(Metrics::default());
+        let (rules, usm) = (decoding.rules.clone(), decoding.usm.clone());
+        let pipeline = Arc::new(pipeline::Signals::default());
+        let processing = spawn_pipeline(cfg, wal.clone(), decoding, &metrics, &pipeline, &health)?;
+        // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
+        let stop_side = Arc::new(AtomicBool::new(false));
+        let webhooks = {
+            let (db, outputs) = (cfg.storage.database.path.clone(), cfg.outputs.clone());
+            let stop = stop_side.clone();
+            threads::spawn(&health, "mutt-webhook", move || {
+                webhook::run(&db, &outputs, &stop)
+            })?
+        };
+        let metrics_http = spawn_metrics_http(cfg, &metrics, &health, &wal);
+        let hangup = Arc::new(AtomicBool::new(false));
+        let reloader = spawn_reloader(cfg, &rules, &usm, &hangup, &stop_side, &health)?;
+        let stop_ingest = Arc::new(AtomicBool::new(false));
+        let ingesting = {
+            let opts = ingest_options(cfg, engine, usm);
+            let (metrics, stop) = (metrics.clone(), stop_ingest.clone());
+            threads::spawn(&health, "mutt-ingest", move || {
+                ingest::run(sockets, writer, opts, metrics, stop)
+            })?
+        };
+        Ok(Running {
+            metrics,
+            health,
+            wal,
+            hangup,
+            pipeline,
+            processing,
+            stop_side,
+            webhooks,
+            metrics_http,
+            reloader,
+            stop_ingest,
+            ingesting,
+        })
+    }
+
+    /// Until SIGINT/SIGTERM, or until ingest or the drain ends on its own (a fatal error). Each
+    /// tick evaluates health, which logs each unhealthy condition as it starts and ends, also
+    /// when nobody asks `/health`.
+    fn wait_for_stop(&self, signals: &SignalRequests) {
+        let tick = crossbeam_channel::tick(HEALTH_EVERY);
+        let mut last_summary = Instant::now();
+        loop {
+            select! {
+                recv(signals.requests()) -> request => {
+                    if requested(request, &self.hangup) == Some(Request::Stop) {
+                        return;
+                    }
+                }
+                recv(self.ingesting.ended()) -> _ => return,
+                recv(self.processing.ended()) -> _ => return,
+                recv(tick) -> _ => {
+                    self.health.check(&self.metrics, self.wal.published_seq());
+                    if last_summary.elapsed() >= SUMMARY_EVERY {
+                        last_summary = Instant::now();
+                        info!(counters = %self.metrics.summary(), "counters");
+                    }
+                }
+            }
         }
     }
-    health.stopping();
-    info!("stopping: no longer listening; draining the WAL into the database");
-    term.store(false, Ordering::Relaxed);
-    stop_ingest.store(true, Ordering::Relaxed);
-    let ingest_result = ingesting.join();
-    signals.ingest_done.store(true, Ordering::Release);
-    let drained = wait_for_drain(&processing, &term, &signals, cfg.daemon.shutdown_timeout());
-    // Webhook sender: the drained batches' alerts are queued; the rest are sent after a restart.
-    webhooks.stop();
-    stop_side_threads.store(true, Ordering::Relaxed);
-    if let Ok(r) = reloader {
-        let _ = r.join();
+
+    /// Stop in order: ingest (which flushes and syncs the WAL), the drain (at most
+    /// `daemon.shutdown_timeout_seconds`, or until a second signal), the webhook sender, the
+    /// reloader and the metrics listener.
+    fn stop(self, cfg: &Config, signals: &SignalRequests) -> Result<(), DaemonError> {
+        let Running {
+            metrics,
+            health,
+            wal,
+            hangup,
+            pipeline,
+            processing,
+            stop_side,
+            webhooks,
+            metrics_http,
+            reloader,
+            stop_ingest,
+            ingesting,
+        } = self;
+        health.stopping();
+        info!("stopping: no longer listening; draining the WAL into the database");
+        stop_ingest.store(true, Ordering::Relaxed);
+        let ingest_result = ingesting.join();
+        pipeline.ingest_done.store(true, Ordering::Release);
+        let timeout = cfg.daemon.shutdown_timeout();
+        let drained = wait_for_drain(&processing, &pipeline, signals, &hangup, timeout);
+        // The drained batches' alerts are queued; the rest are sent after a restart. An
+        // in-flight POST finishes first (bounded by its target's timeout).
+        stop_side.store(true, Ordering::Relaxed);
+        if webhooks.join().is_err() {
+            warn!("webhook sender thread panicked");
+        }
+        let _ = reloader.join();
+        if let Some((thread, stop)) = metrics_http {
+            stop.stop();
+            let _ = thread.join();
+        }
+        info!(counters = %metrics.summary(), "stopped");
+        joined("ingest", ingest_result)?;
+        if !drained {
+            // The processing thread may be inside a database call that waits on a lock; it is
+            // left to end with the process. The WAL is flushed and synced: nothing is lost.
+            let left = wal
+                .published_seq()
+                .saturating_sub(Metrics::get(&metrics.checkpoint));
+            return Err(DaemonError::NotDrained {
+                timeout_seconds: timeout.as_secs(),
+                left,
+            });
+        }
+        joined("processing", processing.join())
     }
-    if let Some(m) = metrics_http {
-        m.stop();
+}
+
+/// What a signal asks, once a reload is passed on to the reloader.
+fn requested<E>(request: Result<Request, E>, hangup: &AtomicBool) -> Option<Request> {
+    let request = request.ok()?;
+    if request == Request::Reload {
+        hangup.store(true, Ordering::Relaxed);
     }
-    info!(counters = %metrics.summary(), "stopped");
-    joined("ingest", ingest_result)?;
-    if !drained {
-        // The processing thread may be inside a database call that waits on a lock; it is left
-        // to end with the process. The WAL is flushed and synced: nothing is lost.
-        let left = wal
-            .published_seq()
-            .saturating_sub(Metrics::get(&metrics.checkpoint));
-        return Err(DaemonError::NotDrained {
-            timeout_seconds: cfg.daemon.shutdown_timeout().as_secs(),
-            left,
-        });
-    }
-    joined("processing", processing.join())
+    Some(request)
 }
 
 /// Wait for processing to drain the WAL, at most `timeout` (a second SIGINT/SIGTERM gives up at
 /// once). False when it did not finish: it is told to abort, and given a moment to.
 fn wait_for_drain<T>(
-    processing: &thread::JoinHandle<T>,
-    term: &AtomicBool,
-    signals: &Signals,
+    processing: &Stage<T>,
+    pipeline: &pipeline::Signals,
+    signals: &SignalRequests,
+    hangup: &AtomicBool,
     timeout: Duration,
 ) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !processing.is_finished() {
-        if term.load(Ordering::Relaxed) {
-            warn!("second signal: stopping now; unprocessed messages stay in the WAL");
-            break;
+    let deadline = crossbeam_channel::after(timeout);
+    loop {
+        select! {
+            recv(processing.ended()) -> _ => return true,
+            recv(signals.requests()) -> request => {
+                if requested(request, hangup) == Some(Request::Stop) {
+                    warn!("second signal: stopping now; unprocessed messages stay in the WAL");
+                    break;
+                }
+            }
+            recv(deadline) -> _ => {
+                warn!(
+                    seconds = timeout.as_secs(),
+                    "shutdown timeout: the WAL could not be drained into the database"
+                );
+                break;
+            }
         }
-        if Instant::now() >= deadline {
-            warn!(
-                seconds = timeout.as_secs(),
-                "shutdown timeout: the WAL could not be drained into the database"
-            );
-            break;
-        }
-        thread::sleep(Duration::from_millis(50));
     }
-    if processing.is_finished() {
+    if processing.is_done() {
         return true;
     }
-    signals.abort.store(true, Ordering::Relaxed);
-    let grace = Instant::now() + Duration::from_secs(1);
-    while !processing.is_finished() && Instant::now() < grace {
-        thread::sleep(Duration::from_millis(20));
-    }
+    pipeline.abort.store(true, Ordering::Relaxed);
+    processing.wait(ABORT_GRACE);
     false
 }
 
@@ -234,7 +334,8 @@ fn spawn_reloader(
     usm: &SharedUsm,
     hangup: &Arc<AtomicBool>,
     stop: &Arc<AtomicBool>,
-) -> io::Result<thread::JoinHandle<()>> {
+    health: &Arc<Health>,
+) -> Result<Stage<()>, DaemonError> {
     let mut files = Vec::new();
     if let Some(path) = cfg.pattern_matching.rules_file.clone() {
         files.push(Watched::rules(path, rules.clone()));
@@ -248,9 +349,26 @@ fn spawn_reloader(
         hangup: hangup.clone(),
         stop: stop.clone(),
     };
-    thread::Builder::new()
-        .name("mutt-reload".into())
-        .spawn(move || reloader.run())
+    threads::spawn(health, "mutt-reload", move || reloader.run())
+}
+
+/// The metrics and health listener, when it is enabled and its port can be bound: metrics never
+/// keep MUTT from receiving, so a failure is logged and MUTT goes on without it.
+fn spawn_metrics_http(
+    cfg: &Config,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+    wal: &WalHandle,
+) -> Option<(Stage<()>, StopMetrics)> {
+    let (server, stop) =
+        crate::metrics_http::bind(&cfg.metrics, metrics.clone(), health.clone(), wal.clone())?;
+    match threads::spawn(health, "mutt-metrics", move || server.run()) {
+        Ok(thread) => Some((thread, stop)),
+        Err(e) => {
+            warn!(error = %e, "metrics listener thread not started");
+            None
+        }
+    }
 }
 
 fn ingest_options(cfg: &Config, engine: EngineState, usm: SharedUsm) -> IngestOptions {
@@ -282,10 +400,13 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     let decoding = resources.decoding;
     let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir)))?;
     let metrics = Arc::new(Metrics::default());
-    let signals = Arc::new(Signals::default());
+    let signals = Arc::new(pipeline::Signals::default());
     signals.ingest_done.store(true, Ordering::Release);
+    // Nothing serves /health here, and the drain is meant to end: its end is no death.
+    let health = Health::new(cfg.metrics.stall_after());
+    health.stopping();
     let last = report.last_seq;
-    let processing = spawn_pipeline(cfg, wal, decoding, &metrics, &signals, None)?;
+    let processing = spawn_pipeline(cfg, wal, decoding, &metrics, &signals, &health)?;
     let bar = if progress {
         indicatif::ProgressBar::new(last)
     } else {
@@ -297,9 +418,8 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    while !processing.is_finished() {
+    while !processing.wait(PROGRESS_EVERY) {
         bar.set_position(Metrics::get(&metrics.checkpoint));
-        thread::sleep(Duration::from_millis(100));
     }
     bar.set_position(Metrics::get(&metrics.checkpoint).max(last));
     bar.finish();
@@ -308,14 +428,15 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     Ok(Metrics::get(&metrics.stored))
 }
 
+/// The drain thread (`mutt-drain`), which starts the pipeline's own writer and decode threads.
 fn spawn_pipeline(
     cfg: &Config,
-    wal: wal::WalHandle,
+    wal: WalHandle,
     decoding: Decoding,
     metrics: &Arc<Metrics>,
-    signals: &Arc<Signals>,
-    guard: Option<ThreadGuard>,
-) -> Result<thread::JoinHandle<Result<(), pipeline::PipelineError>>, DaemonError> {
+    signals: &Arc<pipeline::Signals>,
+    health: &Arc<Health>,
+) -> Result<Stage<Result<(), pipeline::PipelineError>>, DaemonError> {
     let db_path = cfg.storage.database.path.clone();
     let timeout = Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(0.0));
     let batch = cfg.processor.batch_write_size;
@@ -341,29 +462,25 @@ fn spawn_pipeline(
     let max_failure_users = cfg.snmpv3.max_auth_failure_users;
     let max_devices = cfg.storage.database.max_devices;
     let storm_window = cfg.outputs.storm_window();
-    thread::Builder::new()
-        .name("mutt-drain".into())
-        .spawn(move || {
-            let _guard = guard;
-            let counted = metrics.clone();
-            let failures = || AuthFailures::new(max_failure_users, Some(counted.clone()));
-            let devices = || DeviceRegistry::new(max_devices, Some(counted.clone()));
-            pipeline::run(
-                wal,
-                || {
-                    Store::open(&db_path, timeout).map(|s| {
-                        s.with_auth_failures(failures())
-                            .with_devices(devices())
-                            .with_storm_window(storm_window)
-                    })
-                },
-                rules,
-                opts,
-                metrics,
-                signals,
-            )
-        })
-        .map_err(DaemonError::Spawn)
+    threads::spawn(health, "mutt-drain", move || {
+        let counted = metrics.clone();
+        let failures = || AuthFailures::new(max_failure_users, Some(counted.clone()));
+        let devices = || DeviceRegistry::new(max_devices, Some(counted.clone()));
+        pipeline::run(
+            wal,
+            || {
+                Store::open(&db_path, timeout).map(|s| {
+                    s.with_auth_failures(failures())
+                        .with_devices(devices())
+                        .with_storm_window(storm_window)
+                })
+            },
+            rules,
+            opts,
+            metrics,
+            signals,
+        )
+    })
 }
 
 /// Bind every enabled listener. Syslog UDP and TCP share the port number; TLS has its own.

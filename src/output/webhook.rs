@@ -1,5 +1,5 @@
-//! The webhook sender: a thread that POSTs queued alerts from `webhook_outbox` and records each
-//! outcome there.
+//! The webhook sender: the loop ([`run`], on a thread the daemon starts) that POSTs queued alerts
+//! from `webhook_outbox` and records each outcome there.
 //!
 //! The table is [`Outbox`]'s; the sender decides what happens to each row. It has its own SQLite connection (the journal is in WAL mode, so its short updates sit beside
 //! the writer's transactions). Each pass takes, per configured target, the pending rows whose
@@ -27,9 +27,8 @@
 //! the same id, so a receiver that wants exactly once de-duplicates on the header.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -372,48 +371,15 @@ fn send_body(row: &Due) -> Option<String> {
     Some(v.to_string())
 }
 
-/// The running sender thread.
-pub struct WebhookSender {
-    stop: Arc<AtomicBool>,
-    handle: thread::JoinHandle<()>,
-}
-
-impl WebhookSender {
-    /// Start the thread. It waits for the writer to create the outbox table, then polls.
-    /// Start the sender thread; `guard` lives as long as the thread (it reports a thread that
-    /// ends on its own to `/health`).
-    pub fn start(
-        db_path: &Path,
-        outputs: &OutputsSection,
-        guard: crate::health::ThreadGuard,
-    ) -> std::io::Result<WebhookSender> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (path, outputs, flag) = (db_path.to_path_buf(), outputs.clone(), stop.clone());
-        let handle = thread::Builder::new()
-            .name("mutt-webhook".into())
-            .spawn(move || {
-                let _guard = guard;
-                run(path, outputs, &flag)
-            })?;
-        Ok(WebhookSender { stop, handle })
-    }
-
-    /// Ask the thread to stop and wait for it; an in-flight POST finishes first (bounded by the
-    /// target's timeout).
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if self.handle.join().is_err() {
-            warn!("webhook sender thread panicked");
-        }
-    }
-}
-
-fn run(path: PathBuf, outputs: OutputsSection, stop: &AtomicBool) {
-    let Some(conn) = open_when_ready(&path, stop) else {
+/// The sender's loop, for a thread of its own: waits for the writer to create the outbox table,
+/// then sends, prunes and polls until `stop` is raised. An in-flight POST finishes first
+/// (bounded by the target's timeout).
+pub fn run(db_path: &Path, outputs: &OutputsSection, stop: &AtomicBool) {
+    let Some(conn) = open_when_ready(db_path, stop) else {
         return;
     };
-    let poster = HttpPoster::new(&outputs);
-    let mut sender = Sender::new(Outbox::new(conn), outputs, poster);
+    let poster = HttpPoster::new(outputs);
+    let mut sender = Sender::new(Outbox::new(conn), outputs.clone(), poster);
     let mut failures = 0u32;
     let mut next_prune = Instant::now();
     while !stop.load(Ordering::Relaxed) {
