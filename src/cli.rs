@@ -129,35 +129,70 @@ pub fn execute(cli: Cli) -> i32 {
     }
 }
 
-/// Why a command failed: the daemon's typed errors, or a usage or I/O problem of the command
-/// line itself, already in words.
+/// Why a command failed: what the daemon's loading refuses, or a problem of the command line's
+/// own input and output. The text is made only when `execute` prints it; [`CliError::exit_code`]
+/// decides what the process returns.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub enum CliError {
+    /// The configuration or a file it names does not load, or the daemon failed.
     #[error("{0}")]
     Daemon(#[from] DaemonError),
-    /// Bad usage or input (exit 2).
+    /// `--received-at` is not an ISO 8601 time.
+    #[error("--received-at: expected ISO 8601 like 2026-01-01T00:00:00Z, got {0:?}")]
+    ReceivedAt(String),
+    /// A file given with `decode snmp --hex` is not hex text.
+    #[error("{}: not hex text", .0.display())]
+    NotHex(PathBuf),
+    /// `mutt rules` was given no file and the configuration names none.
+    #[error("no pattern_matching.rules_file configured")]
+    NoRulesFile,
+    /// An input file cannot be read.
+    #[error("{}: {source}", .path.display())]
+    Input { path: PathBuf, source: io::Error },
+    /// Standard input or output failed.
     #[error("{0}")]
-    Config(String),
-    /// Anything else at run time (exit 1).
-    #[error("{0}")]
-    Runtime(String),
+    Io(#[source] io::Error),
+    /// The database of `decode stored` cannot be opened.
+    #[error("{}: {source}", .path.display())]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A message of `decode stored` cannot be read.
+    #[error("{}: message {id}: {source}", .path.display())]
+    Stored {
+        path: PathBuf,
+        id: String,
+        source: rusqlite::Error,
+    },
+    /// `mutt load` cannot send.
+    #[error("sending to {target}: {source}")]
+    Load {
+        target: std::net::SocketAddr,
+        source: io::Error,
+    },
 }
 
-impl Failure {
-    fn exit_code(&self) -> i32 {
+impl CliError {
+    /// What the process returns: 2 when the input or a setting must change, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
         match self {
-            Failure::Daemon(e) => e.exit_code(),
-            Failure::Config(_) => EXIT_CONFIG,
-            Failure::Runtime(_) => EXIT_RUNTIME,
+            CliError::Daemon(e) => e.exit_code(),
+            CliError::ReceivedAt(_) | CliError::NotHex(_) | CliError::NoRulesFile => EXIT_CONFIG,
+            CliError::Input { .. }
+            | CliError::Io(_)
+            | CliError::Database { .. }
+            | CliError::Stored { .. }
+            | CliError::Load { .. } => EXIT_RUNTIME,
         }
     }
 }
 
-fn load_config(path: &Path) -> Result<Config, Failure> {
+fn load_config(path: &Path) -> Result<Config, CliError> {
     Ok(Config::load(path).map_err(DaemonError::from)?)
 }
 
-fn dispatch(cli: &Cli) -> Result<(), Failure> {
+fn dispatch(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Run => {
             let cfg = load_config(&cli.config)?;
@@ -199,7 +234,10 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
             let before = crate::metrics::udp_rcvbuf_errors();
             let run = (crate::timefmt::now_us() / 1_000_000) as u32;
             let r = crate::loadgen::send_syslog_udp(*target, *rate, *count, run, *devices)
-                .map_err(|e| Failure::Runtime(format!("sending to {target}: {e}")))?;
+                .map_err(|source| CliError::Load {
+                    target: *target,
+                    source,
+                })?;
             let drops = crate::metrics::udp_rcvbuf_errors()
                 .zip(before)
                 .map(|(a, b)| a.saturating_sub(b));
@@ -216,19 +254,15 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
     }
 }
 
-fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
+fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), CliError> {
     let out = io::stdout();
     let mut out = out.lock();
-    let io_err = |e: io::Error| Failure::Runtime(e.to_string());
     match what {
         DecodeCommand::Syslog { file, received_at } => {
             let offset = optional_config(&cli.config)?.map_or(0, |c| c.default_utc_offset_secs());
             let received_at_us = match received_at {
-                Some(s) => crate::timefmt::parse_rfc3339_us(s).ok_or_else(|| {
-                    Failure::Config(format!(
-                        "--received-at: expected ISO 8601 like 2026-01-01T00:00:00Z, got {s:?}"
-                    ))
-                })?,
+                Some(s) => crate::timefmt::parse_rfc3339_us(s)
+                    .ok_or_else(|| CliError::ReceivedAt(s.clone()))?,
                 None => crate::timefmt::now_us(),
             };
             let ctx = syslog::ParseContext {
@@ -236,17 +270,18 @@ fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
                 default_utc_offset_secs: offset,
             };
             let input: Box<dyn BufRead> = match file {
-                Some(p) if p.as_os_str() != "-" => {
-                    Box::new(io::BufReader::new(std::fs::File::open(p).map_err(|e| {
-                        Failure::Runtime(format!("{}: {e}", p.display()))
-                    })?))
-                }
+                Some(p) if p.as_os_str() != "-" => Box::new(io::BufReader::new(
+                    std::fs::File::open(p).map_err(|source| CliError::Input {
+                        path: p.clone(),
+                        source,
+                    })?,
+                )),
                 _ => Box::new(io::stdin().lock()),
             };
             for line in input.split(b'\n') {
-                let line = line.map_err(io_err)?;
+                let line = line.map_err(CliError::Io)?;
                 let msg = syslog::parse(&line, &ctx);
-                writeln!(out, "{}", syslog::to_json(&msg)).map_err(io_err)?;
+                writeln!(out, "{}", syslog::to_json(&msg)).map_err(CliError::Io)?;
             }
             Ok(())
         }
@@ -257,17 +292,17 @@ fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), Failure> {
                 usm: usm.as_deref(),
             };
             for path in files {
-                let bytes = std::fs::read(path)
-                    .map_err(|e| Failure::Runtime(format!("{}: {e}", path.display())))?;
+                let bytes = std::fs::read(path).map_err(|source| CliError::Input {
+                    path: path.clone(),
+                    source,
+                })?;
                 let datagram = if *hex {
-                    crate::hex::parse_dump(&bytes).ok_or_else(|| {
-                        Failure::Config(format!("{}: not hex text", path.display()))
-                    })?
+                    crate::hex::parse_dump(&bytes).ok_or_else(|| CliError::NotHex(path.clone()))?
                 } else {
                     bytes
                 };
                 let msg = snmp::decode_with(&datagram, &ctx);
-                writeln!(out, "{}", snmp::to_json(&msg)).map_err(io_err)?;
+                writeln!(out, "{}", snmp::to_json(&msg)).map_err(CliError::Io)?;
             }
             Ok(())
         }
@@ -286,7 +321,7 @@ fn snmp_context(
         std::sync::Arc<snmp::names::NameTable>,
         Option<std::sync::Arc<snmp::Usm>>,
     ),
-    Failure,
+    CliError,
 > {
     match optional_config(&cli.config)? {
         Some(cfg) => {
@@ -306,12 +341,15 @@ fn decode_stored(
     ids: &[String],
     dead_letter: bool,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<(), CliError> {
     let cfg = load_config(&cli.config)?;
     let db = &cfg.storage.database.path;
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| Failure::Runtime(format!("{}: {e}", db.display())))?;
+            .map_err(|source| CliError::Database {
+                path: db.clone(),
+                source,
+            })?;
     let sql = if dead_letter {
         "SELECT CAST(id AS TEXT), type, source_ip, received_at, raw_bytes, NULL, error
          FROM dead_letters WHERE id = ?1"
@@ -346,7 +384,11 @@ fn decode_stored(
                     r.get(6)?,
                 ))
             })
-            .map_err(|e| Failure::Runtime(format!("{}: message {id}: {e}", db.display())))?;
+            .map_err(|source| CliError::Stored {
+                path: db.clone(),
+                id: id.clone(),
+                source,
+            })?;
         let (id, kind, source_ip, received_at, raw_bytes, raw_message, error) = row;
         let bytes = raw_bytes.unwrap_or_else(|| raw_message.unwrap_or_default().into_bytes());
         let decoded = if kind == "snmp_trap" {
@@ -369,26 +411,26 @@ fn decode_stored(
             "error": error,
             "decoded": decoded,
         });
-        writeln!(out, "{line}").map_err(|e| Failure::Runtime(e.to_string()))?;
+        writeln!(out, "{line}").map_err(CliError::Io)?;
     }
     Ok(())
 }
 
 /// The configuration when its file exists (decoding works without one); a file that exists but
 /// does not load is an error.
-fn optional_config(path: &Path) -> Result<Option<Config>, Failure> {
+fn optional_config(path: &Path) -> Result<Option<Config>, CliError> {
     if !path.exists() {
         return Ok(None);
     }
     load_config(path).map(Some)
 }
 
-fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
-    let configured = || -> Result<PathBuf, Failure> {
+fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), CliError> {
+    let configured = || -> Result<PathBuf, CliError> {
         load_config(&cli.config)?
             .pattern_matching
             .rules_file
-            .ok_or_else(|| Failure::Config("no pattern_matching.rules_file configured".into()))
+            .ok_or(CliError::NoRulesFile)
     };
     match what {
         RulesCommand::Check { file } => {
@@ -396,13 +438,13 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
                 Some(f) => f.clone(),
                 None => configured()?,
             };
-            let set = RuleSet::load(&path).map_err(|e| Failure::Config(e.to_string()))?;
+            let set = RuleSet::load(&path).map_err(DaemonError::from)?;
             println!("{}: ok ({} rules)", path.display(), set.rules().len());
             Ok(())
         }
         RulesCommand::Test { text, kind } => {
             let path = configured()?;
-            let set = RuleSet::load(&path).map_err(|e| Failure::Config(e.to_string()))?;
+            let set = RuleSet::load(&path).map_err(DaemonError::from)?;
             let hit = match kind {
                 // A syslog line goes through the same stage as in the pipeline, so program and
                 // hostname rules see parsed fields.
@@ -462,5 +504,41 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_exit_2_and_failures_at_run_time_1_with_the_words_they_always_had() {
+        let e = CliError::ReceivedAt("yesterday".into());
+        assert_eq!(e.exit_code(), EXIT_CONFIG);
+        assert_eq!(
+            e.to_string(),
+            "--received-at: expected ISO 8601 like 2026-01-01T00:00:00Z, got \"yesterday\""
+        );
+        let e = CliError::NotHex(PathBuf::from("trap.hex"));
+        assert_eq!(
+            (e.exit_code(), e.to_string().as_str()),
+            (EXIT_CONFIG, "trap.hex: not hex text")
+        );
+        assert_eq!(CliError::NoRulesFile.exit_code(), EXIT_CONFIG);
+        let e = CliError::Input {
+            path: PathBuf::from("lines.txt"),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        assert_eq!(e.exit_code(), EXIT_RUNTIME);
+        assert!(e.to_string().starts_with("lines.txt: "), "{e}");
+        let e = CliError::Load {
+            target: std::net::SocketAddr::from(([127, 0, 0, 1], 5514)),
+            source: io::Error::from(io::ErrorKind::ConnectionRefused),
+        };
+        assert_eq!(e.exit_code(), EXIT_RUNTIME);
+        assert!(
+            e.to_string().starts_with("sending to 127.0.0.1:5514: "),
+            "{e}"
+        );
     }
 }
