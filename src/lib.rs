@@ -12,7 +12,8 @@
 //! store     SQLite schema, migrations and the single writer (rows + checkpoint in one transaction)
 //! ```
 //!
-//! `config`, `cli` and `metrics` sit beside them. Only `pipeline` and `ingest` own threads.
+//! `config`, `cli` and `metrics` sit beside them. `daemon` starts and stops the threads of
+//! `mutt run`; the pipeline's writer and decode pool are the pipeline's own.
 
 pub mod agent;
 pub mod cli;
