@@ -8,14 +8,25 @@
 //!   columns below marked *added*, `mutt_checkpoint`, `rule_counters` and `webhook_outbox`.
 //! - 2: `messages.raw_bytes` (the bytes as received, where `raw_message` is not them exactly) and
 //!   `dead_letters` (records that could not be stored even raw).
+//! - 3: a new file's layout is cheaper to write, with the same tables and columns: its time
+//!   columns are declared `TEXT` (the seed's `DATETIME` has numeric affinity, so SQLite tried to
+//!   read every ISO 8601 string as a number before storing it as text), and `syslog_messages` /
+//!   `snmp_messages` are clustered on `message_id`, one B-tree each instead of a table plus a
+//!   UNIQUE index. A file made before keeps its layout (changing a key means rebuilding the
+//!   table); MUTT's statements work on both. docs/PERFORMANCE.md has the figures.
 
 use rusqlite::Connection;
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
-/// Tables as the seed defines them, with the columns MUTT adds. `syslog_messages` rows are small,
-/// so a new file makes it WITHOUT ROWID: clustered on its id, one B-tree fewer per message. `CREATE ... IF NOT EXISTS` keeps a
-/// seed-made file's tables; `add_missing_columns` then brings them up to date.
+/// Tables with the seed's names and columns, plus the columns MUTT adds, in the layout a new file
+/// gets (version 3, above). `CREATE ... IF NOT EXISTS` keeps an older file's tables; the
+/// missing columns are then added to them.
+///
+/// In a new file `syslog_messages.id` and `snmp_messages.id` hold the message's id, as
+/// `message_id` does (MUTT has always written them so); the key is `message_id`, the join column.
+/// `messages` stays a rowid table: clustered on its text id, every other index would carry the
+/// 36-character id instead of an 8-byte rowid, and writing was measured slower.
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY,
@@ -40,8 +51,8 @@ CREATE TABLE IF NOT EXISTS messages (
     type TEXT NOT NULL,
     source_ip TEXT NOT NULL,
     source_device TEXT,
-    timestamp DATETIME NOT NULL,
-    received_at DATETIME NOT NULL,
+    timestamp TEXT NOT NULL,
+    received_at TEXT NOT NULL,
     raw_message TEXT,
     validated BOOLEAN DEFAULT 0,
     validation_errors TEXT,
@@ -52,19 +63,19 @@ CREATE TABLE IF NOT EXISTS messages (
     stored_to_db BOOLEAN DEFAULT 0,
     stored_to_buffer BOOLEAN DEFAULT 0,
     error_message TEXT,
-    created_at DATETIME DEFAULT CURRENT_TIMESTAMP
+    created_at TEXT DEFAULT CURRENT_TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS snmp_messages (
-    id TEXT PRIMARY KEY,
-    message_id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
+    message_id TEXT NOT NULL PRIMARY KEY,
     oid TEXT,
     trap_type TEXT,
     snmp_version TEXT,
     FOREIGN KEY(message_id) REFERENCES messages(id)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS syslog_messages (
-    id TEXT PRIMARY KEY,
-    message_id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
+    message_id TEXT NOT NULL PRIMARY KEY,
     facility TEXT,
     level INTEGER,
     program TEXT,
@@ -189,4 +200,115 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{MessageRow, MessageSink, Store};
+    use rusqlite::Connection;
+    use std::time::Duration;
+
+    /// The seed's DDL for the tables a message touches, as the seed wrote them (no version).
+    const SEED: &str = "
+        CREATE TABLE messages (id TEXT PRIMARY KEY, type TEXT NOT NULL, source_ip TEXT NOT NULL,
+            source_device TEXT, timestamp DATETIME NOT NULL, received_at DATETIME NOT NULL,
+            raw_message TEXT, validated BOOLEAN DEFAULT 0, validation_errors TEXT,
+            matched_rule_id TEXT, matched_rule_name TEXT, match_severity TEXT, enriched_data TEXT,
+            stored_to_db BOOLEAN DEFAULT 0, stored_to_buffer BOOLEAN DEFAULT 0,
+            error_message TEXT, created_at DATETIME DEFAULT CURRENT_TIMESTAMP);
+        CREATE TABLE syslog_messages (id TEXT PRIMARY KEY, message_id TEXT NOT NULL UNIQUE,
+            facility TEXT, level INTEGER, program TEXT, process_id INTEGER, tag TEXT,
+            FOREIGN KEY(message_id) REFERENCES messages(id));
+        CREATE INDEX idx_timestamp ON messages(timestamp);
+        CREATE INDEX idx_source_ip ON messages(source_ip);
+        INSERT INTO messages (id, type, source_ip, timestamp, received_at)
+            VALUES ('old-1', 'syslog', '10.0.0.1', '2024-01-01 00:00:00', '2024-01-01 00:00:00');
+        INSERT INTO syslog_messages (id, message_id, program) VALUES ('s-1', 'old-1', 'sshd');";
+
+    fn declared_type(conn: &Connection, table: &str, column: &str) -> String {
+        conn.query_row(
+            "SELECT type FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )
+        .expect("column")
+    }
+
+    fn key_columns(conn: &Connection, table: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")
+            .expect("pragma");
+        let names = stmt.query_map([table], |r| r.get(0)).expect("query");
+        names.collect::<Result<_, _>>().expect("names")
+    }
+
+    fn store_two(path: &std::path::Path) {
+        let mut store = Store::open(path, Duration::from_secs(1)).expect("open");
+        let rows = [
+            MessageRow::test_syslog(1, "10.0.0.2", "rtr-a"),
+            MessageRow::test_syslog(2, "10.0.0.3", "rtr-b"),
+        ];
+        store.write_batch(&rows, 2).expect("write");
+    }
+
+    #[test]
+    fn a_new_file_gets_text_times_and_type_tables_keyed_by_message_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.db");
+        store_two(&path);
+        let conn = Connection::open(&path).expect("open");
+        assert_eq!(declared_type(&conn, "messages", "timestamp"), "TEXT");
+        assert_eq!(declared_type(&conn, "messages", "created_at"), "TEXT");
+        assert_eq!(key_columns(&conn, "syslog_messages"), ["message_id"]);
+        assert_eq!(key_columns(&conn, "snmp_messages"), ["message_id"]);
+        // One B-tree for each type table: no index besides its key.
+        let extra: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_index_list('syslog_messages') WHERE origin != 'pk'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("index list");
+        assert_eq!(extra, 0);
+        let joined: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM messages m JOIN syslog_messages s ON s.message_id = m.id
+                 WHERE s.id = m.id",
+                [],
+                |r| r.get(0),
+            )
+            .expect("join");
+        assert_eq!(joined, 2);
+    }
+
+    #[test]
+    fn a_seed_made_file_keeps_its_layout_and_rows_and_takes_new_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seed.db");
+        Connection::open(&path)
+            .expect("create")
+            .execute_batch(SEED)
+            .expect("seed schema");
+        store_two(&path);
+        let conn = Connection::open(&path).expect("open");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, super::SCHEMA_VERSION);
+        assert_eq!(declared_type(&conn, "messages", "timestamp"), "DATETIME");
+        assert_eq!(key_columns(&conn, "syslog_messages"), ["id"]);
+        let rows: Vec<(String, Option<String>)> = conn
+            .prepare(
+                "SELECT m.id, s.program FROM messages m JOIN syslog_messages s
+                 ON s.message_id = m.id ORDER BY m.wal_seq",
+            )
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0], ("old-1".to_string(), Some("sshd".to_string())));
+        assert_eq!(rows[1].1.as_deref(), Some("app"));
+    }
 }
