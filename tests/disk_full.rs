@@ -8,17 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn wait_metric(daemon: &Daemon, name: &str, above: u64, timeout: Duration) -> u64 {
-    let until = Instant::now() + timeout;
-    loop {
-        let v = daemon.metric(name);
-        if v > above || Instant::now() > until {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 #[ignore = "needs root to mount a tmpfs"]
 fn a_full_wal_disk_drops_and_counts_keeps_what_was_accepted_and_recovers_by_itself() {
@@ -47,11 +36,10 @@ fn a_full_wal_disk_drops_and_counts_keeps_what_was_accepted_and_recovers_by_itse
     let dropped = daemon.metric("mutt_dropped_disk_full_total");
     env.send_udp(env.syslog_port, &numbered_lines("while-full", 2000));
     assert!(
-        wait_metric(
-            &daemon,
+        daemon.wait_metric(
             "mutt_dropped_disk_full_total",
-            dropped,
-            Duration::from_secs(10)
+            Duration::from_secs(10),
+            |n| n > dropped
         ) > dropped
     );
     let body = daemon.wait_health(503, Duration::from_secs(5));
@@ -75,11 +63,10 @@ fn a_full_wal_disk_drops_and_counts_keeps_what_was_accepted_and_recovers_by_itse
     }
     daemon.wait_for_log("WAL disk has space again", Duration::from_secs(5));
     env.send_udp(env.syslog_port, &numbered_lines("after", 2000));
-    let accepted_at_end = wait_metric(
-        &daemon,
+    let accepted_at_end = daemon.wait_metric(
         "mutt_accepted_syslog_udp_total",
-        accepted + 2000,
         Duration::from_secs(20),
+        |n| n > accepted + 2000,
     );
     assert!(accepted_at_end > accepted + 2000);
 

@@ -186,14 +186,7 @@ fn netsnmp_informs_are_acknowledged_at_every_level_and_stored_once() {
         &[],
     );
     assert!(!out.status.success());
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    let failures = || {
-        env.count("SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = 'inf-md5'").unwrap()
-    };
-    while failures() == 0 && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(failures() >= 1);
+    assert!(env.wait_auth_failures("inf-md5", Duration::from_secs(20), |n| n >= 1) >= 1);
     // The refused ones are counted, never stored: the one inf-md5 row is the authentic inform.
     assert_eq!(
         env.count("SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'inf-md5'")

@@ -234,10 +234,19 @@ impl Env {
 
     /// `snmpv3_auth_failures.num_failures` of `user` (0 when the user has no row).
     pub fn auth_failures(&self, user: &str) -> i64 {
-        self.count(&format!(
-            "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
-        ))
-        .unwrap()
+        let sql = auth_failures_sql(user);
+        self.count(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Poll [`Env::auth_failures`] of `user` until `done` holds for it or `timeout` passes;
+    /// returns the last value seen.
+    pub fn wait_auth_failures(
+        &self,
+        user: &str,
+        timeout: Duration,
+        done: impl Fn(i64) -> bool,
+    ) -> i64 {
+        self.wait_count(&auth_failures_sql(user), timeout, done)
     }
 
     /// Wait until `SELECT COUNT(*) FROM messages` reaches `n`; returns the last count seen.
@@ -284,6 +293,12 @@ impl Env {
         v.sort();
         v
     }
+}
+
+fn auth_failures_sql(user: &str) -> String {
+    format!(
+        "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
+    )
 }
 
 /// Distinct syslog lines numbered 0..n, tagged so tests can check every one arrived once.
@@ -377,6 +392,19 @@ impl Daemon {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+    }
+
+    /// Poll `/metrics` until `done` holds for `name`'s sample or `timeout` passes; returns the
+    /// last value seen.
+    pub fn wait_metric(&self, name: &str, timeout: Duration, done: impl Fn(u64) -> bool) -> u64 {
+        let until = Instant::now() + timeout;
+        loop {
+            let v = self.metric(name);
+            if done(v) || Instant::now() > until {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
@@ -530,11 +558,17 @@ impl Endpoint {
 
     /// Wait until at least `n` POSTs arrived; returns how many did.
     pub fn wait_posts(&self, n: usize, timeout: Duration) -> usize {
+        self.wait_posts_until(timeout, |posts| posts.len() >= n)
+            .len()
+    }
+
+    /// Poll the POSTs until `done` holds for them or `timeout` passes; returns the last seen.
+    pub fn wait_posts_until(&self, timeout: Duration, done: impl Fn(&[Post]) -> bool) -> Vec<Post> {
         let until = Instant::now() + timeout;
         loop {
-            let c = self.posts().len();
-            if c >= n || Instant::now() > until {
-                return c;
+            let posts = self.posts();
+            if done(&posts) || Instant::now() > until {
+                return posts;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
