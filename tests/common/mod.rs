@@ -265,6 +265,18 @@ impl Env {
         }
     }
 
+    /// A witness that every datagram sent to the SNMP port so far has been through ingest and
+    /// the pipeline: send [`SNMP_MARKER`] after them and wait until it is stored. The socket is
+    /// read in order and the WAL is stored in order, so nothing sent before the marker can turn
+    /// up later. The marker is one more row in `messages`.
+    pub fn snmp_marker(&self) {
+        let sql = format!("SELECT COUNT(*) FROM snmp_messages WHERE oid = '{SNMP_MARKER_OID}'");
+        let before = self.count_when_ready(&sql).unwrap_or(0);
+        self.send_udp(self.snmp_port, &[SNMP_MARKER.to_vec()]);
+        let after = self.wait_count(&sql, Duration::from_secs(20), |n| n > before);
+        assert!(after > before, "the SNMP marker was not stored within 20 s");
+    }
+
     pub fn send_tcp(&self, bytes: &[u8]) {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.syslog_port)).expect("connect");
         s.write_all(bytes).expect("write");
@@ -300,6 +312,11 @@ fn auth_failures_sql(user: &str) -> String {
         "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
     )
 }
+
+/// A v2c linkDown trap (community `public`) captured from net-snmp, sent by [`Env::snmp_marker`].
+pub const SNMP_MARKER: &[u8] = include_bytes!("../data/snmp/netsnmp_v2c_linkdown.bin");
+/// The trap OID [`SNMP_MARKER`] is stored with.
+pub const SNMP_MARKER_OID: &str = "1.3.6.1.6.3.1.1.5.3";
 
 /// Distinct syslog lines numbered 0..n, tagged so tests can check every one arrived once.
 pub fn numbered_lines(tag: &str, n: usize) -> Vec<Vec<u8>> {
