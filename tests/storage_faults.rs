@@ -173,11 +173,21 @@ fn a_database_locked_by_another_process_for_a_minute_turns_health_503_and_loses_
         locked_at.elapsed() < Duration::from_secs(20),
         "503 within the stall time"
     );
+    // Unhealthy as long as the lock is held, while the writer keeps trying: its retries go on
+    // through the minute (the backoff tops out at 5 s), so each 503 is an answer about a
+    // database still locked, not about a writer that stopped.
+    let retries_at_503 = daemon.metric("mutt_store_retries_total");
     while locked_at.elapsed() < Duration::from_secs(60) {
         let (code, _) = daemon.health();
         assert_eq!(code, 503, "unhealthy as long as the lock is held");
+        // How often /health is asked; what is shown is the retries counted below.
         std::thread::sleep(Duration::from_millis(500));
     }
+    let retries = daemon.metric("mutt_store_retries_total") - retries_at_503;
+    assert!(
+        retries >= 5,
+        "the writer retried only {retries} times in the locked minute"
+    );
     drop(lock);
     assert_eq!(env.wait_rows(1000, Duration::from_secs(30)), 1000);
     daemon.wait_health(200, Duration::from_secs(10));
