@@ -496,6 +496,31 @@ pub fn file_text(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
+/// Wait until something listens on UDP `port` (an outside daemon such as rsyslogd, started as
+/// `child`). Read from /proc/net/udp, so looking never takes the port from it; panics when
+/// `child` exits first or `timeout` passes.
+pub fn wait_udp_bound(child: &mut Child, port: u16, timeout: Duration) {
+    let until = Instant::now() + timeout;
+    let bound = || {
+        ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
+            file_text(Path::new(table)).lines().skip(1).any(|l| {
+                let local = l.split_whitespace().nth(1).unwrap_or_default();
+                local.rsplit(':').next() == Some(format!("{port:04X}").as_str())
+            })
+        })
+    };
+    while !bound() {
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("the process meant to listen on UDP {port} exited: {status}");
+        }
+        assert!(
+            Instant::now() < until,
+            "nothing listened on UDP {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// One request a test [`Endpoint`] received.
 #[derive(Debug, Clone)]
 pub struct Post {
