@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -43,11 +43,12 @@ fn new_addresses_past_max_devices_are_stored_counted_and_logged_once() {
     }
     assert_eq!(env.count("SELECT COUNT(*) FROM devices").unwrap(), 3);
     // Every new address past the cap counts, once per message (the second round too).
-    let until = Instant::now() + Duration::from_secs(10);
-    while daemon.metric("mutt_devices_over_cap_total") < 6 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(daemon.metric("mutt_devices_over_cap_total"), 6);
+    let over_cap = daemon.wait_metric(
+        "mutt_devices_over_cap_total",
+        Duration::from_secs(10),
+        |n| n >= 6,
+    );
+    assert_eq!(over_cap, 6);
     let (status, _) = daemon.terminate();
     assert!(status.success());
     let log = file_text(&env.log_path());
@@ -123,12 +124,10 @@ fn connections_refused_at_the_cap_are_each_counted_and_logged_once() {
         // Accepted by the kernel, then closed by MUTT at its cap.
         let _ = std::net::TcpStream::connect(("127.0.0.1", env.syslog_port));
     }
-    let until = Instant::now() + Duration::from_secs(10);
-    while daemon.metric("mutt_tcp_refused_total") < 50 {
-        assert!(Instant::now() < until, "refusals not counted");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(daemon.metric("mutt_tcp_refused_total"), 50);
+    let refused = daemon.wait_metric("mutt_tcp_refused_total", Duration::from_secs(10), |n| {
+        n >= 50
+    });
+    assert_eq!(refused, 50, "each refusal counted once");
     let log = daemon.stderr();
     assert_eq!(
         log.matches("connection refused: at the connection cap")

@@ -27,12 +27,11 @@ fn a_thousand_idle_connections_leave_the_wal_rotating_and_every_datagram_stored(
     for (i, chunk) in lines.chunks(5_000).enumerate() {
         env.send_udp(env.syslog_port, chunk);
         let sent = ((i + 1) * 5_000) as u64;
-        let until = std::time::Instant::now() + Duration::from_secs(30);
-        while daemon.metric("mutt_accepted_syslog_udp_total") < sent
-            && std::time::Instant::now() < until
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        daemon.wait_metric(
+            "mutt_accepted_syslog_udp_total",
+            Duration::from_secs(30),
+            |n| n >= sent,
+        );
     }
     let rows = env.wait_rows(100_000, Duration::from_secs(180));
     let accepted = daemon.metric("mutt_accepted_syslog_udp_total");

@@ -21,6 +21,16 @@ fn assert_exactly_once(env: &Env, n: usize) {
     );
 }
 
+/// Wait until ingest has put `n` datagrams in the WAL (flushed: a kill -9 no longer loses them).
+fn assert_all_accepted(daemon: &Daemon, n: u64) {
+    let accepted = daemon.wait_metric(
+        "mutt_accepted_syslog_udp_total",
+        Duration::from_secs(20),
+        |a| a >= n,
+    );
+    assert_eq!(accepted, n, "datagrams accepted into the WAL");
+}
+
 #[test]
 fn kill_9_twice_during_bursts_loses_nothing_and_duplicates_nothing() {
     let env = Env::new(Setup::default());
@@ -30,8 +40,8 @@ fn kill_9_twice_during_bursts_loses_nothing_and_duplicates_nothing() {
         let lines = numbered_lines(&format!("round{round}"), 10_000);
         env.send_udp(env.syslog_port, &lines);
         sent += lines.len();
-        // Give ingest time to accept the burst, then kill while processing is still going.
-        std::thread::sleep(Duration::from_millis(150));
+        // Kill as soon as ingest has accepted the whole burst, while processing is still going.
+        assert_all_accepted(&daemon, lines.len() as u64);
         daemon.kill9();
         eprintln!(
             "round {round}: {:?} of {sent} stored at the kill",
@@ -58,7 +68,7 @@ fn replay_while_the_daemon_is_down_stores_everything_once_and_a_second_replay_no
         "retrying, messages stay in the WAL",
         Duration::from_secs(10),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    assert_all_accepted(&daemon, 3000);
     daemon.kill9();
     drop(lock);
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
@@ -91,7 +101,7 @@ fn a_torn_wal_tail_is_truncated_at_the_last_good_record() {
     let lock = env.lock_db();
     let daemon = env.start();
     env.send_udp(env.syslog_port, &numbered_lines("torn", 1000));
-    std::thread::sleep(Duration::from_millis(500));
+    assert_all_accepted(&daemon, 1000);
     daemon.kill9();
     drop(lock);
     // A crash mid-write: the last record is cut short.
@@ -134,10 +144,21 @@ fn a_database_locked_for_a_while_loses_nothing_once_it_is_free() {
         "retrying, messages stay in the WAL",
         Duration::from_secs(10),
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // "A while": every line is in the WAL and the writer has failed and backed off a few times.
+    assert_all_accepted(&daemon, 2100);
+    let retries = daemon.wait_metric("mutt_store_retries_total", Duration::from_secs(20), |n| {
+        n >= 4
+    });
+    assert!(retries >= 4, "only {retries} retries while locked");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
+        100,
+        "nothing stored while locked"
+    );
     lock.execute_batch("ROLLBACK").expect("unlock");
     drop(lock);
     assert_eq!(env.wait_rows(2100, Duration::from_secs(30)), 2100);
+    daemon.wait_for_log("database available again", Duration::from_secs(10));
     let (status, stderr) = daemon.terminate();
     assert!(status.success(), "{stderr}");
     assert_exactly_once(&env, 2100);

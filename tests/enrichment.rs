@@ -28,7 +28,8 @@ fn the_resolved_name_replaces_the_sent_hostname_once_known() {
         &[b"<13>Nov 27 10:00:00 core1 app: first".to_vec()],
     );
     assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
-    std::thread::sleep(Duration::from_millis(500));
+    // The resolver thread logs the answer as it puts it in the cache.
+    daemon.wait_for_log("reverse DNS ip=127.0.0.1", Duration::from_secs(20));
     env.send_udp(
         env.syslog_port,
         &[b"<13>Nov 27 10:00:01 core1 app: second".to_vec()],
@@ -67,8 +68,9 @@ fn with_reverse_dns_off_the_sent_hostname_or_the_address_names_the_device() {
             b"<13>unnamed".to_vec(),
         ],
     );
+    // Both rows and their source_device are written in one transaction; nothing changes them
+    // after.
     assert_eq!(env.wait_rows(2, Duration::from_secs(10)), 2);
-    std::thread::sleep(Duration::from_millis(300));
     drop(daemon);
     assert_eq!(
         devices_of(&env),

@@ -83,17 +83,6 @@ fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
     })
 }
 
-fn wait_metric(daemon: &Daemon, name: &str, n: u64, timeout: Duration) -> u64 {
-    let until = Instant::now() + timeout;
-    loop {
-        let v = daemon.metric(name);
-        if v >= n || Instant::now() > until {
-            return v;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_tcp_client_flooding_tiny_frames_does_not_starve_udp_or_grow_memory() {
     let env = Env::new(Setup {
@@ -116,11 +105,10 @@ fn a_tcp_client_flooding_tiny_frames_does_not_starve_udp_or_grow_memory() {
     let sampler = sample_rss(pid, stop_rss.clone());
     // The flood is being read before the datagrams start.
     assert!(
-        wait_metric(
-            &daemon,
+        daemon.wait_metric(
             "mutt_accepted_syslog_tcp_total",
-            1,
-            Duration::from_secs(10)
+            Duration::from_secs(10),
+            |n| n >= 1
         ) > 0
     );
 
@@ -129,11 +117,10 @@ fn a_tcp_client_flooding_tiny_frames_does_not_starve_udp_or_grow_memory() {
     send_paced(env.syslog_port, &lines);
     let send_seconds = sent_at.elapsed().as_secs_f64();
     // Whatever the kernel still holds is taken within a few seconds even under the flood.
-    let accepted = wait_metric(
-        &daemon,
+    let accepted = daemon.wait_metric(
         "mutt_accepted_syslog_udp_total",
-        UDP_TOTAL as u64,
         Duration::from_secs(10),
+        |n| n >= UDP_TOTAL as u64,
     );
     let drops_after = mutt::metrics::udp_rcvbuf_errors();
     let tcp_during = daemon.metric("mutt_accepted_syslog_tcp_total");

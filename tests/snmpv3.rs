@@ -468,10 +468,7 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     snmptrap(&env, "u-md5", "MD5", "a-wrong-password", "none", "23");
     snmptrap(&env, "u-md5", "MD5", "a-wrong-password", "none", "23");
     // Only the authentic trap is a message; the others are counted.
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    while env.auth_failures("u-md5") < 2 && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    env.wait_auth_failures("u-md5", Duration::from_secs(20), |n| n >= 2);
     assert_eq!(env.wait_rows(1, Duration::from_secs(20)), 1);
     let rot_errors: Option<String> = env
         .db()
@@ -519,11 +516,10 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
 
     snmptrap(&env, "u-md5", "MD5", "auth-u-md5", "none", "23");
     assert_eq!(env.wait_rows(2, Duration::from_secs(20)), 2);
-    let until = std::time::Instant::now() + Duration::from_secs(5);
-    while env.auth_failures("u-md5") != 0 && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(env.auth_failures("u-md5"), 0);
+    assert_eq!(
+        env.wait_auth_failures("u-md5", Duration::from_secs(5), |n| n == 0),
+        0
+    );
     assert_eq!(env.auth_failures("nobody"), 1);
 }
 
@@ -551,11 +547,10 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
     let file = env.path("snmpv3_credentials.yaml");
     // A user MUTT does not know yet: not stored, counted.
     snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while env.auth_failures("u-new") < 1 && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(env.auth_failures("u-new"), 1);
+    assert_eq!(
+        env.wait_auth_failures("u-new", Duration::from_secs(10), |n| n >= 1),
+        1
+    );
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
 
     std::fs::write(

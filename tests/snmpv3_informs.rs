@@ -166,11 +166,17 @@ fn netsnmp_informs_are_acknowledged_at_every_level_and_stored_once() {
             "{user}: the inform names MUTT's engine"
         );
     }
-    // Give any retransmission time to arrive: still one row per inform.
-    std::thread::sleep(Duration::from_millis(1500));
+    // snmpinform has exited, so any retransmission of its inform was sent before the marker:
+    // once the marker is stored, still one row per inform.
+    env.snmp_marker();
     for (user, ..) in cases {
         assert_eq!(informs_of(&env, user), 1, "{user}");
     }
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
+        cases.len() as i64 + 1,
+        "the informs and the marker"
+    );
     assert_eq!(
         env.count("SELECT COUNT(*) FROM snmpv3_auth_failures")
             .unwrap(),
@@ -186,14 +192,7 @@ fn netsnmp_informs_are_acknowledged_at_every_level_and_stored_once() {
         &[],
     );
     assert!(!out.status.success());
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    let failures = || {
-        env.count("SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = 'inf-md5'").unwrap()
-    };
-    while failures() == 0 && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(failures() >= 1);
+    assert!(env.wait_auth_failures("inf-md5", Duration::from_secs(20), |n| n >= 1) >= 1);
     // The refused ones are counted, never stored: the one inf-md5 row is the authentic inform.
     assert_eq!(
         env.count("SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'inf-md5'")
@@ -312,7 +311,7 @@ fn duplicating_relay(mutt_port: u16) -> u16 {
 fn a_retransmitted_inform_is_answered_and_stored_once() {
     need_tool("snmpinform");
     let env = env();
-    let _d = env.start();
+    let d = env.start();
     let relay = duplicating_relay(env.snmp_port);
     let out = snmpinform_to(
         &env,
@@ -328,14 +327,27 @@ fn a_retransmitted_inform_is_answered_and_stored_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(wait_informs(&env, "inf-sha-aes", 1), 1);
-    // Both discovery probes and the inform reach the WAL, the inform's copy does not; the
-    // probes are counted, not stored (nothing in them is authenticated).
+    // The relay sends the inform's copy right behind it, so once a second Response has been sent
+    // ingest has decided about the copy: answered again, not appended. Both discovery probes
+    // and the inform reach the WAL; the probes are counted, not stored (nothing in them is
+    // authenticated).
+    let acked = d.wait_metric("mutt_informs_acked_total", Duration::from_secs(20), |n| {
+        n >= 2
+    });
+    assert!(
+        acked >= 2,
+        "the inform's copy was not answered: {acked} Responses"
+    );
+    assert_eq!(
+        d.metric("mutt_accepted_snmp_total"),
+        3,
+        "the copy reached the WAL"
+    );
     env.wait_count(
         "SELECT COALESCE(MAX(wal_seq), 0) FROM mutt_checkpoint",
         Duration::from_secs(10),
         |seq| seq >= 3,
     );
-    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(env.count("SELECT wal_seq FROM mutt_checkpoint").unwrap(), 3);
     assert_eq!(informs_of(&env, "inf-sha-aes"), 1);
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 1);

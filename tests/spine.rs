@@ -102,7 +102,13 @@ fn sigterm_drains_the_wal_and_exits_zero_and_a_second_start_is_refused() {
     assert!(err.contains("in use by another process"), "{err}");
     assert!(env.path("mutt.pid").exists(), "pid file written");
     env.send_udp(env.syslog_port, &numbered_lines("drain", 500));
-    std::thread::sleep(Duration::from_millis(300));
+    // Every line is in the WAL (a datagram still in the socket at SIGTERM is not MUTT's yet).
+    let accepted = daemon.wait_metric(
+        "mutt_accepted_syslog_udp_total",
+        Duration::from_secs(20),
+        |n| n >= 500,
+    );
+    assert_eq!(accepted, 500);
     let (status, stderr) = daemon.terminate();
     assert!(status.success(), "{stderr}");
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 500);
@@ -238,23 +244,32 @@ fn a_dribbling_metrics_client_neither_holds_up_health_nor_shutdown() {
     let addr = daemon.metrics_addr();
     // Slow clients: a byte every 1.5 s, each within any per-read timeout.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (connected_tx, connected) = std::sync::mpsc::channel();
     let dribblers: Vec<_> = (0..3)
         .map(|_| {
-            let (addr, stop) = (addr.clone(), stop.clone());
+            let (addr, stop, connected) = (addr.clone(), stop.clone(), connected_tx.clone());
             std::thread::spawn(move || {
                 let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+                connected.send(()).expect("report the connection");
                 for b in b"GET /health HTTP/1.1\r\n".iter().cycle() {
                     if stop.load(std::sync::atomic::Ordering::Relaxed)
                         || s.write_all(&[*b]).is_err()
                     {
                         return;
                     }
+                    // The dribble itself: this client is slow on purpose.
                     std::thread::sleep(Duration::from_millis(1500));
                 }
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // Connected: the listener takes them before the health checks that follow (the kernel
+    // queues connections in order), so they hold their slots during every check.
+    for _ in 0..3 {
+        connected
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a dribbler connected");
+    }
     for _ in 0..5 {
         let asked = std::time::Instant::now();
         let (code, _) = daemon.health();
@@ -264,6 +279,7 @@ fn a_dribbling_metrics_client_neither_holds_up_health_nor_shutdown() {
             "{:?}",
             asked.elapsed()
         );
+        // Spread the checks over the dribblers' bytes; not a wait for anything.
         std::thread::sleep(Duration::from_millis(700));
     }
     let asked = std::time::Instant::now();
@@ -317,7 +333,7 @@ fn clients_past_the_cap_are_told_busy_and_silent_ones_are_dropped_at_the_deadlin
     let mut silent: Vec<_> = (0..8)
         .map(|_| std::net::TcpStream::connect(&addr).expect("connect"))
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // The kernel queues connections in order: the listener takes all eight before this one.
     let (code, body) = daemon.health();
     assert_eq!((code, body.as_str()), (503, "busy\n"));
     // The deadline frees the slots however long the clients stay.

@@ -24,17 +24,6 @@ fn send_from(env: &Env, from: &str, line: &str) {
         .expect("send");
 }
 
-fn wait_metric(daemon: &common::Daemon, name: &str, at_least: u64, timeout: Duration) -> u64 {
-    let until = Instant::now() + timeout;
-    loop {
-        let v = daemon.metric(name);
-        if v >= at_least || Instant::now() > until {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn three_spoofed_datagrams_with_colliding_names_then_a_thousand_lines_are_all_stored() {
     let env = Env::new(setup());
@@ -127,12 +116,8 @@ fn a_row_the_database_refuses_is_isolated_stored_raw_and_the_rest_stored() {
     lines[700] = b"<13>Jan  1 00:00:00 host app: the deadly one \xff\xfe".to_vec();
     env.send_udp(env.syslog_port, &lines);
     assert_eq!(
-        wait_metric(
-            &daemon,
-            "mutt_checkpoint_seq",
-            1000,
-            Duration::from_secs(30)
-        ),
+        daemon.wait_metric("mutt_checkpoint_seq", Duration::from_secs(30), |n| n
+            >= 1000,),
         1000
     );
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 999);
@@ -188,11 +173,21 @@ fn a_database_locked_by_another_process_for_a_minute_turns_health_503_and_loses_
         locked_at.elapsed() < Duration::from_secs(20),
         "503 within the stall time"
     );
+    // Unhealthy as long as the lock is held, while the writer keeps trying: its retries go on
+    // through the minute (the backoff tops out at 5 s), so each 503 is an answer about a
+    // database still locked, not about a writer that stopped.
+    let retries_at_503 = daemon.metric("mutt_store_retries_total");
     while locked_at.elapsed() < Duration::from_secs(60) {
         let (code, _) = daemon.health();
         assert_eq!(code, 503, "unhealthy as long as the lock is held");
+        // How often /health is asked; what is shown is the retries counted below.
         std::thread::sleep(Duration::from_millis(500));
     }
+    let retries = daemon.metric("mutt_store_retries_total") - retries_at_503;
+    assert!(
+        retries >= 5,
+        "the writer retried only {retries} times in the locked minute"
+    );
     drop(lock);
     assert_eq!(env.wait_rows(1000, Duration::from_secs(30)), 1000);
     daemon.wait_health(200, Duration::from_secs(10));
@@ -236,12 +231,9 @@ fn a_database_made_read_only_during_a_run_is_retried_until_it_is_writable_again(
     chattr("+i", &files);
     // Immutable: even root's writes fail (SQLite reports an I/O error).
     env.send_udp(env.syslog_port, &numbered_lines("during", 100));
-    let retries = wait_metric(
-        &daemon,
-        "mutt_store_retries_total",
-        1,
-        Duration::from_secs(10),
-    );
+    let retries = daemon.wait_metric("mutt_store_retries_total", Duration::from_secs(10), |n| {
+        n >= 1
+    });
     let stored = env.count("SELECT COUNT(*) FROM messages").unwrap();
     chattr("-i", &files);
     assert!(retries >= 1, "the writer met the read-only file");
@@ -266,11 +258,10 @@ fn sigterm_with_the_database_locked_exits_within_the_shutdown_timeout_and_keeps_
     let daemon = env.start();
     env.send_udp(env.syslog_port, &numbered_lines("kept", 50));
     assert_eq!(
-        wait_metric(
-            &daemon,
+        daemon.wait_metric(
             "mutt_accepted_syslog_udp_total",
-            50,
-            Duration::from_secs(10)
+            Duration::from_secs(10),
+            |n| n >= 50,
         ),
         50
     );

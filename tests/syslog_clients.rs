@@ -208,7 +208,7 @@ impl Rsyslog {
             ),
         )
         .expect("write rsyslog.conf");
-        let child = Command::new("rsyslogd")
+        let mut child = Command::new("rsyslogd")
             .args(["-n", "-f"])
             .arg(&conf)
             .arg("-i")
@@ -217,7 +217,7 @@ impl Rsyslog {
             .stderr(Stdio::null())
             .spawn()
             .expect("start rsyslogd");
-        std::thread::sleep(Duration::from_millis(500));
+        wait_udp_bound(&mut child, in_port, Duration::from_secs(20));
         Rsyslog(child)
     }
 }
@@ -271,10 +271,22 @@ fn rsyslog_forwarding_over_tcp_in_both_framings_is_stored_with_its_fields() {
         );
     }
     assert_eq!(env.wait_rows(100, Duration::from_secs(30)), 100);
-    std::thread::sleep(Duration::from_millis(300));
+    // One more line through each rsyslogd: each forwards in order over its one connection, so
+    // once both are stored everything forwarded before them is too.
+    logger(octet_in, &["-d", "--rfc3164", "-t", "fwd", "oc-end"]);
+    logger(lf_in, &["-d", "--rfc3164", "-t", "fwd", "lf-end"]);
+    assert_eq!(
+        env.wait_count(
+            "SELECT COUNT(*) FROM messages WHERE raw_message LIKE '%-end'",
+            Duration::from_secs(30),
+            |n| n >= 2
+        ),
+        2,
+        "the end lines came through"
+    );
     assert_eq!(
         env.count("SELECT COUNT(*) FROM messages").unwrap(),
-        100,
+        102,
         "each line once"
     );
     let s = stored(&env, "oc-007");

@@ -321,12 +321,7 @@ fn rsyslog_forwards_over_mutual_tls_with_octet_counting() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn rsyslogd");
-    // rsyslog listens once its UDP port can no longer be bound.
-    let until = Instant::now() + Duration::from_secs(20);
-    while std::net::UdpSocket::bind(("127.0.0.1", udp_port)).is_ok() {
-        assert!(Instant::now() < until, "rsyslogd never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_udp_bound(&mut rsyslog, udp_port, Duration::from_secs(20));
     let n = 50;
     env.send_udp(udp_port, &numbered_lines("via-rsyslog", n));
     let got = env.wait_rows(n as i64, Duration::from_secs(20));

@@ -52,6 +52,38 @@ fn wait_sql(env: &Env, sql: &str, want: i64, timeout: Duration) -> i64 {
     env.wait_count(sql, timeout, |n| n >= want)
 }
 
+/// Text of the alerts `posts_past_marker` raises.
+const MARKER: &str = "overheat marker";
+
+/// The message text a POST carries.
+fn raw_of(p: &Post) -> String {
+    p.json()["message"]["raw_message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message.raw_message in {}", p.body))
+        .to_string()
+}
+
+/// The POSTs received, once the sender has been shown to be done with everything queued so far:
+/// one more alert (rule `hot`, its own text) is raised and its POST awaited. The sender is one
+/// thread that waits for each answer and the endpoint reads one request at a time, so a POST
+/// sent before the marker's is recorded before it. The markers are left out.
+fn posts_past_marker(env: &Env, endpoint: &Endpoint, tag: &str) -> Vec<Post> {
+    let marker = format!("{MARKER} {tag}");
+    env.send_udp(env.syslog_port, &[line(&marker)]);
+    let is_marker = |p: &Post| raw_of(p).ends_with(&marker);
+    let posts =
+        endpoint.wait_posts_until(Duration::from_secs(20), |posts| posts.iter().any(is_marker));
+    assert_eq!(
+        posts.iter().filter(|p| is_marker(p)).count(),
+        1,
+        "the marker alert {marker:?} was POSTed once within 20 s"
+    );
+    posts
+        .into_iter()
+        .filter(|p| !raw_of(p).contains(MARKER))
+        .collect()
+}
+
 #[test]
 fn alerts_raised_while_the_endpoint_is_down_arrive_once_it_is_up() {
     let port = free_port();
@@ -91,8 +123,7 @@ fn alerts_raised_while_the_endpoint_is_down_arrive_once_it_is_up() {
         Duration::from_secs(5),
     );
     assert_eq!(delivered, 5);
-    std::thread::sleep(Duration::from_millis(1500));
-    let posts = endpoint.posts();
+    let posts = posts_past_marker(&env, &endpoint, "after the five");
     assert_eq!(posts.len(), 5, "one POST per alert, no more");
     let mut texts: Vec<String> = Vec::new();
     for p in &posts {
@@ -108,12 +139,7 @@ fn alerts_raised_while_the_endpoint_is_down_arrive_once_it_is_up() {
             Some(body["alert_id"].to_string())
         );
         assert_eq!(body["message"]["source_ip"], "127.0.0.1");
-        texts.push(
-            body["message"]["raw_message"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-        );
+        texts.push(raw_of(p));
     }
     texts.sort();
     let mut want: Vec<String> = alerts
@@ -149,18 +175,13 @@ fn alerts_survive_kill_9_and_arrive_exactly_once_after_restart() {
         Duration::from_secs(5),
     );
     assert_eq!(delivered, n as i64);
-    std::thread::sleep(Duration::from_millis(1500));
-    let posts = endpoint.posts();
+    let posts = posts_past_marker(&env, &endpoint, "after the restart");
     let mut per_id: HashMap<String, usize> = HashMap::new();
     let mut per_message: HashMap<String, usize> = HashMap::new();
     for p in &posts {
-        let id = p.header("X-MUTT-Alert-Id").unwrap_or("").to_string();
-        *per_id.entry(id).or_default() += 1;
-        let raw = p.json()["message"]["raw_message"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        *per_message.entry(raw).or_default() += 1;
+        let id = p.header("X-MUTT-Alert-Id").expect("X-MUTT-Alert-Id");
+        *per_id.entry(id.to_string()).or_default() += 1;
+        *per_message.entry(raw_of(p)).or_default() += 1;
     }
     assert_eq!(posts.len(), n, "exactly one POST per alert");
     assert_eq!(per_id.len(), n);
@@ -169,7 +190,8 @@ fn alerts_survive_kill_9_and_arrive_exactly_once_after_restart() {
     assert!(per_message.values().all(|&c| c == 1));
     assert_eq!(
         env.count("SELECT COUNT(*) FROM messages").unwrap(),
-        n as i64
+        n as i64 + 1,
+        "the alerts and the marker"
     );
     let (status, _) = daemon.terminate();
     assert!(status.success());
@@ -191,8 +213,7 @@ fn a_storm_of_identical_alerts_is_one_post_carrying_the_count() {
 
     let endpoint = Endpoint::start(port);
     assert_eq!(endpoint.wait_posts(1, Duration::from_secs(20)), 1);
-    std::thread::sleep(Duration::from_millis(1500));
-    let posts = endpoint.posts();
+    let posts = posts_past_marker(&env, &endpoint, "after the storm");
     assert_eq!(posts.len(), 1);
     let body = posts[0].json();
     assert_eq!(body["fold_count"], 50);
@@ -200,18 +221,21 @@ fn a_storm_of_identical_alerts_is_one_post_carrying_the_count() {
 
     // Within the window after delivery: counted on the row, not sent again.
     env.send_udp(env.syslog_port, &[line("fan tray failed")]);
-    assert_eq!(env.wait_rows(51, Duration::from_secs(10)), 51);
+    // The storm, the first marker and this one.
+    assert_eq!(env.wait_rows(52, Duration::from_secs(10)), 52);
     assert_eq!(
         wait_sql(
             &env,
-            "SELECT fold_count FROM webhook_outbox",
+            "SELECT fold_count FROM webhook_outbox WHERE rule_id = 'fan'",
             51,
             Duration::from_secs(5)
         ),
         51
     );
-    std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(endpoint.posts().len(), 1);
+    assert_eq!(
+        posts_past_marker(&env, &endpoint, "after the fold").len(),
+        1
+    );
     let (status, _) = daemon.terminate();
     assert!(status.success());
 }

@@ -148,18 +148,30 @@ impl Env {
             .spawn()
             .expect("spawn mutt");
         let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(pipe) = child.stderr.take() {
-            let sink = stderr.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if let Ok(mut s) = sink.lock() {
-                        s.push_str(&line);
-                        s.push('\n');
-                    }
+        let pipe = child.stderr.take().expect("mutt's stderr is piped");
+        let sink = stderr.clone();
+        // Until the pipe closes (mutt exited); a line that is not UTF-8 is kept, lossily, and
+        // the lines after it too.
+        let stderr_reader = std::thread::spawn(move || {
+            let mut pipe = BufReader::new(pipe);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match pipe.read_until(b'\n', &mut line) {
+                    Ok(0) => return,
+                    Ok(_) => sink
+                        .lock()
+                        .expect("stderr buffer")
+                        .push_str(&String::from_utf8_lossy(&line)),
+                    Err(e) => panic!("read mutt's stderr: {e}"),
                 }
-            });
-        }
-        let d = Daemon { child, stderr };
+            }
+        });
+        let d = Daemon {
+            child,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+        };
         d.wait_for_log("MUTT running", Duration::from_secs(20));
         d
     }
@@ -202,13 +214,19 @@ impl Env {
     }
 
     /// Poll `sql` until `done` holds for its value or `timeout` passes; returns the last value
-    /// seen (0 when the table never appeared). SQL errors other than "not created yet" panic.
+    /// seen. Panics when the database or the table `sql` reads never appeared, and on any other
+    /// SQL error.
     pub fn wait_count(&self, sql: &str, timeout: Duration, done: impl Fn(i64) -> bool) -> i64 {
         let until = Instant::now() + timeout;
         loop {
             let n = self.count_when_ready(sql);
-            if n.is_some_and(&done) || Instant::now() > until {
-                return n.unwrap_or(0);
+            if n.is_some_and(&done) {
+                return n.unwrap_or_default();
+            }
+            if Instant::now() > until {
+                return n.unwrap_or_else(|| {
+                    panic!("{sql}: the database or its table did not appear within {timeout:?}")
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -216,10 +234,19 @@ impl Env {
 
     /// `snmpv3_auth_failures.num_failures` of `user` (0 when the user has no row).
     pub fn auth_failures(&self, user: &str) -> i64 {
-        self.count(&format!(
-            "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
-        ))
-        .unwrap()
+        let sql = auth_failures_sql(user);
+        self.count(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Poll [`Env::auth_failures`] of `user` until `done` holds for it or `timeout` passes;
+    /// returns the last value seen.
+    pub fn wait_auth_failures(
+        &self,
+        user: &str,
+        timeout: Duration,
+        done: impl Fn(i64) -> bool,
+    ) -> i64 {
+        self.wait_count(&auth_failures_sql(user), timeout, done)
     }
 
     /// Wait until `SELECT COUNT(*) FROM messages` reaches `n`; returns the last count seen.
@@ -238,6 +265,18 @@ impl Env {
         }
     }
 
+    /// A witness that every datagram sent to the SNMP port so far has been through ingest and
+    /// the pipeline: send [`SNMP_MARKER`] after them and wait until it is stored. The socket is
+    /// read in order and the WAL is stored in order, so nothing sent before the marker can turn
+    /// up later. The marker is one more row in `messages`.
+    pub fn snmp_marker(&self) {
+        let sql = format!("SELECT COUNT(*) FROM snmp_messages WHERE oid = '{SNMP_MARKER_OID}'");
+        let before = self.count_when_ready(&sql).unwrap_or(0);
+        self.send_udp(self.snmp_port, &[SNMP_MARKER.to_vec()]);
+        let after = self.wait_count(&sql, Duration::from_secs(20), |n| n > before);
+        assert!(after > before, "the SNMP marker was not stored within 20 s");
+    }
+
     pub fn send_tcp(&self, bytes: &[u8]) {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.syslog_port)).expect("connect");
         s.write_all(bytes).expect("write");
@@ -251,19 +290,33 @@ impl Env {
         c
     }
 
-    /// The WAL segment files, in order.
+    /// The WAL segment files, in order; panics when the WAL directory cannot be read.
     pub fn segments(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(self.wal_dir())
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "wal"))
-                    .collect()
+        let dir = self.wal_dir();
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read WAL directory {}: {e}", dir.display()));
+        let mut v: Vec<PathBuf> = entries
+            .map(|e| {
+                e.unwrap_or_else(|e| panic!("read WAL directory {}: {e}", dir.display()))
+                    .path()
             })
-            .unwrap_or_default();
+            .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+            .collect();
         v.sort();
         v
     }
 }
+
+fn auth_failures_sql(user: &str) -> String {
+    format!(
+        "SELECT COALESCE(SUM(num_failures), 0) FROM snmpv3_auth_failures WHERE username = '{user}'"
+    )
+}
+
+/// A v2c linkDown trap (community `public`) captured from net-snmp, sent by [`Env::snmp_marker`].
+pub const SNMP_MARKER: &[u8] = include_bytes!("../data/snmp/netsnmp_v2c_linkdown.bin");
+/// The trap OID [`SNMP_MARKER`] is stored with.
+pub const SNMP_MARKER_OID: &str = "1.3.6.1.6.3.1.1.5.3";
 
 /// Distinct syslog lines numbered 0..n, tagged so tests can check every one arrived once.
 pub fn numbered_lines(tag: &str, n: usize) -> Vec<Vec<u8>> {
@@ -282,6 +335,8 @@ pub fn numbered_lines(tag: &str, n: usize) -> Vec<Vec<u8>> {
 pub struct Daemon {
     pub child: Child,
     stderr: Arc<Mutex<String>>,
+    /// Collects stderr into `stderr`; ends when mutt exits.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -290,7 +345,7 @@ impl Daemon {
     }
 
     pub fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        self.stderr.lock().expect("stderr buffer").clone()
     }
 
     /// `GET path` on the metrics listener (its address is read from the log); the whole
@@ -325,7 +380,11 @@ impl Daemon {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .expect("status code");
-        let body = r.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        let body = r
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no end of headers in {r:?}"))
+            .1
+            .to_string();
         (code, body)
     }
 
@@ -352,6 +411,19 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
     }
 
+    /// Poll `/metrics` until `done` holds for `name`'s sample or `timeout` passes; returns the
+    /// last value seen.
+    pub fn wait_metric(&self, name: &str, timeout: Duration, done: impl Fn(u64) -> bool) -> u64 {
+        let until = Instant::now() + timeout;
+        loop {
+            let v = self.metric(name);
+            if done(v) || Instant::now() > until {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
         let until = Instant::now() + timeout;
         while Instant::now() < until {
@@ -363,17 +435,27 @@ impl Daemon {
         panic!("mutt never logged {needle:?}; stderr:\n{}", self.stderr());
     }
 
-    /// kill -9: no chance to flush or drain.
+    /// kill -9: no chance to flush or drain. Panics when mutt had already exited: a test that
+    /// means to crash a running daemon must not pass on one that died by itself.
     pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(status) = self.child.try_wait().expect("mutt's status") {
+            panic!(
+                "mutt had already exited ({status}) before kill -9; stderr:\n{}",
+                self.stderr()
+            );
+        }
+        self.child.kill().expect("kill -9 mutt");
+        self.child.wait().expect("reap mutt");
     }
 
-    /// SIGTERM and wait for the exit status.
+    /// SIGTERM and wait for the exit status; the stderr returned is all of it (read to the end of
+    /// the pipe, which closes when mutt exits).
     pub fn terminate(mut self) -> (ExitStatus, String) {
         signal(self.child.id(), libc::SIGTERM);
         let status = wait_timeout(&mut self.child, Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(50));
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().expect("stderr reader");
+        }
         (status, self.stderr())
     }
 }
@@ -385,17 +467,19 @@ impl Drop for Daemon {
     }
 }
 
+/// Send `sig` to `pid`; panics when kill(2) fails (the process is gone).
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on a child we spawned.
-    unsafe {
-        libc::kill(pid as i32, sig);
+    let rc = unsafe { libc::kill(pid as i32, sig) };
+    if rc != 0 {
+        panic!("signal {sig} to {pid}: {}", std::io::Error::last_os_error());
     }
 }
 
 pub fn wait_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
     let until = Instant::now() + timeout;
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Some(status) = child.try_wait().expect("child status") {
             return status;
         }
         if Instant::now() > until {
@@ -406,8 +490,35 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
     }
 }
 
+/// The whole of a text file; panics when it cannot be read (a missing log file is a failure,
+/// not an empty log that contains no secret).
 pub fn file_text(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+/// Wait until something listens on UDP `port` (an outside daemon such as rsyslogd, started as
+/// `child`). Read from /proc/net/udp, so looking never takes the port from it; panics when
+/// `child` exits first or `timeout` passes.
+pub fn wait_udp_bound(child: &mut Child, port: u16, timeout: Duration) {
+    let until = Instant::now() + timeout;
+    let bound = || {
+        ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
+            file_text(Path::new(table)).lines().skip(1).any(|l| {
+                let local = l.split_whitespace().nth(1).unwrap_or_default();
+                local.rsplit(':').next() == Some(format!("{port:04X}").as_str())
+            })
+        })
+    };
+    while !bound() {
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("the process meant to listen on UDP {port} exited: {status}");
+        }
+        assert!(
+            Instant::now() < until,
+            "nothing listened on UDP {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// One request a test [`Endpoint`] received.
@@ -427,15 +538,19 @@ impl Post {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as JSON; panics when it is not JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("POST body is not JSON ({e}): {}", self.body))
     }
 }
 
-/// A webhook receiver on 127.0.0.1: records every POST and answers 200.
+/// A webhook receiver on 127.0.0.1: records every POST and answers 200. A request it cannot
+/// read is recorded too, and fails the test at the next look at the POSTs.
 pub struct Endpoint {
     pub port: u16,
     posts: Arc<Mutex<Vec<Post>>>,
+    errors: Arc<Mutex<Vec<String>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
@@ -446,39 +561,56 @@ impl Endpoint {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind endpoint");
         listener.set_nonblocking(true).expect("nonblocking");
         let posts = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (sink, flag) = (posts.clone(), stop.clone());
+        let (sink, failed, flag) = (posts.clone(), errors.clone(), stop.clone());
         let handle = std::thread::spawn(move || {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((stream, _)) => {
-                        if let Some(post) = serve_one(stream) {
-                            sink.lock().expect("posts").push(post);
-                        }
+                    Ok((stream, _)) => match serve_one(stream) {
+                        Ok(post) => sink.lock().expect("posts").push(post),
+                        Err(e) => failed.lock().expect("errors").push(e),
+                    },
+                    // Non-blocking, so `stop` is seen: look again shortly.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10))
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    Err(e) => failed.lock().expect("errors").push(format!("accept: {e}")),
                 }
             }
         });
         Endpoint {
             port,
             posts,
+            errors,
             stop,
             handle: Some(handle),
         }
     }
 
+    /// The POSTs received so far; panics when a request could not be read.
     pub fn posts(&self) -> Vec<Post> {
-        self.posts.lock().map(|p| p.clone()).unwrap_or_default()
+        let errors = self.errors.lock().expect("errors");
+        assert!(
+            errors.is_empty(),
+            "the endpoint could not read a request: {errors:?}"
+        );
+        self.posts.lock().expect("posts").clone()
     }
 
     /// Wait until at least `n` POSTs arrived; returns how many did.
     pub fn wait_posts(&self, n: usize, timeout: Duration) -> usize {
+        self.wait_posts_until(timeout, |posts| posts.len() >= n)
+            .len()
+    }
+
+    /// Poll the POSTs until `done` holds for them or `timeout` passes; returns the last seen.
+    pub fn wait_posts_until(&self, timeout: Duration, done: impl Fn(&[Post]) -> bool) -> Vec<Post> {
         let until = Instant::now() + timeout;
         loop {
-            let c = self.posts().len();
-            if c >= n || Instant::now() > until {
-                return c;
+            let posts = self.posts();
+            if done(&posts) || Instant::now() > until {
+                return posts;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -494,26 +626,39 @@ impl Drop for Endpoint {
     }
 }
 
-/// Read one request (headers, then Content-Length bytes) and answer 200.
-fn serve_one(mut stream: std::net::TcpStream) -> Option<Post> {
+/// Read one request (headers, then Content-Length bytes) and answer 200; the error says what
+/// was wrong with it.
+fn serve_one(mut stream: std::net::TcpStream) -> Result<Post, String> {
     use std::io::Read;
-    stream.set_nonblocking(false).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    stream
+        .set_nonblocking(false)
+        .map_err(|e| io("blocking", e))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| io("read timeout", e))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break p;
         }
-        let n = stream.read(&mut chunk).ok()?;
+        let n = stream.read(&mut chunk).map_err(|e| io("read head", e))?;
         if n == 0 {
-            return None;
+            return Err(format!(
+                "closed before the end of the head: {:?}",
+                String::from_utf8_lossy(&buf)
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let path = lines.next()?.split(' ').nth(1)?.to_string();
+    let path = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .ok_or_else(|| format!("no request line: {head:?}"))?
+        .to_string();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -521,19 +666,20 @@ fn serve_one(mut stream: std::net::TcpStream) -> Option<Post> {
     let len: usize = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())?;
+        .and_then(|(_, v)| v.parse().ok())
+        .ok_or_else(|| format!("no Content-Length: {head:?}"))?;
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < len {
-        let n = stream.read(&mut chunk).ok()?;
+        let n = stream.read(&mut chunk).map_err(|e| io("read body", e))?;
         if n == 0 {
-            return None;
+            return Err(format!("closed after {} of {len} body bytes", body.len()));
         }
         body.extend_from_slice(&chunk[..n]);
     }
     stream
         .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    Some(Post {
+        .map_err(|e| io("answer", e))?;
+    Ok(Post {
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
@@ -592,7 +738,8 @@ impl Tmpfs {
         // SAFETY: statvfs(2) into a zeroed struct we own.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
         if unsafe { libc::statvfs(target.as_ptr(), &mut st) } != 0 {
-            return 0;
+            let e = std::io::Error::last_os_error();
+            panic!("statvfs {}: {e}", self.path.display());
         }
         st.f_bavail as u64 * st.f_bsize as u64
     }
