@@ -96,13 +96,13 @@ fn a_row_the_database_refuses_is_isolated_stored_raw_and_the_rest_stored() {
         batch_write_size: 1000,
         ..setup()
     });
-    // The operator's triggers: one refuses a decoded row (its type-specific part), the other
-    // refuses any message with a word in it, raw or not.
+    // The operator's triggers: one refuses a decoded row (by its type-specific part, which a
+    // message stored raw does not have), the other refuses any message with a word in it.
     drop(env.lock_db());
     let c = rusqlite::Connection::open(env.db_path()).unwrap();
     c.execute_batch(
-        "CREATE TRIGGER refuse_poison BEFORE INSERT ON syslog_messages
-             WHEN NEW.program = 'poison'
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages
+             WHEN NEW.syslog_program = 'poison'
              BEGIN SELECT RAISE(ABORT, 'poisoned by an operator trigger'); END;
          CREATE TRIGGER refuse_deadly BEFORE INSERT ON messages
              WHEN NEW.raw_message LIKE '%deadly%'

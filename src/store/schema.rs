@@ -8,23 +8,21 @@
 //!   columns below marked *added*, `mutt_checkpoint`, `rule_counters` and `webhook_outbox`.
 //! - 2: `messages.raw_bytes` (the bytes as received, where `raw_message` is not them exactly) and
 //!   `dead_letters` (records that could not be stored even raw).
-//! - 3: a new file's layout is cheaper to write, with the same tables and columns: its time
-//!   columns are declared `TEXT` (the seed's `DATETIME` has numeric affinity, so SQLite tried to
-//!   read every ISO 8601 string as a number before storing it as text), and `syslog_messages` /
-//!   `snmp_messages` are clustered on `message_id`, one B-tree each instead of a table plus a
-//!   UNIQUE index. A file made before keeps its layout (changing a key means rebuilding the
-//!   table); MUTT's statements work on both. docs/PERFORMANCE.md has the figures.
+//! - 3: one B-tree insert fewer per message. The type-specific columns live in `messages`
+//!   (`syslog_*`, `snmp_*`, below), and `syslog_messages` / `snmp_messages` are views over it
+//!   with the seed's column names, so every query that reads them still works. An older file's
+//!   two tables are copied into those columns and dropped, once, in the migration's transaction.
+//!   A new file's time columns are declared `TEXT`: the seed's `DATETIME` has numeric affinity,
+//!   so SQLite tried every ISO 8601 string as a number before storing it as text. (An older
+//!   file keeps its declarations; the values are the same text.) docs/PERFORMANCE.md has the
+//!   figures.
 
 use rusqlite::Connection;
 
 pub const SCHEMA_VERSION: i64 = 3;
 
-/// Tables with the seed's names and columns, plus the columns MUTT adds, in the layout a new file
-/// gets (version 3, above). `CREATE ... IF NOT EXISTS` keeps an older file's tables; the
-/// missing columns are then added to them.
-///
-/// In a new file `syslog_messages.id` and `snmp_messages.id` hold the message's id, as
-/// `message_id` does (MUTT has always written them so); the key is `message_id`, the join column.
+/// The tables, with the seed's names and columns, as a new file gets them; `CREATE ... IF NOT
+/// EXISTS` keeps an older file's. The columns MUTT adds come after, for both (`ADDED_COLUMNS`).
 /// `messages` stays a rowid table: clustered on its text id, every other index would carry the
 /// 36-character id instead of an 8-byte rowid, and writing was measured slower.
 const TABLES: &str = "
@@ -65,24 +63,6 @@ CREATE TABLE IF NOT EXISTS messages (
     error_message TEXT,
     created_at TEXT DEFAULT CURRENT_TIMESTAMP
 );
-CREATE TABLE IF NOT EXISTS snmp_messages (
-    id TEXT NOT NULL,
-    message_id TEXT NOT NULL PRIMARY KEY,
-    oid TEXT,
-    trap_type TEXT,
-    snmp_version TEXT,
-    FOREIGN KEY(message_id) REFERENCES messages(id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS syslog_messages (
-    id TEXT NOT NULL,
-    message_id TEXT NOT NULL PRIMARY KEY,
-    facility TEXT,
-    level INTEGER,
-    program TEXT,
-    process_id INTEGER,
-    tag TEXT,
-    FOREIGN KEY(message_id) REFERENCES messages(id)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snmpv3_auth_failures (
     id TEXT PRIMARY KEY,
     username TEXT UNIQUE NOT NULL,
@@ -130,26 +110,50 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 ";
 
-/// Columns MUTT adds to the seed's tables: (table, column, declaration).
+/// Columns MUTT adds to the seed's tables: (table, column, declaration). The type-specific ones
+/// follow from `SYSLOG_COLUMNS` and `SNMP_COLUMNS`.
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("messages", "wal_seq", "INTEGER"),
     ("messages", "source_port", "INTEGER"),
     ("messages", "transport", "TEXT"),
     ("messages", "truncated", "BOOLEAN DEFAULT 0"),
     ("messages", "raw_bytes", "BLOB"),
-    ("snmp_messages", "community_string", "TEXT"),
-    ("snmp_messages", "security_name", "TEXT"),
-    ("snmp_messages", "engine_id", "TEXT"),
-    ("snmp_messages", "security_level", "TEXT"),
-    ("snmp_messages", "pdu_type", "TEXT"),
-    ("snmp_messages", "request_id", "INTEGER"),
-    ("snmp_messages", "varbinds", "TEXT"),
-    ("snmp_messages", "agent_addr", "TEXT"),
-    ("snmp_messages", "uptime", "INTEGER"),
-    ("syslog_messages", "hostname", "TEXT"),
-    ("syslog_messages", "msgid", "TEXT"),
-    ("syslog_messages", "structured_data", "TEXT"),
-    ("syslog_messages", "format", "TEXT"),
+];
+
+/// `syslog_messages`' columns after `id` and `message_id`: (the seed's name, the column in
+/// `messages`, its declaration).
+pub const SYSLOG_COLUMNS: &[(&str, &str, &str)] = &[
+    ("facility", "syslog_facility", "TEXT"),
+    ("level", "syslog_level", "INTEGER"),
+    ("program", "syslog_program", "TEXT"),
+    ("process_id", "syslog_process_id", "INTEGER"),
+    ("tag", "syslog_tag", "TEXT"),
+    ("hostname", "syslog_hostname", "TEXT"),
+    ("msgid", "syslog_msgid", "TEXT"),
+    ("structured_data", "syslog_structured_data", "TEXT"),
+    ("format", "syslog_format", "TEXT"),
+];
+
+/// `snmp_messages`' columns after `id` and `message_id`, as `SYSLOG_COLUMNS`.
+pub const SNMP_COLUMNS: &[(&str, &str, &str)] = &[
+    ("oid", "snmp_oid", "TEXT"),
+    ("trap_type", "snmp_trap_type", "TEXT"),
+    ("snmp_version", "snmp_version", "TEXT"),
+    ("community_string", "snmp_community_string", "TEXT"),
+    ("security_name", "snmp_security_name", "TEXT"),
+    ("engine_id", "snmp_engine_id", "TEXT"),
+    ("security_level", "snmp_security_level", "TEXT"),
+    ("pdu_type", "snmp_pdu_type", "TEXT"),
+    ("request_id", "snmp_request_id", "INTEGER"),
+    ("varbinds", "snmp_varbinds", "TEXT"),
+    ("agent_addr", "snmp_agent_addr", "TEXT"),
+    ("uptime", "snmp_uptime", "INTEGER"),
+];
+
+/// The two views and the message type each shows: (view, `messages.type`, columns).
+const VIEWS: &[(&str, &str, &[(&str, &str, &str)])] = &[
+    ("syslog_messages", "syslog", SYSLOG_COLUMNS),
+    ("snmp_messages", "snmp_trap", SNMP_COLUMNS),
 ];
 
 /// The seed's indexes, now idempotent. Rule and severity are partial indexes: most messages match
@@ -181,14 +185,69 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     let tx = conn.transaction()?;
     tx.execute_batch(TABLES)?;
-    for (table, column, decl) in ADDED_COLUMNS {
+    let typed = VIEWS
+        .iter()
+        .flat_map(|(_, _, columns)| columns.iter())
+        .map(|(_, column, decl)| ("messages", *column, *decl));
+    for (table, column, decl) in ADDED_COLUMNS.iter().copied().chain(typed) {
         if !has_column(&tx, table, column)? {
             tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
         }
     }
+    for (view, kind, columns) in VIEWS {
+        if is_table(&tx, view)? {
+            move_into_messages(&tx, view, columns)?;
+        }
+        tx.execute_batch(&view_sql(view, kind, columns))?;
+    }
     tx.execute_batch(INDEXES)?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     tx.commit()
+}
+
+/// Copy an older file's `syslog_messages` or `snmp_messages` table into the columns of
+/// `messages`, then drop it. Only the columns it has; its own `id` goes (the view's is the
+/// message's).
+fn move_into_messages(
+    tx: &Connection,
+    table: &str,
+    columns: &[(&str, &str, &str)],
+) -> rusqlite::Result<()> {
+    let mut set = Vec::new();
+    for (name, column, _) in columns {
+        if has_column(tx, table, name)? {
+            set.push(format!("{column} = t.{name}"));
+        }
+    }
+    if !set.is_empty() {
+        tx.execute_batch(&format!(
+            "UPDATE messages SET {} FROM {table} AS t WHERE t.message_id = messages.id",
+            set.join(", ")
+        ))?;
+    }
+    tx.execute_batch(&format!("DROP TABLE {table}"))
+}
+
+/// `CREATE VIEW` for one message type: every message of that type, with the seed's columns.
+fn view_sql(view: &str, kind: &str, columns: &[(&str, &str, &str)]) -> String {
+    let picked: Vec<String> = columns
+        .iter()
+        .map(|(name, column, _)| format!("{column} AS {name}"))
+        .collect();
+    format!(
+        "CREATE VIEW IF NOT EXISTS {view} AS SELECT id, id AS message_id, {} FROM messages \
+         WHERE type = '{kind}';",
+        picked.join(", ")
+    )
+}
+
+fn is_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
@@ -251,38 +310,58 @@ mod tests {
         store.write_batch(&rows, 2).expect("write");
     }
 
+    fn kind_of(conn: &Connection, name: &str) -> String {
+        conn.query_row(
+            "SELECT type FROM sqlite_master WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .expect("in sqlite_master")
+    }
+
+    /// What a seed-era query reads: each message with its syslog columns, oldest first.
+    fn syslog_joined(conn: &Connection) -> Vec<(String, Option<String>, Option<String>)> {
+        conn.prepare(
+            "SELECT m.id, s.program, s.facility FROM messages m JOIN syslog_messages s
+             ON s.message_id = m.id ORDER BY m.wal_seq",
+        )
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    }
+
     #[test]
-    fn a_new_file_gets_text_times_and_type_tables_keyed_by_message_id() {
+    fn a_new_file_has_one_table_for_messages_and_the_type_tables_as_views() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("new.db");
         store_two(&path);
         let conn = Connection::open(&path).expect("open");
         assert_eq!(declared_type(&conn, "messages", "timestamp"), "TEXT");
         assert_eq!(declared_type(&conn, "messages", "created_at"), "TEXT");
-        assert_eq!(key_columns(&conn, "syslog_messages"), ["message_id"]);
-        assert_eq!(key_columns(&conn, "snmp_messages"), ["message_id"]);
-        // One B-tree for each type table: no index besides its key.
-        let extra: i64 = conn
+        assert_eq!(kind_of(&conn, "syslog_messages"), "view");
+        assert_eq!(kind_of(&conn, "snmp_messages"), "view");
+        let rows = syslog_joined(&conn);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].1.as_deref(), Some("app"));
+        assert_eq!(rows[0].2.as_deref(), Some("1"));
+        let same_id: i64 = conn
             .query_row(
-                "SELECT COUNT(*) FROM pragma_index_list('syslog_messages') WHERE origin != 'pk'",
+                "SELECT COUNT(*) FROM syslog_messages WHERE id = message_id",
                 [],
                 |r| r.get(0),
             )
-            .expect("index list");
-        assert_eq!(extra, 0);
-        let joined: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM messages m JOIN syslog_messages s ON s.message_id = m.id
-                 WHERE s.id = m.id",
-                [],
-                |r| r.get(0),
-            )
-            .expect("join");
-        assert_eq!(joined, 2);
+            .expect("count");
+        assert_eq!(same_id, 2);
+        let traps: i64 = conn
+            .query_row("SELECT COUNT(*) FROM snmp_messages", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(traps, 0);
     }
 
     #[test]
-    fn a_seed_made_file_keeps_its_layout_and_rows_and_takes_new_ones() {
+    fn a_seed_made_file_has_its_type_rows_moved_into_messages_and_takes_new_ones() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("seed.db");
         Connection::open(&path)
@@ -296,19 +375,13 @@ mod tests {
             .expect("version");
         assert_eq!(version, super::SCHEMA_VERSION);
         assert_eq!(declared_type(&conn, "messages", "timestamp"), "DATETIME");
-        assert_eq!(key_columns(&conn, "syslog_messages"), ["id"]);
-        let rows: Vec<(String, Option<String>)> = conn
-            .prepare(
-                "SELECT m.id, s.program FROM messages m JOIN syslog_messages s
-                 ON s.message_id = m.id ORDER BY m.wal_seq",
-            )
-            .expect("prepare")
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows");
+        assert_eq!(kind_of(&conn, "syslog_messages"), "view");
+        let rows = syslog_joined(&conn);
         assert_eq!(rows.len(), 3);
-        assert_eq!(rows[0], ("old-1".to_string(), Some("sshd".to_string())));
+        assert_eq!(
+            rows[0],
+            ("old-1".to_string(), Some("sshd".to_string()), None)
+        );
         assert_eq!(rows[1].1.as_deref(), Some("app"));
     }
 }

@@ -303,26 +303,28 @@ fn seq_param(seq: u64) -> rusqlite::Result<i64> {
     i64::try_from(seq).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
+/// The columns every stored message fills, in the order `insert_rows` binds them.
+const MESSAGE_COLUMNS: &str = "id, type, source_ip, source_device, timestamp, received_at,
+    raw_message, validated, validation_errors, matched_rule_id, matched_rule_name,
+    match_severity, stored_to_db, wal_seq, source_port, transport, truncated, raw_bytes";
+/// `?1` … `?17` for `MESSAGE_COLUMNS`; `stored_to_db` is always 1.
+const MESSAGE_VALUES: &str =
+    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16, ?17";
+
+/// One INSERT per message: the common columns and its type's (schema.rs), in one row.
+fn insert_sql(typed: &[(&str, &str, &str)]) -> String {
+    let columns: Vec<&str> = typed.iter().map(|(_, column, _)| *column).collect();
+    let values: Vec<String> = (18..18 + typed.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}, {}) VALUES ({MESSAGE_VALUES}, {})",
+        columns.join(", "),
+        values.join(", ")
+    )
+}
+
 fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
-    let mut message = tx.prepare_cached(
-        "INSERT INTO messages (id, type, source_ip, source_device, timestamp, received_at,
-             raw_message, validated, validation_errors, matched_rule_id, matched_rule_name,
-             match_severity, stored_to_db, wal_seq, source_port, transport, truncated,
-             raw_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16,
-             ?17)",
-    )?;
-    let mut syslog = tx.prepare_cached(
-        "INSERT INTO syslog_messages (id, message_id, facility, level, program, process_id, tag,
-             hostname, msgid, structured_data, format)
-         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    let mut snmp = tx.prepare_cached(
-        "INSERT INTO snmp_messages (id, message_id, oid, trap_type, snmp_version,
-             community_string, security_name, engine_id, security_level, pdu_type, request_id,
-             varbinds, agent_addr, uptime)
-         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?;
+    let mut syslog = tx.prepare_cached(&insert_sql(schema::SYSLOG_COLUMNS))?;
+    let mut snmp = tx.prepare_cached(&insert_sql(schema::SNMP_COLUMNS))?;
     let mut ip = String::with_capacity(40);
     for row in rows.iter().filter(|r| !r.is_discarded()) {
         use std::fmt::Write;
@@ -334,7 +336,7 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
             serde_json::to_string(&row.validation_errors).ok()
         };
         let rule = row.rule.as_ref();
-        message.execute(params![
+        let common = params![
             row.id,
             row.kind.as_str(),
             ip,
@@ -352,11 +354,10 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
             row.transport.as_str(),
             row.truncated,
             row.raw_bytes_to_store(),
-        ])?;
+        ];
         match &row.detail {
             Detail::Syslog(s) => {
-                syslog.execute(params![
-                    row.id,
+                let typed = params![
                     // The seed's column is TEXT; it holds the numeric code as text.
                     s.facility.map(|f| f.to_string()),
                     s.level,
@@ -367,11 +368,11 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
                     s.msgid,
                     structured_data_json(&s.structured_data),
                     s.format.as_str(),
-                ])?;
+                ];
+                syslog.execute(&[common, typed].concat()[..])?;
             }
             Detail::Snmp(t) => {
-                snmp.execute(params![
-                    row.id,
+                let typed = params![
                     t.trap_oid,
                     t.trap_type,
                     t.version,
@@ -384,7 +385,8 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
                     serde_json::to_string(&t.varbinds).ok(),
                     t.agent_addr,
                     t.uptime.map(|u| u as i64),
-                ])?;
+                ];
+                snmp.execute(&[common, typed].concat()[..])?;
             }
         }
     }
