@@ -1,7 +1,7 @@
 //! Ingest: one mio thread that receives, decrypts (TLS), frames (TCP, TLS), appends to the WAL and
 //! goes back to the socket. No parsing here, apart from recognising an SNMP InformRequest to answer
-//! it. TCP and TLS connections are the same [`Conn`] over a plain or a TLS stream: same framing,
-//! limits, idle timeout and back-pressure.
+//! it. TCP and TLS connections are the same [`tcp::Conn`] over a plain or a TLS stream: same
+//! framing, limits, idle timeout and back-pressure.
 //!
 //! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
 //! 32 datagrams, or one connection's turn), fsync per the WAL's policy. Inform Responses are
@@ -11,8 +11,8 @@
 //!
 //! Fairness: the loop goes in turns. In each, every ready stream connection gets one bounded
 //! share (at most 64 KiB read and 512 frames, one TLS handshake step; tcp.rs), up to a share of
-//! the whole turn (`STREAM_FRAMES_PER_TURN`, `HANDSHAKES_PER_TURN`; streams.rs); one with more
-//! waiting stays in the ready queue (mio is edge-triggered: it will not be told again). Then
+//! the whole turn (`STREAM_FRAMES_PER_TURN`, `HANDSHAKES_PER_TURN`; connections.rs); one with
+//! more waiting stays in the ready queue (mio is edge-triggered: it will not be told again). Then
 //! every UDP socket is read (up to `UDP_ROUNDS` recvmmsg calls, `pending` when more waits).
 //! So one sender, however fast and whatever its frame size, cannot keep the others waiting, and
 //! what waits for the WAL is one turn's frames, not what the WAL budget allows.
@@ -20,33 +20,32 @@
 //! When the WAL is at its disk budget, ingest sheds load loudly: UDP datagrams are received and
 //! dropped (counted in `dropped_wal_full`), TCP and TLS connections are not read (back-pressure)
 //! until there is room. Streams stop earlier, with a quarter of the budget left
-//! (`STREAM_RESERVE`, streams.rs): their senders wait and lose nothing, so that quarter is kept for
-//! datagrams, which are lost when not taken; a flood over TCP cannot fill the WAL for UDP.
-//! Unprocessed records are never deleted. When the disk itself is full
+//! (`STREAM_RESERVE`, connections.rs): their senders wait and lose nothing, so that quarter is
+//! kept for datagrams, which are lost when not taken; a flood over TCP cannot fill the WAL for
+//! UDP. Unprocessed records are never deleted. When the disk itself is full
 //! (ENOSPC, EDQUOT) the WAL undoes the failed flush and ingest carries on the same way: UDP
 //! dropped (counted in `dropped_disk_full`), streams held with their refused frames kept, a
 //! write tried again at most every `space::RETRY` (space.rs). Any other WAL error is fatal.
 
+mod connections;
 pub mod engine_file;
 mod fd_budget;
 pub mod framing;
 mod space;
-mod streams;
 mod tcp;
 pub mod tls;
 pub mod udp;
 
 use crate::decode::snmp::SharedUsm;
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, UdpSocket as MioUdp};
+use mio::net::UdpSocket as MioUdp;
 use mio::{Events, Interest, Poll, Token};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::agent::engine::EngineState;
 use crate::agent::informs::{Decision, Informs};
@@ -54,15 +53,15 @@ use crate::metrics::Metrics;
 use crate::model::{flags, Listener, Transport};
 use crate::timefmt::now_us;
 use crate::wal::{Appended, RecordMeta, WalError, Writer};
+use connections::Connections;
 use space::Space;
-use streams::{close_idle, retry_held, serve_ready, Accepting, Queues, Refusals, TurnShare};
-use tcp::{Conn, Unaccepted};
 use tls::TlsListener;
 
 const SNMP_UDP: Token = Token(0);
 const SYSLOG_UDP: Token = Token(1);
 const SYSLOG_TCP: Token = Token(2);
 const SYSLOG_TLS: Token = Token(3);
+/// Stream connections take the tokens from here up.
 const FIRST_CONN: usize = 4;
 
 /// recvmmsg calls per socket per wake-up before the other sockets get a turn.
@@ -137,8 +136,6 @@ struct UdpIn {
 struct Sink {
     writer: Writer,
     space: Space,
-    /// The frames of the current stream read, until their flush succeeded.
-    scratch: Unaccepted,
 }
 
 impl Sink {
@@ -170,7 +167,6 @@ pub fn run(
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> Result<(), IngestError> {
-    let opts = budget_descriptors(opts, sockets.syslog_tls.is_some());
     let mut poll = Poll::new()?;
     let mut udp_in: Vec<(Token, UdpIn)> = Vec::new();
     for (token, socket, listener, max) in [
@@ -199,19 +195,17 @@ pub fn run(
             ));
         }
     }
-    let mut tcp_listener = register_listener(&poll, sockets.syslog_tcp, SYSLOG_TCP)?;
-    let (tls_listener, tls_config) = match sockets.syslog_tls {
-        Some(t) => (Some(t.listener), Some(t.config)),
-        None => (None, None),
-    };
-    let mut tls_listener = register_listener(&poll, tls_listener, SYSLOG_TLS)?;
+    let mut connections = Connections::new(
+        poll.registry(),
+        sockets.syslog_tcp,
+        sockets.syslog_tls,
+        &opts,
+        metrics.clone(),
+    )?;
     let mut wal = Sink {
         writer: wal,
         space: Space::new(Instant::now()),
-        scratch: Unaccepted::default(),
     };
-    let mut conns: HashMap<usize, Conn> = HashMap::new();
-    let mut next_conn = FIRST_CONN;
     let mut events = Events::with_capacity(256);
     let mut acks: Vec<Ack> = Vec::new();
     let mut informs = Informs::new(
@@ -220,13 +214,10 @@ pub fn run(
         opts.usm.clone(),
         Instant::now(),
     );
-    let mut queues = Queues::default();
-    let mut refusals = Refusals::default();
-    let mut last_sweep = Instant::now();
     let tick = Duration::from_millis(50);
 
     while !stop.load(Ordering::Relaxed) {
-        let busy = udp_in.iter().any(|(_, u)| u.pending) || !queues.ready.is_empty();
+        let busy = udp_in.iter().any(|(_, u)| u.pending) || connections.has_ready();
         let timeout = if busy { Duration::ZERO } else { tick };
         if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -243,108 +234,30 @@ pub fn run(
                         }
                     }
                 }
-                SYSLOG_TCP | SYSLOG_TLS => {
-                    let (listener, tls) = if event.token() == SYSLOG_TCP {
-                        (tcp_listener.as_mut(), None)
-                    } else {
-                        (tls_listener.as_mut(), tls_config.as_ref())
-                    };
-                    if let Some(l) = listener {
-                        let mut accepting = Accepting {
-                            poll: &poll,
-                            conns: &mut conns,
-                            next_conn: &mut next_conn,
-                            opts: &opts,
-                            metrics: &metrics,
-                            refusals: &mut refusals,
-                        };
-                        accepting.accept_all(l, tls, now)?;
-                    }
-                }
-                Token(id) => {
-                    if let Some(conn) = conns.get_mut(&id) {
-                        if !queues.held.contains(&id) {
-                            queues.mark_ready(id, conn);
-                        }
-                    }
-                }
+                SYSLOG_TCP => connections.accept(Transport::Tcp, poll.registry(), now)?,
+                SYSLOG_TLS => connections.accept(Transport::Tls, poll.registry(), now)?,
+                Token(id) => connections.ready(id),
             }
         }
-        let mut share = TurnShare::default();
-        serve_ready(
-            &mut conns,
-            &mut wal,
-            &opts,
-            &metrics,
-            now,
-            &mut queues,
-            &mut share,
-        )?;
+        connections.serve_ready(&mut wal, now)?;
         for (_, u) in udp_in.iter_mut().filter(|(_, u)| u.pending) {
             receive_udp(u, &mut wal, &metrics, &mut acks, &mut informs)?;
         }
-        if !queues.held.is_empty() {
-            retry_held(
-                &mut conns,
-                &mut wal,
-                &opts,
-                &metrics,
-                now,
-                &mut queues,
-                &mut share,
-            )?;
-        }
+        connections.retry_held(&mut wal, now)?;
         if wal.writer.sync_due() {
             wal.writer.sync()?;
         }
         send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
-        if now.duration_since(last_sweep) >= Duration::from_secs(1) {
-            last_sweep = now;
-            close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
-            refusals.tick(now);
-        }
+        connections.sweep(&mut wal, now)?;
     }
     info!(
-        connections = conns.len(),
+        connections = connections.len(),
         "ingest stopping: closing listeners"
     );
-    streams::take_at_shutdown(&mut conns, &mut wal, &opts, &metrics)?;
+    connections.take_at_shutdown(&mut wal)?;
     wal.writer.sync()?;
     send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
     Ok(())
-}
-
-/// Raise the open-file limit and lower the connection caps to what it allows (fd_budget.rs).
-fn budget_descriptors(mut opts: IngestOptions, tls: bool) -> IngestOptions {
-    let nofile = fd_budget::raise_nofile();
-    let tls_max = tls.then_some(opts.tls.max_connections);
-    let (tcp, tls_cap) = fd_budget::caps(opts.max_connections, tls_max, nofile);
-    if tcp < opts.max_connections || (tls && tls_cap < opts.tls.max_connections) {
-        warn!(
-            nofile,
-            reserve = fd_budget::RESERVE,
-            tcp_configured = opts.max_connections,
-            tcp,
-            tls_configured = opts.tls.max_connections,
-            tls = tls_cap,
-            "connection caps lowered to fit the open-file limit"
-        );
-    }
-    opts.max_connections = tcp;
-    if tls {
-        opts.tls.max_connections = tls_cap;
-    }
-    opts
-}
-
-fn meta(source: SocketAddr, transport: Transport, listener: Listener, cut: bool) -> RecordMeta {
-    RecordMeta {
-        received_at_us: now_us(),
-        source,
-        transport: transport as u8,
-        listener: listener as u8,
-        flags: if cut { flags::TRUNCATED } else { 0 },
-    }
 }
 
 /// A datagram to send from the SNMP socket: destination, octets, counted as an inform ack.
@@ -468,17 +381,4 @@ fn send_acks(
     }
     acks.clear();
     Ok(())
-}
-
-fn register_listener(
-    poll: &Poll,
-    listener: Option<std::net::TcpListener>,
-    token: Token,
-) -> io::Result<Option<TcpListener>> {
-    let Some(l) = listener else { return Ok(None) };
-    l.set_nonblocking(true)?;
-    let mut l = TcpListener::from_std(l);
-    poll.registry()
-        .register(&mut l, token, Interest::READABLE)?;
-    Ok(Some(l))
 }
