@@ -3,6 +3,12 @@
 //! it. TCP and TLS connections are the same [`tcp::Conn`] over a plain or a TLS stream: same
 //! framing, limits, idle timeout and back-pressure.
 //!
+//! [`Ingest`] owns the thread's state: the poller, the UDP sockets, the WAL writer with its view
+//! of the room left ([`Sink`]), the informs memory and the answers waiting to be sent, and the
+//! [`Connections`] (connections.rs): the stream listeners, their open connections, the ready and
+//! held queues and the connection caps. [`run`] takes one [`Ingest::turn`] after another until
+//! `stop`.
+//!
 //! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
 //! 32 datagrams, or one connection's turn), fsync per the WAL's policy. Inform Responses are
 //! sent after that flush and after an fsync of the WAL, whatever `wal.sync` says, never before.
@@ -67,6 +73,9 @@ const FIRST_CONN: usize = 4;
 /// recvmmsg calls per socket per wake-up before the other sockets get a turn.
 const UDP_ROUNDS: usize = 64;
 
+/// The longest a poll waits when the last turn left nothing to do.
+const TICK: Duration = Duration::from_millis(50);
+
 /// What ingest listens on, already bound (so tests can bind port 0 and read the address).
 pub struct Sockets {
     pub snmp_udp: Option<UdpSocket>,
@@ -125,6 +134,7 @@ pub enum IngestError {
 }
 
 struct UdpIn {
+    token: Token,
     socket: MioUdp,
     batch: udp::RecvBatch,
     listener: Listener,
@@ -159,6 +169,9 @@ impl Sink {
     }
 }
 
+/// A datagram to send from the SNMP socket: destination, octets, counted as an inform ack.
+type Ack = (SocketAddr, Vec<u8>, bool);
+
 /// The ingest loop. Runs until `stop`, then flushes and syncs the WAL and returns.
 pub fn run(
     sockets: Sockets,
@@ -167,122 +180,173 @@ pub fn run(
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> Result<(), IngestError> {
-    let mut poll = Poll::new()?;
-    let mut udp_in: Vec<(Token, UdpIn)> = Vec::new();
-    for (token, socket, listener, max) in [
-        (SNMP_UDP, sockets.snmp_udp, Listener::Snmp, opts.snmp_max),
-        (
-            SYSLOG_UDP,
-            sockets.syslog_udp,
-            Listener::Syslog,
-            opts.syslog_max,
-        ),
-    ] {
-        if let Some(s) = socket {
-            s.set_nonblocking(true)?;
-            let mut socket = MioUdp::from_std(s);
-            poll.registry()
-                .register(&mut socket, token, Interest::READABLE)?;
-            udp_in.push((
-                token,
-                UdpIn {
+    let mut ingest = Ingest::new(sockets, wal, opts, metrics)?;
+    while !stop.load(Ordering::Relaxed) {
+        ingest.turn()?;
+    }
+    ingest.finish()
+}
+
+/// Everything the ingest thread owns.
+struct Ingest {
+    poll: Poll,
+    events: Events,
+    /// The SNMP and syslog UDP sockets, those configured.
+    udp: Vec<UdpIn>,
+    /// The TCP and TLS listeners and their connections.
+    connections: Connections,
+    wal: Sink,
+    /// Which SNMP datagrams to store and answer; the v3 informs accepted lately.
+    informs: Informs,
+    /// Answers waiting for the flush and fsync of what they acknowledge.
+    acks: Vec<Ack>,
+    metrics: Arc<Metrics>,
+}
+
+impl Ingest {
+    fn new(
+        sockets: Sockets,
+        wal: Writer,
+        opts: IngestOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Ingest, IngestError> {
+        let poll = Poll::new()?;
+        let mut udp = Vec::new();
+        for (token, socket, listener, max) in [
+            (SNMP_UDP, sockets.snmp_udp, Listener::Snmp, opts.snmp_max),
+            (
+                SYSLOG_UDP,
+                sockets.syslog_udp,
+                Listener::Syslog,
+                opts.syslog_max,
+            ),
+        ] {
+            if let Some(s) = socket {
+                s.set_nonblocking(true)?;
+                let mut socket = MioUdp::from_std(s);
+                poll.registry()
+                    .register(&mut socket, token, Interest::READABLE)?;
+                udp.push(UdpIn {
+                    token,
                     socket,
                     batch: udp::RecvBatch::new(max),
                     listener,
                     // Datagrams may have arrived between bind and register.
                     pending: true,
-                },
-            ));
+                });
+            }
         }
+        let connections = Connections::new(
+            poll.registry(),
+            sockets.syslog_tcp,
+            sockets.syslog_tls,
+            &opts,
+            metrics.clone(),
+        )?;
+        let now = Instant::now();
+        Ok(Ingest {
+            poll,
+            events: Events::with_capacity(256),
+            udp,
+            connections,
+            wal: Sink {
+                writer: wal,
+                space: Space::new(now),
+            },
+            informs: Informs::new(opts.engine, opts.communities, opts.usm, now),
+            acks: Vec::new(),
+            metrics,
+        })
     }
-    let mut connections = Connections::new(
-        poll.registry(),
-        sockets.syslog_tcp,
-        sockets.syslog_tls,
-        &opts,
-        metrics.clone(),
-    )?;
-    let mut wal = Sink {
-        writer: wal,
-        space: Space::new(Instant::now()),
-    };
-    let mut events = Events::with_capacity(256);
-    let mut acks: Vec<Ack> = Vec::new();
-    let mut informs = Informs::new(
-        opts.engine.clone(),
-        opts.communities.clone(),
-        opts.usm.clone(),
-        Instant::now(),
-    );
-    let tick = Duration::from_millis(50);
 
-    while !stop.load(Ordering::Relaxed) {
-        let busy = udp_in.iter().any(|(_, u)| u.pending) || connections.has_ready();
-        let timeout = if busy { Duration::ZERO } else { tick };
-        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+    /// One turn of the loop: the ready stream connections one share each, every UDP socket,
+    /// the held connections within what is left of the turn, then the due fsync and the
+    /// answers.
+    fn turn(&mut self) -> Result<(), IngestError> {
+        let now = self.wait()?;
+        self.connections.serve_ready(&mut self.wal, now)?;
+        self.receive_udp()?;
+        self.connections.retry_held(&mut self.wal, now)?;
+        self.sync_and_ack()?;
+        self.connections.sweep(&mut self.wal, now)
+    }
+
+    /// Wait for readiness (not at all when the last turn left work) and note it: the UDP
+    /// sockets to read, the listeners to accept on, the connections to serve. Returns the time
+    /// of the turn.
+    fn wait(&mut self) -> Result<Instant, IngestError> {
+        let busy = self.udp.iter().any(|u| u.pending) || self.connections.has_ready();
+        let timeout = if busy { Duration::ZERO } else { TICK };
+        if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e.into());
             }
         }
         let now = Instant::now();
-        for event in events.iter() {
+        for event in self.events.iter() {
             match event.token() {
-                SNMP_UDP | SYSLOG_UDP => {
-                    for (t, u) in udp_in.iter_mut() {
-                        if *t == event.token() {
-                            u.pending = true;
-                        }
+                token @ (SNMP_UDP | SYSLOG_UDP) => {
+                    for u in self.udp.iter_mut().filter(|u| u.token == token) {
+                        u.pending = true;
                     }
                 }
-                SYSLOG_TCP => connections.accept(Transport::Tcp, poll.registry(), now)?,
-                SYSLOG_TLS => connections.accept(Transport::Tls, poll.registry(), now)?,
-                Token(id) => connections.ready(id),
+                SYSLOG_TCP => self
+                    .connections
+                    .accept(Transport::Tcp, self.poll.registry(), now)?,
+                SYSLOG_TLS => self
+                    .connections
+                    .accept(Transport::Tls, self.poll.registry(), now)?,
+                Token(id) => self.connections.ready(id),
             }
         }
-        connections.serve_ready(&mut wal, now)?;
-        for (_, u) in udp_in.iter_mut().filter(|(_, u)| u.pending) {
-            receive_udp(u, &mut wal, &metrics, &mut acks, &mut informs)?;
-        }
-        connections.retry_held(&mut wal, now)?;
-        if wal.writer.sync_due() {
-            wal.writer.sync()?;
-        }
-        send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
-        connections.sweep(&mut wal, now)?;
+        Ok(now)
     }
-    info!(
-        connections = connections.len(),
-        "ingest stopping: closing listeners"
-    );
-    connections.take_at_shutdown(&mut wal)?;
-    wal.writer.sync()?;
-    send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
-    Ok(())
-}
 
-/// A datagram to send from the SNMP socket: destination, octets, counted as an inform ack.
-type Ack = (SocketAddr, Vec<u8>, bool);
-
-fn receive_udp(
-    u: &mut UdpIn,
-    wal: &mut Sink,
-    metrics: &Metrics,
-    acks: &mut Vec<Ack>,
-    informs: &mut Informs,
-) -> Result<(), IngestError> {
-    for _ in 0..UDP_ROUNDS {
-        let n = u.batch.recv(&u.socket)?;
-        if n == 0 {
-            u.pending = false;
-            return Ok(());
+    /// Read the UDP sockets that have datagrams waiting.
+    fn receive_udp(&mut self) -> Result<(), IngestError> {
+        for i in 0..self.udp.len() {
+            if self.udp.get(i).is_some_and(|u| u.pending) {
+                self.receive_from(i)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Up to `UDP_ROUNDS` receive batches from the UDP socket `self.udp[which]`, each appended
+    /// and flushed; `pending` stays set when the socket may hold more.
+    fn receive_from(&mut self, which: usize) -> Result<(), IngestError> {
+        for _ in 0..UDP_ROUNDS {
+            let Some(u) = self.udp.get_mut(which) else {
+                return Ok(());
+            };
+            let n = u.batch.recv(&u.socket)?;
+            if n == 0 {
+                u.pending = false;
+                return Ok(());
+            }
+            self.take_datagrams(which, n)?;
+        }
+        // Stopped before WouldBlock: come back after the other sockets had their turn.
+        if let Some(u) = self.udp.get_mut(which) {
+            u.pending = true;
+        }
+        Ok(())
+    }
+
+    /// Append the `n` datagrams the UDP socket `self.udp[which]` just received, flush them, and
+    /// queue the answers to the informs among them; counted once the flush succeeded.
+    fn take_datagrams(&mut self, which: usize, n: usize) -> Result<(), IngestError> {
+        let Some(u) = self.udp.get(which) else {
+            return Ok(());
+        };
+        let (wal, acks, metrics) = (&mut self.wal, &mut self.acks, &*self.metrics);
         let received_at_us = now_us();
         let now = Instant::now();
         if !wal.space.may_write(now) {
             // The disk is full and the next retry has not come: take the datagrams off the
             // socket and drop them, counted.
             wal.space.dropped_disk_full(n as u64, metrics);
-            continue;
+            return Ok(());
         }
         // Acks up to `acks_safe` answer written records (or need none); counts likewise.
         let mut acks_safe = acks.len();
@@ -303,7 +367,7 @@ fn receive_udp(
                 flags: if cut { flags::TRUNCATED } else { 0 },
             };
             let (ack, key, inform) = match u.listener {
-                Listener::Snmp => match informs.decide(payload, now) {
+                Listener::Snmp => match self.informs.decide(payload, now) {
                     Decision::Store { ack, key, inform } => (ack, key, inform),
                     Decision::AnswerOnly { reply, inform } => {
                         acks.push((source, reply, inform));
@@ -326,7 +390,7 @@ fn receive_udp(
                             disk_full = true;
                             break;
                         }
-                        informs.accepted(key, now);
+                        self.informs.accepted(key, now);
                         (flushed, flushed_cut, acks_safe) = (accepted, cut_count, acks.len());
                     }
                 }
@@ -334,7 +398,7 @@ fn receive_udp(
             }
         }
         if !disk_full && wal.flush(metrics, now)? {
-            (flushed, flushed_cut, acks_safe) = (accepted, cut_count, acks.len());
+            (flushed, flushed_cut) = (accepted, cut_count);
         } else {
             // Nothing after the last good flush was written: no counts, no Responses for it.
             acks.truncate(acks_safe);
@@ -350,35 +414,48 @@ fn receive_udp(
         if dropped > 0 || flushed > 0 {
             wal.space.at_budget(dropped > 0, dropped, metrics);
         }
+        Ok(())
     }
-    // Stopped before WouldBlock: come back after the other sockets had their turn.
-    u.pending = true;
-    Ok(())
-}
 
-/// Send the queued datagrams from the SNMP socket. The records they acknowledge were flushed;
-/// an fsync first makes them durable whatever the WAL's sync policy (one per receive batch that
-/// holds informs; nothing to do when the WAL is already synced).
-fn send_acks(
-    acks: &mut Vec<Ack>,
-    udp_in: &[(Token, UdpIn)],
-    metrics: &Metrics,
-    wal: &mut Writer,
-) -> Result<(), WalError> {
-    if acks.is_empty() {
-        return Ok(());
-    }
-    wal.sync()?;
-    if let Some((_, u)) = udp_in.iter().find(|(t, _)| *t == SNMP_UDP) {
-        let mut sent = 0;
-        for (addr, bytes, counted) in acks.iter() {
-            match u.socket.send_to(bytes, *addr) {
-                Ok(_) => sent += u64::from(*counted),
-                Err(e) => debug!(peer = %addr, error = %e, "inform response not sent"),
-            }
+    /// Sync the WAL when its policy says so, then send the answers.
+    fn sync_and_ack(&mut self) -> Result<(), WalError> {
+        if self.wal.writer.sync_due() {
+            self.wal.writer.sync()?;
         }
-        Metrics::add(&metrics.informs_acked, sent);
+        self.send_acks()
     }
-    acks.clear();
-    Ok(())
+
+    /// Send the queued datagrams from the SNMP socket. The records they acknowledge were
+    /// flushed; an fsync first makes them durable whatever the WAL's sync policy (one per
+    /// receive batch that holds informs; nothing to do when the WAL is already synced).
+    fn send_acks(&mut self) -> Result<(), WalError> {
+        if self.acks.is_empty() {
+            return Ok(());
+        }
+        self.wal.writer.sync()?;
+        if let Some(u) = self.udp.iter().find(|u| u.token == SNMP_UDP) {
+            let mut sent = 0;
+            for (addr, bytes, counted) in self.acks.iter() {
+                match u.socket.send_to(bytes, *addr) {
+                    Ok(_) => sent += u64::from(*counted),
+                    Err(e) => debug!(peer = %addr, error = %e, "inform response not sent"),
+                }
+            }
+            Metrics::add(&self.metrics.informs_acked, sent);
+        }
+        self.acks.clear();
+        Ok(())
+    }
+
+    /// After `stop`: take what the open connections hold, sync the WAL, send the last answers.
+    fn finish(mut self) -> Result<(), IngestError> {
+        info!(
+            connections = self.connections.len(),
+            "ingest stopping: closing listeners"
+        );
+        self.connections.take_at_shutdown(&mut self.wal)?;
+        self.wal.writer.sync()?;
+        self.send_acks()?;
+        Ok(())
+    }
 }
