@@ -254,30 +254,15 @@ impl Connections {
     pub(super) fn take_at_shutdown(&mut self, wal: &mut Sink) -> Result<(), IngestError> {
         let (mut tcp, mut tls) = (0, 0);
         for c in self.conns.values_mut() {
-            let transport = c.stream.transport();
-            let max_frame = self.limits.of(transport).max_frame;
+            let from = Origin::of(c);
+            let max_frame = self.limits.of(from.transport).max_frame;
             let mut n = 0;
             for (frame, cut) in c.unaccepted.iter() {
-                n += u64::from(append_frame(
-                    &mut wal.writer,
-                    c.peer,
-                    transport,
-                    frame,
-                    cut,
-                    0,
-                )?);
+                n += u64::from(from.append(&mut wal.writer, frame, cut, 0)?);
             }
             // Complete frames a turn left in the buffer, then the unfinished one.
             let mut wal_error = None;
-            let peer = c.peer;
-            c.buffered_frames(max_frame, &mut |frame, cut| match append_frame(
-                &mut wal.writer,
-                peer,
-                transport,
-                frame,
-                cut,
-                0,
-            ) {
+            let mut append = |frame: &[u8], cut| match from.append(&mut wal.writer, frame, cut, 0) {
                 Ok(taken) => {
                     n += u64::from(taken);
                     taken
@@ -286,21 +271,15 @@ impl Connections {
                     wal_error = Some(e);
                     false
                 }
-            });
+            };
+            c.buffered_frames(max_frame, &mut append);
             if let Some(e) = wal_error {
                 return Err(e.into());
             }
             if let Some((frame, cut)) = c.final_frame(max_frame) {
-                n += u64::from(append_frame(
-                    &mut wal.writer,
-                    c.peer,
-                    transport,
-                    &frame,
-                    cut,
-                    0,
-                )?);
+                n += u64::from(from.append(&mut wal.writer, &frame, cut, 0)?);
             }
-            match transport {
+            match from.transport {
                 Transport::Tls => tls += n,
                 _ => tcp += n,
             }
@@ -329,15 +308,14 @@ impl Connections {
             self.queues.held.push(id);
             return Ok(0);
         }
-        let (peer, transport) = (conn.peer, conn.stream.transport());
+        let from = Origin::of(conn);
+        let transport = from.transport;
         let max_frame = self.limits.of(transport).max_frame;
         let reserve = stream_reserve(&wal.writer);
         let mut wal_error = None;
         let (writer, scratch) = (&mut wal.writer, &mut self.scratch);
         scratch.clear();
-        let stop = conn.read_frames(max_frame, now, &mut |frame, cut| match append_frame(
-            writer, peer, transport, frame, cut, reserve,
-        ) {
+        let mut append = |frame: &[u8], cut| match from.append(writer, frame, cut, reserve) {
             Ok(true) => {
                 scratch.push(frame, cut);
                 true
@@ -347,7 +325,8 @@ impl Connections {
                 wal_error = Some(e);
                 false
             }
-        });
+        };
+        let stop = conn.read_frames(max_frame, now, &mut append);
         if let Some(e) = wal_error {
             return Err(e.into());
         }
@@ -396,7 +375,7 @@ impl Connections {
             // WAL full or disk full: keep the connection object (and its last frame) until
             // there is room.
             let reserve = stream_reserve(&wal.writer);
-            if !append_frame(&mut wal.writer, conn.peer, transport, &frame, cut, reserve)?
+            if !Origin::of(conn).append(&mut wal.writer, &frame, cut, reserve)?
                 || !wal.flush(&self.metrics, now)?
             {
                 self.queues.held.push(id);
@@ -567,28 +546,43 @@ fn stream_reserve(wal: &Writer) -> u64 {
     wal.max_size() / STREAM_RESERVE
 }
 
-/// Append one stream frame; false when it would leave less than `reserve` of the WAL budget,
-/// or the WAL is at its budget (not taken). Counted once the flush succeeded ([`count_frames`]).
-/// Six arguments: the writer, then the record's fields and the room it must leave.
-fn append_frame(
-    wal: &mut Writer,
+/// Where a connection's frames come from, as their WAL records say.
+#[derive(Clone, Copy)]
+struct Origin {
     peer: SocketAddr,
     transport: Transport,
-    frame: &[u8],
-    cut: bool,
-    reserve: u64,
-) -> Result<bool, WalError> {
-    if wal.room() < reserve.saturating_add(frame.len() as u64) {
-        return Ok(false);
+}
+
+impl Origin {
+    fn of(conn: &Conn) -> Origin {
+        Origin {
+            peer: conn.peer,
+            transport: conn.stream.transport(),
+        }
     }
-    let meta = RecordMeta {
-        received_at_us: now_us(),
-        source: peer,
-        transport: transport as u8,
-        listener: Listener::Syslog as u8,
-        flags: if cut { flags::TRUNCATED } else { 0 },
-    };
-    Ok(matches!(wal.append(&meta, frame)?, Appended::Seq(_)))
+
+    /// Append one stream frame; false when it would leave less than `reserve` of the WAL
+    /// budget, or the WAL is at its budget (not taken). Counted once the flush succeeded
+    /// ([`count_frames`]).
+    fn append(
+        self,
+        wal: &mut Writer,
+        frame: &[u8],
+        cut: bool,
+        reserve: u64,
+    ) -> Result<bool, WalError> {
+        if wal.room() < reserve.saturating_add(frame.len() as u64) {
+            return Ok(false);
+        }
+        let meta = RecordMeta {
+            received_at_us: now_us(),
+            source: self.peer,
+            transport: self.transport as u8,
+            listener: Listener::Syslog as u8,
+            flags: if cut { flags::TRUNCATED } else { 0 },
+        };
+        Ok(matches!(wal.append(&meta, frame)?, Appended::Seq(_)))
+    }
 }
 
 fn count_frames(metrics: &Metrics, transport: Transport, frames: u64, cut: u64) {
@@ -610,11 +604,11 @@ fn replay(
     if conn.unaccepted.is_empty() {
         return Ok(true);
     }
-    let transport = conn.stream.transport();
+    let from = Origin::of(conn);
     let reserve = stream_reserve(&wal.writer);
     let mut taken = 0;
     for (frame, cut) in conn.unaccepted.iter() {
-        if !append_frame(&mut wal.writer, conn.peer, transport, frame, cut, reserve)? {
+        if !from.append(&mut wal.writer, frame, cut, reserve)? {
             break;
         }
         taken += 1;
@@ -624,7 +618,7 @@ fn replay(
     }
     count_frames(
         metrics,
-        transport,
+        from.transport,
         taken as u64,
         conn.unaccepted.cut_count(taken),
     );
