@@ -1,7 +1,13 @@
 //! Ingest: one mio thread that receives, decrypts (TLS), frames (TCP, TLS), appends to the WAL and
 //! goes back to the socket. No parsing here, apart from recognising an SNMP InformRequest to answer
-//! it. TCP and TLS connections are the same [`Conn`] over a plain or a TLS stream: same framing,
-//! limits, idle timeout and back-pressure.
+//! it. TCP and TLS connections are the same [`tcp::Conn`] over a plain or a TLS stream: same
+//! framing, limits, idle timeout and back-pressure.
+//!
+//! [`Ingest`] owns the thread's state: the poller, the UDP sockets, the WAL writer with its view
+//! of the room left ([`Sink`]), the informs memory and the answers waiting to be sent, and the
+//! [`Connections`] (connections.rs): the stream listeners, their open connections, the ready and
+//! held queues and the connection caps. [`run`] takes one [`Ingest::turn`] after another until
+//! `stop`.
 //!
 //! A record is *accepted* once `wal::Writer::flush` returned: one flush per receive batch (up to
 //! 32 datagrams, or one connection's turn), fsync per the WAL's policy. Inform Responses are
@@ -11,8 +17,8 @@
 //!
 //! Fairness: the loop goes in turns. In each, every ready stream connection gets one bounded
 //! share (at most 64 KiB read and 512 frames, one TLS handshake step; tcp.rs), up to a share of
-//! the whole turn (`STREAM_FRAMES_PER_TURN`, `HANDSHAKES_PER_TURN`; streams.rs); one with more
-//! waiting stays in the ready queue (mio is edge-triggered: it will not be told again). Then
+//! the whole turn (`STREAM_FRAMES_PER_TURN`, `HANDSHAKES_PER_TURN`; connections.rs); one with
+//! more waiting stays in the ready queue (mio is edge-triggered: it will not be told again). Then
 //! every UDP socket is read (up to `UDP_ROUNDS` recvmmsg calls, `pending` when more waits).
 //! So one sender, however fast and whatever its frame size, cannot keep the others waiting, and
 //! what waits for the WAL is one turn's frames, not what the WAL budget allows.
@@ -20,33 +26,32 @@
 //! When the WAL is at its disk budget, ingest sheds load loudly: UDP datagrams are received and
 //! dropped (counted in `dropped_wal_full`), TCP and TLS connections are not read (back-pressure)
 //! until there is room. Streams stop earlier, with a quarter of the budget left
-//! (`STREAM_RESERVE`, streams.rs): their senders wait and lose nothing, so that quarter is kept for
-//! datagrams, which are lost when not taken; a flood over TCP cannot fill the WAL for UDP.
-//! Unprocessed records are never deleted. When the disk itself is full
+//! (`STREAM_RESERVE`, connections.rs): their senders wait and lose nothing, so that quarter is
+//! kept for datagrams, which are lost when not taken; a flood over TCP cannot fill the WAL for
+//! UDP. Unprocessed records are never deleted. When the disk itself is full
 //! (ENOSPC, EDQUOT) the WAL undoes the failed flush and ingest carries on the same way: UDP
 //! dropped (counted in `dropped_disk_full`), streams held with their refused frames kept, a
 //! write tried again at most every `space::RETRY` (space.rs). Any other WAL error is fatal.
 
+mod connections;
 pub mod engine_file;
 mod fd_budget;
 pub mod framing;
 mod space;
-mod streams;
 mod tcp;
 pub mod tls;
 pub mod udp;
 
 use crate::decode::snmp::SharedUsm;
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, UdpSocket as MioUdp};
+use mio::net::UdpSocket as MioUdp;
 use mio::{Events, Interest, Poll, Token};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::agent::engine::EngineState;
 use crate::agent::informs::{Decision, Informs};
@@ -54,19 +59,22 @@ use crate::metrics::Metrics;
 use crate::model::{flags, Listener, Transport};
 use crate::timefmt::now_us;
 use crate::wal::{Appended, RecordMeta, WalError, Writer};
+use connections::Connections;
 use space::Space;
-use streams::{close_idle, retry_held, serve_ready, Accepting, Queues, Refusals, TurnShare};
-use tcp::{Conn, Unaccepted};
 use tls::TlsListener;
 
 const SNMP_UDP: Token = Token(0);
 const SYSLOG_UDP: Token = Token(1);
 const SYSLOG_TCP: Token = Token(2);
 const SYSLOG_TLS: Token = Token(3);
+/// Stream connections take the tokens from here up.
 const FIRST_CONN: usize = 4;
 
 /// recvmmsg calls per socket per wake-up before the other sockets get a turn.
 const UDP_ROUNDS: usize = 64;
+
+/// The longest a poll waits when the last turn left nothing to do.
+const TICK: Duration = Duration::from_millis(50);
 
 /// What ingest listens on, already bound (so tests can bind port 0 and read the address).
 pub struct Sockets {
@@ -126,6 +134,7 @@ pub enum IngestError {
 }
 
 struct UdpIn {
+    token: Token,
     socket: MioUdp,
     batch: udp::RecvBatch,
     listener: Listener,
@@ -137,8 +146,6 @@ struct UdpIn {
 struct Sink {
     writer: Writer,
     space: Space,
-    /// The frames of the current stream read, until their flush succeeded.
-    scratch: Unaccepted,
 }
 
 impl Sink {
@@ -162,6 +169,9 @@ impl Sink {
     }
 }
 
+/// A datagram to send from the SNMP socket: destination, octets, counted as an inform ack.
+type Ack = (SocketAddr, Vec<u8>, bool);
+
 /// The ingest loop. Runs until `stop`, then flushes and syncs the WAL and returns.
 pub fn run(
     sockets: Sockets,
@@ -170,206 +180,173 @@ pub fn run(
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> Result<(), IngestError> {
-    let opts = budget_descriptors(opts, sockets.syslog_tls.is_some());
-    let mut poll = Poll::new()?;
-    let mut udp_in: Vec<(Token, UdpIn)> = Vec::new();
-    for (token, socket, listener, max) in [
-        (SNMP_UDP, sockets.snmp_udp, Listener::Snmp, opts.snmp_max),
-        (
-            SYSLOG_UDP,
-            sockets.syslog_udp,
-            Listener::Syslog,
-            opts.syslog_max,
-        ),
-    ] {
-        if let Some(s) = socket {
-            s.set_nonblocking(true)?;
-            let mut socket = MioUdp::from_std(s);
-            poll.registry()
-                .register(&mut socket, token, Interest::READABLE)?;
-            udp_in.push((
-                token,
-                UdpIn {
+    let mut ingest = Ingest::new(sockets, wal, opts, metrics)?;
+    while !stop.load(Ordering::Relaxed) {
+        ingest.turn()?;
+    }
+    ingest.finish()
+}
+
+/// Everything the ingest thread owns.
+struct Ingest {
+    poll: Poll,
+    events: Events,
+    /// The SNMP and syslog UDP sockets, those configured.
+    udp: Vec<UdpIn>,
+    /// The TCP and TLS listeners and their connections.
+    connections: Connections,
+    wal: Sink,
+    /// Which SNMP datagrams to store and answer; the v3 informs accepted lately.
+    informs: Informs,
+    /// Answers waiting for the flush and fsync of what they acknowledge.
+    acks: Vec<Ack>,
+    metrics: Arc<Metrics>,
+}
+
+impl Ingest {
+    fn new(
+        sockets: Sockets,
+        wal: Writer,
+        opts: IngestOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Ingest, IngestError> {
+        let poll = Poll::new()?;
+        let mut udp = Vec::new();
+        for (token, socket, listener, max) in [
+            (SNMP_UDP, sockets.snmp_udp, Listener::Snmp, opts.snmp_max),
+            (
+                SYSLOG_UDP,
+                sockets.syslog_udp,
+                Listener::Syslog,
+                opts.syslog_max,
+            ),
+        ] {
+            if let Some(s) = socket {
+                s.set_nonblocking(true)?;
+                let mut socket = MioUdp::from_std(s);
+                poll.registry()
+                    .register(&mut socket, token, Interest::READABLE)?;
+                udp.push(UdpIn {
+                    token,
                     socket,
                     batch: udp::RecvBatch::new(max),
                     listener,
                     // Datagrams may have arrived between bind and register.
                     pending: true,
-                },
-            ));
+                });
+            }
         }
+        let connections = Connections::new(
+            poll.registry(),
+            sockets.syslog_tcp,
+            sockets.syslog_tls,
+            &opts,
+            metrics.clone(),
+        )?;
+        let now = Instant::now();
+        Ok(Ingest {
+            poll,
+            events: Events::with_capacity(256),
+            udp,
+            connections,
+            wal: Sink {
+                writer: wal,
+                space: Space::new(now),
+            },
+            informs: Informs::new(opts.engine, opts.communities, opts.usm, now),
+            acks: Vec::new(),
+            metrics,
+        })
     }
-    let mut tcp_listener = register_listener(&poll, sockets.syslog_tcp, SYSLOG_TCP)?;
-    let (tls_listener, tls_config) = match sockets.syslog_tls {
-        Some(t) => (Some(t.listener), Some(t.config)),
-        None => (None, None),
-    };
-    let mut tls_listener = register_listener(&poll, tls_listener, SYSLOG_TLS)?;
-    let mut wal = Sink {
-        writer: wal,
-        space: Space::new(Instant::now()),
-        scratch: Unaccepted::default(),
-    };
-    let mut conns: HashMap<usize, Conn> = HashMap::new();
-    let mut next_conn = FIRST_CONN;
-    let mut events = Events::with_capacity(256);
-    let mut acks: Vec<Ack> = Vec::new();
-    let mut informs = Informs::new(
-        opts.engine.clone(),
-        opts.communities.clone(),
-        opts.usm.clone(),
-        Instant::now(),
-    );
-    let mut queues = Queues::default();
-    let mut refusals = Refusals::default();
-    let mut last_sweep = Instant::now();
-    let tick = Duration::from_millis(50);
 
-    while !stop.load(Ordering::Relaxed) {
-        let busy = udp_in.iter().any(|(_, u)| u.pending) || !queues.ready.is_empty();
-        let timeout = if busy { Duration::ZERO } else { tick };
-        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+    /// One turn of the loop: the ready stream connections one share each, every UDP socket,
+    /// the held connections within what is left of the turn, then the due fsync and the
+    /// answers.
+    fn turn(&mut self) -> Result<(), IngestError> {
+        let now = self.wait()?;
+        self.connections.serve_ready(&mut self.wal, now)?;
+        self.receive_udp()?;
+        self.connections.retry_held(&mut self.wal, now)?;
+        self.sync_and_ack()?;
+        self.connections.sweep(&mut self.wal, now)
+    }
+
+    /// Wait for readiness (not at all when the last turn left work) and note it: the UDP
+    /// sockets to read, the listeners to accept on, the connections to serve. Returns the time
+    /// of the turn.
+    fn wait(&mut self) -> Result<Instant, IngestError> {
+        let busy = self.udp.iter().any(|u| u.pending) || self.connections.has_ready();
+        let timeout = if busy { Duration::ZERO } else { TICK };
+        if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e.into());
             }
         }
         let now = Instant::now();
-        for event in events.iter() {
+        for event in self.events.iter() {
             match event.token() {
-                SNMP_UDP | SYSLOG_UDP => {
-                    for (t, u) in udp_in.iter_mut() {
-                        if *t == event.token() {
-                            u.pending = true;
-                        }
+                token @ (SNMP_UDP | SYSLOG_UDP) => {
+                    for u in self.udp.iter_mut().filter(|u| u.token == token) {
+                        u.pending = true;
                     }
                 }
-                SYSLOG_TCP | SYSLOG_TLS => {
-                    let (listener, tls) = if event.token() == SYSLOG_TCP {
-                        (tcp_listener.as_mut(), None)
-                    } else {
-                        (tls_listener.as_mut(), tls_config.as_ref())
-                    };
-                    if let Some(l) = listener {
-                        let mut accepting = Accepting {
-                            poll: &poll,
-                            conns: &mut conns,
-                            next_conn: &mut next_conn,
-                            opts: &opts,
-                            metrics: &metrics,
-                            refusals: &mut refusals,
-                        };
-                        accepting.accept_all(l, tls, now)?;
-                    }
-                }
-                Token(id) => {
-                    if let Some(conn) = conns.get_mut(&id) {
-                        if !queues.held.contains(&id) {
-                            queues.mark_ready(id, conn);
-                        }
-                    }
-                }
+                SYSLOG_TCP => self
+                    .connections
+                    .accept(Transport::Tcp, self.poll.registry(), now)?,
+                SYSLOG_TLS => self
+                    .connections
+                    .accept(Transport::Tls, self.poll.registry(), now)?,
+                Token(id) => self.connections.ready(id),
             }
         }
-        let mut share = TurnShare::default();
-        serve_ready(
-            &mut conns,
-            &mut wal,
-            &opts,
-            &metrics,
-            now,
-            &mut queues,
-            &mut share,
-        )?;
-        for (_, u) in udp_in.iter_mut().filter(|(_, u)| u.pending) {
-            receive_udp(u, &mut wal, &metrics, &mut acks, &mut informs)?;
-        }
-        if !queues.held.is_empty() {
-            retry_held(
-                &mut conns,
-                &mut wal,
-                &opts,
-                &metrics,
-                now,
-                &mut queues,
-                &mut share,
-            )?;
-        }
-        if wal.writer.sync_due() {
-            wal.writer.sync()?;
-        }
-        send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
-        if now.duration_since(last_sweep) >= Duration::from_secs(1) {
-            last_sweep = now;
-            close_idle(&mut conns, &mut wal, &opts, &metrics, now, &mut queues)?;
-            refusals.tick(now);
-        }
+        Ok(now)
     }
-    info!(
-        connections = conns.len(),
-        "ingest stopping: closing listeners"
-    );
-    streams::take_at_shutdown(&mut conns, &mut wal, &opts, &metrics)?;
-    wal.writer.sync()?;
-    send_acks(&mut acks, &udp_in, &metrics, &mut wal.writer)?;
-    Ok(())
-}
 
-/// Raise the open-file limit and lower the connection caps to what it allows (fd_budget.rs).
-fn budget_descriptors(mut opts: IngestOptions, tls: bool) -> IngestOptions {
-    let nofile = fd_budget::raise_nofile();
-    let tls_max = tls.then_some(opts.tls.max_connections);
-    let (tcp, tls_cap) = fd_budget::caps(opts.max_connections, tls_max, nofile);
-    if tcp < opts.max_connections || (tls && tls_cap < opts.tls.max_connections) {
-        warn!(
-            nofile,
-            reserve = fd_budget::RESERVE,
-            tcp_configured = opts.max_connections,
-            tcp,
-            tls_configured = opts.tls.max_connections,
-            tls = tls_cap,
-            "connection caps lowered to fit the open-file limit"
-        );
+    /// Read the UDP sockets that have datagrams waiting.
+    fn receive_udp(&mut self) -> Result<(), IngestError> {
+        for i in 0..self.udp.len() {
+            if self.udp.get(i).is_some_and(|u| u.pending) {
+                self.receive_from(i)?;
+            }
+        }
+        Ok(())
     }
-    opts.max_connections = tcp;
-    if tls {
-        opts.tls.max_connections = tls_cap;
+
+    /// Up to `UDP_ROUNDS` receive batches from the UDP socket `self.udp[which]`, each appended
+    /// and flushed; `pending` stays set when the socket may hold more.
+    fn receive_from(&mut self, which: usize) -> Result<(), IngestError> {
+        for _ in 0..UDP_ROUNDS {
+            let Some(u) = self.udp.get_mut(which) else {
+                return Ok(());
+            };
+            let n = u.batch.recv(&u.socket)?;
+            if n == 0 {
+                u.pending = false;
+                return Ok(());
+            }
+            self.take_datagrams(which, n)?;
+        }
+        // Stopped before WouldBlock: come back after the other sockets had their turn.
+        if let Some(u) = self.udp.get_mut(which) {
+            u.pending = true;
+        }
+        Ok(())
     }
-    opts
-}
 
-fn meta(source: SocketAddr, transport: Transport, listener: Listener, cut: bool) -> RecordMeta {
-    RecordMeta {
-        received_at_us: now_us(),
-        source,
-        transport: transport as u8,
-        listener: listener as u8,
-        flags: if cut { flags::TRUNCATED } else { 0 },
-    }
-}
-
-/// A datagram to send from the SNMP socket: destination, octets, counted as an inform ack.
-type Ack = (SocketAddr, Vec<u8>, bool);
-
-fn receive_udp(
-    u: &mut UdpIn,
-    wal: &mut Sink,
-    metrics: &Metrics,
-    acks: &mut Vec<Ack>,
-    informs: &mut Informs,
-) -> Result<(), IngestError> {
-    for _ in 0..UDP_ROUNDS {
-        let n = u.batch.recv(&u.socket)?;
-        if n == 0 {
-            u.pending = false;
+    /// Append the `n` datagrams the UDP socket `self.udp[which]` just received, flush them, and
+    /// queue the answers to the informs among them; counted once the flush succeeded.
+    fn take_datagrams(&mut self, which: usize, n: usize) -> Result<(), IngestError> {
+        let Some(u) = self.udp.get(which) else {
             return Ok(());
-        }
+        };
+        let (wal, acks, metrics) = (&mut self.wal, &mut self.acks, &*self.metrics);
         let received_at_us = now_us();
         let now = Instant::now();
         if !wal.space.may_write(now) {
             // The disk is full and the next retry has not come: take the datagrams off the
             // socket and drop them, counted.
             wal.space.dropped_disk_full(n as u64, metrics);
-            continue;
+            return Ok(());
         }
         // Acks up to `acks_safe` answer written records (or need none); counts likewise.
         let mut acks_safe = acks.len();
@@ -390,7 +367,7 @@ fn receive_udp(
                 flags: if cut { flags::TRUNCATED } else { 0 },
             };
             let (ack, key, inform) = match u.listener {
-                Listener::Snmp => match informs.decide(payload, now) {
+                Listener::Snmp => match self.informs.decide(payload, now) {
                     Decision::Store { ack, key, inform } => (ack, key, inform),
                     Decision::AnswerOnly { reply, inform } => {
                         acks.push((source, reply, inform));
@@ -413,7 +390,7 @@ fn receive_udp(
                             disk_full = true;
                             break;
                         }
-                        informs.accepted(key, now);
+                        self.informs.accepted(key, now);
                         (flushed, flushed_cut, acks_safe) = (accepted, cut_count, acks.len());
                     }
                 }
@@ -421,7 +398,7 @@ fn receive_udp(
             }
         }
         if !disk_full && wal.flush(metrics, now)? {
-            (flushed, flushed_cut, acks_safe) = (accepted, cut_count, acks.len());
+            (flushed, flushed_cut) = (accepted, cut_count);
         } else {
             // Nothing after the last good flush was written: no counts, no Responses for it.
             acks.truncate(acks_safe);
@@ -437,48 +414,48 @@ fn receive_udp(
         if dropped > 0 || flushed > 0 {
             wal.space.at_budget(dropped > 0, dropped, metrics);
         }
+        Ok(())
     }
-    // Stopped before WouldBlock: come back after the other sockets had their turn.
-    u.pending = true;
-    Ok(())
-}
 
-/// Send the queued datagrams from the SNMP socket. The records they acknowledge were flushed;
-/// an fsync first makes them durable whatever the WAL's sync policy (one per receive batch that
-/// holds informs; nothing to do when the WAL is already synced).
-fn send_acks(
-    acks: &mut Vec<Ack>,
-    udp_in: &[(Token, UdpIn)],
-    metrics: &Metrics,
-    wal: &mut Writer,
-) -> Result<(), WalError> {
-    if acks.is_empty() {
-        return Ok(());
-    }
-    wal.sync()?;
-    if let Some((_, u)) = udp_in.iter().find(|(t, _)| *t == SNMP_UDP) {
-        let mut sent = 0;
-        for (addr, bytes, counted) in acks.iter() {
-            match u.socket.send_to(bytes, *addr) {
-                Ok(_) => sent += u64::from(*counted),
-                Err(e) => debug!(peer = %addr, error = %e, "inform response not sent"),
-            }
+    /// Sync the WAL when its policy says so, then send the answers.
+    fn sync_and_ack(&mut self) -> Result<(), WalError> {
+        if self.wal.writer.sync_due() {
+            self.wal.writer.sync()?;
         }
-        Metrics::add(&metrics.informs_acked, sent);
+        self.send_acks()
     }
-    acks.clear();
-    Ok(())
-}
 
-fn register_listener(
-    poll: &Poll,
-    listener: Option<std::net::TcpListener>,
-    token: Token,
-) -> io::Result<Option<TcpListener>> {
-    let Some(l) = listener else { return Ok(None) };
-    l.set_nonblocking(true)?;
-    let mut l = TcpListener::from_std(l);
-    poll.registry()
-        .register(&mut l, token, Interest::READABLE)?;
-    Ok(Some(l))
+    /// Send the queued datagrams from the SNMP socket. The records they acknowledge were
+    /// flushed; an fsync first makes them durable whatever the WAL's sync policy (one per
+    /// receive batch that holds informs; nothing to do when the WAL is already synced).
+    fn send_acks(&mut self) -> Result<(), WalError> {
+        if self.acks.is_empty() {
+            return Ok(());
+        }
+        self.wal.writer.sync()?;
+        if let Some(u) = self.udp.iter().find(|u| u.token == SNMP_UDP) {
+            let mut sent = 0;
+            for (addr, bytes, counted) in self.acks.iter() {
+                match u.socket.send_to(bytes, *addr) {
+                    Ok(_) => sent += u64::from(*counted),
+                    Err(e) => debug!(peer = %addr, error = %e, "inform response not sent"),
+                }
+            }
+            Metrics::add(&self.metrics.informs_acked, sent);
+        }
+        self.acks.clear();
+        Ok(())
+    }
+
+    /// After `stop`: take what the open connections hold, sync the WAL, send the last answers.
+    fn finish(mut self) -> Result<(), IngestError> {
+        info!(
+            connections = self.connections.len(),
+            "ingest stopping: closing listeners"
+        );
+        self.connections.take_at_shutdown(&mut self.wal)?;
+        self.wal.writer.sync()?;
+        self.send_acks()?;
+        Ok(())
+    }
 }

@@ -8,7 +8,7 @@
 //! cost of a retry is one failed `write`.
 //!
 //! Stream connections are also held, without loss or a `/health` flag, in the last quarter of
-//! the budget, which is kept for datagrams (`STREAM_RESERVE` in streams.rs).
+//! the budget, which is kept for datagrams (`STREAM_RESERVE` in connections.rs).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

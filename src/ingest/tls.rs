@@ -13,8 +13,8 @@
 //! Handshakes run on the ingest thread, bounded: a connection gets at most one handshake step
 //! (one `read_tls` and the `process_new_packets` that answers it, so at most one flight of the
 //! client's) per turn of the ingest loop, and the loop caps the handshaking connections it serves
-//! per turn (`HANDSHAKES_PER_TURN` in streams.rs). The costly step, the server's signature or the
-//! check of a client certificate, is about a millisecond, so a turn stays short and the UDP
+//! per turn (`HANDSHAKES_PER_TURN` in connections.rs). The costly step, the server's signature or
+//! the check of a client certificate, is about a millisecond, so a turn stays short and the UDP
 //! sockets are read between turns. Moving handshakes to a thread of their own would cost a
 //! hand-over of every connection (socket and rustls state) between threads and a second owner of
 //! the connection cap, for work that is small per turn once bounded.
