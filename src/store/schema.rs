@@ -120,9 +120,12 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("messages", "raw_bytes", "BLOB"),
 ];
 
-/// `syslog_messages`' columns after `id` and `message_id`: (the seed's name, the column in
-/// `messages`, its declaration).
-pub const SYSLOG_COLUMNS: &[(&str, &str, &str)] = &[
+/// A type-specific column: (the seed's name in its view, the column in `messages`, its
+/// declaration).
+pub type TypedColumn = (&'static str, &'static str, &'static str);
+
+/// `syslog_messages`' columns after `id` and `message_id`.
+pub const SYSLOG_COLUMNS: &[TypedColumn] = &[
     ("facility", "syslog_facility", "TEXT"),
     ("level", "syslog_level", "INTEGER"),
     ("program", "syslog_program", "TEXT"),
@@ -135,7 +138,7 @@ pub const SYSLOG_COLUMNS: &[(&str, &str, &str)] = &[
 ];
 
 /// `snmp_messages`' columns after `id` and `message_id`, as `SYSLOG_COLUMNS`.
-pub const SNMP_COLUMNS: &[(&str, &str, &str)] = &[
+pub const SNMP_COLUMNS: &[TypedColumn] = &[
     ("oid", "snmp_oid", "TEXT"),
     ("trap_type", "snmp_trap_type", "TEXT"),
     ("snmp_version", "snmp_version", "TEXT"),
@@ -151,7 +154,7 @@ pub const SNMP_COLUMNS: &[(&str, &str, &str)] = &[
 ];
 
 /// The two views and the message type each shows: (view, `messages.type`, columns).
-const VIEWS: &[(&str, &str, &[(&str, &str, &str)])] = &[
+const VIEWS: &[(&str, &str, &[TypedColumn])] = &[
     ("syslog_messages", "syslog", SYSLOG_COLUMNS),
     ("snmp_messages", "snmp_trap", SNMP_COLUMNS),
 ];
@@ -211,7 +214,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 fn move_into_messages(
     tx: &Connection,
     table: &str,
-    columns: &[(&str, &str, &str)],
+    columns: &[TypedColumn],
 ) -> rusqlite::Result<()> {
     let mut set = Vec::new();
     for (name, column, _) in columns {
@@ -229,7 +232,7 @@ fn move_into_messages(
 }
 
 /// `CREATE VIEW` for one message type: every message of that type, with the seed's columns.
-fn view_sql(view: &str, kind: &str, columns: &[(&str, &str, &str)]) -> String {
+fn view_sql(view: &str, kind: &str, columns: &[TypedColumn]) -> String {
     let picked: Vec<String> = columns
         .iter()
         .map(|(name, column, _)| format!("{column} AS {name}"))
@@ -291,14 +294,6 @@ mod tests {
             |r| r.get(0),
         )
         .expect("column")
-    }
-
-    fn key_columns(conn: &Connection, table: &str) -> Vec<String> {
-        let mut stmt = conn
-            .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")
-            .expect("pragma");
-        let names = stmt.query_map([table], |r| r.get(0)).expect("query");
-        names.collect::<Result<_, _>>().expect("names")
     }
 
     fn store_two(path: &std::path::Path) {

@@ -312,7 +312,7 @@ const MESSAGE_VALUES: &str =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16, ?17";
 
 /// One INSERT per message: the common columns and its type's (schema.rs), in one row.
-fn insert_sql(typed: &[(&str, &str, &str)]) -> String {
+fn insert_sql(typed: &[schema::TypedColumn]) -> String {
     let columns: Vec<&str> = typed.iter().map(|(_, column, _)| *column).collect();
     let values: Vec<String> = (18..18 + typed.len()).map(|i| format!("?{i}")).collect();
     format!(

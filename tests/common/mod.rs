@@ -27,12 +27,17 @@ pub fn need_tool(name: &str) {
 
 /// A port free for both UDP and TCP on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
+    // The kernel may hand the same ephemeral port out again once it is released, so a test
+    // asking for two (TCP and TLS listeners) could get one twice: never return a port twice.
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..100 {
         let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
             continue;
         };
         let Ok(addr) = tcp.local_addr() else { continue };
-        if UdpSocket::bind(addr).is_ok() {
+        if !given.contains(&addr.port()) && UdpSocket::bind(addr).is_ok() {
+            given.push(addr.port());
             return addr.port();
         }
     }
