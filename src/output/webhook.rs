@@ -37,8 +37,8 @@ use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use super::http::{Client, PostOutcome};
-use crate::config::{OutputsSection, WebhookTarget};
-use crate::store::outbox::{Due, Outbox, DEFAULT_TARGET};
+use crate::config::{OutputsSection, WebhookTarget, DEFAULT_TARGET};
+use crate::store::outbox::{Due, Outbox};
 use crate::timefmt::now_us;
 
 /// How often an idle sender looks for new alerts.
