@@ -95,7 +95,7 @@ struct Running {
     /// Raised on SIGHUP; the reloader clears it.
     hangup: Arc<AtomicBool>,
     /// Tell the drain that ingest is done, or to give up.
-    pipeline: Arc<pipeline::Signals>,
+    control: Arc<pipeline::Control>,
     processing: Stage<Result<(), pipeline::PipelineError>>,
     /// Stops the webhook sender and the reloader, after processing has drained.
     stop_side: Arc<AtomicBool>,
@@ -118,8 +118,8 @@ impl Running {
     ) -> Result<Running, DaemonError> {
         let metrics = Arc::new(Metrics::default());
         let (rules, usm) = (decoding.rules.clone(), decoding.usm.clone());
-        let pipeline = Arc::new(pipeline::Signals::default());
-        let processing = spawn_pipeline(cfg, wal.clone(), decoding, &metrics, &pipeline, &health)?;
+        let control = Arc::new(pipeline::Control::default());
+        let processing = spawn_pipeline(cfg, wal.clone(), decoding, &metrics, &control, &health)?;
         // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
         let stop_side = Arc::new(AtomicBool::new(false));
         let webhooks = {
@@ -145,7 +145,7 @@ impl Running {
             health,
             wal,
             hangup,
-            pipeline,
+            control,
             processing,
             stop_side,
             webhooks,
@@ -191,7 +191,7 @@ impl Running {
             health,
             wal,
             hangup,
-            pipeline,
+            control,
             processing,
             stop_side,
             webhooks,
@@ -204,9 +204,9 @@ impl Running {
         info!("stopping: no longer listening; draining the WAL into the database");
         stop_ingest.store(true, Ordering::Relaxed);
         let ingest_result = ingesting.join();
-        pipeline.ingest_done.store(true, Ordering::Release);
+        control.ingest_done.store(true, Ordering::Release);
         let timeout = cfg.daemon.shutdown_timeout();
-        let drained = wait_for_drain(&processing, &pipeline, signals, &hangup, timeout);
+        let drained = wait_for_drain(&processing, &control, signals, &hangup, timeout);
         // The drained batches' alerts are queued; the rest are sent after a restart. An
         // in-flight POST finishes first (bounded by its target's timeout).
         stop_side.store(true, Ordering::Relaxed);
@@ -248,7 +248,7 @@ fn requested<E>(request: Result<Request, E>, hangup: &AtomicBool) -> Option<Requ
 /// once). False when it did not finish: it is told to abort, and given a moment to.
 fn wait_for_drain<T>(
     processing: &Stage<T>,
-    pipeline: &pipeline::Signals,
+    control: &pipeline::Control,
     signals: &SignalRequests,
     hangup: &AtomicBool,
     timeout: Duration,
@@ -275,7 +275,7 @@ fn wait_for_drain<T>(
     if processing.is_done() {
         return true;
     }
-    pipeline.abort.store(true, Ordering::Relaxed);
+    control.abort.store(true, Ordering::Relaxed);
     processing.wait(ABORT_GRACE);
     false
 }
@@ -400,13 +400,13 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     let decoding = resources.decoding;
     let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir)))?;
     let metrics = Arc::new(Metrics::default());
-    let signals = Arc::new(pipeline::Signals::default());
-    signals.ingest_done.store(true, Ordering::Release);
+    let control = Arc::new(pipeline::Control::default());
+    control.ingest_done.store(true, Ordering::Release);
     // Nothing serves /health here, and the drain is meant to end: its end is no death.
     let health = Health::new(cfg.metrics.stall_after());
     health.stopping();
     let last = report.last_seq;
-    let processing = spawn_pipeline(cfg, wal, decoding, &metrics, &signals, &health)?;
+    let processing = spawn_pipeline(cfg, wal, decoding, &metrics, &control, &health)?;
     let bar = if progress {
         indicatif::ProgressBar::new(last)
     } else {
@@ -434,7 +434,7 @@ fn spawn_pipeline(
     wal: WalHandle,
     decoding: Decoding,
     metrics: &Arc<Metrics>,
-    signals: &Arc<pipeline::Signals>,
+    control: &Arc<pipeline::Control>,
     health: &Arc<Health>,
 ) -> Result<Stage<Result<(), pipeline::PipelineError>>, DaemonError> {
     let db_path = cfg.storage.database.path.clone();
@@ -458,7 +458,7 @@ fn spawn_pipeline(
         names: decoding.names,
     };
     let rules = decoding.rules;
-    let (metrics, signals) = (metrics.clone(), signals.clone());
+    let (metrics, control) = (metrics.clone(), control.clone());
     let max_failure_users = cfg.snmpv3.max_auth_failure_users;
     let max_devices = cfg.storage.database.max_devices;
     let storm_window = cfg.outputs.storm_window();
@@ -478,7 +478,7 @@ fn spawn_pipeline(
             rules,
             opts,
             metrics,
-            signals,
+            control,
         )
     })
 }
