@@ -12,9 +12,9 @@
 //!   when nobody asks `/health`; the counters summary rides on it every [`SUMMARY_EVERY`];
 //! - `replay`'s progress bar, redrawn every [`PROGRESS_EVERY`] while it waits for the drain.
 //!
-//! Outside this module the reloader (`pipeline::reload`) looks at the files' modification times
-//! and the SIGHUP flag every 200 ms, and the webhook sender polls its outbox: nothing tells them
-//! of a changed file or a queued alert.
+//! A SIGHUP is passed on to the reloader (`pipeline::reload`) on its channel of requests. Outside
+//! this module, the reloader still looks at the files' modification times every second and the
+//! webhook sender polls its outbox: nothing tells them of a changed file or a queued alert.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::select;
+use crossbeam_channel::{select, Sender};
 use tracing::{info, warn};
 
 use super::process::{PidFile, Request, SignalRequests};
@@ -40,7 +40,7 @@ use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
 use crate::metrics::Metrics;
 use crate::metrics_http::StopMetrics;
 use crate::output::webhook;
-use crate::pipeline::reload::{Reloader, Watched};
+use crate::pipeline::reload::{ReloadRequest, Reloader, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules};
 use crate::store::auth_failures::AuthFailures;
 use crate::store::devices::DeviceRegistry;
@@ -92,12 +92,12 @@ struct Running {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     wal: WalHandle,
-    /// Raised on SIGHUP; the reloader clears it.
-    hangup: Arc<AtomicBool>,
+    /// SIGHUP's requests to the reloader; dropping it stops the reloader.
+    reload: Sender<ReloadRequest>,
     /// Tell the drain that ingest is done, or to give up.
     control: Arc<pipeline::Control>,
     processing: Stage<Result<(), pipeline::PipelineError>>,
-    /// Stops the webhook sender and the reloader, after processing has drained.
+    /// Stops the webhook sender, after processing has drained.
     stop_side: Arc<AtomicBool>,
     webhooks: Stage<()>,
     metrics_http: Option<(Stage<()>, StopMetrics)>,
@@ -130,8 +130,7 @@ impl Running {
             })?
         };
         let metrics_http = spawn_metrics_http(cfg, &metrics, &health, &wal);
-        let hangup = Arc::new(AtomicBool::new(false));
-        let reloader = spawn_reloader(cfg, &rules, &usm, &hangup, &stop_side, &health)?;
+        let (reloader, reload) = spawn_reloader(cfg, &rules, &usm, &health)?;
         let stop_ingest = Arc::new(AtomicBool::new(false));
         let ingesting = {
             let opts = ingest_options(cfg, engine, usm);
@@ -144,7 +143,7 @@ impl Running {
             metrics,
             health,
             wal,
-            hangup,
+            reload,
             control,
             processing,
             stop_side,
@@ -165,7 +164,7 @@ impl Running {
         loop {
             select! {
                 recv(signals.requests()) -> request => {
-                    if requested(request, &self.hangup) == Some(Request::Stop) {
+                    if requested(request, &self.reload) == Some(Request::Stop) {
                         return;
                     }
                 }
@@ -190,7 +189,7 @@ impl Running {
             metrics,
             health,
             wal,
-            hangup,
+            reload,
             control,
             processing,
             stop_side,
@@ -206,13 +205,14 @@ impl Running {
         let ingest_result = ingesting.join();
         control.ingest_done.store(true, Ordering::Release);
         let timeout = cfg.daemon.shutdown_timeout();
-        let drained = wait_for_drain(&processing, &control, signals, &hangup, timeout);
+        let drained = wait_for_drain(&processing, &control, signals, &reload, timeout);
         // The drained batches' alerts are queued; the rest are sent after a restart. An
         // in-flight POST finishes first (bounded by its target's timeout).
         stop_side.store(true, Ordering::Relaxed);
         if webhooks.join().is_err() {
             warn!("webhook sender thread panicked");
         }
+        drop(reload);
         let _ = reloader.join();
         if let Some((thread, stop)) = metrics_http {
             stop.stop();
@@ -236,10 +236,12 @@ impl Running {
 }
 
 /// What a signal asks, once a reload is passed on to the reloader.
-fn requested<E>(request: Result<Request, E>, hangup: &AtomicBool) -> Option<Request> {
+fn requested<E>(request: Result<Request, E>, reload: &Sender<ReloadRequest>) -> Option<Request> {
     let request = request.ok()?;
     if request == Request::Reload {
-        hangup.store(true, Ordering::Relaxed);
+        // Full: a reload is already waiting, and it will read the files as they are now.
+        // Disconnected: the reloader has died, which /health reports.
+        let _ = reload.try_send(ReloadRequest);
     }
     Some(request)
 }
@@ -250,7 +252,7 @@ fn wait_for_drain<T>(
     processing: &Stage<T>,
     control: &pipeline::Control,
     signals: &SignalRequests,
-    hangup: &AtomicBool,
+    reload: &Sender<ReloadRequest>,
     timeout: Duration,
 ) -> bool {
     let deadline = crossbeam_channel::after(timeout);
@@ -258,7 +260,7 @@ fn wait_for_drain<T>(
         select! {
             recv(processing.ended()) -> _ => return true,
             recv(signals.requests()) -> request => {
-                if requested(request, hangup) == Some(Request::Stop) {
+                if requested(request, reload) == Some(Request::Stop) {
                     warn!("second signal: stopping now; unprocessed messages stay in the WAL");
                     break;
                 }
@@ -327,15 +329,14 @@ fn start_engine(cfg: &Config) -> Result<EngineState, DaemonError> {
     Ok(engine)
 }
 
-/// The thread that reloads the rules and credentials files.
+/// The thread that reloads the rules and credentials files, and the sender of its requests
+/// (dropping it stops the thread).
 fn spawn_reloader(
     cfg: &Config,
     rules: &SharedRules,
     usm: &SharedUsm,
-    hangup: &Arc<AtomicBool>,
-    stop: &Arc<AtomicBool>,
     health: &Arc<Health>,
-) -> Result<Stage<()>, DaemonError> {
+) -> Result<(Stage<()>, Sender<ReloadRequest>), DaemonError> {
     let mut files = Vec::new();
     if let Some(path) = cfg.pattern_matching.rules_file.clone() {
         files.push(Watched::rules(path, rules.clone()));
@@ -343,13 +344,14 @@ fn spawn_reloader(
     if let Some(path) = cfg.snmpv3.credentials_file.clone() {
         files.push(Watched::credentials(path, usm.clone()));
     }
+    let (reload, requests) = crossbeam_channel::bounded(1);
     let reloader = Reloader {
         files,
         interval: Duration::from_secs(cfg.pattern_matching.reload_interval_seconds.max(1)),
-        hangup: hangup.clone(),
-        stop: stop.clone(),
+        requests,
     };
-    threads::spawn(health, "mutt-reload", move || reloader.run())
+    let thread = threads::spawn(health, "mutt-reload", move || reloader.run())?;
+    Ok((thread, reload))
 }
 
 /// The metrics and health listener, when it is enabled and its port can be bound: metrics never
