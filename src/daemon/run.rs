@@ -12,10 +12,13 @@
 //!   when nobody asks `/health`; the counters summary rides on it every [`SUMMARY_EVERY`];
 //! - `replay`'s progress bar, redrawn every [`PROGRESS_EVERY`] while it waits for the drain.
 //!
-//! A SIGHUP is passed on to the reloader (`pipeline::reload`) on its channel of requests. Outside
-//! this module, the reloader still looks at the files' modification times every second and the
-//! webhook sender polls its outbox: nothing tells them of a changed file or a queued alert.
+//! A SIGHUP is passed on to the reloader (`pipeline::reload`) on its channel of requests, and the
+//! webhook sender is stopped by dropping its stop channel; both wait on their channel with a
+//! timeout. Outside this module, the reloader still looks at the files' modification times every
+//! second and the webhook sender polls its outbox: nothing tells them of a changed file or a
+//! queued alert.
 
+use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
@@ -97,8 +100,8 @@ struct Running {
     /// Tell the drain that ingest is done, or to give up.
     control: Arc<pipeline::Control>,
     processing: Stage<Result<(), pipeline::PipelineError>>,
-    /// Stops the webhook sender, after processing has drained.
-    stop_side: Arc<AtomicBool>,
+    /// Dropped to stop the webhook sender, after processing has drained.
+    stop_webhooks: Sender<Infallible>,
     webhooks: Stage<()>,
     metrics_http: Option<(Stage<()>, StopMetrics)>,
     reloader: Stage<()>,
@@ -121,10 +124,9 @@ impl Running {
         let control = Arc::new(pipeline::Control::default());
         let processing = spawn_pipeline(cfg, wal.clone(), decoding, &metrics, &control, &health)?;
         // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
-        let stop_side = Arc::new(AtomicBool::new(false));
+        let (stop_webhooks, stop) = crossbeam_channel::bounded(0);
         let webhooks = {
             let (db, outputs) = (cfg.storage.database.path.clone(), cfg.outputs.clone());
-            let stop = stop_side.clone();
             threads::spawn(&health, "mutt-webhook", move || {
                 webhook::run(&db, &outputs, &stop)
             })?
@@ -146,7 +148,7 @@ impl Running {
             reload,
             control,
             processing,
-            stop_side,
+            stop_webhooks,
             webhooks,
             metrics_http,
             reloader,
@@ -192,7 +194,7 @@ impl Running {
             reload,
             control,
             processing,
-            stop_side,
+            stop_webhooks,
             webhooks,
             metrics_http,
             reloader,
@@ -208,7 +210,7 @@ impl Running {
         let drained = wait_for_drain(&processing, &control, signals, &reload, timeout);
         // The drained batches' alerts are queued; the rest are sent after a restart. An
         // in-flight POST finishes first (bounded by its target's timeout).
-        stop_side.store(true, Ordering::Relaxed);
+        drop(stop_webhooks);
         if webhooks.join().is_err() {
             warn!("webhook sender thread panicked");
         }
