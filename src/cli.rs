@@ -8,11 +8,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::daemon::{self, DaemonError};
+use crate::decode::snmp::{ber, ber::tag, pdu};
 use crate::decode::{snmp, syslog};
-use crate::model::{Listener, MessageKind, Transport};
+use crate::model::{Listener, Transport};
 use crate::pipeline::process::{process, ProcessContext};
-use crate::rules::{MatchInput, RuleSet};
-use crate::store::RuleHit;
+use crate::rules::RuleSet;
+use crate::store::{Detail, MessageRow, Rejection};
 use crate::wal::{Record, RecordMeta};
 
 pub use crate::daemon::{EXIT_CONFIG, EXIT_RUNTIME};
@@ -104,17 +105,34 @@ pub enum DecodeCommand {
 pub enum RulesCommand {
     /// Validate a rules file (default: the configured one).
     Check { file: Option<PathBuf> },
-    /// Show which rule TEXT would match, its severity and action.
+    /// Show which rule a message would match, its severity and action. The message goes through
+    /// the same decoding, checks and matching as one received from 127.0.0.1, with the
+    /// configured rules, MIBs, SNMPv3 users and communities.
+    #[command(after_help = RULES_TEST_EXAMPLES)]
     Test {
-        text: String,
+        /// The message, as --type says.
+        #[arg(required_unless_present = "oid")]
+        text: Option<String>,
         #[arg(long = "type", value_enum, default_value = "syslog")]
         kind: KindArg,
+        /// Instead of TEXT and --type: a minimal SNMPv2c trap with this snmpTrapOID (sysUpTime.0 =
+        /// 0, no other varbinds, the first configured community or `public`).
+        #[arg(long, value_name = "OID", conflicts_with_all = ["text", "kind"])]
+        oid: Option<String>,
     },
 }
 
+const RULES_TEST_EXAMPLES: &str = "Examples:
+  mutt rules test '<13>Nov 27 10:00:00 sw1 ifmgr: Gi0/1 is down'
+  mutt rules test --oid 1.3.6.1.6.3.1.1.5.3
+  mutt rules test --type snmp-trap \"$(cat linkdown.hex)\"";
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum KindArg {
+    /// TEXT is one syslog line.
     Syslog,
+    /// TEXT is one SNMP datagram in hex, as `decode snmp --hex` reads it: digit pairs, any
+    /// spacing or colons, `#` comments.
     SnmpTrap,
 }
 
@@ -143,6 +161,12 @@ pub enum CliError {
     /// A file given with `decode snmp --hex` is not hex text.
     #[error("{}: not hex text", .0.display())]
     NotHex(PathBuf),
+    /// `rules test --type snmp-trap` was given TEXT that is not hex.
+    #[error("TEXT: not hex text (with --type snmp-trap, TEXT is one SNMP datagram in hex)")]
+    TextNotHex,
+    /// `rules test --oid` was given something that is not an OID.
+    #[error("--oid: expected a dotted OID like 1.3.6.1.6.3.1.1.5.3, got {0:?}")]
+    NotOid(String),
     /// `mutt rules` was given no file and the configuration names none.
     #[error("no pattern_matching.rules_file configured")]
     NoRulesFile,
@@ -178,7 +202,11 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Daemon(e) => e.exit_code(),
-            CliError::ReceivedAt(_) | CliError::NotHex(_) | CliError::NoRulesFile => EXIT_CONFIG,
+            CliError::ReceivedAt(_)
+            | CliError::NotHex(_)
+            | CliError::TextNotHex
+            | CliError::NotOid(_)
+            | CliError::NoRulesFile => EXIT_CONFIG,
             CliError::Input { .. }
             | CliError::Io(_)
             | CliError::Database { .. }
@@ -442,74 +470,173 @@ fn rules(cli: &Cli, what: &RulesCommand) -> Result<(), CliError> {
             println!("{}: ok ({} rules)", path.display(), set.rules().len());
             Ok(())
         }
-        RulesCommand::Test { text, kind } => {
-            let path = configured()?;
-            let set = RuleSet::load(&path).map_err(DaemonError::from)?;
-            let hit = match kind {
-                // A syslog line goes through the same stage as in the pipeline, so program and
-                // hostname rules see parsed fields.
-                KindArg::Syslog => {
-                    let record = Record {
-                        seq: 0,
-                        meta: RecordMeta {
-                            received_at_us: crate::timefmt::now_us(),
-                            source: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                            transport: Transport::Udp as u8,
-                            listener: Listener::Syslog as u8,
-                            flags: 0,
-                        },
-                        payload: text.as_bytes().to_vec(),
-                    };
-                    let ctx = ProcessContext {
-                        rules: &set,
-                        default_utc_offset_secs: 0,
-                        source_utc_offsets: &[],
-                        communities: &[],
-                        dns: None,
-                        now: std::time::Instant::now(),
-                        usm: None,
-                        store_unauthenticated: false,
-                        names: snmp::names::builtin(),
-                    };
-                    process(&record, &ctx).rule
-                }
-                KindArg::SnmpTrap => set
-                    .eval(&MatchInput {
-                        kind: MessageKind::SnmpTrap,
-                        source: std::net::IpAddr::from([127, 0, 0, 1]),
-                        raw: text,
-                        message: text,
-                        program: "",
-                        hostname: "",
-                        oid: "",
-                        trap_type: "",
-                    })
-                    .map(|r| RuleHit {
-                        id: r.id.clone(),
-                        name: r.name.clone(),
-                        severity: r.severity.clone(),
-                        action: r.action,
-                        webhook: r.webhook.clone(),
-                    }),
-            };
-            match hit {
-                Some(r) => println!(
-                    "matches {} ({}): severity {}, action {}",
-                    r.id,
-                    r.name,
-                    r.severity,
-                    r.action.as_str()
-                ),
-                None => println!("no rule matches: stored unmatched"),
-            }
-            Ok(())
+        RulesCommand::Test { text, kind, oid } => {
+            rules_test(cli, text.as_deref(), *kind, oid.as_deref())
         }
     }
+}
+
+/// `mutt rules test`: one message through `pipeline::process`, as if received from 127.0.0.1
+/// over UDP just now, with what `run` loads: the rules, MIBs and SNMPv3 users, and
+/// `snmp.communities`.
+fn rules_test(
+    cli: &Cli,
+    text: Option<&str>,
+    kind: KindArg,
+    oid: Option<&str>,
+) -> Result<(), CliError> {
+    let cfg = load_config(&cli.config)?;
+    if cfg.pattern_matching.rules_file.is_none() {
+        return Err(CliError::NoRulesFile);
+    }
+    let resources = daemon::Resources::load(&cfg)?;
+    for w in &resources.warnings {
+        eprintln!("warning: {w}");
+    }
+    let (listener, payload) = match (oid, text, kind) {
+        (Some(oid), ..) => {
+            let arcs = parse_oid(oid).ok_or_else(|| CliError::NotOid(oid.to_string()))?;
+            let community = cfg
+                .snmp
+                .communities
+                .first()
+                .map_or("public", String::as_str);
+            (Listener::Snmp, minimal_v2c_trap(community, &arcs))
+        }
+        (None, Some(hex), KindArg::SnmpTrap) => {
+            let datagram = crate::hex::parse_dump(hex.as_bytes()).ok_or(CliError::TextNotHex)?;
+            (Listener::Snmp, datagram)
+        }
+        (None, line, KindArg::Syslog) => (Listener::Syslog, line.unwrap_or("").as_bytes().to_vec()),
+        // clap asks for TEXT when there is no --oid.
+        (None, None, KindArg::SnmpTrap) => return Err(CliError::TextNotHex),
+    };
+    let record = Record {
+        seq: 0,
+        meta: RecordMeta {
+            received_at_us: crate::timefmt::now_us(),
+            source: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            transport: Transport::Udp as u8,
+            listener: listener as u8,
+            flags: 0,
+        },
+        payload,
+    };
+    let rules = resources.rules();
+    let usm = resources.usm();
+    let source_offsets = cfg.source_utc_offsets();
+    let ctx = ProcessContext {
+        rules: &rules,
+        default_utc_offset_secs: cfg.default_utc_offset_secs(),
+        source_utc_offsets: &source_offsets,
+        communities: &cfg.snmp.communities,
+        dns: None,
+        now: std::time::Instant::now(),
+        usm: usm.as_deref(),
+        store_unauthenticated: cfg.snmpv3.store_unauthenticated,
+        names: resources.names(),
+    };
+    let row = process(&record, &ctx);
+    for e in &row.validation_errors {
+        eprintln!("note: {e}");
+    }
+    println!("{}", rule_decision(&row));
+    Ok(())
+}
+
+/// What `rules test` says about a processed message.
+fn rule_decision(row: &MessageRow) -> String {
+    let untrusted = match &row.detail {
+        Detail::Snmp(t) => t.untrusted.is_some(),
+        Detail::Syslog(_) => false,
+    };
+    match (&row.rule, row.rejected) {
+        (Some(r), _) => format!(
+            "matches {} ({}): severity {}, action {}",
+            r.id,
+            r.name,
+            r.severity,
+            r.action.as_str()
+        ),
+        (None, Some(Rejection::Community)) => {
+            "not stored: its community is not in snmp.communities, so no rule runs".into()
+        }
+        (None, Some(Rejection::V3(_))) => {
+            "not stored: an SNMPv3 message that is not trusted, so no rule runs".into()
+        }
+        (None, None) if untrusted => {
+            "stored unmatched: an SNMPv3 message that is not trusted, so no rule runs".into()
+        }
+        (None, None) => "no rule matches: stored unmatched".into(),
+    }
+}
+
+/// `1.3.6.1.6.3.1.1.5.3` (a leading dot allowed) as arcs; None when it is not an OID.
+fn parse_oid(text: &str) -> Option<Vec<u32>> {
+    let text = text.trim();
+    let arcs: Vec<u32> = text
+        .strip_prefix('.')
+        .unwrap_or(text)
+        .split('.')
+        .map(|arc| arc.parse().ok())
+        .collect::<Option<_>>()?;
+    match arcs.as_slice() {
+        [0 | 1, second, ..] if *second < 40 => Some(arcs),
+        [2, _, ..] => Some(arcs),
+        _ => None,
+    }
+}
+
+/// An SNMPv2-Trap with only the varbinds RFC 3416 section 4.2.6 requires: sysUpTime.0 = 0 and
+/// snmpTrapOID.0 = `trap_oid`.
+fn minimal_v2c_trap(community: &str, trap_oid: &[u32]) -> Vec<u8> {
+    let varbind = |name: &[u32], value: &dyn Fn(&mut Vec<u8>)| {
+        let mut vb = Vec::new();
+        ber::write_oid(&mut vb, name);
+        value(&mut vb);
+        let mut out = Vec::new();
+        ber::write_tlv(&mut out, tag::SEQUENCE, &vb);
+        out
+    };
+    let mut varbinds = varbind(pdu::SYS_UPTIME_0, &|v| {
+        ber::write_tlv(v, tag::TIME_TICKS, &[0])
+    });
+    varbinds.extend(varbind(pdu::SNMP_TRAP_OID_0, &|v| {
+        ber::write_oid(v, trap_oid)
+    }));
+    let mut list = Vec::new();
+    ber::write_tlv(&mut list, tag::SEQUENCE, &varbinds);
+    let mut body = Vec::new();
+    ber::write_integer(&mut body, 1); // version: v2c
+    ber::write_tlv(&mut body, tag::OCTET_STRING, community.as_bytes());
+    snmp::inform::write_pdu(&mut body, pdu::SNMPV2_TRAP, 1, 0, &list);
+    let mut out = Vec::new();
+    ber::write_tlv(&mut out, tag::SEQUENCE, &body);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oid_is_dotted_arcs_that_start_as_x690_allows() {
+        assert_eq!(parse_oid("1.3.6.1.6.3.1.1.5.3").map(|a| a.len()), Some(10));
+        assert_eq!(parse_oid(" .1.3.6 "), Some(vec![1, 3, 6]));
+        assert_eq!(parse_oid("2.999"), Some(vec![2, 999]));
+        for bad in [
+            "",
+            "1",
+            "3.1",
+            "1.40",
+            "1..3",
+            "1.3.x",
+            "IF-MIB::linkDown",
+            "1.3.-1",
+        ] {
+            assert_eq!(parse_oid(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn usage_errors_exit_2_and_failures_at_run_time_1_with_the_words_they_always_had() {

@@ -20,35 +20,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use quick_cache::sync::Cache;
 use quick_cache::{OptionsBuilder, UnitWeighter};
-use serde::Deserialize;
 use tracing::debug;
 
-/// `enrichment:` in mutt_config.yaml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EnrichmentSection {
-    /// Resolve source addresses to names for `source_device`.
-    pub reverse_dns: bool,
-    /// Most addresses remembered (answers, failures and lookups under way); beyond it one is
-    /// forgotten for each new one.
-    pub dns_cache_size: usize,
-    pub dns_positive_ttl_seconds: u64,
-    pub dns_negative_ttl_seconds: u64,
-    /// Lookups running at once.
-    pub dns_threads: usize,
-}
-
-impl Default for EnrichmentSection {
-    fn default() -> Self {
-        EnrichmentSection {
-            reverse_dns: true,
-            dns_cache_size: 100_000,
-            dns_positive_ttl_seconds: 3600,
-            dns_negative_ttl_seconds: 300,
-            dns_threads: 2,
-        }
-    }
-}
+use crate::config::EnrichmentSection;
 
 #[derive(Clone)]
 enum Entry {

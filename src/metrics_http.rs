@@ -26,42 +26,14 @@ use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetr
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
-use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, Semaphore};
 use tracing::{debug, info, warn};
 
+use crate::config::MetricsSection;
 use crate::health::Health;
 use crate::metrics::{udp_rcvbuf_errors, Metrics};
 use crate::wal::WalHandle;
-
-/// `metrics:` in mutt_config.yaml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsSection {
-    pub enabled: bool,
-    /// Address of the listener; keep it on loopback or a management network.
-    pub listen: SocketAddr,
-    /// `/health` answers 503 when storage has not advanced for this long while records wait in
-    /// the WAL. Default 30, at least 1.
-    pub stall_after_seconds: u64,
-}
-
-impl MetricsSection {
-    pub fn stall_after(&self) -> Duration {
-        Duration::from_secs(self.stall_after_seconds.max(1))
-    }
-}
-
-impl Default for MetricsSection {
-    fn default() -> Self {
-        MetricsSection {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 9162)),
-            stall_after_seconds: 30,
-        }
-    }
-}
 
 /// Longest request head read (hyper's smallest buffer); anything longer is answered 431.
 const MAX_REQUEST: usize = 8 * 1024;

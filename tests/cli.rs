@@ -176,3 +176,70 @@ fn rules_check_and_test_explain_a_rules_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad_rules.yaml:5: rules[0].pattern"), "{err}");
 }
+
+#[test]
+fn rules_test_decodes_a_trap_as_received_so_oid_and_trap_type_rules_match() {
+    let env = Env::new(Setup {
+        rules: "rules:
+  - id: linkdown
+    name: Link down
+    pattern_type: keyword
+    keywords: ['1.3.6.1.6.3.1.1.5.3']
+    field: oid
+    severity: critical
+  - id: cold
+    name: Cold start
+    pattern_type: regex
+    pattern: '^SNMPv2-MIB::coldStart$'
+    field: trap_type
+    severity: info
+"
+        .into(),
+        ..Setup::default()
+    });
+    let test = |args: &[&str]| {
+        let mut all = vec!["rules", "test"];
+        all.extend_from_slice(args);
+        let out = env.mutt(&all).output().expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.code(), stdout)
+    };
+    let link_down = "matches linkdown (Link down): severity critical, action store";
+
+    // A captured datagram, in hex with a comment line, as `decode snmp --hex` reads it.
+    let captured = include_bytes!("data/snmp/netsnmp_v2c_linkdown.bin");
+    let hex = format!("# linkDown from net-snmp\n{}", mutt::hex::spaced(captured));
+    assert_eq!(
+        test(&["--type", "snmp-trap", &hex]),
+        (Some(0), link_down.to_string())
+    );
+
+    // The short form: a minimal v2c trap with that snmpTrapOID.
+    assert_eq!(
+        test(&["--oid", "1.3.6.1.6.3.1.1.5.3"]),
+        (Some(0), link_down.to_string())
+    );
+    // The built trap is a valid one: nothing to note about it.
+    let out = env
+        .mutt(&["rules", "test", "--oid", "1.3.6.1.6.3.1.1.5.3"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("note:"), "{err}");
+    // trap_type is the OID's name, as the decoder gives it.
+    assert_eq!(
+        test(&["--oid", "1.3.6.1.6.3.1.1.5.1"]),
+        (
+            Some(0),
+            "matches cold (Cold start): severity info, action store".to_string()
+        )
+    );
+    assert_eq!(
+        test(&["--oid", "1.3.6.1.4.1.9.9.41.2.0.1"]),
+        (Some(0), "no rule matches: stored unmatched".to_string())
+    );
+
+    // Usage errors exit 2.
+    assert_eq!(test(&["--type", "snmp-trap", "not hex"]).0, Some(2));
+    assert_eq!(test(&["--oid", "linkDown"]).0, Some(2));
+}

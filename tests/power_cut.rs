@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use mutt::metrics::Metrics;
-use mutt::pipeline::{self, PipelineOptions, Signals};
+use mutt::pipeline::{self, Control, PipelineOptions};
 use mutt::rules::RuleSet;
 use mutt::store::{MessageRow, MessageSink, Store, StoreError};
 use mutt::wal::{self, RecordMeta, SyncPolicy, WalConfig};
@@ -91,8 +91,8 @@ fn options() -> PipelineOptions {
 /// Run the pipeline over everything in the WAL into `sink` and stop.
 fn drain<S: MessageSink + Send>(wal: wal::WalHandle, sink: S) -> Arc<Metrics> {
     let metrics = Arc::new(Metrics::default());
-    let signals = Arc::new(Signals::default());
-    signals.ingest_done.store(true, Ordering::Release);
+    let control = Arc::new(Control::default());
+    control.ingest_done.store(true, Ordering::Release);
     let mut sink = Some(sink);
     pipeline::run(
         wal,
@@ -100,7 +100,7 @@ fn drain<S: MessageSink + Send>(wal: wal::WalHandle, sink: S) -> Arc<Metrics> {
         Arc::new(RwLock::new(Arc::new(RuleSet::empty()))),
         options(),
         metrics.clone(),
-        signals,
+        control,
     )
     .expect("pipeline");
     metrics

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -157,5 +157,19 @@ fn a_changed_rules_file_applies_without_restart_and_a_broken_one_keeps_the_old_r
     env.send_udp(env.syslog_port, &[line("alpha beta r3")]);
     assert_eq!(env.wait_rows(3, Duration::from_secs(10)), 3);
     assert_eq!(rule_of(&env, "r3").0.as_deref(), Some("b"));
+
+    // SIGHUP with the file unchanged: read again all the same.
+    let sighup = "reason=\"SIGHUP\"";
+    let before = daemon.stderr().matches(sighup).count();
+    signal(daemon.pid(), libc::SIGHUP);
+    let until = Instant::now() + Duration::from_secs(10);
+    while daemon.stderr().matches(sighup).count() == before {
+        assert!(
+            Instant::now() < until,
+            "SIGHUP reloaded nothing: {}",
+            daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(daemon);
 }

@@ -22,7 +22,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use outputs::{Backoff, CaFile, OutputsSection, Retention, WebhookTarget, WebhookUrl};
+pub use outputs::{
+    Backoff, CaFile, OutputsSection, Retention, WebhookTarget, WebhookUrl, DEFAULT_STORM_WINDOW,
+    DEFAULT_TARGET,
+};
 pub use sections::*;
 pub use values::{
     parse_utc_offset, AddressBlock, EngineId, LogFormat, LogLevel, UtcOffset, WalSync,
@@ -47,8 +50,8 @@ pub struct Config {
     pub snmp: SnmpSection,
     pub syslog: SyslogSection,
     pub outputs: OutputsSection,
-    pub enrichment: crate::enrich::EnrichmentSection,
-    pub metrics: crate::metrics_http::MetricsSection,
+    pub enrichment: EnrichmentSection,
+    pub metrics: MetricsSection,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,

@@ -28,7 +28,14 @@ use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Deserializer};
 
 use crate::rules::{Action, RuleSet};
-use crate::store::outbox::{DEFAULT_STORM_WINDOW, DEFAULT_TARGET};
+
+/// The target name of `outputs.webhook`, stored in `webhook_outbox.target` for rules that name
+/// no target. Reserved: no `outputs.webhooks` entry may take it.
+pub const DEFAULT_TARGET: &str = "default";
+
+/// `outputs.storm_window_seconds`' default, also the window a `Store` folds with unless told
+/// otherwise.
+pub const DEFAULT_STORM_WINDOW: Duration = Duration::from_secs(60);
 
 /// A checked `http://` or `https://` webhook URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! The sections of mutt_config.yaml as written, with their defaults, and the value types that
 //! explain their own errors (`Port`, `Protocols`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
@@ -467,6 +468,61 @@ pub struct SnmpSection {
     pub communities: Vec<String>,
     /// Directories of MIB files (SMIv1/SMIv2) whose names are added to the built-in ones.
     pub mib_dirs: Vec<PathBuf>,
+}
+
+/// `enrichment:` in mutt_config.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichmentSection {
+    /// Resolve source addresses to names for `source_device`.
+    pub reverse_dns: bool,
+    /// Most addresses remembered (answers, failures and lookups under way); beyond it one is
+    /// forgotten for each new one.
+    pub dns_cache_size: usize,
+    pub dns_positive_ttl_seconds: u64,
+    pub dns_negative_ttl_seconds: u64,
+    /// Lookups running at once.
+    pub dns_threads: usize,
+}
+
+impl Default for EnrichmentSection {
+    fn default() -> Self {
+        EnrichmentSection {
+            reverse_dns: true,
+            dns_cache_size: 100_000,
+            dns_positive_ttl_seconds: 3600,
+            dns_negative_ttl_seconds: 300,
+            dns_threads: 2,
+        }
+    }
+}
+
+/// `metrics:` in mutt_config.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    pub enabled: bool,
+    /// Address of the listener; keep it on loopback or a management network.
+    pub listen: SocketAddr,
+    /// `/health` answers 503 when storage has not advanced for this long while records wait in
+    /// the WAL. Default 30, at least 1.
+    pub stall_after_seconds: u64,
+}
+
+impl MetricsSection {
+    pub fn stall_after(&self) -> Duration {
+        Duration::from_secs(self.stall_after_seconds.max(1))
+    }
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9162)),
+            stall_after_seconds: 30,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -62,6 +62,14 @@ impl Resources {
             .map_or(0, |set| set.rules().len())
     }
 
+    /// The rules loaded.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        match self.decoding.rules.read() {
+            Ok(set) => set.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// The OID names (built-in and from `snmp.mib_dirs`).
     pub fn names(&self) -> &Arc<NameTable> {
         &self.decoding.names

@@ -12,10 +12,13 @@
 //!   when nobody asks `/health`; the counters summary rides on it every [`SUMMARY_EVERY`];
 //! - `replay`'s progress bar, redrawn every [`PROGRESS_EVERY`] while it waits for the drain.
 //!
-//! Outside this module the reloader (`pipeline::reload`) looks at the files' modification times
-//! and the SIGHUP flag every 200 ms, and the webhook sender polls its outbox: nothing tells them
-//! of a changed file or a queued alert.
+//! A SIGHUP is passed on to the reloader (`pipeline::reload`) on its channel of requests, and the
+//! webhook sender is stopped by dropping its stop channel; both wait on their channel with a
+//! timeout. Outside this module, the reloader still looks at the files' modification times every
+//! second and the webhook sender polls its outbox: nothing tells them of a changed file or a
+//! queued alert.
 
+use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
@@ -24,7 +27,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::select;
+use crossbeam_channel::{select, Sender};
 use tracing::{info, warn};
 
 use super::process::{PidFile, Request, SignalRequests};
@@ -40,7 +43,7 @@ use crate::ingest::{self, IngestOptions, Sockets, StreamLimits};
 use crate::metrics::Metrics;
 use crate::metrics_http::StopMetrics;
 use crate::output::webhook;
-use crate::pipeline::reload::{Reloader, Watched};
+use crate::pipeline::reload::{ReloadRequest, Reloader, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules};
 use crate::store::auth_failures::AuthFailures;
 use crate::store::devices::DeviceRegistry;
@@ -92,13 +95,13 @@ struct Running {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     wal: WalHandle,
-    /// Raised on SIGHUP; the reloader clears it.
-    hangup: Arc<AtomicBool>,
+    /// SIGHUP's requests to the reloader; dropping it stops the reloader.
+    reload: Sender<ReloadRequest>,
     /// Tell the drain that ingest is done, or to give up.
-    pipeline: Arc<pipeline::Signals>,
+    control: Arc<pipeline::Control>,
     processing: Stage<Result<(), pipeline::PipelineError>>,
-    /// Stops the webhook sender and the reloader, after processing has drained.
-    stop_side: Arc<AtomicBool>,
+    /// Dropped to stop the webhook sender, after processing has drained.
+    stop_webhooks: Sender<Infallible>,
     webhooks: Stage<()>,
     metrics_http: Option<(Stage<()>, StopMetrics)>,
     reloader: Stage<()>,
@@ -118,20 +121,18 @@ impl Running {
     ) -> Result<Running, DaemonError> {
         let metrics = Arc::new(Metrics::default());
         let (rules, usm) = (decoding.rules.clone(), decoding.usm.clone());
-        let pipeline = Arc::new(pipeline::Signals::default());
-        let processing = spawn_pipeline(cfg, wal.clone(), decoding, &metrics, &pipeline, &health)?;
+        let control = Arc::new(pipeline::Control::default());
+        let processing = spawn_pipeline(cfg, wal.clone(), decoding, &metrics, &control, &health)?;
         // Webhook sender: started after the pipeline (which creates the outbox), stopped after it.
-        let stop_side = Arc::new(AtomicBool::new(false));
+        let (stop_webhooks, stop) = crossbeam_channel::bounded(0);
         let webhooks = {
             let (db, outputs) = (cfg.storage.database.path.clone(), cfg.outputs.clone());
-            let stop = stop_side.clone();
             threads::spawn(&health, "mutt-webhook", move || {
                 webhook::run(&db, &outputs, &stop)
             })?
         };
         let metrics_http = spawn_metrics_http(cfg, &metrics, &health, &wal);
-        let hangup = Arc::new(AtomicBool::new(false));
-        let reloader = spawn_reloader(cfg, &rules, &usm, &hangup, &stop_side, &health)?;
+        let (reloader, reload) = spawn_reloader(cfg, &rules, &usm, &health)?;
         let stop_ingest = Arc::new(AtomicBool::new(false));
         let ingesting = {
             let opts = ingest_options(cfg, engine, usm);
@@ -144,10 +145,10 @@ impl Running {
             metrics,
             health,
             wal,
-            hangup,
-            pipeline,
+            reload,
+            control,
             processing,
-            stop_side,
+            stop_webhooks,
             webhooks,
             metrics_http,
             reloader,
@@ -165,7 +166,7 @@ impl Running {
         loop {
             select! {
                 recv(signals.requests()) -> request => {
-                    if requested(request, &self.hangup) == Some(Request::Stop) {
+                    if requested(request, &self.reload) == Some(Request::Stop) {
                         return;
                     }
                 }
@@ -190,10 +191,10 @@ impl Running {
             metrics,
             health,
             wal,
-            hangup,
-            pipeline,
+            reload,
+            control,
             processing,
-            stop_side,
+            stop_webhooks,
             webhooks,
             metrics_http,
             reloader,
@@ -204,15 +205,16 @@ impl Running {
         info!("stopping: no longer listening; draining the WAL into the database");
         stop_ingest.store(true, Ordering::Relaxed);
         let ingest_result = ingesting.join();
-        pipeline.ingest_done.store(true, Ordering::Release);
+        control.ingest_done.store(true, Ordering::Release);
         let timeout = cfg.daemon.shutdown_timeout();
-        let drained = wait_for_drain(&processing, &pipeline, signals, &hangup, timeout);
+        let drained = wait_for_drain(&processing, &control, signals, &reload, timeout);
         // The drained batches' alerts are queued; the rest are sent after a restart. An
         // in-flight POST finishes first (bounded by its target's timeout).
-        stop_side.store(true, Ordering::Relaxed);
+        drop(stop_webhooks);
         if webhooks.join().is_err() {
             warn!("webhook sender thread panicked");
         }
+        drop(reload);
         let _ = reloader.join();
         if let Some((thread, stop)) = metrics_http {
             stop.stop();
@@ -236,10 +238,12 @@ impl Running {
 }
 
 /// What a signal asks, once a reload is passed on to the reloader.
-fn requested<E>(request: Result<Request, E>, hangup: &AtomicBool) -> Option<Request> {
+fn requested<E>(request: Result<Request, E>, reload: &Sender<ReloadRequest>) -> Option<Request> {
     let request = request.ok()?;
     if request == Request::Reload {
-        hangup.store(true, Ordering::Relaxed);
+        // Full: a reload is already waiting, and it will read the files as they are now.
+        // Disconnected: the reloader has died, which /health reports.
+        let _ = reload.try_send(ReloadRequest);
     }
     Some(request)
 }
@@ -248,9 +252,9 @@ fn requested<E>(request: Result<Request, E>, hangup: &AtomicBool) -> Option<Requ
 /// once). False when it did not finish: it is told to abort, and given a moment to.
 fn wait_for_drain<T>(
     processing: &Stage<T>,
-    pipeline: &pipeline::Signals,
+    control: &pipeline::Control,
     signals: &SignalRequests,
-    hangup: &AtomicBool,
+    reload: &Sender<ReloadRequest>,
     timeout: Duration,
 ) -> bool {
     let deadline = crossbeam_channel::after(timeout);
@@ -258,7 +262,7 @@ fn wait_for_drain<T>(
         select! {
             recv(processing.ended()) -> _ => return true,
             recv(signals.requests()) -> request => {
-                if requested(request, hangup) == Some(Request::Stop) {
+                if requested(request, reload) == Some(Request::Stop) {
                     warn!("second signal: stopping now; unprocessed messages stay in the WAL");
                     break;
                 }
@@ -275,7 +279,7 @@ fn wait_for_drain<T>(
     if processing.is_done() {
         return true;
     }
-    pipeline.abort.store(true, Ordering::Relaxed);
+    control.abort.store(true, Ordering::Relaxed);
     processing.wait(ABORT_GRACE);
     false
 }
@@ -327,15 +331,14 @@ fn start_engine(cfg: &Config) -> Result<EngineState, DaemonError> {
     Ok(engine)
 }
 
-/// The thread that reloads the rules and credentials files.
+/// The thread that reloads the rules and credentials files, and the sender of its requests
+/// (dropping it stops the thread).
 fn spawn_reloader(
     cfg: &Config,
     rules: &SharedRules,
     usm: &SharedUsm,
-    hangup: &Arc<AtomicBool>,
-    stop: &Arc<AtomicBool>,
     health: &Arc<Health>,
-) -> Result<Stage<()>, DaemonError> {
+) -> Result<(Stage<()>, Sender<ReloadRequest>), DaemonError> {
     let mut files = Vec::new();
     if let Some(path) = cfg.pattern_matching.rules_file.clone() {
         files.push(Watched::rules(path, rules.clone()));
@@ -343,13 +346,14 @@ fn spawn_reloader(
     if let Some(path) = cfg.snmpv3.credentials_file.clone() {
         files.push(Watched::credentials(path, usm.clone()));
     }
+    let (reload, requests) = crossbeam_channel::bounded(1);
     let reloader = Reloader {
         files,
         interval: Duration::from_secs(cfg.pattern_matching.reload_interval_seconds.max(1)),
-        hangup: hangup.clone(),
-        stop: stop.clone(),
+        requests,
     };
-    threads::spawn(health, "mutt-reload", move || reloader.run())
+    let thread = threads::spawn(health, "mutt-reload", move || reloader.run())?;
+    Ok((thread, reload))
 }
 
 /// The metrics and health listener, when it is enabled and its port can be bound: metrics never
@@ -400,13 +404,13 @@ pub fn replay(cfg: &Config, dir: &Path, progress: bool) -> Result<u64, DaemonErr
     let decoding = resources.decoding;
     let (wal, report) = wal::open_offline(&cfg.wal_config(Some(dir)))?;
     let metrics = Arc::new(Metrics::default());
-    let signals = Arc::new(pipeline::Signals::default());
-    signals.ingest_done.store(true, Ordering::Release);
+    let control = Arc::new(pipeline::Control::default());
+    control.ingest_done.store(true, Ordering::Release);
     // Nothing serves /health here, and the drain is meant to end: its end is no death.
     let health = Health::new(cfg.metrics.stall_after());
     health.stopping();
     let last = report.last_seq;
-    let processing = spawn_pipeline(cfg, wal, decoding, &metrics, &signals, &health)?;
+    let processing = spawn_pipeline(cfg, wal, decoding, &metrics, &control, &health)?;
     let bar = if progress {
         indicatif::ProgressBar::new(last)
     } else {
@@ -434,7 +438,7 @@ fn spawn_pipeline(
     wal: WalHandle,
     decoding: Decoding,
     metrics: &Arc<Metrics>,
-    signals: &Arc<pipeline::Signals>,
+    control: &Arc<pipeline::Control>,
     health: &Arc<Health>,
 ) -> Result<Stage<Result<(), pipeline::PipelineError>>, DaemonError> {
     let db_path = cfg.storage.database.path.clone();
@@ -458,7 +462,7 @@ fn spawn_pipeline(
         names: decoding.names,
     };
     let rules = decoding.rules;
-    let (metrics, signals) = (metrics.clone(), signals.clone());
+    let (metrics, control) = (metrics.clone(), control.clone());
     let max_failure_users = cfg.snmpv3.max_auth_failure_users;
     let max_devices = cfg.storage.database.max_devices;
     let storm_window = cfg.outputs.storm_window();
@@ -478,7 +482,7 @@ fn spawn_pipeline(
             rules,
             opts,
             metrics,
-            signals,
+            control,
         )
     })
 }

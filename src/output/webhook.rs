@@ -27,18 +27,18 @@
 //! the same id, so a receiver that wants exactly once de-duplicates on the header.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, TryRecvError};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use super::http::{Client, PostOutcome};
-use crate::config::{OutputsSection, WebhookTarget};
-use crate::store::outbox::{Due, Outbox, DEFAULT_TARGET};
+use crate::config::{OutputsSection, WebhookTarget, DEFAULT_TARGET};
+use crate::store::outbox::{Due, Outbox};
 use crate::timefmt::now_us;
 
 /// How often an idle sender looks for new alerts.
@@ -50,6 +50,15 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Rows deleted per statement (one short write transaction).
 pub const PRUNE_ROWS: usize = 500;
 const DAY_US: i64 = 86_400_000_000;
+
+/// How the daemon stops the sender: it drops the other end. Nothing is ever sent on it, so a wait
+/// on it ends either at its timeout or at the stop.
+pub type Stop = Receiver<Infallible>;
+
+/// Whether the daemon has asked the sender to stop.
+fn stopped(stop: &Stop) -> bool {
+    matches!(stop.try_recv(), Err(TryRecvError::Disconnected))
+}
 
 /// Sends one alert body; the seam the unit tests fake.
 pub trait Poster {
@@ -191,14 +200,14 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
     /// One round: mark alerts for unconfigured targets dead, then try due alerts target by
     /// target. `clock` gives Unix microseconds; `stop` ends the round between POSTs. Returns how
     /// many rows changed.
-    pub fn pass(&mut self, clock: &dyn Fn() -> i64, stop: &AtomicBool) -> rusqlite::Result<usize> {
+    pub fn pass(&mut self, clock: &dyn Fn() -> i64, stop: &Stop) -> rusqlite::Result<usize> {
         let mut changed = self.mark_unconfigured_dead()?;
         let mut names: Vec<String> = self.outputs.webhooks.keys().cloned().collect();
         if self.outputs.webhook.is_some() {
             names.push(DEFAULT_TARGET.to_string());
         }
         for name in names {
-            if stop.load(Ordering::Relaxed) {
+            if stopped(stop) {
                 break;
             }
             let Some(target) = self.outputs.target(&name).cloned() else {
@@ -214,7 +223,7 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
         name: &str,
         target: &WebhookTarget,
         clock: &dyn Fn() -> i64,
-        stop: &AtomicBool,
+        stop: &Stop,
     ) -> rusqlite::Result<usize> {
         let now = clock();
         if self.outages.get(name).is_some_and(|o| o.retry_at_us > now) {
@@ -223,7 +232,7 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
         let due = self.queue.due(name, now, PASS_ROWS)?;
         let mut changed = 0;
         for row in due {
-            if stop.load(Ordering::Relaxed) {
+            if stopped(stop) {
                 break;
             }
             changed += 1;
@@ -372,9 +381,9 @@ fn send_body(row: &Due) -> Option<String> {
 }
 
 /// The sender's loop, for a thread of its own: waits for the writer to create the outbox table,
-/// then sends, prunes and polls until `stop` is raised. An in-flight POST finishes first
-/// (bounded by the target's timeout).
-pub fn run(db_path: &Path, outputs: &OutputsSection, stop: &AtomicBool) {
+/// then sends, prunes and polls until `stop`'s other end is dropped; its waits end at once then.
+/// An in-flight POST finishes first (bounded by the target's timeout).
+pub fn run(db_path: &Path, outputs: &OutputsSection, stop: &Stop) {
     let Some(conn) = open_when_ready(db_path, stop) else {
         return;
     };
@@ -382,7 +391,7 @@ pub fn run(db_path: &Path, outputs: &OutputsSection, stop: &AtomicBool) {
     let mut sender = Sender::new(Outbox::new(conn), outputs.clone(), poster);
     let mut failures = 0u32;
     let mut next_prune = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    while !stopped(stop) {
         if Instant::now() >= next_prune {
             next_prune = match sender.prune(now_us()) {
                 // More are due: go on at the next pass, after this round of sending.
@@ -403,23 +412,23 @@ pub fn run(db_path: &Path, outputs: &OutputsSection, stop: &AtomicBool) {
             };
         }
         match sender.pass(&now_us, stop) {
-            Ok(0) => nap(POLL_INTERVAL, stop),
+            Ok(0) => wait(POLL_INTERVAL, stop),
             Ok(_) => failures = 0,
             Err(e) => {
                 failures += 1;
                 if failures == 1 || failures % 10 == 0 {
                     warn!(error = %e, failures, "webhook outbox not readable; retrying");
                 }
-                nap(Duration::from_secs(1), stop);
+                wait(Duration::from_secs(1), stop);
             }
         }
     }
 }
 
 /// The sender's connection, once the writer has created the database and its outbox table.
-fn open_when_ready(path: &Path, stop: &AtomicBool) -> Option<Connection> {
+fn open_when_ready(path: &Path, stop: &Stop) -> Option<Connection> {
     let mut waited = Duration::ZERO;
-    while !stop.load(Ordering::Relaxed) {
+    while !stopped(stop) {
         let ready = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -441,21 +450,16 @@ fn open_when_ready(path: &Path, stop: &AtomicBool) -> Option<Connection> {
             }
             Err(_) => {}
         }
-        nap(Duration::from_millis(500), stop);
+        wait(Duration::from_millis(500), stop);
         waited += Duration::from_millis(500);
     }
     None
 }
 
-/// Sleep up to `d`, waking early when `stop` is set.
-fn nap(d: Duration, stop: &AtomicBool) {
-    let step = Duration::from_millis(50);
-    let mut left = d;
-    while !left.is_zero() && !stop.load(Ordering::Relaxed) {
-        let s = left.min(step);
-        thread::sleep(s);
-        left -= s;
-    }
+/// Wait up to `d`, ending at once when the sender is stopped.
+fn wait(d: Duration, stop: &Stop) {
+    // Only a timeout or the stop (a dropped sender) can end it: nothing is sent on `stop`.
+    let _ = stop.recv_timeout(d);
 }
 
 #[cfg(test)]
@@ -645,8 +649,38 @@ mod tests {
     const DEFAULT_ONLY: &str = "outputs:\n  webhook:\n    url: http://127.0.0.1:9/\n    max_retries: 2\n    backoff: {initial_seconds: 1, max_seconds: 4}\n";
 
     fn pass(sender: &mut Sender<&mut Script, Mem>, now_s: i64) -> usize {
-        let stop = AtomicBool::new(false);
+        let (_running, stop) = crossbeam_channel::bounded(0);
         sender.pass(&|| now_s * 1_000_000, &stop).unwrap()
+    }
+
+    #[test]
+    fn a_stopped_sender_posts_nothing() {
+        let mut script = Script::default();
+        let queue = Mem::with(&["default"]);
+        let mut s = Sender::new(queue, outputs(DEFAULT_ONLY), &mut script);
+        let (running, stop) = crossbeam_channel::bounded(0);
+        drop(running);
+        assert_eq!(s.pass(&|| 10_000_000, &stop).unwrap(), 0);
+        assert!(script.sent.is_empty());
+    }
+
+    #[test]
+    fn run_ends_when_stopped_while_it_waits_for_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("not-yet.db");
+        let (running, stop) = crossbeam_channel::bounded(0);
+        let (ended_tx, ended) = crossbeam_channel::bounded(1);
+        let thread = std::thread::spawn(move || {
+            run(&db, &outputs(DEFAULT_ONLY), &stop);
+            let _ = ended_tx.send(());
+        });
+        assert!(
+            ended.recv_timeout(Duration::from_millis(200)).is_err(),
+            "still waiting"
+        );
+        drop(running);
+        ended.recv_timeout(Duration::from_secs(5)).unwrap();
+        thread.join().unwrap();
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub type SharedRules = Arc<RwLock<Arc<RuleSet>>>;
 
 /// Flags the daemon raises to stop the pipeline.
 #[derive(Debug, Default)]
-pub struct Signals {
+pub struct Control {
     /// Ingest has stopped and flushed: once the drain has read everything published, it is done.
     pub ingest_done: AtomicBool,
     /// Give up now, even with a batch not yet stored (it stays in the WAL for next time).
@@ -95,7 +95,7 @@ struct Batch {
     last_seq: u64,
 }
 
-/// Run processing until `signals` say stop. `open_sink` is retried until the database opens, so
+/// Run processing until `control` says stop. `open_sink` is retried until the database opens, so
 /// ingest can accept messages while the database is unavailable.
 pub fn run<S, F>(
     wal: WalHandle,
@@ -103,14 +103,14 @@ pub fn run<S, F>(
     rules: SharedRules,
     opts: PipelineOptions,
     metrics: Arc<Metrics>,
-    signals: Arc<Signals>,
+    control: Arc<Control>,
 ) -> Result<(), PipelineError>
 where
     S: MessageSink + Send,
     F: FnMut() -> Result<S, StoreError>,
 {
-    let mut sink = retry(&signals, &metrics, "open the database", &mut open_sink)?;
-    let checkpoint = retry(&signals, &metrics, "read the checkpoint", &mut || {
+    let mut sink = retry(&control, &metrics, "open the database", &mut open_sink)?;
+    let checkpoint = retry(&control, &metrics, "read the checkpoint", &mut || {
         sink.checkpoint()
     })?;
     metrics.checkpoint.set(checkpoint);
@@ -146,12 +146,12 @@ where
     lower_priority();
     thread::scope(|scope| {
         let writer = {
-            let (wal, metrics, signals) = (wal.clone(), metrics.clone(), signals.clone());
+            let (wal, metrics, control) = (wal.clone(), metrics.clone(), control.clone());
             let sink = &mut sink;
             thread::Builder::new()
                 .name("mutt-writer".into())
                 .spawn_scoped(scope, move || {
-                    write_loop(rx, sink, &wal, &metrics, &signals)
+                    write_loop(rx, sink, &wal, &metrics, &control)
                 })
                 .map_err(|e| {
                     PipelineError::Wal(WalError::Io {
@@ -161,7 +161,7 @@ where
                 })?
         };
         let drained = pool.install(|| {
-            drain_loop(&wal, checkpoint, &rules, &opts, &signals, |batch| {
+            drain_loop(&wal, checkpoint, &rules, &opts, &control, |batch| {
                 tx.send(batch).is_ok()
             })
         });
@@ -176,17 +176,17 @@ fn drain_loop(
     checkpoint: u64,
     rules: &SharedRules,
     opts: &PipelineOptions,
-    signals: &Signals,
+    control: &Control,
     mut send: impl FnMut(Batch) -> bool,
 ) -> Result<(), PipelineError> {
     let mut reader = wal.reader(checkpoint)?;
     let mut records: Vec<Record> = Vec::with_capacity(opts.batch_size);
     let mut oldest: Option<Instant> = None;
     loop {
-        if signals.abort.load(Ordering::Relaxed) {
+        if control.abort.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let done = signals.ingest_done.load(Ordering::Acquire);
+        let done = control.ingest_done.load(Ordering::Acquire);
         let room = opts.batch_size - records.len();
         let n = reader.read_batch(room, &mut records)?;
         if n > 0 && oldest.is_none() {
@@ -246,7 +246,7 @@ fn write_loop<S: MessageSink>(
     sink: &mut S,
     wal: &WalHandle,
     metrics: &Metrics,
-    signals: &Signals,
+    control: &Control,
 ) -> Result<(), PipelineError> {
     let mut warnings = process::RejectionWarnings::default();
     while let Ok(mut batch) = rx.recv() {
@@ -262,11 +262,11 @@ fn write_loop<S: MessageSink>(
                 Err(_) => break,
             }
         }
-        let kept_out = store_or_split(sink, &batch.rows, batch.last_seq, metrics, signals)?;
+        let kept_out = store_or_split(sink, &batch.rows, batch.last_seq, metrics, control)?;
         observe_delay(&batch.rows, metrics);
         count_batch(&batch.rows, kept_out, metrics, &mut warnings);
         metrics.checkpoint.set(batch.last_seq);
-        release_segments(sink, wal, batch.last_seq, metrics, signals)?;
+        release_segments(sink, wal, batch.last_seq, metrics, control)?;
     }
     Ok(())
 }
@@ -300,9 +300,9 @@ fn store_or_split<S: MessageSink>(
     rows: &[MessageRow],
     last_seq: u64,
     metrics: &Metrics,
-    signals: &Signals,
+    control: &Control,
 ) -> Result<u64, PipelineError> {
-    let failed = match retry_transient(signals, metrics, "store a batch", &mut || {
+    let failed = match retry_transient(control, metrics, "store a batch", &mut || {
         let started = Instant::now();
         let stored = sink.write_batch(rows, last_seq);
         if stored.is_ok() {
@@ -317,12 +317,12 @@ fn store_or_split<S: MessageSink>(
     };
     match rows {
         [] => Ok(0),
-        [row] => quarantine(sink, row, &failed, metrics, signals),
+        [row] => quarantine(sink, row, &failed, metrics, control),
         _ => {
             let (left, right) = rows.split_at(rows.len() / 2);
             let left_last = left.last().map_or(last_seq, |r| r.seq);
-            let kept_out = store_or_split(sink, left, left_last, metrics, signals)?;
-            Ok(kept_out + store_or_split(sink, right, last_seq, metrics, signals)?)
+            let kept_out = store_or_split(sink, left, left_last, metrics, control)?;
+            Ok(kept_out + store_or_split(sink, right, last_seq, metrics, control)?)
         }
     }
 }
@@ -334,10 +334,10 @@ fn quarantine<S: MessageSink>(
     row: &MessageRow,
     failed: &StoreError,
     metrics: &Metrics,
-    signals: &Signals,
+    control: &Control,
 ) -> Result<u64, PipelineError> {
     let reason = format!("not stored as decoded: {failed}");
-    let raw_failed = match retry_transient(signals, metrics, "store a row raw", &mut || {
+    let raw_failed = match retry_transient(control, metrics, "store a row raw", &mut || {
         sink.quarantine(row, &reason)
     })? {
         Ok(()) => {
@@ -349,7 +349,7 @@ fn quarantine<S: MessageSink>(
     };
     let reason = format!("{reason}; not stored raw either: {raw_failed}");
     // Nothing is left to split or simplify: whatever fails now is retried, never dropped.
-    retry(signals, metrics, "store a dead letter", &mut || {
+    retry(control, metrics, "store a dead letter", &mut || {
         sink.dead_letter(row, &reason)
     })?;
     error!(seq = row.seq, source = %row.source_ip, error = %reason, "a message could not be stored; its bytes are in dead_letters");
@@ -385,12 +385,12 @@ fn release_segments<S: MessageSink>(
     wal: &WalHandle,
     through: u64,
     metrics: &Metrics,
-    signals: &Signals,
+    control: &Control,
 ) -> Result<(), PipelineError> {
     if wal.releasable_through(through) == 0 {
         return Ok(());
     }
-    retry(signals, metrics, "sync the database", &mut || sink.sync())?;
+    retry(control, metrics, "sync the database", &mut || sink.sync())?;
     if let Err(e) = wal.release_through(through) {
         warn!(error = %e, "could not release processed WAL segments; will retry next batch");
     }
@@ -400,27 +400,27 @@ fn release_segments<S: MessageSink>(
 /// Retry a database step with exponential backoff (100 ms to 5 s) until it succeeds or the
 /// daemon aborts, whatever the error. Nothing is lost meanwhile: the records stay in the WAL.
 fn retry<T>(
-    signals: &Signals,
+    control: &Control,
     metrics: &Metrics,
     what: &str,
     step: &mut dyn FnMut() -> Result<T, StoreError>,
 ) -> Result<T, PipelineError> {
-    retry_while(signals, metrics, what, step, |_| true)?.map_err(PipelineError::Store)
+    retry_while(control, metrics, what, step, |_| true)?.map_err(PipelineError::Store)
 }
 
 /// Retry a database step while it fails transiently; `Ok(Err(e))` is a failure tied to the rows
 /// (see `StoreError::is_transient`), which retrying the same rows cannot cure.
 fn retry_transient<T>(
-    signals: &Signals,
+    control: &Control,
     metrics: &Metrics,
     what: &str,
     step: &mut dyn FnMut() -> Result<T, StoreError>,
 ) -> Result<Result<T, StoreError>, PipelineError> {
-    retry_while(signals, metrics, what, step, StoreError::is_transient)
+    retry_while(control, metrics, what, step, StoreError::is_transient)
 }
 
 fn retry_while<T>(
-    signals: &Signals,
+    control: &Control,
     metrics: &Metrics,
     what: &str,
     step: &mut dyn FnMut() -> Result<T, StoreError>,
@@ -451,7 +451,7 @@ fn retry_while<T>(
                 }
                 let until = Instant::now() + delay;
                 loop {
-                    if signals.abort.load(Ordering::Relaxed) {
+                    if control.abort.load(Ordering::Relaxed) {
                         return Err(PipelineError::Aborted);
                     }
                     let left = until.saturating_duration_since(Instant::now());
@@ -550,9 +550,9 @@ mod tests {
             deadly: vec![80],
             ..Default::default()
         };
-        let (metrics, signals) = (Metrics::default(), Signals::default());
+        let (metrics, control) = (Metrics::default(), Control::default());
         let batch = rows(100);
-        let dead = store_or_split(&mut sink, &batch, 100, &metrics, &signals).unwrap();
+        let dead = store_or_split(&mut sink, &batch, 100, &metrics, &control).unwrap();
         assert_eq!(dead, 1);
         assert_eq!(sink.quarantined, [37]);
         assert_eq!(sink.dead, [80]);
@@ -574,8 +574,8 @@ mod tests {
             busy: 2,
             ..Default::default()
         };
-        let (metrics, signals) = (Metrics::default(), Signals::default());
-        store_or_split(&mut sink, &rows(10), 10, &metrics, &signals).unwrap();
+        let (metrics, control) = (Metrics::default(), Control::default());
+        store_or_split(&mut sink, &rows(10), 10, &metrics, &control).unwrap();
         assert_eq!(sink.stored, (1..=10).collect::<Vec<_>>());
         assert!(sink.quarantined.is_empty() && sink.dead.is_empty());
         assert_eq!(Metrics::get(&metrics.store_retries), 2);
@@ -587,9 +587,9 @@ mod tests {
             busy: usize::MAX,
             ..Default::default()
         };
-        let (metrics, signals) = (Metrics::default(), Signals::default());
-        signals.abort.store(true, Ordering::Relaxed);
-        let r = store_or_split(&mut sink, &rows(3), 3, &metrics, &signals);
+        let (metrics, control) = (Metrics::default(), Control::default());
+        control.abort.store(true, Ordering::Relaxed);
+        let r = store_or_split(&mut sink, &rows(3), 3, &metrics, &control);
         assert!(matches!(r, Err(PipelineError::Aborted)));
         assert!(sink.stored.is_empty());
     }

@@ -1,13 +1,17 @@
 //! Hot reload of the rules file and the SNMPv3 credentials file: every
-//! `reload_interval_seconds`, on SIGHUP, and when a file changes. A file that fails to load is
-//! rejected with its error and what is in force stays.
+//! `reload_interval_seconds`, on request (SIGHUP), and when a file changes. A file that fails to
+//! load is rejected with its error and what is in force stays.
+//!
+//! The reloader waits on its channel of requests, so a SIGHUP is served at once; the wait times
+//! out to look at the files' modification times every [`WATCH_EVERY`] (nothing tells us of a
+//! changed file) and to reload when the interval has passed. It ends when the last sender of
+//! requests is dropped.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tracing::{error, info};
 
 use super::SharedRules;
@@ -43,38 +47,41 @@ impl Watched {
     }
 }
 
+/// Reload every file now: what SIGHUP asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadRequest;
+
 pub struct Reloader {
     pub files: Vec<Watched>,
     pub interval: Duration,
-    /// Raised by SIGHUP; cleared here.
-    pub hangup: Arc<AtomicBool>,
-    pub stop: Arc<AtomicBool>,
+    /// Requests to reload at once; the reloader ends when every sender is gone.
+    pub requests: Receiver<ReloadRequest>,
 }
 
 impl Reloader {
-    /// Run until `stop`; meant for its own thread.
+    /// Run until the requests' senders are dropped; meant for its own thread.
     pub fn run(mut self) {
         let mut seen: Vec<Option<SystemTime>> =
             self.files.iter().map(|f| modified(&f.path)).collect();
         let mut last_load = Instant::now();
         let mut last_look = Instant::now();
-        while !self.stop.load(Ordering::Relaxed) {
-            thread::sleep(Duration::from_millis(200));
-            let hup = self.hangup.swap(false, Ordering::Relaxed);
+        loop {
+            let next_look = (last_look + WATCH_EVERY).min(last_load + self.interval);
+            let requested = match self.requests.recv_deadline(next_look) {
+                Ok(ReloadRequest) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
             let due = last_load.elapsed() >= self.interval;
-            let look = hup || due || last_look.elapsed() >= WATCH_EVERY;
-            if !look {
-                continue;
-            }
             last_look = Instant::now();
-            if hup || due {
+            if requested || due {
                 last_load = Instant::now();
             }
             for (file, seen) in self.files.iter_mut().zip(seen.iter_mut()) {
                 let now = modified(&file.path);
                 let changed = now != *seen;
-                if hup || due || changed {
-                    let why = if hup {
+                if requested || due || changed {
+                    let why = if requested {
                         "SIGHUP"
                     } else if changed {
                         "file changed"
@@ -138,4 +145,88 @@ pub fn reload_credentials(path: &Path, usm: &SharedUsm, why: &str) -> bool {
 
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::{bounded, unbounded, Sender};
+    use std::thread;
+
+    /// A reloader over one file whose "loads" are reported on the returned channel.
+    fn start(
+        path: PathBuf,
+        interval: Duration,
+    ) -> (
+        Sender<ReloadRequest>,
+        Receiver<String>,
+        thread::JoinHandle<()>,
+    ) {
+        let (loads_tx, loads) = unbounded();
+        let file = Watched {
+            path,
+            reload: Box::new(move |_, why| loads_tx.send(why.to_string()).is_ok()),
+        };
+        let (requests_tx, requests) = bounded(1);
+        let reloader = Reloader {
+            files: vec![file],
+            interval,
+            requests,
+        };
+        (requests_tx, loads, thread::spawn(move || reloader.run()))
+    }
+
+    #[test]
+    fn a_request_reloads_at_once_and_dropping_the_sender_ends_the_reloader() {
+        let dir = tempfile::tempdir().unwrap();
+        let (requests, loads, thread) =
+            start(dir.path().join("rules.yaml"), Duration::from_secs(3600));
+        let asked = Instant::now();
+        requests.send(ReloadRequest).unwrap();
+        assert_eq!(
+            loads.recv_timeout(Duration::from_secs(5)).unwrap(),
+            "SIGHUP"
+        );
+        // Well before the file check would have come round.
+        assert!(asked.elapsed() < WATCH_EVERY);
+        drop(requests);
+        thread.join().unwrap();
+        assert!(loads.try_recv().is_err(), "nothing else was reloaded");
+    }
+
+    #[test]
+    fn a_changed_file_is_reloaded_without_a_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.yaml");
+        std::fs::write(&path, "rules: []\n").unwrap();
+        let (requests, loads, thread) = start(path.clone(), Duration::from_secs(3600));
+        // Once this reload is done the reloader has seen the file as it is now.
+        requests.send(ReloadRequest).unwrap();
+        assert_eq!(
+            loads.recv_timeout(Duration::from_secs(5)).unwrap(),
+            "SIGHUP"
+        );
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() + Duration::from_secs(10))
+            .unwrap();
+        let wait = WATCH_EVERY * 5;
+        assert_eq!(loads.recv_timeout(wait).unwrap(), "file changed");
+        drop(requests);
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn the_files_are_reloaded_every_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let (requests, loads, thread) =
+            start(dir.path().join("rules.yaml"), Duration::from_millis(50));
+        for _ in 0..2 {
+            assert_eq!(
+                loads.recv_timeout(Duration::from_secs(5)).unwrap(),
+                "interval"
+            );
+        }
+        drop(requests);
+        thread.join().unwrap();
+    }
 }

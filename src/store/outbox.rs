@@ -33,16 +33,11 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use super::row::{Detail, MessageRow};
+use crate::config::DEFAULT_TARGET;
+// The writer's default storm window, named here for it.
+pub(crate) use crate::config::DEFAULT_STORM_WINDOW;
 use crate::rules::Action;
 use crate::timefmt::{iso8601_us, now_us};
-
-/// The target name of `outputs.webhook`, stored in `webhook_outbox.target` for rules that name
-/// no target.
-pub const DEFAULT_TARGET: &str = "default";
-
-/// The storm window a [`Store`](super::Store) folds with unless told otherwise
-/// (`outputs.storm_window_seconds`' default).
-pub const DEFAULT_STORM_WINDOW: Duration = Duration::from_secs(60);
 
 /// Queue one alert per row whose rule asks for a webhook; identical alerts within
 /// `storm_window` of the last one are folded into it (`Duration::ZERO`: never fold).

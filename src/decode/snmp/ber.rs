@@ -357,9 +357,49 @@ pub fn write_integer(out: &mut Vec<u8>, v: i64) {
     write_tlv(out, tag::INTEGER, bytes.get(start..).unwrap_or(&[]));
 }
 
+/// Append an OBJECT IDENTIFIER TLV (X.690 section 8.19): the first two arcs as one
+/// sub-identifier (40 × first + second), every sub-identifier in base 128 with the high bit set
+/// on all but its last octet. `arcs` holds at least two arcs (missing ones count as 0).
+pub fn write_oid(out: &mut Vec<u8>, arcs: &[u32]) {
+    let (first, rest) = match arcs {
+        [a, b, rest @ ..] => (u64::from(*a) * 40 + u64::from(*b), rest),
+        [a] => (u64::from(*a) * 40, &[][..]),
+        [] => (0, &[][..]),
+    };
+    let mut content = Vec::with_capacity(arcs.len() + 4);
+    for n in std::iter::once(first).chain(rest.iter().map(|&arc| u64::from(arc))) {
+        let octets = (u64::BITS - n.leading_zeros()).div_ceil(7).max(1);
+        for i in (0..octets).rev() {
+            let more = if i > 0 { 0x80 } else { 0 };
+            content.push(((n >> (7 * i)) & 0x7f) as u8 | more);
+        }
+    }
+    write_tlv(out, tag::OID, &content);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_oids_read_back_the_same() {
+        for arcs in [
+            &[1, 3, 6, 1, 6, 3, 1, 1, 5, 3][..],
+            &[1, 3, 6, 1, 4, 1, 8072, 3, 2, 10, 0, 17],
+            &[2, 999, 0, u32::MAX],
+            &[0, 0],
+        ] {
+            let mut out = Vec::new();
+            write_oid(&mut out, arcs);
+            let tlv = Reader::new(&out).expect(tag::OID).unwrap();
+            let mut oid = OidBuf::new();
+            oid.decode(tlv.value).unwrap();
+            assert_eq!(oid.arcs(), arcs);
+        }
+        let mut out = Vec::new();
+        write_oid(&mut out, &[1, 3, 6, 1, 6, 3, 1, 1, 5, 3]);
+        assert_eq!(out, [0x06, 0x09, 0x2b, 6, 1, 6, 3, 1, 1, 5, 3]);
+    }
 
     #[test]
     fn reader_accepts_non_minimal_long_form_lengths() {
