@@ -35,7 +35,6 @@ use serde_json::{json, Map, Value};
 use super::row::{Detail, MessageRow};
 use crate::config::DEFAULT_TARGET;
 // The writer's default storm window, named here for it.
-pub(crate) use crate::config::DEFAULT_STORM_WINDOW;
 use crate::rules::Action;
 use crate::timefmt::{iso8601_us, now_us};
 

@@ -142,7 +142,7 @@ impl Store {
             path: path.to_path_buf(),
             devices: DeviceRegistry::default(),
             auth_failures: AuthFailures::default(),
-            storm_window: super::outbox::DEFAULT_STORM_WINDOW,
+            storm_window: crate::config::DEFAULT_STORM_WINDOW,
         })
     }
 
