@@ -136,7 +136,7 @@ pub fn send_udp(
         let ok = sendmmsg(socket, &bufs[..n])?;
         sent += ok as u64;
         errors += (n - ok) as u64;
-        if rate > 0 {
+        if rate > 0 && sent + errors < count {
             // Pace against the schedule, not the last send, so the average rate holds.
             let due = Duration::from_secs_f64((sent + errors) as f64 / rate as f64);
             let elapsed = start.elapsed();
