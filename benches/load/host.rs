@@ -77,18 +77,29 @@ pub fn idle_percent(span: Duration) -> Option<f64> {
 /// the UDP receive-buffer limits.
 pub fn box_state() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let idle = idle_percent(Duration::from_secs(1)).map_or("?".into(), |p| format!("{p:.0}%"));
     let read = |p: &str| std::fs::read_to_string(p).map_or("?".into(), |s| s.trim().to_string());
     format!(
-        "{cores} cores, load average {} (1/5/15 min), idle {idle} over 1 s; \
+        "{cores} cores, {}, idle {idle} over 1 s; \
          net.core.rmem_default {} B, rmem_max {} B; running as uid {}",
-        load.join(" "),
+        load_average(),
         read("/proc/sys/net/core/rmem_default"),
         read("/proc/sys/net/core/rmem_max"),
         // SAFETY: getuid has no preconditions.
         unsafe { libc::getuid() },
+    )
+}
+
+/// The load averages over 1, 5 and 15 minutes, and the tasks running now (/proc/loadavg).
+pub fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let f: Vec<&str> = text.split_whitespace().collect();
+    format!(
+        "load average {} {} {}, running/total tasks {}",
+        f.first().unwrap_or(&"?"),
+        f.get(1).unwrap_or(&"?"),
+        f.get(2).unwrap_or(&"?"),
+        f.get(3).unwrap_or(&"?")
     )
 }
 

@@ -301,6 +301,7 @@ fn mutt_credentials() -> String {
 
 fn run_live(live: &Live, s: &Settings) -> String {
     println!("\n== {} ==", live.title);
+    println!("  box before: {}", host::load_average());
     let mut runs = Vec::new();
     let mut peer_runs = Vec::new();
     let mut peer_error = None;
@@ -342,9 +343,10 @@ fn run_live(live: &Live, s: &Settings) -> String {
     }
     let m = |f: &dyn Fn(&MuttRun) -> f64| host::median(runs.iter().map(f).collect());
     let mut line = format!(
-        "{:<10} stored {:>9.0}/s of {:>7}/s offered, lost {:.0} ({:.3}%), kernel drops {:.0}, peak backlog {:.0} ({:.2} s), MUTT {:.2} µs/msg",
+        "{:<10} stored {:>7.0}/s, offered {:>7.0}/s (asked {}/s), lost {:.0} ({:.3}%), kernel drops {:.0}, peak backlog {:.0} ({:.2} s), MUTT {:.2} µs/msg",
         live.name,
         m(&|r| r.stored_rate),
+        m(&|r| r.sent.rate()),
         live.rate,
         m(&|r| r.sent.sent.saturating_sub(r.after.stored) as f64),
         m(&|r| 100.0 * r.sent.sent.saturating_sub(r.after.stored) as f64 / r.sent.sent.max(1) as f64),
@@ -410,7 +412,8 @@ fn mutt_run(live: &Live, run: u32, devices: usize) -> MuttRun {
         stored_rate: after.stored as f64 / span,
         peak_backlog: watched.peak_backlog,
         cpu_us: cpu1.saturating_sub(cpu0),
-        drain: (last_commit - sent_at) as f64 / 1e6,
+        // The last commit can be stamped a hair before the sender reads its clock.
+        drain: (last_commit - sent_at).max(0) as f64 / 1e6,
         stalled: watched.stalled,
         counters,
     }
@@ -468,7 +471,7 @@ fn peer_run(live: &Live, run: u32, devices: usize) -> Result<PeerRun, String> {
     };
     let cpu0 = host::cpu_us(peer.pid()).unwrap_or(0);
     let drops0 = udp_rcvbuf_errors().unwrap_or(0);
-    let t0 = Instant::now();
+    let t0 = std::time::SystemTime::now();
     let sent = live.send(peer.target, run, devices);
     // Done when the output file has not grown for a second.
     let mut last = (peer.output_bytes(), Instant::now());
@@ -483,7 +486,11 @@ fn peer_run(live: &Live, run: u32, devices: usize) -> Result<PeerRun, String> {
     }
     let cpu1 = host::cpu_us(peer.pid()).unwrap_or(0);
     let kernel_drops = udp_rcvbuf_errors().unwrap_or(0).saturating_sub(drops0);
-    let span = last.1.duration_since(t0).as_secs_f64().max(1e-6);
+    // From the first send to the output file's last write.
+    let span = peer
+        .output_modified()
+        .and_then(|m| m.duration_since(t0).ok())
+        .map_or(1e-6, |d| d.as_secs_f64().max(1e-6));
     let written = peer.written(&format!(" r{run} n"));
     peer.stop();
     Ok(PeerRun {
@@ -664,6 +671,7 @@ fn replay_scenario(s: &Settings) -> String {
         "\n== replay: {} syslog records written into a WAL, then `mutt replay` timed end to end, {} rules ==",
         s.replay_count, s.rules
     );
+    println!("  box before: {}", host::load_average());
     let mut rows = Vec::new();
     for r in 0..s.runs {
         let idle = host::idle_percent(Duration::from_millis(500)).unwrap_or(f64::NAN);

@@ -141,6 +141,11 @@ impl Peer {
         std::fs::metadata(self.output()).map_or(0, |m| m.len())
     }
 
+    /// When the output file was last written.
+    pub fn output_modified(&self) -> Option<std::time::SystemTime> {
+        std::fs::metadata(self.output()).ok()?.modified().ok()
+    }
+
     /// Messages written: lines holding `marker` for rsyslogd (its own notices do not count),
     /// trap header lines for snmptrapd (each trap is a header line, then its varbinds).
     pub fn written(&self, marker: &str) -> u64 {
