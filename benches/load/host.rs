@@ -1,6 +1,7 @@
 //! What the load bench reads from the host: settings from the environment, free ports, a
 //! process's CPU time, how idle the box is, and waiting for a condition.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub fn env_u64(name: &str, default: u64) -> u64 {
@@ -32,13 +33,39 @@ pub fn udp_port_taken(port: u16) -> bool {
 /// CPU time of process `pid`, all its threads, user + system, in microseconds (utime and stime
 /// of /proc/PID/stat, in clock ticks of usually 10 ms).
 pub fn cpu_us(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_us(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// utime + stime of a /proc stat line, in microseconds.
+fn stat_cpu_us(stat: &str) -> Option<u64> {
     // The command name (field 2) may hold spaces; the fields after it are plain numbers.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) * 1_000_000 / clock_ticks())
+}
+
+/// CPU time of each thread of process `pid` in microseconds, summed by thread name with trailing
+/// digits dropped (`mutt-decode-0` and `mutt-decode-1` count as `mutt-decode`).
+pub fn cpu_us_by_thread(pid: u32) -> BTreeMap<String, u64> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let name = name.trim().trim_end_matches(|c: char| c.is_ascii_digit());
+        let name = name.trim_end_matches('-').to_string();
+        if let Some(us) = stat_cpu_us(&stat) {
+            *by_name.entry(name).or_insert(0) += us;
+        }
+    }
+    by_name
 }
 
 fn clock_ticks() -> u64 {

@@ -34,6 +34,7 @@ mod host;
 mod mutt;
 mod peers;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -119,6 +120,8 @@ struct MuttRun {
     stored_rate: f64,
     peak_backlog: u64,
     cpu_us: u64,
+    /// CPU by thread name over the run, µs.
+    threads: BTreeMap<String, u64>,
     drain: f64,
     stalled: bool,
     counters: String,
@@ -205,7 +208,8 @@ columns: offered = datagrams the sender handed to the kernel; accepted = taken i
   commit - first send); peak_backlog = largest WAL backlog (published - checkpoint) seen in
   /metrics every 100 ms, backlog_s = the same in seconds of traffic at offered/s; cpu_us/msg =
   the daemon's user+system CPU (all threads, /proc/PID/stat) from first send to last commit, per
-  message stored; drain_s = last commit - last send. Peers: written = messages in their output
+  message stored, and below the table the same split by the daemon's threads (/proc/PID/task,
+  numbered ones summed); drain_s = last commit - last send. Peers: written = messages in their output
   file, cpu_us/msg per message written, mutt/peer_cpu = MUTT's cpu_us/msg / the peer's in the
   same run. Each median row takes each column's median on its own.";
 
@@ -323,6 +327,7 @@ fn run_live(live: &Live, s: &Settings) -> String {
         }
     }
     print_mutt_table(&runs);
+    print_threads(&runs);
     for (i, r) in runs.iter().enumerate() {
         if r.sent.send_errors > 0 {
             println!(
@@ -380,6 +385,7 @@ fn mutt_run(live: &Live, run: u32, devices: usize) -> MuttRun {
     };
     let before = scrape(daemon.metrics).expect("metrics before the run");
     let cpu0 = host::cpu_us(daemon.pid()).unwrap_or(0);
+    let threads0 = host::cpu_us_by_thread(daemon.pid());
     let drops0 = udp_rcvbuf_errors().unwrap_or(0);
     let t0 = now_us();
     let sent_flag = AtomicBool::new(false);
@@ -391,6 +397,10 @@ fn mutt_run(live: &Live, run: u32, devices: usize) -> MuttRun {
         (sent, sent_at, watcher.join().expect("watcher"))
     });
     let cpu1 = host::cpu_us(daemon.pid()).unwrap_or(0);
+    let mut threads = host::cpu_us_by_thread(daemon.pid());
+    for (name, us) in threads.iter_mut() {
+        *us = us.saturating_sub(threads0.get(name).copied().unwrap_or(0));
+    }
     let kernel_drops = udp_rcvbuf_errors().unwrap_or(0).saturating_sub(drops0);
     let last_commit = daemon.last_commit_us().unwrap_or(t0);
     let counters = daemon.stop();
@@ -412,6 +422,7 @@ fn mutt_run(live: &Live, run: u32, devices: usize) -> MuttRun {
         stored_rate: after.stored as f64 / span,
         peak_backlog: watched.peak_backlog,
         cpu_us: cpu1.saturating_sub(cpu0),
+        threads,
         // The last commit can be stamped a hair before the sender reads its clock.
         drain: (last_commit - sent_at).max(0) as f64 / 1e6,
         stalled: watched.stalled,
@@ -618,6 +629,30 @@ fn print_mutt_table(runs: &[MuttRun]) {
         rows,
     }
     .print();
+}
+
+/// Where the daemon's CPU went: µs per stored message by thread, median of the runs.
+fn print_threads(runs: &[MuttRun]) {
+    let names: std::collections::BTreeSet<&String> =
+        runs.iter().flat_map(|r| r.threads.keys()).collect();
+    let mut parts: Vec<(f64, String)> = names
+        .into_iter()
+        .map(|name| {
+            let per_msg = host::median(
+                runs.iter()
+                    .map(|r| {
+                        r.threads.get(name).copied().unwrap_or(0) as f64
+                            / r.after.stored.max(1) as f64
+                    })
+                    .collect(),
+            );
+            (per_msg, name.clone())
+        })
+        .filter(|(v, _)| *v >= 0.005)
+        .collect();
+    parts.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let text: Vec<String> = parts.iter().map(|(v, n)| format!("{n} {v:.2}")).collect();
+    println!("  cpu_us/msg by thread (median): {}", text.join(", "));
 }
 
 /// The peer's table; returns the median of the same-run MUTT / peer CPU ratios.
