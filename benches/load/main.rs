@@ -5,9 +5,9 @@
 //! Scenarios (`MUTT_LOAD_SCENARIOS`, comma-separated; default all, in this order):
 //! - `syslog`: RFC 3164 lines of ~120 B at MUTT_LOAD_RATE (100,000/s) for MUTT_LOAD_SECONDS (10;
 //!   the figure is taken with MUTT_LOAD_SECONDS=60), with MUTT_LOAD_RULES rules (1,000);
-//! - `v2c`: SNMPv2c linkDown traps with 10 varbinds (~280 B) at MUTT_TRAP_RATE (50,000/s) for
+//! - `v2c`: SNMPv2c linkDown traps with 10 varbinds (~270 B) at MUTT_TRAP_RATE (50,000/s) for
 //!   MUTT_LOAD_SECONDS;
-//! - `v3`: the same traps as SNMPv3 authPriv (HMAC-SHA-96, AES-128, ~380 B) at MUTT_V3_RATE
+//! - `v3`: the same traps as SNMPv3 authPriv (HMAC-SHA-96, AES-128, ~360 B) at MUTT_V3_RATE
 //!   (40,000/s) for MUTT_LOAD_SECONDS, one SNMPv3 engine per source address, the user in MUTT's
 //!   credentials file; a pool of traps is signed and encrypted before the send;
 //! - `replay`: MUTT_REPLAY_COUNT (1,000,000) syslog records written into a WAL, then
@@ -30,8 +30,8 @@
 //! MUTT_V3_RATE=20000 MUTT_LOAD_RUNS=1 cargo bench --bench load` for a quick look. Temporary
 //! files go to TMPDIR, whose disk the WAL and database then use.
 
+mod daemon;
 mod host;
-mod mutt;
 mod peers;
 
 use std::collections::BTreeMap;
@@ -39,13 +39,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ::mutt::decode::snmp::credentials::Credentials;
-use ::mutt::decode::snmp::Usm;
-use ::mutt::loadgen::{self, SendReport};
-use ::mutt::metrics::udp_rcvbuf_errors;
-use ::mutt::timefmt::now_us;
+use mutt::decode::snmp::credentials::Credentials;
+use mutt::decode::snmp::Usm;
+use mutt::loadgen::{self, SendReport};
+use mutt::metrics::udp_rcvbuf_errors;
+use mutt::timefmt::now_us;
 
-use crate::mutt::{scrape, Daemon, Snapshot};
+use crate::daemon::{scrape, Daemon, Snapshot};
 use crate::peers::{Kind, Peer};
 
 const ALL: &str = "syslog,v2c,v3,replay,sustained,spike";
@@ -248,7 +248,7 @@ fn live_scenario(name: &'static str, s: &Settings) -> Live {
         },
         "v2c" => {
             let pool = loadgen::device_pool(devices, per_device, |_, k| {
-                loadgen::v2c_linkdown(mutt::COMMUNITY, k)
+                loadgen::v2c_linkdown(daemon::COMMUNITY, k)
             });
             Live {
                 name,
@@ -269,9 +269,14 @@ fn live_scenario(name: &'static str, s: &Settings) -> Live {
             let creds = Credentials::from_yaml(&mutt_credentials(), std::path::Path::new("bench"))
                 .expect("bench credentials");
             let started = Instant::now();
-            let pool =
-                loadgen::v3_linkdown_pool(&Usm::new(creds), mutt::V3_USER, devices, per_device, 7)
-                    .expect("v3 pool");
+            let pool = loadgen::v3_linkdown_pool(
+                &Usm::new(creds),
+                daemon::V3_USER,
+                devices,
+                per_device,
+                7,
+            )
+            .expect("v3 pool");
             Live {
                 name,
                 title: format!(
@@ -297,9 +302,9 @@ fn live_scenario(name: &'static str, s: &Settings) -> Live {
 fn mutt_credentials() -> String {
     format!(
         "snmpv3_credentials:\n  - username: {}\n    credentials:\n      - priority: 1\n        auth_type: SHA\n        auth_password: {}\n        priv_type: AES\n        priv_password: {}\n        active: true\n",
-        mutt::V3_USER,
-        mutt::V3_AUTH_PASSWORD,
-        mutt::V3_PRIV_PASSWORD
+        daemon::V3_USER,
+        daemon::V3_AUTH_PASSWORD,
+        daemon::V3_PRIV_PASSWORD
     )
 }
 
@@ -710,7 +715,7 @@ fn replay_scenario(s: &Settings) -> String {
     let mut rows = Vec::new();
     for r in 0..s.runs {
         let idle = host::idle_percent(Duration::from_millis(500)).unwrap_or(f64::NAN);
-        let x = mutt::replay(s.replay_count, s.rules, s.devices, 2_000 + r as u32);
+        let x = daemon::replay(s.replay_count, s.rules, s.devices, 2_000 + r as u32);
         let secs = x.wall.as_secs_f64();
         rows.push(vec![
             idle,

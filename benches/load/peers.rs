@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::daemon::{V3_AUTH_PASSWORD, V3_PRIV_PASSWORD, V3_USER};
 use crate::host;
-use crate::mutt::{V3_AUTH_PASSWORD, V3_PRIV_PASSWORD, V3_USER};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
