@@ -1,6 +1,9 @@
-//! A syslog load generator: realistic RFC 3164 lines over UDP at a set rate, sent in sendmmsg(2)
-//! batches so one core can offer several hundred thousand datagrams a second. Used by
-//! `mutt load` and the end-to-end load benchmark.
+//! A load generator: realistic RFC 3164 syslog lines, and SNMPv2c and SNMPv3 linkDown traps as
+//! routers send them, over UDP at a set rate from many source addresses, in sendmmsg(2) batches so
+//! one core can offer several hundred thousand datagrams a second. Used by `mutt load` and the
+//! end-to-end load benchmark. Traps are built into a pool before the send ([`device_pool`]), so
+//! signing and encrypting them does not slow the sender; SNMPv3 ones are encoded, signed and
+//! encrypted by MUTT's own agent code (`agent::engine::encode_message`).
 
 use std::io;
 use std::mem::zeroed;
@@ -8,8 +11,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use crate::decode::snmp::{ber, Usm};
+
 /// Datagrams per sendmmsg call.
-const BATCH: usize = 64;
+pub const BATCH: usize = 64;
 
 /// What a run offered.
 #[derive(Debug, Clone, Copy)]
@@ -67,8 +72,7 @@ pub fn rfc3164_stamp(unix_secs: i64) -> String {
 }
 
 /// Send `count` lines to `target` at `rate` per second (0 = as fast as possible), from `devices`
-/// source addresses taking turns by batch. To a loopback IPv4 target the devices are 127.0.1.1,
-/// 127.0.1.2, ... (all of 127.0.0.0/8 is this host); otherwise one socket stands for them all.
+/// source addresses taking turns by batch (see [`send_udp`]).
 pub fn send_syslog_udp(
     target: SocketAddr,
     rate: u64,
@@ -76,26 +80,63 @@ pub fn send_syslog_udp(
     run: u32,
     devices: usize,
 ) -> io::Result<SendReport> {
-    let sockets = device_sockets(target, devices)?;
-    let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(256)).collect();
-    let start = Instant::now();
-    let (mut sent, mut errors) = (0u64, 0u64);
     let mut stamp = (0i64, String::new());
-    while sent + errors < count {
-        let n = (count - sent - errors).min(BATCH as u64) as usize;
+    send_udp(target, rate, count, devices, |first, bufs| {
         // Devices stamp the current time: a new stamp each second, like a real fleet.
         let now = crate::timefmt::now_us() / 1_000_000;
         if now != stamp.0 {
             stamp = (now, rfc3164_stamp(now));
         }
-        for (k, buf) in bufs.iter_mut().take(n).enumerate() {
-            line(run, sent + errors + k as u64, &stamp.1, buf);
+        for (k, buf) in bufs.iter_mut().enumerate() {
+            line(run, first + k as u64, &stamp.1, buf);
         }
+    })
+}
+
+/// Send `count` datagrams taken in turn from `pool` (built beforehand, e.g. by
+/// [`device_pool`], so that building them costs nothing during the send).
+pub fn send_pool_udp(
+    target: SocketAddr,
+    rate: u64,
+    count: u64,
+    devices: usize,
+    pool: &[Vec<u8>],
+) -> io::Result<SendReport> {
+    if pool.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty pool"));
+    }
+    send_udp(target, rate, count, devices, |first, bufs| {
+        for (k, buf) in bufs.iter_mut().enumerate() {
+            buf.clear();
+            buf.extend_from_slice(&pool[((first + k as u64) % pool.len() as u64) as usize]);
+        }
+    })
+}
+
+/// Send `count` datagrams to `target` at `rate` per second (0 = as fast as possible), in
+/// sendmmsg batches of [`BATCH`] that `fill(first, bufs)` writes (datagrams `first..`). The
+/// `devices` source addresses take turns by batch: datagram `i` goes out from device
+/// `(i / BATCH) % devices`. To a loopback IPv4 target the devices are 127.0.1.1, 127.0.1.2, ...
+/// (all of 127.0.0.0/8 is this host); otherwise one socket stands for them all.
+pub fn send_udp(
+    target: SocketAddr,
+    rate: u64,
+    count: u64,
+    devices: usize,
+    mut fill: impl FnMut(u64, &mut [Vec<u8>]),
+) -> io::Result<SendReport> {
+    let sockets = device_sockets(target, devices)?;
+    let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(512)).collect();
+    let start = Instant::now();
+    let (mut sent, mut errors) = (0u64, 0u64);
+    while sent + errors < count {
+        let n = (count - sent - errors).min(BATCH as u64) as usize;
+        fill(sent + errors, &mut bufs[..n]);
         let socket = &sockets[((sent + errors) / BATCH as u64) as usize % sockets.len()];
         let ok = sendmmsg(socket, &bufs[..n])?;
         sent += ok as u64;
         errors += (n - ok) as u64;
-        if rate > 0 {
+        if rate > 0 && sent + errors < count {
             // Pace against the schedule, not the last send, so the average rate holds.
             let due = Duration::from_secs_f64((sent + errors) as f64 / rate as f64);
             let elapsed = start.elapsed();
@@ -112,6 +153,217 @@ pub fn send_syslog_udp(
         send_errors: errors,
         elapsed: start.elapsed(),
     })
+}
+
+/// `per_device` datagrams for each of `devices` senders, laid out for [`send_pool_udp`] from as
+/// many addresses: datagram `i` of the pool goes out from device `(i / BATCH) % devices`, so
+/// `make(device, k)` builds the `k`-th datagram that device sends. `per_device` is rounded up to
+/// whole batches.
+pub fn device_pool(
+    devices: usize,
+    per_device: u64,
+    mut make: impl FnMut(usize, u64) -> Vec<u8>,
+) -> Vec<Vec<u8>> {
+    let devices = devices.max(1);
+    let rounds = per_device.div_ceil(BATCH as u64).max(1);
+    let mut pool = Vec::with_capacity(devices * BATCH * rounds as usize);
+    for round in 0..rounds {
+        for device in 0..devices {
+            for k in 0..BATCH as u64 {
+                pool.push(make(device, round * BATCH as u64 + k));
+            }
+        }
+    }
+    pool
+}
+
+/// `1.3.6.1.6.3.1.1.5.3`, linkDown (RFC 3418 / IF-MIB).
+const LINK_DOWN: &[u32] = &[1, 3, 6, 1, 6, 3, 1, 1, 5, 3];
+/// ifTable columns (IF-MIB) and ifAlias (ifXTable).
+const IF_ENTRY: &[u32] = &[1, 3, 6, 1, 2, 1, 2, 2, 1];
+const IF_ALIAS: &[u32] = &[1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 18];
+
+/// The VarBindList TLV of a linkDown trap for `port` as a router sends it, `uptime` hundredths of
+/// a second after its boot: sysUpTime.0, snmpTrapOID.0, then ifIndex, ifAdminStatus,
+/// ifOperStatus, ifDescr, ifType, ifAlias, ifSpeed and ifPhysAddress of the port (10 varbinds).
+pub fn linkdown_varbinds(port: u32, uptime: u32) -> Vec<u8> {
+    use crate::decode::snmp::ber::tag;
+    use crate::decode::snmp::pdu::{SNMP_TRAP_OID_0, SYS_UPTIME_0};
+    const GAUGE32: u8 = 0x42;
+    let column = |c: u32| [IF_ENTRY, &[c, port]].concat();
+    let descr = format!("GigabitEthernet0/{port}");
+    let alias = format!(
+        "uplink to core-sw{} port {port}, rack B{}",
+        port % 4,
+        20 + port % 8
+    );
+    let mac = [0x00, 0x15, 0x99, 0x37, 0x76, port as u8];
+    let mut list = Vec::with_capacity(300);
+    varbind(&mut list, SYS_UPTIME_0, |v| {
+        unsigned(v, tag::TIME_TICKS, uptime)
+    });
+    varbind(&mut list, SNMP_TRAP_OID_0, |v| oid(v, LINK_DOWN));
+    varbind(&mut list, &column(1), |v| {
+        ber::write_integer(v, port.into())
+    });
+    varbind(&mut list, &column(7), |v| ber::write_integer(v, 1));
+    varbind(&mut list, &column(8), |v| ber::write_integer(v, 2));
+    varbind(&mut list, &column(2), |v| {
+        ber::write_tlv(v, tag::OCTET_STRING, descr.as_bytes())
+    });
+    varbind(&mut list, &column(3), |v| ber::write_integer(v, 6));
+    varbind(&mut list, &[IF_ALIAS, &[port]].concat(), |v| {
+        ber::write_tlv(v, tag::OCTET_STRING, alias.as_bytes())
+    });
+    varbind(&mut list, &column(5), |v| {
+        unsigned(v, GAUGE32, 1_000_000_000)
+    });
+    varbind(&mut list, &column(6), |v| {
+        ber::write_tlv(v, tag::OCTET_STRING, &mac)
+    });
+    let mut out = Vec::with_capacity(list.len() + 4);
+    ber::write_tlv(&mut out, tag::SEQUENCE, &list);
+    out
+}
+
+/// An SNMPv2c linkDown trap (SNMPv2-Trap-PDU) in `community`: the `k`-th a router sends, with
+/// request-id `k` and one of 48 ports.
+pub fn v2c_linkdown(community: &str, k: u64) -> Vec<u8> {
+    use crate::decode::snmp::ber::tag;
+    let (port, uptime) = trap_fields(k);
+    let mut body = Vec::with_capacity(320);
+    ber::write_integer(&mut body, 1);
+    ber::write_tlv(&mut body, tag::OCTET_STRING, community.as_bytes());
+    let request_id = (k % i32::MAX as u64) as i64;
+    crate::decode::snmp::inform::write_pdu(
+        &mut body,
+        crate::decode::snmp::pdu::SNMPV2_TRAP,
+        request_id,
+        0,
+        &linkdown_varbinds(port, uptime),
+    );
+    let mut out = Vec::with_capacity(body.len() + 4);
+    ber::write_tlv(&mut out, tag::SEQUENCE, &body);
+    out
+}
+
+/// The snmpEngineID of load-generator device `device` (RFC 3411 format: enterprise 8072,
+/// net-snmp's, then text): `80 00 1f 88 04` "mutt-lg" and the device number, 2 octets.
+pub fn engine_id(device: usize) -> Vec<u8> {
+    let mut id = vec![0x80, 0x00, 0x1f, 0x88, 0x04];
+    id.extend_from_slice(b"mutt-lg");
+    id.extend_from_slice(&(device as u16).to_be_bytes());
+    id
+}
+
+/// SNMPv3 linkDown traps from `devices` devices, each its own authoritative engine
+/// ([`engine_id`], snmpEngineBoots `boots`), as `user` of `usm` at the level of the user's first
+/// credential (authPriv for one with privacy), `per_device` each, laid out by [`device_pool`].
+/// msgID and request-id count up per device, each message gets a fresh privacy salt, and
+/// snmpEngineTime moves one second per batch a device sends: from pool start to end a device's
+/// clock advances by `per_device / BATCH` seconds, well inside the 150 s a receiver accepts when
+/// the pool is sent again. None when the user is unknown or a key cannot be made.
+pub fn v3_linkdown_pool(
+    usm: &Usm,
+    user: &str,
+    devices: usize,
+    per_device: u64,
+    boots: u32,
+) -> Option<Vec<Vec<u8>>> {
+    use crate::agent::engine::{encode_message, scoped_bytes, EngineState, FLAG_AUTH, FLAG_PRIV};
+    let cred = usm.credentials().user(user)?.first()?;
+    let mut senders = Vec::with_capacity(devices.max(1));
+    for device in 0..devices.max(1) {
+        let engine = EngineState::new(engine_id(device), boots, device as u64 * 1_000_003);
+        let keys = match cred.auth {
+            Some(_) => {
+                let (keys, _) = usm.keys(cred, &engine.engine_id)?;
+                if cred.privacy.is_some() {
+                    usm.privacy_key(cred, &keys, &engine.engine_id)?;
+                }
+                Some(keys)
+            }
+            None => None,
+        };
+        senders.push((engine, keys));
+    }
+    let flags = match (cred.auth.is_some(), cred.privacy.is_some()) {
+        (true, true) => FLAG_AUTH | FLAG_PRIV,
+        (true, false) => FLAG_AUTH,
+        _ => 0,
+    };
+    let mut failed = false;
+    let pool = device_pool(devices, per_device, |device, k| {
+        let (engine, keys) = &senders[device];
+        let (port, uptime) = trap_fields(k);
+        let request_id = (k % i32::MAX as u64) as i64;
+        let vbl = linkdown_varbinds(port, uptime);
+        let scoped = scoped_bytes(
+            &engine.engine_id,
+            b"",
+            crate::decode::snmp::pdu::SNMPV2_TRAP,
+            request_id,
+            &vbl,
+        );
+        let time = 1_000 + (k / BATCH as u64) as u32;
+        let keys = keys.as_deref().map(|k| (cred, k));
+        let msg = encode_message(
+            engine,
+            time,
+            k as u32,
+            user.as_bytes(),
+            flags,
+            &scoped,
+            keys,
+        );
+        failed |= msg.is_none();
+        msg.unwrap_or_default()
+    });
+    (!failed).then_some(pool)
+}
+
+/// The port and sysUpTime of a device's `k`-th trap: 48 ports in turn, a trap every ~10 ms.
+fn trap_fields(k: u64) -> (u32, u32) {
+    ((k % 48) as u32 + 1, 360_000 + k as u32)
+}
+
+fn varbind(list: &mut Vec<u8>, name: &[u32], value: impl FnOnce(&mut Vec<u8>)) {
+    use crate::decode::snmp::ber::tag;
+    let mut vb = Vec::with_capacity(64);
+    oid(&mut vb, name);
+    value(&mut vb);
+    ber::write_tlv(list, tag::SEQUENCE, &vb);
+}
+
+/// An OBJECT IDENTIFIER TLV (X.690 section 8.19): the first two arcs in one subidentifier, each
+/// in base 128, high bit set on all octets but the last.
+fn oid(out: &mut Vec<u8>, arcs: &[u32]) {
+    let mut content = Vec::with_capacity(arcs.len() + 4);
+    let first = arcs.first().copied().unwrap_or(0) * 40 + arcs.get(1).copied().unwrap_or(0);
+    for arc in std::iter::once(first).chain(arcs.iter().skip(2).copied()) {
+        let mut groups = [0u8; 5];
+        let mut n = 0;
+        let mut v = arc;
+        loop {
+            groups[n] = (v & 0x7f) as u8;
+            n += 1;
+            v >>= 7;
+            if v == 0 {
+                break;
+            }
+        }
+        for i in (0..n).rev() {
+            content.push(groups[i] | if i > 0 { 0x80 } else { 0 });
+        }
+    }
+    ber::write_tlv(out, crate::decode::snmp::ber::tag::OID, &content);
+}
+
+/// An INTEGER-encoded unsigned value under an application tag (TimeTicks, Gauge32).
+fn unsigned(out: &mut Vec<u8>, tag: u8, v: u32) {
+    let start = out.len();
+    ber::write_integer(out, v.into());
+    out[start] = tag;
 }
 
 /// One connected socket per device address.
@@ -225,5 +477,83 @@ mod tests {
             report.elapsed
         );
         assert_eq!(reader.join().unwrap(), 500);
+    }
+
+    #[test]
+    fn a_v2c_linkdown_decodes_as_a_router_sent_it() {
+        let t = v2c_linkdown("public", 7);
+        assert!((260..=300).contains(&t.len()), "{}", t.len());
+        let msg = crate::decode::snmp::decode(&t);
+        assert_eq!(msg.errors, Vec::<String>::new());
+        assert_eq!(msg.trap_oid, "1.3.6.1.6.3.1.1.5.3");
+        assert_eq!(msg.request_id, Some(7));
+        assert_eq!(msg.varbinds.len(), 10);
+        let descr = &msg.varbinds[5];
+        assert_eq!(descr.oid, "1.3.6.1.2.1.2.2.1.2.8");
+        assert_eq!(descr.value, "GigabitEthernet0/8");
+        assert_eq!(msg.varbinds[8].ty, "Gauge32");
+        assert_ne!(v2c_linkdown("public", 8), t);
+    }
+
+    #[test]
+    fn oids_encode_multi_octet_arcs() {
+        let mut out = Vec::new();
+        oid(&mut out, &[1, 3, 6, 1, 4, 1, 8072, 200_000]);
+        assert_eq!(
+            out,
+            [0x06, 0x0a, 0x2b, 6, 1, 4, 1, 0xbf, 0x08, 0x8c, 0x9a, 0x40]
+        );
+    }
+
+    #[test]
+    fn a_pool_goes_out_from_the_device_that_built_each_datagram() {
+        let pool = device_pool(3, 70, |d, k| vec![d as u8, k as u8]);
+        assert_eq!(pool.len(), 3 * 2 * BATCH);
+        for (i, dgram) in pool.iter().enumerate() {
+            let device = (i / BATCH) % 3;
+            assert_eq!(dgram[0] as usize, device, "datagram {i}");
+        }
+        assert_eq!(pool[3 * BATCH], vec![0, BATCH as u8], "second round");
+    }
+
+    #[test]
+    fn v3_authpriv_traps_are_trusted_and_timely_with_the_same_credentials() {
+        use crate::decode::snmp::credentials::{Credential, Credentials, Secret};
+        use crate::decode::snmp::privacy::PrivProtocol;
+        use crate::decode::snmp::usm::AuthProtocol;
+        use crate::decode::snmp::{decode_with, DecodeContext};
+        let users = || {
+            Usm::new(Credentials::from_users(vec![(
+                "bench".into(),
+                vec![Credential {
+                    priority: 1,
+                    auth: Some((AuthProtocol::Sha1, Secret::new("bench-auth-pass"))),
+                    privacy: Some((PrivProtocol::Aes128, Secret::new("bench-priv-pass"))),
+                    active: true,
+                    id: 0,
+                }],
+            )]))
+        };
+        let pool = v3_linkdown_pool(&users(), "bench", 2, 2 * BATCH as u64, 3).unwrap();
+        assert_eq!(pool.len(), 4 * BATCH);
+        assert!((340..=420).contains(&pool[0].len()), "{}", pool[0].len());
+        let receiver = users();
+        let ctx = DecodeContext {
+            usm: Some(&receiver),
+            ..Default::default()
+        };
+        // Twice through the pool, as a long send goes: the second time is still in the window.
+        for (i, dgram) in pool.iter().chain(pool.iter()).enumerate() {
+            let msg = decode_with(dgram, &ctx);
+            assert_eq!(msg.untrusted, None, "datagram {i}: {:?}", msg.errors);
+            assert_eq!(msg.security_level.as_deref(), Some("authPriv"));
+            assert_eq!(msg.trap_oid, "1.3.6.1.6.3.1.1.5.3");
+            assert_eq!(msg.varbinds.len(), 10);
+        }
+        let first = decode_with(&pool[0], &ctx);
+        let other = decode_with(&pool[BATCH], &ctx);
+        assert_ne!(first.engine_id, other.engine_id, "one engine per device");
+        assert_ne!(pool[0], pool[2 * BATCH]);
+        assert!(v3_linkdown_pool(&users(), "nobody", 1, 1, 1).is_none());
     }
 }

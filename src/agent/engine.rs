@@ -45,9 +45,10 @@ const COUNTER32: u8 = 0x41;
 const UNKNOWN_ENGINE_IDS: &[u8] = &[0x2b, 6, 1, 6, 3, 15, 1, 1, 4, 0];
 const NOT_IN_TIME_WINDOWS: &[u8] = &[0x2b, 6, 1, 6, 3, 15, 1, 1, 2, 0];
 
-const FLAG_AUTH: u8 = 0x01;
-const FLAG_PRIV: u8 = 0x02;
-const FLAG_REPORTABLE: u8 = 0x04;
+/// msgFlags bits (RFC 3412 section 6.4).
+pub const FLAG_AUTH: u8 = 0x01;
+pub const FLAG_PRIV: u8 = 0x02;
+pub const FLAG_REPORTABLE: u8 = 0x04;
 
 /// snmpEngineID and snmpEngineBoots of this MUTT, the usmStats counters it reports, and the
 /// counter behind the privacy salts. Shared by reference; all counters are atomics.
@@ -226,7 +227,9 @@ fn inform_response_scoped(scoped: &[u8]) -> Option<Vec<u8>> {
     ))
 }
 
-fn scoped_bytes(
+/// A ScopedPDU (RFC 3412 section 6): contextEngineID, contextName and a PDU around an already
+/// encoded VarBindList TLV.
+pub fn scoped_bytes(
     context_engine: &[u8],
     context_name: &[u8],
     pdu_tag: u8,
@@ -240,6 +243,29 @@ fn scoped_bytes(
     let mut out = Vec::with_capacity(body.len() + 4);
     ber::write_tlv(&mut out, tag::SEQUENCE, &body);
     out
+}
+
+/// A whole SNMPv3Message around the ScopedPDU `scoped`, sent by `engine` (its ID and boots, and
+/// `time`, go into the USM parameters) as `user` with msgFlags `flags`: signed and, for authPriv,
+/// encrypted with `keys`, localized to `engine`'s ID. None when the flags need keys or a protocol
+/// that `keys` lacks. MUTT's Reports and Responses are built the same way; the load generator
+/// sends traps with it, as the authoritative engine of its own messages.
+pub fn encode_message(
+    engine: &EngineState,
+    time: u32,
+    msg_id: u32,
+    user: &[u8],
+    flags: u8,
+    scoped: &[u8],
+    keys: Option<(&Credential, &LocalKeys)>,
+) -> Option<Vec<u8>> {
+    Out {
+        engine,
+        time,
+        msg_id,
+        user,
+    }
+    .message(flags, scoped, keys)
 }
 
 /// What every outgoing message of one exchange shares.
