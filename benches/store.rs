@@ -45,6 +45,7 @@ fn rows(n: usize, base: u64) -> Vec<MessageRow> {
                 truncated: false,
                 rule: None,
                 rejected: None,
+                detail_json: None,
                 detail: Detail::Syslog(msg),
             }
         })

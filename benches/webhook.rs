@@ -49,6 +49,7 @@ fn rows(base: u64, alert: bool, same: bool) -> Vec<MessageRow> {
                     webhook: None,
                 }),
                 rejected: None,
+                detail_json: None,
                 detail: Detail::Syslog(parse(&line, &ctx)),
             }
         })

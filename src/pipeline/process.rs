@@ -131,6 +131,7 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
         truncated,
         rule,
         rejected,
+        detail_json: detail.json(),
         detail,
     }
 }

@@ -166,6 +166,7 @@ mod tests {
             truncated: false,
             rule: None,
             rejected: None,
+            detail_json: None,
             detail: Detail::Snmp(SnmpMessage {
                 version: "v3".into(),
                 auth_failure: failure.map(str::to_owned),

@@ -463,6 +463,7 @@ mod tests {
                 webhook: None,
             }),
             rejected: None,
+            detail_json: None,
             detail: Detail::Syslog(SyslogMessage {
                 format: SyslogFormat::Unknown,
                 facility: Some(4),

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::decode::snmp::{SnmpMessage, Untrusted};
-use crate::decode::syslog::SyslogMessage;
+use crate::decode::syslog::{structured_data_json, SyslogMessage};
 use crate::model::{MessageKind, Transport};
 use crate::rules::Action;
 
@@ -23,6 +23,16 @@ pub struct RuleHit {
 pub enum Detail {
     Syslog(SyslogMessage),
     Snmp(SnmpMessage),
+}
+
+impl Detail {
+    /// The type's JSON column: syslog structured data (None when there is none), SNMP varbinds.
+    pub fn json(&self) -> Option<String> {
+        match self {
+            Detail::Syslog(s) => structured_data_json(&s.structured_data),
+            Detail::Snmp(t) => serde_json::to_string(&t.varbinds).ok(),
+        }
+    }
 }
 
 /// Everything the writer needs to store (or count) one record.
@@ -52,6 +62,9 @@ pub struct MessageRow {
     /// SNMPv3 message that is not trusted.
     pub rejected: Option<Rejection>,
     pub detail: Detail,
+    /// `detail.json()`, made where the row is made (the decode pool), so that the one writer
+    /// thread only binds it: ten varbinds take microseconds to serialize.
+    pub detail_json: Option<String>,
 }
 
 /// Why a record is not stored although nothing is wrong with MUTT.
@@ -105,6 +118,7 @@ impl MessageRow {
             truncated: false,
             rule: None,
             rejected: None,
+            detail_json: None,
             detail: Detail::Syslog(crate::decode::syslog::parse(
                 raw.as_bytes(),
                 &crate::decode::syslog::ParseContext {

@@ -10,7 +10,6 @@ use super::auth_failures::AuthFailures;
 use super::devices::DeviceRegistry;
 use super::row::{Detail, MessageRow};
 use super::schema;
-use crate::decode::syslog::structured_data_json;
 use crate::timefmt::iso8601_us;
 
 #[derive(Debug, thiserror::Error)]
@@ -366,7 +365,7 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
                     s.tag,
                     s.hostname,
                     s.msgid,
-                    structured_data_json(&s.structured_data),
+                    row.detail_json,
                     s.format.as_str(),
                 ];
                 syslog.execute(&[common, typed].concat()[..])?;
@@ -382,7 +381,7 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
                     t.security_level,
                     t.pdu_type,
                     t.request_id,
-                    serde_json::to_string(&t.varbinds).ok(),
+                    row.detail_json,
                     t.agent_addr,
                     t.uptime.map(|u| u as i64),
                 ];
