@@ -603,4 +603,49 @@ mod tests {
         assert!(matches!(r, Err(PipelineError::Aborted)));
         assert!(sink.stored.is_empty());
     }
+
+    #[test]
+    fn batches_that_keep_coming_are_committed_together_at_most_ten_times_a_second() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_writer, wal, _) = crate::wal::open(&crate::wal::WalConfig {
+            dir: dir.path().join("wal"),
+            segment_size: 1 << 20,
+            sync: crate::wal::SyncPolicy::Never,
+            sync_interval: Duration::from_millis(100),
+            max_size: 1 << 30,
+            keep_released: false,
+        })
+        .expect("wal");
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let started = Instant::now();
+        let sender = thread::spawn(move || {
+            for b in 0..50u64 {
+                let rows = (1..=10)
+                    .map(|i| MessageRow::test_syslog(b * 10 + i, "192.0.2.1", "r1"))
+                    .collect();
+                let batch = Batch {
+                    rows,
+                    last_seq: b * 10 + 10,
+                };
+                if tx.send(batch).is_err() {
+                    return;
+                }
+                // Paced, so that the writer, idle between batches, would commit each alone.
+                thread::sleep(Duration::from_millis(4));
+            }
+        });
+        let mut sink = FakeSink::default();
+        let (metrics, control) = (Metrics::default(), Control::default());
+        write_loop(rx, &mut sink, &wal, &metrics, &control).expect("write loop");
+        sender.join().expect("sender");
+        let spacings = started.elapsed().as_millis() / COMMIT_SPACING.as_millis();
+        assert_eq!(sink.stored, (1..=500).collect::<Vec<u64>>());
+        assert_eq!(sink.checkpoint, 500);
+        assert!(
+            sink.calls as u128 <= spacings + 2,
+            "{} commits for 50 batches in {} spacings",
+            sink.calls,
+            spacings
+        );
+    }
 }
