@@ -66,6 +66,20 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         devices: usize,
     },
+    /// Move messages received before a time out of the database into archive files
+    /// (storage.archiver.path), exactly once, even if interrupted and run again.
+    #[command(group(clap::ArgGroup::new("cutoff").required(true).args(["older_than", "before"])))]
+    Archive {
+        /// Messages received longer ago than this: a number and s, m, h or d (`7d`).
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+        /// Messages received before this RFC 3339 time (`2026-11-01T00:00:00Z`).
+        #[arg(long, value_name = "TIME")]
+        before: Option<String>,
+        /// Print what would be archived (rows per type and time range) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check a rules file, or show which rule a message matches.
     Rules {
         #[command(subcommand)]
@@ -189,6 +203,15 @@ pub enum CliError {
         id: String,
         source: rusqlite::Error,
     },
+    /// `--older-than` is not an age.
+    #[error("--older-than: expected a number and s, m, h or d like 7d, got {0:?}")]
+    Age(String),
+    /// `--before` is not an RFC 3339 time.
+    #[error("--before: expected RFC 3339 like 2026-11-01T00:00:00Z, got {0:?}")]
+    Before(String),
+    /// `mutt archive` failed; nothing it did not report was deleted.
+    #[error("archive: {0}")]
+    Archive(#[from] crate::archive::ArchiveError),
     /// `mutt load` cannot send.
     #[error("sending to {target}: {source}")]
     Load {
@@ -206,11 +229,17 @@ impl CliError {
             | CliError::NotHex(_)
             | CliError::TextNotHex
             | CliError::NotOid(_)
-            | CliError::NoRulesFile => EXIT_CONFIG,
+            | CliError::NoRulesFile
+            | CliError::Age(_)
+            | CliError::Before(_) => EXIT_CONFIG,
+            CliError::Archive(
+                crate::archive::ArchiveError::Format(_) | crate::archive::ArchiveError::Compress,
+            ) => EXIT_CONFIG,
             CliError::Input { .. }
             | CliError::Io(_)
             | CliError::Database { .. }
             | CliError::Stored { .. }
+            | CliError::Archive(_)
             | CliError::Load { .. } => EXIT_RUNTIME,
         }
     }
@@ -253,6 +282,11 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
         }
         Command::Decode { what } => decode(cli, what),
         Command::Rules { what } => rules(cli, what),
+        Command::Archive {
+            older_than,
+            before,
+            dry_run,
+        } => archive(cli, older_than.as_deref(), before.as_deref(), *dry_run),
         Command::Load {
             target,
             rate,
@@ -280,6 +314,82 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+fn archive(
+    cli: &Cli,
+    older_than: Option<&str>,
+    before: Option<&str>,
+    dry_run: bool,
+) -> Result<(), CliError> {
+    use crate::archive;
+    let cfg = load_config(&cli.config)?;
+    let cutoff_us = match (older_than, before) {
+        (Some(age), _) => {
+            let us = archive::parse_age_us(age).ok_or_else(|| CliError::Age(age.to_string()))?;
+            crate::timefmt::now_us().saturating_sub(us)
+        }
+        (None, Some(t)) => {
+            crate::timefmt::parse_rfc3339_us(t).ok_or_else(|| CliError::Before(t.to_string()))?
+        }
+        // clap requires one of the two.
+        (None, None) => crate::timefmt::now_us(),
+    };
+    let cutoff = crate::timefmt::iso8601_us(cutoff_us);
+    let db = &cfg.storage.database.path;
+    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
+    let out = io::stdout();
+    let mut out = out.lock();
+    if dry_run {
+        let spans = archive::plan(db, &cutoff, busy)?;
+        writeln!(out, "would archive messages received before {cutoff}:").map_err(CliError::Io)?;
+        for s in &spans {
+            print_span(&mut out, s)?;
+        }
+        if spans.is_empty() {
+            writeln!(out, "  nothing").map_err(CliError::Io)?;
+        }
+        return Ok(());
+    }
+    let target = archive::Target::from_config(&cfg.storage.archiver)?;
+    let report = archive::run(db, &target, &cutoff, busy)?;
+    for temp in &report.removed_temps {
+        eprintln!(
+            "removed the temporary file {} of an interrupted run",
+            temp.display()
+        );
+    }
+    for name in &report.removed_unrecorded {
+        eprintln!("removed {name}: an interrupted run wrote it but never recorded it (its messages are still in the database)");
+    }
+    for (name, deleted) in &report.finished {
+        eprintln!("finished {name} of an interrupted run: {deleted} archived messages deleted");
+    }
+    writeln!(out, "archived messages received before {cutoff}:").map_err(CliError::Io)?;
+    for m in &report.written {
+        print_span(&mut out, &archive::span_of(m))?;
+        writeln!(
+            out,
+            "    -> {} ({} bytes, sha256 {})",
+            target.dir.join(&m.file).display(),
+            m.size_bytes,
+            m.sha256
+        )
+        .map_err(CliError::Io)?;
+    }
+    if report.written.is_empty() {
+        writeln!(out, "  nothing").map_err(CliError::Io)?;
+    }
+    Ok(())
+}
+
+fn print_span(out: &mut impl Write, s: &crate::archive::Span) -> Result<(), CliError> {
+    writeln!(
+        out,
+        "  {}: {} messages, received {} .. {}",
+        s.message_type, s.rows, s.first_received_at, s.last_received_at
+    )
+    .map_err(CliError::Io)
 }
 
 fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), CliError> {
