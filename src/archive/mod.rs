@@ -329,6 +329,105 @@ pub fn span_of(m: &Manifest) -> Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::schema::SYSLOG_COLUMNS as SYSLOG_TYPED;
+
+    const CUTOFF: &str = "2027-01-01T00:00:00.000000Z";
+    const BUSY: Duration = Duration::from_secs(5);
+
+    /// A database holding `n` syslog messages, and an archive directory beside it.
+    fn setup(n: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("messages.db");
+        let mut conn = Connection::open(&db).expect("open");
+        schema::migrate(&mut conn).expect("schema");
+        for i in 0..n {
+            conn.execute(
+                "INSERT INTO messages (id, type, source_ip, timestamp, received_at) \
+                 VALUES (?1, 'syslog', '10.0.0.1', ?2, ?2)",
+                rusqlite::params![
+                    format!("m{i:05}"),
+                    format!("2026-01-01T00:00:{:02}.000000Z", i % 60)
+                ],
+            )
+            .expect("insert");
+        }
+        let archives = dir.path().join("archives");
+        std::fs::create_dir_all(&archives).expect("archive dir");
+        (dir, db, archives)
+    }
+
+    fn stored(db: &Path) -> i64 {
+        Connection::open(db)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)))
+            .expect("count")
+    }
+
+    fn archived_rows(db: &Path) -> i64 {
+        Connection::open(db)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT COALESCE(SUM(message_count), 0) FROM archives",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("sum")
+    }
+
+    #[test]
+    fn a_file_published_but_never_recorded_is_removed_and_its_messages_archived_once() {
+        let (_dir, db, archives) = setup(10);
+        let conn = Connection::open(&db).expect("open");
+        let layout = rows::Layout::new(&conn, SYSLOG_TYPED).expect("layout");
+        let crashed = export(&conn, &archives, &layout, "syslog", CUTOFF)
+            .expect("export")
+            .expect("a file");
+        drop(conn);
+        let report = run(&db, &Target { dir: &archives }, CUTOFF, BUSY).expect("rerun");
+        assert_eq!(report.removed_unrecorded, vec![crashed.file.clone()]);
+        assert_eq!(report.written.len(), 1);
+        assert_eq!(
+            report.written[0].file, crashed.file,
+            "the name is free again"
+        );
+        assert_eq!(stored(&db), 0);
+        assert_eq!(archived_rows(&db), 10);
+    }
+
+    #[test]
+    fn a_run_killed_among_its_deletes_is_finished_by_the_next() {
+        let (_dir, db, archives) = setup(5_000);
+        let mut conn = Connection::open(&db).expect("open");
+        let layout = rows::Layout::new(&conn, SYSLOG_TYPED).expect("layout");
+        let m = export(&conn, &archives, &layout, "syslog", CUTOFF)
+            .expect("export")
+            .expect("a file");
+        ledger::record(&conn, &m, "2026-06-01T00:00:00.000000Z").expect("record");
+        let first: Vec<String> = (0..ledger::DELETE_CHUNK)
+            .map(|i| format!("m{i:05}"))
+            .collect();
+        ledger::delete_chunk(&mut conn, &first).expect("one chunk");
+        drop(conn);
+        let report = run(&db, &Target { dir: &archives }, CUTOFF, BUSY).expect("rerun");
+        assert_eq!(
+            report.finished,
+            [(m.file.clone(), 5_000 - ledger::DELETE_CHUNK)]
+        );
+        assert!(report.written.is_empty(), "nothing archived twice");
+        assert_eq!(stored(&db), 0);
+        assert_eq!(archived_rows(&db), 5_000);
+    }
+
+    #[test]
+    fn an_unwritable_archive_directory_stops_the_run_and_deletes_nothing() {
+        let (_dir, db, archives) = setup(10);
+        let not_a_dir = archives.join("file");
+        std::fs::write(&not_a_dir, b"").expect("a file");
+        let err = run(&db, &Target { dir: &not_a_dir }, CUTOFF, BUSY).expect_err("must fail");
+        assert!(matches!(err, ArchiveError::Io { .. }), "{err}");
+        assert_eq!(stored(&db), 10);
+        assert_eq!(archived_rows(&db), 0);
+    }
 
     #[test]
     fn an_age_takes_seconds_minutes_hours_and_days() {
