@@ -109,8 +109,12 @@ fn messages_as_archived(env: &Env) -> BTreeMap<String, Map<String, Value>> {
     out
 }
 
-/// The archive files (not manifests) in the directory, by name; fails on a temporary file.
+/// The archive files (not manifests, not temporary files) in the directory, by name.
 fn archive_files(dir: &Path) -> Vec<PathBuf> {
+    files_ending(dir, ".jsonl")
+}
+
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).expect("read archive dir") {
         let path = entry.expect("entry").path();
@@ -119,8 +123,7 @@ fn archive_files(dir: &Path) -> Vec<PathBuf> {
             .expect("name")
             .to_string_lossy()
             .to_string();
-        assert!(!name.ends_with(".tmp"), "temporary file left: {name}");
-        if name.ends_with(".jsonl") {
+        if name.ends_with(suffix) {
             files.push(path);
         }
     }
@@ -154,6 +157,10 @@ fn archiving_everything_moves_each_message_into_one_file_field_for_field_and_a_r
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
     let files = archive_files(&env.path("archives"));
     assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(
+        files_ending(&env.path("archives"), ".tmp"),
+        Vec::<PathBuf>::new()
+    );
     let mut seen = BTreeMap::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
@@ -233,4 +240,154 @@ fn archiving_everything_moves_each_message_into_one_file_field_for_field_and_a_r
     );
     assert_eq!(archive_files(&env.path("archives")), files);
     assert_eq!(env.count("SELECT COUNT(*) FROM archives").unwrap(), 2);
+}
+
+/// What a killed run left, as the next run will find it.
+fn phase(env: &Env) -> &'static str {
+    let dir = env.path("archives");
+    if env
+        .count("SELECT COUNT(*) FROM archives WHERE deleted_at IS NULL")
+        .unwrap()
+        > 0
+    {
+        "recorded, deleting"
+    } else if !archived_ids(env).1.is_empty() {
+        "published, not recorded"
+    } else if !files_ending(&dir, ".tmp").is_empty() {
+        "writing a temporary file"
+    } else {
+        "nothing left to repair"
+    }
+}
+
+/// `n` syslog messages written straight into a new database, one a millisecond from
+/// 2026-01-01T00:00:00Z, with ids that sort as they arrive; returns the ids.
+fn seeded(env: &Env, n: usize) -> Vec<String> {
+    std::fs::create_dir_all(env.path("data")).expect("data dir");
+    drop(mutt::store::Store::open(&env.db_path(), Duration::from_secs(5)).expect("create db"));
+    let mut db = rusqlite::Connection::open(env.db_path()).expect("open db");
+    let tx = db.transaction().expect("begin");
+    let base = mutt::timefmt::parse_rfc3339_us("2026-01-01T00:00:00Z").expect("time");
+    let mut ids = Vec::with_capacity(n);
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO messages (id, type, source_ip, timestamp, received_at, raw_message, \
+                 syslog_program) VALUES (?1, 'syslog', '127.0.0.1', ?2, ?2, ?3, 'app')",
+            )
+            .expect("prepare");
+        for i in 0..n {
+            let id = format!("m{i:09}");
+            let at = mutt::timefmt::iso8601_us(base + i as i64 * 1_000);
+            insert
+                .execute(rusqlite::params![id, at, format!("<13>message {i}")])
+                .expect("insert");
+            ids.push(id);
+        }
+    }
+    tx.commit().expect("commit");
+    ids
+}
+
+/// The ids in every archive file an `archives` row names, and the files no row names.
+fn archived_ids(env: &Env) -> (Vec<String>, Vec<String>) {
+    let db = env.db();
+    let mut stmt = db.prepare("SELECT filename FROM archives").expect("select");
+    let recorded: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let mut ids = Vec::new();
+    for name in &recorded {
+        let text = std::fs::read_to_string(env.path("archives").join(name)).expect("archive");
+        for line in text.lines() {
+            let object: Value = serde_json::from_str(line).expect("line");
+            ids.push(object["id"].as_str().expect("id").to_string());
+        }
+    }
+    let unrecorded = archive_files(&env.path("archives"))
+        .into_iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .filter(|name| !recorded.contains(name))
+        .collect();
+    (ids, unrecorded)
+}
+
+#[test]
+fn kill_9_at_any_moment_and_a_rerun_leave_every_message_exactly_once() {
+    const N: usize = 60_000;
+    const ROUNDS: usize = 12;
+    let env = env();
+    let all = seeded(&env, N);
+    let cutoff = |round: usize| {
+        mutt::timefmt::iso8601_us(
+            mutt::timefmt::parse_rfc3339_us("2026-01-01T00:00:00Z").unwrap()
+                + ((round + 1) * N / (ROUNDS + 1)) as i64 * 1_000,
+        )
+    };
+    // Round 0 runs to the end and says how long a round's share takes; each later round archives
+    // up to a later time and is killed somewhere between a fifth of that and twice it (work left
+    // by a killed round adds to the next):
+    // in the export, the publishing, the recording or the deletes.
+    let started = std::time::Instant::now();
+    let mut repairs =
+        String::from_utf8_lossy(&archive(&env, &["--before", &cutoff(0)]).stderr).to_string();
+    let share = started.elapsed();
+    let mut phases = BTreeMap::<&str, usize>::new();
+    for round in 1..=ROUNDS {
+        let mut child = env
+            .mutt(&["archive", "--before", &cutoff(round)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn mutt archive");
+        std::thread::sleep(
+            share.mul_f64(0.2 + 2.0 * ((round * 7) % ROUNDS) as f64 / ROUNDS as f64),
+        );
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("reap");
+        repairs.push_str(&String::from_utf8_lossy(&out.stderr));
+        *phases.entry(phase(&env)).or_default() += 1;
+        // Between runs no message is lost: each is in the database or a recorded archive.
+        let (ids, _) = archived_ids(&env);
+        let left = env.count("SELECT COUNT(*) FROM messages").unwrap() as usize;
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert!(
+            distinct.len() + left >= N,
+            "round {round}: {} archived + {left} stored < {N}",
+            distinct.len()
+        );
+    }
+    eprintln!("a share took {share:?}; where the kills left the directory: {phases:?}");
+    let done = archive(&env, &["--before", &now_plus_a_second()]);
+    repairs.push_str(&String::from_utf8_lossy(&done.stderr));
+    eprintln!(
+        "{} archives; what the runs repaired:\n{repairs}",
+        env.count("SELECT COUNT(*) FROM archives").unwrap()
+    );
+    let (mut ids, unrecorded) = archived_ids(&env);
+    assert_eq!(
+        files_ending(&env.path("archives"), ".tmp"),
+        Vec::<PathBuf>::new()
+    );
+    assert!(
+        unrecorded.is_empty(),
+        "files no archives row names: {unrecorded:?}"
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM archives WHERE deleted_at IS NULL")
+            .unwrap(),
+        0,
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    ids.sort();
+    assert_eq!(
+        ids.len(),
+        N,
+        "every message in exactly one recorded archive"
+    );
+    assert_eq!(ids, all);
 }
