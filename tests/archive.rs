@@ -391,3 +391,74 @@ fn kill_9_at_any_moment_and_a_rerun_leave_every_message_exactly_once() {
     );
     assert_eq!(ids, all);
 }
+
+#[test]
+fn archiving_while_the_daemon_stores_keeps_every_message_exactly_once() {
+    let env = env();
+    let daemon = env.start();
+    env.send_udp(env.syslog_port, &numbered_lines("early", 1_000));
+    assert_eq!(env.wait_rows(1_000, Duration::from_secs(30)), 1_000);
+    let late = numbered_lines("late", 3_000);
+    let sender = {
+        let port = env.syslog_port;
+        std::thread::spawn(move || {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+            for chunk in late.chunks(100) {
+                for line in chunk {
+                    s.send_to(line, ("127.0.0.1", port)).expect("send");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let out = archive(
+        &env,
+        &[
+            "--before",
+            &mutt::timefmt::iso8601_us(mutt::timefmt::now_us()),
+        ],
+    );
+    sender.join().expect("sender");
+    let total = env.wait_count(
+        "SELECT (SELECT COUNT(*) FROM messages) + \
+         (SELECT COALESCE(SUM(message_count), 0) FROM archives)",
+        Duration::from_secs(30),
+        |n| n >= 4_000,
+    );
+    assert_eq!(total, 4_000, "{}", String::from_utf8_lossy(&out.stdout));
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "mutt run: {stderr}");
+
+    let mut texts: Vec<String> = Vec::new();
+    let db = env.db();
+    let mut stmt = db
+        .prepare("SELECT raw_message FROM messages")
+        .expect("select");
+    for t in stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("query")
+    {
+        texts.push(t.expect("row"));
+    }
+    let in_db = texts.len();
+    for file in archive_files(&env.path("archives")) {
+        for line in std::fs::read_to_string(file).expect("archive").lines() {
+            let object: Value = serde_json::from_str(line).expect("line");
+            texts.push(object["raw_message"].as_str().expect("text").to_string());
+        }
+    }
+    assert!(in_db < 4_000, "the run archived something");
+    assert!(in_db > 0, "messages received after the cutoff stay");
+    texts.sort();
+    let mut sent: Vec<String> = numbered_lines("early", 1_000)
+        .into_iter()
+        .chain(numbered_lines("late", 3_000))
+        .map(|l| String::from_utf8(l).expect("utf-8"))
+        .collect();
+    sent.sort();
+    assert_eq!(
+        texts, sent,
+        "each message once, in the database or an archive"
+    );
+}
