@@ -232,9 +232,7 @@ impl CliError {
             | CliError::NoRulesFile
             | CliError::Age(_)
             | CliError::Before(_) => EXIT_CONFIG,
-            CliError::Archive(
-                crate::archive::ArchiveError::Format(_) | crate::archive::ArchiveError::Compress,
-            ) => EXIT_CONFIG,
+            CliError::Archive(crate::archive::ArchiveError::Format(_)) => EXIT_CONFIG,
             CliError::Input { .. }
             | CliError::Io(_)
             | CliError::Database { .. }

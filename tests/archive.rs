@@ -17,13 +17,17 @@ use sha2::{Digest, Sha256};
 const SYSLOG_LINES: usize = 3_000;
 
 fn env() -> Env {
+    env_with(false)
+}
+
+fn env_with(compress: bool) -> Env {
     let env = Env::new(Setup {
         extra: "enrichment:\n  reverse_dns: false\n".into(),
         ..Setup::default()
     });
     let config = std::fs::read_to_string(env.config_path()).expect("read config");
     let archiver = format!(
-        "storage:\n  archiver:\n    path: {}\n    format: jsonl\n    compress: false\n",
+        "storage:\n  archiver:\n    path: {}\n    format: jsonl\n    compress: {compress}\n",
         env.path("archives").display()
     );
     std::fs::write(
@@ -461,4 +465,43 @@ fn archiving_while_the_daemon_stores_keeps_every_message_exactly_once() {
         texts, sent,
         "each message once, in the database or an archive"
     );
+}
+
+#[test]
+fn a_compressed_archive_is_zstd_its_manifest_hashes_the_file_and_it_holds_every_message() {
+    let env = env_with(true);
+    let ids = seeded(&env, 5_000);
+    archive(&env, &["--before", &now_plus_a_second()]);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
+    let files = files_ending(&env.path("archives"), ".jsonl.zst");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let bytes = std::fs::read(&files[0]).expect("read archive");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.manifest.json", files[0].display())).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    let sha256: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    assert_eq!(manifest["compression"], "zstd");
+    assert_eq!(manifest["sha256"], sha256.as_str());
+    assert_eq!(manifest["size_bytes"], bytes.len());
+    let text = zstd::decode_all(&bytes[..]).expect("zstd");
+    assert!(
+        bytes.len() * 4 < text.len(),
+        "{} -> {}",
+        text.len(),
+        bytes.len()
+    );
+    let archived: Vec<String> = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let object: Value = serde_json::from_slice(l).expect("line");
+            object["id"].as_str().expect("id").to_string()
+        })
+        .collect();
+    assert_eq!(archived, ids);
+    assert_eq!(manifest["rows"], ids.len());
 }

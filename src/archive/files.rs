@@ -2,7 +2,7 @@
 //! durably without ever overwriting, their manifests, and the scan for leftovers of a crash.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,8 @@ use super::ArchiveError;
 pub const TEMP_SUFFIX: &str = ".tmp";
 /// Suffix of an archive file (JSON lines, uncompressed).
 pub const DATA_SUFFIX: &str = ".jsonl";
+/// Suffix of an archive file compressed with zstd.
+pub const ZSTD_SUFFIX: &str = ".jsonl.zst";
 /// Suffix of the manifest beside `NAME.jsonl`: `NAME.jsonl.manifest.json`.
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 
@@ -66,57 +68,113 @@ pub struct Manifest {
     pub last_id: String,
 }
 
-/// An archive file being written under a temporary name, hashed as it goes.
-pub struct TempFile {
-    path: PathBuf,
+/// zstd level: the issue measured 125 MB of JSON lines at level 3 to 11.4 MB in 0.66 s, where
+/// gzip -6 made 15.6 MB in 2.7 s.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The bytes that reach the file, counted and hashed (after compression: the manifest's size and
+/// SHA-256 are those of the file, so `sha256sum` checks it).
+struct Hashed {
     out: BufWriter<File>,
     hash: Sha256,
     size: u64,
 }
 
+impl Write for Hashed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+enum Sink {
+    Plain(Hashed),
+    Zstd(zstd::stream::write::Encoder<'static, Hashed>),
+}
+
+/// An archive file being written under a temporary name, hashed as it goes.
+pub struct TempFile {
+    path: PathBuf,
+    sink: Sink,
+}
+
 impl TempFile {
-    pub fn create(dir: &Path, kind: &str) -> Result<TempFile, ArchiveError> {
+    pub fn create(dir: &Path, kind: &str, compress: bool) -> Result<TempFile, ArchiveError> {
         let path = dir.join(format!(
-            ".{kind}-{}{DATA_SUFFIX}{TEMP_SUFFIX}",
-            uuid::Uuid::now_v7().simple()
+            ".{kind}-{}{}{TEMP_SUFFIX}",
+            uuid::Uuid::now_v7().simple(),
+            data_suffix(compress)
         ));
         let file = OpenOptions::new()
             .create_new(true)
             .write(true)
             .open(&path)
             .map_err(io(&path))?;
-        Ok(TempFile {
-            path,
+        let hashed = Hashed {
             out: BufWriter::with_capacity(1 << 20, file),
             hash: Sha256::new(),
             size: 0,
-        })
+        };
+        let sink = if compress {
+            Sink::Zstd(zstd::stream::write::Encoder::new(hashed, ZSTD_LEVEL).map_err(io(&path))?)
+        } else {
+            Sink::Plain(hashed)
+        };
+        Ok(TempFile { path, sink })
     }
 
     pub fn write_line(&mut self, line: &[u8]) -> Result<(), ArchiveError> {
-        self.hash.update(line);
-        self.hash.update(b"\n");
-        self.size += line.len() as u64 + 1;
-        let path = &self.path;
-        self.out.write_all(line).map_err(io(path))?;
-        self.out.write_all(b"\n").map_err(io(path))
+        let out: &mut dyn Write = match &mut self.sink {
+            Sink::Plain(h) => h,
+            Sink::Zstd(z) => z,
+        };
+        out.write_all(line)
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(io(&self.path))
     }
 
-    /// Flush and fsync; returns the temporary path, the size and the hex SHA-256.
+    /// Finish the compressed frame, flush and fsync; returns the temporary path, the file's size
+    /// and its hex SHA-256.
     pub fn finish(self) -> Result<(PathBuf, u64, String), ArchiveError> {
-        let TempFile {
-            path,
-            out,
-            hash,
-            size,
-        } = self;
+        let TempFile { path, sink } = self;
+        let hashed = match sink {
+            Sink::Plain(h) => h,
+            Sink::Zstd(z) => z.finish().map_err(io(&path))?,
+        };
+        let Hashed { out, hash, size } = hashed;
         let file = out.into_inner().map_err(|e| io(&path)(e.into_error()))?;
         file.sync_all().map_err(io(&path))?;
         Ok((path, size, crate::hex::encode(&hash.finalize())))
     }
 }
 
-/// Give the fsynced temporary file `temp` its name `stem.jsonl` (else `stem-2.jsonl`, …; an
+/// `.jsonl`, or `.jsonl.zst` when compressed.
+pub fn data_suffix(compress: bool) -> &'static str {
+    if compress {
+        ZSTD_SUFFIX
+    } else {
+        DATA_SUFFIX
+    }
+}
+
+/// The lines of an archive file, decompressed if its name ends `.zst`.
+pub fn read_lines(path: &Path) -> Result<Box<dyn BufRead>, ArchiveError> {
+    let file = File::open(path).map_err(io(path))?;
+    if path.to_string_lossy().ends_with(ZSTD_SUFFIX) {
+        let decoder = zstd::stream::read::Decoder::new(file).map_err(io(path))?;
+        Ok(Box::new(BufReader::new(decoder)))
+    } else {
+        Ok(Box::new(BufReader::new(file)))
+    }
+}
+
+/// Give the fsynced temporary file `temp` its name `stem.jsonl[.zst]` (else `stem-2.jsonl`, …; an
 /// existing file is never replaced: `link` fails where `rename` would overwrite), write its
 /// manifest the same way, remove the temporary names and fsync the directory. Returns the
 /// archive file's name. A crash anywhere in here leaves only temporary files or files that no
@@ -127,12 +185,13 @@ pub fn publish(
     stem: &str,
     manifest: &mut Manifest,
 ) -> Result<String, ArchiveError> {
+    let suffix = data_suffix(manifest.compression == "zstd");
     let mut n = 1;
     let name = loop {
         let name = if n == 1 {
-            format!("{stem}{DATA_SUFFIX}")
+            format!("{stem}{suffix}")
         } else {
-            format!("{stem}-{n}{DATA_SUFFIX}")
+            format!("{stem}-{n}{suffix}")
         };
         let target = dir.join(&name);
         match std::fs::hard_link(temp, &target) {
@@ -180,7 +239,9 @@ pub fn list(dir: &Path) -> Result<Listing, ArchiveError> {
             if !listing.archives.iter().any(|a| a == data) {
                 listing.archives.push(data.to_string());
             }
-        } else if name.ends_with(DATA_SUFFIX) && !listing.archives.contains(&name) {
+        } else if (name.ends_with(DATA_SUFFIX) || name.ends_with(ZSTD_SUFFIX))
+            && !listing.archives.contains(&name)
+        {
             listing.archives.push(name);
         }
     }
@@ -230,7 +291,7 @@ mod tests {
     fn publishing_under_a_taken_name_picks_the_next_and_leaves_the_first_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         for text in [b"{1}", b"{2}"] {
-            let mut t = TempFile::create(dir.path(), "syslog").expect("temp");
+            let mut t = TempFile::create(dir.path(), "syslog", false).expect("temp");
             t.write_line(text).expect("write");
             let (temp, _, _) = t.finish().expect("finish");
             publish(dir.path(), &temp, "syslog-a-b", &mut manifest()).expect("publish");
@@ -246,6 +307,31 @@ mod tests {
         let listing = list(dir.path()).expect("list");
         assert!(listing.temps.is_empty());
         assert_eq!(listing.archives, ["syslog-a-b-2.jsonl", "syslog-a-b.jsonl"]);
+    }
+
+    #[test]
+    fn a_compressed_file_reads_back_its_lines_and_its_hash_is_the_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut t = TempFile::create(dir.path(), "snmp_trap", true).expect("temp");
+        for _ in 0..1000 {
+            t.write_line(br#"{"id":"a","raw_message":"the same text each time"}"#)
+                .expect("write");
+        }
+        let (temp, size, sha256) = t.finish().expect("finish");
+        let bytes = std::fs::read(&temp).expect("read");
+        assert_eq!(size, bytes.len() as u64);
+        assert!(size < 1000, "compressed: {size} bytes");
+        assert_eq!(sha256, crate::hex::encode(&Sha256::digest(&bytes)));
+        let mut m = manifest();
+        m.compression = "zstd".into();
+        let name = publish(dir.path(), &temp, "snmp_trap-a-b", &mut m).expect("publish");
+        assert_eq!(name, "snmp_trap-a-b.jsonl.zst");
+        let lines = read_lines(&dir.path().join(&name))
+            .expect("open")
+            .lines()
+            .count();
+        assert_eq!(lines, 1000);
+        assert_eq!(list(dir.path()).expect("list").archives, [name]);
     }
 
     #[test]

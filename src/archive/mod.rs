@@ -3,7 +3,7 @@
 //!
 //! # Files
 //!
-//! `<storage.archiver.path>/<type>-<first received_at>-<last received_at>.jsonl` (times
+//! `<storage.archiver.path>/<type>-<first received_at>-<last received_at>.jsonl[.zst]` (times
 //! without `-` and `:`, e.g. `syslog-20261127T034302.123456Z-20261127T040000.000001Z.jsonl`),
 //! one per message type per run; a name already taken gets `-2`, `-3`, … (a file is never
 //! replaced). One JSON object per line and per message, in id (arrival) order: every column of
@@ -38,7 +38,10 @@
 //! not deleted: the next run takes it. A file that cannot be written (directory not writable,
 //! disk full) stops the run before anything is recorded or deleted.
 //!
-//! Not built yet: CSV, compression, runs from the daemon (`check_interval_minutes`,
+//! With `storage.archiver.compress: true` the file is `NAME.jsonl.zst` (zstd level 3; the
+//! manifest's size and SHA-256 are the compressed file's).
+//!
+//! Not built yet: CSV, runs from the daemon (`check_interval_minutes`,
 //! `size_threshold_mb`), `list`, `import`, `verify`, incremental vacuum.
 
 mod files;
@@ -77,8 +80,6 @@ pub enum ArchiveError {
     NotUtf8 { id: String, column: String },
     #[error("storage.archiver.format {0:?} is not built yet; set it to jsonl")]
     Format(String),
-    #[error("storage.archiver.compress: true is not built yet; set it to false")]
-    Compress,
     #[error("{}: line {line}: {reason}", .path.display())]
     BadArchive {
         path: PathBuf,
@@ -112,6 +113,9 @@ pub struct Report {
 /// Where and how to archive, from `storage.archiver`, checked.
 pub struct Target<'a> {
     pub dir: &'a Path,
+    /// zstd (`.jsonl.zst`): the issue measured 125 MB of JSON lines to 11.4 MB in 0.66 s at
+    /// level 3, against gzip -6's 15.6 MB in 2.7 s.
+    pub compress: bool,
 }
 
 impl<'a> Target<'a> {
@@ -119,10 +123,10 @@ impl<'a> Target<'a> {
         if !matches!(section.format.as_str(), "jsonl" | "json") {
             return Err(ArchiveError::Format(section.format.clone()));
         }
-        if section.compress {
-            return Err(ArchiveError::Compress);
-        }
-        Ok(Target { dir: &section.path })
+        Ok(Target {
+            dir: &section.path,
+            compress: section.compress,
+        })
     }
 }
 
@@ -161,7 +165,7 @@ pub fn run(
     repair(&mut conn, dir, &mut report)?;
     for (kind, typed) in rows::TYPES {
         let layout = rows::Layout::new(&conn, typed)?;
-        if let Some(manifest) = export(&conn, dir, &layout, kind, cutoff)? {
+        if let Some(manifest) = export(&conn, target, &layout, kind, cutoff)? {
             ledger::record(
                 &conn,
                 &manifest,
@@ -201,7 +205,7 @@ fn repair(conn: &mut Connection, dir: &Path, report: &mut Report) -> Result<(), 
 /// Write one type's messages before `cutoff` to a new archive file; `None` when there are none.
 fn export(
     conn: &Connection,
-    dir: &Path,
+    target: &Target<'_>,
     layout: &rows::Layout,
     kind: &str,
     cutoff: &str,
@@ -216,7 +220,7 @@ fn export(
         after = text_field(tail, "id");
         let file = match temp.as_mut() {
             Some(f) => f,
-            None => temp.insert(files::TempFile::create(dir, kind)?),
+            None => temp.insert(files::TempFile::create(target.dir, kind, target.compress)?),
         };
         for object in &chunk {
             let key = (text_field(object, "id"), text_field(object, "received_at"));
@@ -234,7 +238,7 @@ fn export(
     let mut manifest = Manifest {
         file: String::new(),
         format: "jsonl".into(),
-        compression: "none".into(),
+        compression: if target.compress { "zstd" } else { "none" }.into(),
         raw_bytes_encoding: "hex".into(),
         message_type: kind.to_string(),
         rows,
@@ -250,7 +254,7 @@ fn export(
         files::compact_time(&manifest.first_received_at),
         files::compact_time(&manifest.last_received_at)
     );
-    files::publish(dir, &temp_path, &stem, &mut manifest)?;
+    files::publish(target.dir, &temp_path, &stem, &mut manifest)?;
     Ok(Some(manifest))
 }
 
@@ -270,7 +274,7 @@ fn delete_archived(conn: &mut Connection, dir: &Path, name: &str) -> Result<usiz
         path: path.clone(),
         source,
     };
-    let file = std::io::BufReader::new(std::fs::File::open(&path).map_err(io)?);
+    let file = files::read_lines(&path)?;
     let mut ids = Vec::with_capacity(ledger::DELETE_CHUNK);
     let mut deleted = 0;
     for (i, line) in file.lines().enumerate() {
@@ -379,11 +383,29 @@ mod tests {
         let (_dir, db, archives) = setup(10);
         let conn = Connection::open(&db).expect("open");
         let layout = rows::Layout::new(&conn, SYSLOG_TYPED).expect("layout");
-        let crashed = export(&conn, &archives, &layout, "syslog", CUTOFF)
-            .expect("export")
-            .expect("a file");
+        let crashed = export(
+            &conn,
+            &Target {
+                dir: &archives,
+                compress: false,
+            },
+            &layout,
+            "syslog",
+            CUTOFF,
+        )
+        .expect("export")
+        .expect("a file");
         drop(conn);
-        let report = run(&db, &Target { dir: &archives }, CUTOFF, BUSY).expect("rerun");
+        let report = run(
+            &db,
+            &Target {
+                dir: &archives,
+                compress: false,
+            },
+            CUTOFF,
+            BUSY,
+        )
+        .expect("rerun");
         assert_eq!(report.removed_unrecorded, vec![crashed.file.clone()]);
         assert_eq!(report.written.len(), 1);
         assert_eq!(
@@ -399,16 +421,34 @@ mod tests {
         let (_dir, db, archives) = setup(5_000);
         let mut conn = Connection::open(&db).expect("open");
         let layout = rows::Layout::new(&conn, SYSLOG_TYPED).expect("layout");
-        let m = export(&conn, &archives, &layout, "syslog", CUTOFF)
-            .expect("export")
-            .expect("a file");
+        let m = export(
+            &conn,
+            &Target {
+                dir: &archives,
+                compress: false,
+            },
+            &layout,
+            "syslog",
+            CUTOFF,
+        )
+        .expect("export")
+        .expect("a file");
         ledger::record(&conn, &m, "2026-06-01T00:00:00.000000Z").expect("record");
         let first: Vec<String> = (0..ledger::DELETE_CHUNK)
             .map(|i| format!("m{i:05}"))
             .collect();
         ledger::delete_chunk(&mut conn, &first).expect("one chunk");
         drop(conn);
-        let report = run(&db, &Target { dir: &archives }, CUTOFF, BUSY).expect("rerun");
+        let report = run(
+            &db,
+            &Target {
+                dir: &archives,
+                compress: false,
+            },
+            CUTOFF,
+            BUSY,
+        )
+        .expect("rerun");
         assert_eq!(
             report.finished,
             [(m.file.clone(), 5_000 - ledger::DELETE_CHUNK)]
@@ -423,7 +463,16 @@ mod tests {
         let (_dir, db, archives) = setup(10);
         let not_a_dir = archives.join("file");
         std::fs::write(&not_a_dir, b"").expect("a file");
-        let err = run(&db, &Target { dir: &not_a_dir }, CUTOFF, BUSY).expect_err("must fail");
+        let err = run(
+            &db,
+            &Target {
+                dir: &not_a_dir,
+                compress: false,
+            },
+            CUTOFF,
+            BUSY,
+        )
+        .expect_err("must fail");
         assert!(matches!(err, ArchiveError::Io { .. }), "{err}");
         assert_eq!(stored(&db), 10);
         assert_eq!(archived_rows(&db), 0);
