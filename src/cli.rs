@@ -68,8 +68,14 @@ pub enum Command {
     },
     /// Move messages received before a time out of the database into archive files
     /// (storage.archiver.path), exactly once, even if interrupted and run again.
-    #[command(group(clap::ArgGroup::new("cutoff").required(true).args(["older_than", "before"])))]
+    #[command(
+        group(clap::ArgGroup::new("cutoff").required(true).args(["older_than", "before"])),
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
+    )]
     Archive {
+        #[command(subcommand)]
+        what: Option<ArchiveCommand>,
         /// Messages received longer ago than this: a number and s, m, h or d (`7d`).
         #[arg(long, value_name = "AGE")]
         older_than: Option<String>,
@@ -113,6 +119,13 @@ pub enum DecodeCommand {
         #[arg(long)]
         dead_letter: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// The archives the database records: file, type, rows, size, time range, and whether the
+    /// file is in storage.archiver.path.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,6 +294,11 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Decode { what } => decode(cli, what),
         Command::Rules { what } => rules(cli, what),
         Command::Archive {
+            what: Some(ArchiveCommand::List),
+            ..
+        } => archive_list(cli),
+        Command::Archive {
+            what: None,
             older_than,
             before,
             dry_run,
@@ -377,6 +395,40 @@ fn archive(
     }
     if report.written.is_empty() {
         writeln!(out, "  nothing").map_err(CliError::Io)?;
+    }
+    Ok(())
+}
+
+fn archive_list(cli: &Cli) -> Result<(), CliError> {
+    let cfg = load_config(&cli.config)?;
+    let db = &cfg.storage.database.path;
+    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
+    let entries = crate::archive::list(db, busy)?;
+    let out = io::stdout();
+    let mut out = out.lock();
+    for e in &entries {
+        let path = cfg.storage.archiver.path.join(&e.filename);
+        let state = match (e.complete, path.exists()) {
+            (true, true) => "ok",
+            (false, true) => "deleting (run mutt archive to finish)",
+            (_, false) => "file missing",
+        };
+        writeln!(
+            out,
+            "{}\t{}\t{} messages\t{} bytes\t{} .. {}\tarchived {}\t{}",
+            e.filename,
+            e.message_type.as_deref().unwrap_or("-"),
+            e.message_count,
+            e.size_bytes,
+            e.earliest.as_deref().unwrap_or("-"),
+            e.latest.as_deref().unwrap_or("-"),
+            e.archived_at,
+            state
+        )
+        .map_err(CliError::Io)?;
+    }
+    if entries.is_empty() {
+        writeln!(out, "no archives recorded").map_err(CliError::Io)?;
     }
     Ok(())
 }

@@ -244,6 +244,43 @@ fn archiving_everything_moves_each_message_into_one_file_field_for_field_and_a_r
     );
     assert_eq!(archive_files(&env.path("archives")), files);
     assert_eq!(env.count("SELECT COUNT(*) FROM archives").unwrap(), 2);
+
+    let list = archive(&env, &["list"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{name}\t")))
+            .unwrap_or_else(|| panic!("{name} not listed: {list}"));
+        assert!(line.ends_with("\tok"), "{line}");
+    }
+    assert!(
+        list.contains(&format!("\t{SYSLOG_LINES} messages\t")),
+        "{list}"
+    );
+    std::fs::remove_file(&files[0]).expect("remove an archive");
+    let list = archive(&env, &["list"]);
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("file missing"),
+        "{}",
+        String::from_utf8_lossy(&list.stdout)
+    );
+}
+
+#[test]
+fn archive_without_a_cutoff_is_a_usage_error() {
+    let env = env();
+    let out = env.mutt(&["archive"]).output().expect("run mutt archive");
+    assert_eq!(out.status.code(), Some(2));
+    let out = env
+        .mutt(&["archive", "--older-than", "soon"])
+        .output()
+        .expect("run mutt archive");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--older-than"));
 }
 
 /// What a killed run left, as the next run will find it.

@@ -32,6 +32,45 @@ pub fn record(conn: &Connection, m: &Manifest, now: &str) -> Result<(), ArchiveE
     Ok(())
 }
 
+/// One `archives` row, as `mutt archive list` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub filename: String,
+    pub message_type: Option<String>,
+    pub message_count: i64,
+    pub size_bytes: i64,
+    pub archived_at: String,
+    pub earliest: Option<String>,
+    pub latest: Option<String>,
+    pub sha256: Option<String>,
+    /// False while the archived messages are still being deleted (an interrupted run).
+    pub complete: bool,
+}
+
+/// Every `archives` row, oldest messages first.
+pub fn list(conn: &Connection) -> Result<Vec<Entry>, ArchiveError> {
+    let mut stmt = conn.prepare(
+        "SELECT filename, message_type, COALESCE(message_count, 0), COALESCE(size_bytes, 0), \
+         COALESCE(archived_at, ''), earliest_message_timestamp, latest_message_timestamp, sha256, \
+         sha256 IS NULL OR deleted_at IS NOT NULL FROM archives \
+         ORDER BY earliest_message_timestamp, filename",
+    )?;
+    let entries = stmt.query_map([], |r| {
+        Ok(Entry {
+            filename: r.get(0)?,
+            message_type: r.get(1)?,
+            message_count: r.get(2)?,
+            size_bytes: r.get(3)?,
+            archived_at: r.get(4)?,
+            earliest: r.get(5)?,
+            latest: r.get(6)?,
+            sha256: r.get(7)?,
+            complete: r.get(8)?,
+        })
+    })?;
+    Ok(entries.collect::<Result<_, _>>()?)
+}
+
 pub fn is_recorded(conn: &Connection, file: &str) -> Result<bool, ArchiveError> {
     Ok(conn
         .query_row("SELECT 1 FROM archives WHERE filename = ?1", [file], |_| {

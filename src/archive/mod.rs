@@ -42,7 +42,7 @@
 //! manifest's size and SHA-256 are the compressed file's).
 //!
 //! Not built yet: CSV, runs from the daemon (`check_interval_minutes`,
-//! `size_threshold_mb`), `list`, `import`, `verify`, incremental vacuum.
+//! `size_threshold_mb`), `import`, `verify`, incremental vacuum.
 
 mod files;
 mod ledger;
@@ -56,6 +56,7 @@ use std::io::BufRead;
 use rusqlite::{Connection, OpenFlags};
 
 pub use files::Manifest;
+pub use ledger::Entry;
 
 use crate::config::ArchiverSection;
 use crate::store::schema;
@@ -147,6 +148,15 @@ pub fn plan(db: &Path, cutoff: &str, busy: Duration) -> Result<Vec<Span>, Archiv
         })
     })?;
     Ok(spans.collect::<Result<_, _>>()?)
+}
+
+/// Every archive the database records (`mutt archive list`). Changes nothing but an older
+/// schema, brought to this one as `mutt run` would.
+pub fn list(db: &Path, busy: Duration) -> Result<Vec<Entry>, ArchiveError> {
+    let mut conn = Connection::open(db)?;
+    conn.busy_timeout(busy)?;
+    schema::migrate(&mut conn)?;
+    ledger::list(&conn)
 }
 
 /// Archive every message received before `cutoff` (ISO 8601 UTC, as `received_at` is stored).
