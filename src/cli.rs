@@ -378,6 +378,11 @@ fn archive(
     for name in &report.removed_unrecorded {
         eprintln!("removed {name}: an interrupted run wrote it but never recorded it (its messages are still in the database)");
     }
+    for name in &report.foreign {
+        eprintln!(
+            "left {name} alone: no archives row names it and its messages are not in this database"
+        );
+    }
     for (name, deleted) in &report.finished {
         eprintln!("finished {name} of an interrupted run: {deleted} archived messages deleted");
     }

@@ -249,6 +249,29 @@ pub fn list(dir: &Path) -> Result<Listing, ArchiveError> {
     Ok(listing)
 }
 
+/// The id of an archive's first message: from its manifest, else (killed before the manifest
+/// was written) from the file's first line. `None` when neither says.
+pub fn first_id(dir: &Path, name: &str) -> Result<Option<String>, ArchiveError> {
+    let manifest = dir.join(format!("{name}{MANIFEST_SUFFIX}"));
+    if let Ok(text) = std::fs::read(&manifest) {
+        if let Ok(m) = serde_json::from_slice::<Manifest>(&text) {
+            return Ok(Some(m.first_id));
+        }
+    }
+    let path = dir.join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let mut first = String::new();
+    // A torn or unreadable first line says nothing: the file is then left alone.
+    if read_lines(&path)?.read_line(&mut first).is_err() {
+        return Ok(None);
+    }
+    Ok(serde_json::from_str::<serde_json::Value>(&first)
+        .ok()
+        .and_then(|v| v.get("id")?.as_str().map(str::to_string)))
+}
+
 /// Remove an archive file and its manifest (either may be missing).
 pub fn remove_archive(dir: &Path, name: &str) -> Result<(), ArchiveError> {
     for path in [dir.join(name), dir.join(format!("{name}{MANIFEST_SUFFIX}"))] {

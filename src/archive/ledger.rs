@@ -80,6 +80,13 @@ pub fn is_recorded(conn: &Connection, file: &str) -> Result<bool, ArchiveError> 
         .is_some())
 }
 
+pub fn is_stored(conn: &Connection, id: &str) -> Result<bool, ArchiveError> {
+    Ok(conn
+        .query_row("SELECT 1 FROM messages WHERE id = ?1", [id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Archives recorded by `mutt archive` whose messages are not yet all deleted.
 pub fn pending(conn: &Connection) -> Result<Vec<String>, ArchiveError> {
     let mut stmt = conn.prepare(

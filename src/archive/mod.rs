@@ -26,8 +26,10 @@
 //! that holds it.** Steps 1–2 delete nothing; step 4 deletes only ids read from the recorded
 //! file. Before exporting, every run repairs what a crash (`kill -9`, power cut) left:
 //! - temporary files: removed (their messages were never deleted);
-//! - an archive file or manifest no `archives` row names (crash between 2 and 3): removed, as
-//!   its messages are all still in the database and are exported again by this run;
+//! - an archive file or manifest no `archives` row names (crash between 2 and 3) whose first
+//!   message is still in the database: removed, as its messages are all still there and are
+//!   exported again by this run. One whose first message is not there was not written against
+//!   this database (another's run in the same directory, a file copied in): left alone, reported;
 //! - an `archives` row with `deleted_at` NULL (crash in 4 or before 5): step 4 and 5 are done
 //!   again from its file. Deleting an id that is gone does nothing, so this is idempotent.
 //!
@@ -105,6 +107,8 @@ pub struct Report {
     pub removed_temps: Vec<PathBuf>,
     /// Archive files no `archives` row named (an interrupted run), removed.
     pub removed_unrecorded: Vec<String>,
+    /// Files no `archives` row names whose messages are not in this database: left alone.
+    pub foreign: Vec<String>,
     /// Recorded archives whose messages were still being deleted, and how many were left.
     pub finished: Vec<(String, usize)>,
     /// The archives written by this run.
@@ -199,9 +203,17 @@ fn repair(conn: &mut Connection, dir: &Path, report: &mut Report) -> Result<(), 
         report.removed_temps.push(temp);
     }
     for name in listing.archives {
-        if !ledger::is_recorded(conn, &name)? {
-            files::remove_archive(dir, &name)?;
-            report.removed_unrecorded.push(name);
+        if ledger::is_recorded(conn, &name)? {
+            continue;
+        }
+        // Ours only if its first message is still here (nothing is deleted before recording);
+        // a file another database's run wrote to the same directory, or one copied in, is not.
+        match files::first_id(dir, &name)? {
+            Some(id) if ledger::is_stored(conn, &id)? => {
+                files::remove_archive(dir, &name)?;
+                report.removed_unrecorded.push(name);
+            }
+            _ => report.foreign.push(name),
         }
     }
     files::sync_dir(dir)?;
@@ -424,6 +436,26 @@ mod tests {
         );
         assert_eq!(stored(&db), 0);
         assert_eq!(archived_rows(&db), 10);
+    }
+
+    #[test]
+    fn a_file_no_row_names_whose_messages_are_not_here_is_left_alone() {
+        let (_dir, db, archives) = setup(3);
+        let foreign = archives.join("syslog-a-b.jsonl");
+        std::fs::write(&foreign, b"{\"id\":\"elsewhere\"}\n").expect("write");
+        let target = Target {
+            dir: &archives,
+            compress: false,
+        };
+        let report = run(&db, &target, CUTOFF, BUSY).expect("run");
+        assert_eq!(report.foreign, vec!["syslog-a-b.jsonl".to_string()]);
+        assert!(report.removed_unrecorded.is_empty());
+        assert_eq!(
+            std::fs::read(&foreign).expect("still there"),
+            b"{\"id\":\"elsewhere\"}\n"
+        );
+        assert_eq!(stored(&db), 0);
+        assert_eq!(archived_rows(&db), 3);
     }
 
     #[test]
