@@ -126,6 +126,12 @@ pub enum ArchiveCommand {
     /// The archives the database records: file, type, rows, size, time range, and whether the
     /// file is in storage.archiver.path.
     List,
+    /// Check archive files against their manifests and `archives` rows: size, SHA-256, rows,
+    /// each line a JSON object with an id, ids rising. Exit 1 if any file fails.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +231,9 @@ pub enum CliError {
     /// `mutt archive` failed; nothing it did not report was deleted.
     #[error("archive: {0}")]
     Archive(#[from] crate::archive::ArchiveError),
+    /// `mutt archive verify` found files that do not match.
+    #[error("{failed} of {total} archive files failed verification")]
+    Verify { failed: usize, total: usize },
     /// `mutt load` cannot send.
     #[error("sending to {target}: {source}")]
     Load {
@@ -251,6 +260,7 @@ impl CliError {
             | CliError::Database { .. }
             | CliError::Stored { .. }
             | CliError::Archive(_)
+            | CliError::Verify { .. }
             | CliError::Load { .. } => EXIT_RUNTIME,
         }
     }
@@ -297,6 +307,10 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
             what: Some(ArchiveCommand::List),
             ..
         } => archive_list(cli),
+        Command::Archive {
+            what: Some(ArchiveCommand::Verify { files }),
+            ..
+        } => archive_verify(cli, files),
         Command::Archive {
             what: None,
             older_than,
@@ -434,6 +448,44 @@ fn archive_list(cli: &Cli) -> Result<(), CliError> {
     }
     if entries.is_empty() {
         writeln!(out, "no archives recorded").map_err(CliError::Io)?;
+    }
+    Ok(())
+}
+
+fn archive_verify(cli: &Cli, files: &[PathBuf]) -> Result<(), CliError> {
+    let cfg = load_config(&cli.config)?;
+    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
+    let conn = crate::archive::open_for_verify(&cfg.storage.database.path, busy)?;
+    let mut failed = 0;
+    for path in files {
+        match crate::archive::verify(path, conn.as_ref()) {
+            Ok(v) if v.problems.is_empty() => println!(
+                "{}: ok, {} messages{}",
+                path.display(),
+                v.rows,
+                if v.recorded {
+                    ""
+                } else {
+                    " (no archives row in this database)"
+                }
+            ),
+            Ok(v) => {
+                failed += 1;
+                for p in &v.problems {
+                    println!("{}: {p}", path.display());
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{}: {e}", path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(CliError::Verify {
+            failed,
+            total: files.len(),
+        });
     }
     Ok(())
 }

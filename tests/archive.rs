@@ -542,3 +542,33 @@ fn a_compressed_archive_is_zstd_its_manifest_hashes_the_file_and_it_holds_every_
     assert_eq!(archived, ids);
     assert_eq!(manifest["rows"], ids.len());
 }
+
+#[test]
+fn verify_passes_a_sound_archive_and_fails_one_with_a_changed_byte() {
+    let env = env();
+    seeded(&env, 100);
+    archive(&env, &["--before", &now_plus_a_second()]);
+    let files = archive_files(&env.path("archives"));
+    assert_eq!(files.len(), 1);
+    let file = files[0].to_str().expect("path");
+    let ok = archive(&env, &["verify", file]);
+    let ok = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.contains(": ok, 100 messages"), "{ok}");
+    assert!(!ok.contains("no archives row"), "{ok}");
+
+    let mut bytes = std::fs::read(file).expect("read");
+    let at = bytes
+        .iter()
+        .position(|b| *b == b'<')
+        .expect("a raw message");
+    bytes[at] = b'>';
+    std::fs::write(file, &bytes).expect("write");
+    let bad = env
+        .mutt(&["archive", "verify", file])
+        .output()
+        .expect("run mutt archive verify");
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(text.contains("sha256"), "{text}");
+    assert!(text.contains("the archives row says"), "{text}");
+}

@@ -44,11 +44,12 @@
 //! manifest's size and SHA-256 are the compressed file's).
 //!
 //! Not built yet: CSV, runs from the daemon (`check_interval_minutes`,
-//! `size_threshold_mb`), `import`, `verify`, incremental vacuum.
+//! `size_threshold_mb`), `import`, incremental vacuum.
 
 mod files;
 mod ledger;
 mod rows;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,6 +60,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use files::Manifest;
 pub use ledger::Entry;
+pub use verify::{verify, Verdict};
 
 use crate::config::ArchiverSection;
 use crate::store::schema;
@@ -161,6 +163,18 @@ pub fn list(db: &Path, busy: Duration) -> Result<Vec<Entry>, ArchiveError> {
     conn.busy_timeout(busy)?;
     schema::migrate(&mut conn)?;
     ledger::list(&conn)
+}
+
+/// The database to check archive files against: `None` when the file does not exist (verify
+/// works on files alone), else brought to this schema as `mutt run` would.
+pub fn open_for_verify(db: &Path, busy: Duration) -> Result<Option<Connection>, ArchiveError> {
+    if !db.exists() {
+        return Ok(None);
+    }
+    let mut conn = Connection::open(db)?;
+    conn.busy_timeout(busy)?;
+    schema::migrate(&mut conn)?;
+    Ok(Some(conn))
 }
 
 /// Archive every message received before `cutoff` (ISO 8601 UTC, as `received_at` is stored).
