@@ -156,10 +156,17 @@ pub fn plan(db: &Path, cutoff: &str, busy: Duration) -> Result<Vec<Span>, Archiv
     Ok(spans.collect::<Result<_, _>>()?)
 }
 
+/// Open the database for writing, never creating it: a wrong path is an error, not a new
+/// empty file.
+fn open_existing(db: &Path) -> Result<Connection, ArchiveError> {
+    let flags = OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_CREATE);
+    Ok(Connection::open_with_flags(db, flags)?)
+}
+
 /// Every archive the database records (`mutt archive list`). Changes nothing but an older
 /// schema, brought to this one as `mutt run` would.
 pub fn list(db: &Path, busy: Duration) -> Result<Vec<Entry>, ArchiveError> {
-    let mut conn = Connection::open(db)?;
+    let mut conn = open_existing(db)?;
     conn.busy_timeout(busy)?;
     schema::migrate(&mut conn)?;
     ledger::list(&conn)
@@ -171,7 +178,7 @@ pub fn open_for_verify(db: &Path, busy: Duration) -> Result<Option<Connection>, 
     if !db.exists() {
         return Ok(None);
     }
-    let mut conn = Connection::open(db)?;
+    let mut conn = open_existing(db)?;
     conn.busy_timeout(busy)?;
     schema::migrate(&mut conn)?;
     Ok(Some(conn))
@@ -186,7 +193,7 @@ pub fn run(
 ) -> Result<Report, ArchiveError> {
     let dir = target.dir;
     let _lock = files::lock(dir)?;
-    let mut conn = Connection::open(db)?;
+    let mut conn = open_existing(db)?;
     conn.busy_timeout(busy)?;
     schema::migrate(&mut conn)?;
     let mut report = Report::default();
@@ -470,6 +477,18 @@ mod tests {
         );
         assert_eq!(stored(&db), 0);
         assert_eq!(archived_rows(&db), 3);
+    }
+
+    #[test]
+    fn a_database_that_is_not_there_is_an_error_and_is_not_created() {
+        let (dir, _db, archives) = setup(0);
+        let missing = dir.path().join("nowhere.db");
+        let target = Target {
+            dir: &archives,
+            compress: false,
+        };
+        assert!(run(&missing, &target, CUTOFF, BUSY).is_err());
+        assert!(!missing.exists());
     }
 
     #[test]
