@@ -132,6 +132,12 @@ pub enum ArchiveCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Store the messages of archive files in the database again, in one transaction: a bad
+    /// line stops it with its file, line and reason, and nothing is stored.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +317,19 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
             what: Some(ArchiveCommand::Verify { files }),
             ..
         } => archive_verify(cli, files),
+        Command::Archive {
+            what: Some(ArchiveCommand::Import { files }),
+            ..
+        } => {
+            let cfg = load_config(&cli.config)?;
+            let busy = std::time::Duration::from_secs_f64(
+                cfg.storage.database.connection_timeout.max(1.0),
+            );
+            let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+            let stored = crate::archive::import_files(&cfg.storage.database.path, &paths, busy)?;
+            println!("imported {stored} messages from {} files", files.len());
+            Ok(())
+        }
         Command::Archive {
             what: None,
             older_than,

@@ -572,3 +572,49 @@ fn verify_passes_a_sound_archive_and_fails_one_with_a_changed_byte() {
     assert!(text.contains("sha256"), "{text}");
     assert!(text.contains("the archives row says"), "{text}");
 }
+
+#[test]
+fn import_puts_archived_messages_back_as_they_were_and_a_bad_line_stores_nothing() {
+    let env = filled();
+    let before = messages_as_archived(&env);
+    archive(&env, &["--before", &now_plus_a_second()]);
+    let files: Vec<String> = archive_files(&env.path("archives"))
+        .iter()
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    let mut args = vec!["import"];
+    args.extend(files.iter().map(String::as_str));
+    let out = archive(&env, &args);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("imported {}", before.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(messages_as_archived(&env), before);
+
+    let bad = env.path("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\":\"new-1\",\"type\":\"syslog\",\"source_ip\":\"10.0.0.1\",\"timestamp\":\"t\",\"received_at\":\"t\"}\n\
+         {\"id\":\"new-2\",\"type\":\"syslog\",\"nope\":1}\n",
+    )
+    .expect("write");
+    let out = env
+        .mutt(&["archive", "import", bad.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl: line 2") && err.contains("nope"),
+        "{err}"
+    );
+    let again = env.mutt(&["archive"]).args(&args).output().expect("run");
+    assert_eq!(again.status.code(), Some(1), "an id already stored");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("line 1"));
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
+        before.len() as i64,
+        "nothing stored by the failed imports"
+    );
+}

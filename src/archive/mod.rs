@@ -44,9 +44,10 @@
 //! manifest's size and SHA-256 are the compressed file's).
 //!
 //! Not built yet: CSV, runs from the daemon (`check_interval_minutes`,
-//! `size_threshold_mb`), `import`, incremental vacuum.
+//! `size_threshold_mb`), incremental vacuum.
 
 mod files;
+mod import;
 mod ledger;
 mod rows;
 mod verify;
@@ -161,6 +162,14 @@ pub fn plan(db: &Path, cutoff: &str, busy: Duration) -> Result<Vec<Span>, Archiv
 fn open_existing(db: &Path) -> Result<Connection, ArchiveError> {
     let flags = OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_CREATE);
     Ok(Connection::open_with_flags(db, flags)?)
+}
+
+/// Store the messages of archive files again (`mutt archive import`): all or nothing.
+pub fn import_files(db: &Path, paths: &[&Path], busy: Duration) -> Result<u64, ArchiveError> {
+    let mut conn = open_existing(db)?;
+    conn.busy_timeout(busy)?;
+    schema::migrate(&mut conn)?;
+    import::import(&mut conn, paths)
 }
 
 /// Every archive the database records (`mutt archive list`). Changes nothing but an older

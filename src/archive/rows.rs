@@ -52,6 +52,15 @@ impl Layout {
         Ok(Layout { columns, select })
     }
 
+    /// The `messages` column a line's key is read into; `None` for a key this type's lines do
+    /// not have.
+    pub fn column_for(&self, name: &str) -> Option<&str> {
+        self.columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    }
+
     /// Up to `limit` messages of `kind` received before `cutoff` with an id above `after`, in id
     /// order, as JSON objects.
     pub fn chunk(
