@@ -10,12 +10,14 @@
 //! decode    syslog (RFC 3164/5424 and dialects) and SNMP (v1/v2c) into message fields; pure
 //! rules     alert_rules.yaml → one compiled matcher; first enabled match wins
 //! store     SQLite schema, migrations and the single writer (rows + checkpoint in one transaction)
+//! archive   `mutt archive`: old messages out of the database into files, exactly once
 //! ```
 //!
 //! `config`, `cli` and `metrics` sit beside them. `daemon` starts and stops the threads of
 //! `mutt run`; the pipeline's writer and decode pool are the pipeline's own.
 
 pub mod agent;
+pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod daemon;

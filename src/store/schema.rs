@@ -16,10 +16,13 @@
 //!   so SQLite tried every ISO 8601 string as a number before storing it as text. (An older
 //!   file keeps its declarations; the values are the same text.) docs/PERFORMANCE.md has the
 //!   figures.
+//! - 4: `archives` gains what `mutt archive` needs to finish a run after a crash and to check a
+//!   file: message_type, sha256, first_id, last_id, deleted_at (NULL while the archived rows
+//!   are still being deleted). Columns only; the migration is the same idempotent pass.
 
 use rusqlite::Connection;
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The tables, with the seed's names and columns, as a new file gets them; `CREATE ... IF NOT
 /// EXISTS` keeps an older file's. The columns MUTT adds come after, for both (`ADDED_COLUMNS`).
@@ -118,6 +121,11 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("messages", "transport", "TEXT"),
     ("messages", "truncated", "BOOLEAN DEFAULT 0"),
     ("messages", "raw_bytes", "BLOB"),
+    ("archives", "message_type", "TEXT"),
+    ("archives", "sha256", "TEXT"),
+    ("archives", "first_id", "TEXT"),
+    ("archives", "last_id", "TEXT"),
+    ("archives", "deleted_at", "TEXT"),
 ];
 
 /// A type-specific column: (the seed's name in its view, the column in `messages`, its
@@ -378,5 +386,30 @@ mod tests {
             ("old-1".to_string(), Some("sshd".to_string()), None)
         );
         assert_eq!(rows[1].1.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn a_version_3_file_gains_the_archive_columns() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::migrate(&mut conn).expect("create");
+        conn.execute_batch(
+            "ALTER TABLE archives DROP COLUMN message_type; ALTER TABLE archives DROP COLUMN sha256;
+             ALTER TABLE archives DROP COLUMN first_id; ALTER TABLE archives DROP COLUMN last_id;
+             ALTER TABLE archives DROP COLUMN deleted_at; PRAGMA user_version = 3;",
+        )
+        .expect("make it version 3");
+        super::migrate(&mut conn).expect("migrate");
+        for column in [
+            "message_type",
+            "sha256",
+            "first_id",
+            "last_id",
+            "deleted_at",
+        ] {
+            assert!(
+                super::has_column(&conn, "archives", column).expect("columns"),
+                "{column}"
+            );
+        }
     }
 }

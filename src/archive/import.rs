@@ -1,0 +1,89 @@
+//! `mutt archive import`: archive files back into `messages`, all of them or nothing.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::files;
+use super::rows::{Layout, TYPES};
+use super::ArchiveError;
+
+/// Store every message of `paths` in one transaction. A line that is not a message as `mutt
+/// archive` writes it (not a JSON object, an unknown type or key, a value of the wrong kind,
+/// `raw_bytes` not hex, an id already stored) stops the import with its file, line and reason,
+/// and nothing is stored. Returns how many messages were stored. The transaction holds the
+/// database's write lock for the whole import: the collector's writer waits until it ends.
+pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<u64, ArchiveError> {
+    let layouts: Vec<(&str, Layout)> = TYPES
+        .iter()
+        .map(|(kind, typed)| Layout::new(conn, typed).map(|l| (*kind, l)))
+        .collect::<Result<_, _>>()?;
+    let tx = conn.transaction()?;
+    let mut stored = 0;
+    for path in paths {
+        for (i, line) in files::read_lines(path)?.lines().enumerate() {
+            let bad = |reason: String| ArchiveError::BadArchive {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason,
+            };
+            let line = line.map_err(|e| bad(e.to_string()))?;
+            let Value::Object(object) =
+                serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?
+            else {
+                return Err(bad("not a JSON object".into()));
+            };
+            let kind = object
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let Some((_, layout)) = layouts.iter().find(|(k, _)| *k == kind) else {
+                return Err(bad(format!("type {kind:?} is not syslog or snmp_trap")));
+            };
+            let mut columns = Vec::with_capacity(object.len());
+            let mut values = Vec::with_capacity(object.len());
+            for (key, value) in &object {
+                let column = layout
+                    .column_for(key)
+                    .ok_or_else(|| bad(format!("{key:?} is not a column of a {kind} message")))?;
+                values.push(
+                    sql_value(column, value).map_err(|reason| bad(format!("{key}: {reason}")))?,
+                );
+                columns.push(format!("\"{}\"", column.replace('"', "\"\"")));
+            }
+            let placeholders: Vec<String> = (1..=values.len()).map(|n| format!("?{n}")).collect();
+            let sql = format!(
+                "INSERT INTO messages ({}) VALUES ({})",
+                columns.join(", "),
+                placeholders.join(", ")
+            );
+            tx.prepare_cached(&sql)?
+                .execute(rusqlite::params_from_iter(values))
+                .map_err(|e| bad(e.to_string()))?;
+            stored += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(stored)
+}
+
+/// A JSON value as the column holds it; `raw_bytes` from lowercase or uppercase hex.
+fn sql_value(column: &str, value: &Value) -> Result<SqlValue, String> {
+    Ok(match value {
+        Value::Null => SqlValue::Null,
+        Value::String(s) if column == "raw_bytes" => {
+            SqlValue::Blob(crate::hex::decode(s).ok_or("not hex digit pairs")?)
+        }
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => SqlValue::Integer(i),
+            (None, Some(f)) => SqlValue::Real(f),
+            (None, None) => return Err(format!("{n} does not fit a 64-bit integer")),
+        },
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Array(_) | Value::Object(_) => return Err("an array or object, not a value".into()),
+    })
+}

@@ -1,0 +1,121 @@
+//! `mutt archive verify`: does an archive file still hold what its manifest (and the `archives`
+//! row, where the database has one) says it holds?
+
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::files::{self, Manifest, MANIFEST_SUFFIX};
+use super::ArchiveError;
+
+/// What one file was checked against, and what did not match (empty: the file is sound).
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub rows: u64,
+    pub recorded: bool,
+    pub problems: Vec<String>,
+}
+
+/// Check `path` against its manifest and, when `conn` records it, its `archives` row: size,
+/// SHA-256, rows, every line a JSON object with a text `id`, ids rising, first and last id.
+/// A file or manifest that cannot be read is an error; a mismatch is a problem in the verdict.
+pub fn verify(path: &Path, conn: Option<&Connection>) -> Result<Verdict, ArchiveError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let manifest_path = path.with_file_name(format!("{name}{MANIFEST_SUFFIX}"));
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ArchiveError::Io { path: p, source }
+    };
+    let text = std::fs::read(&manifest_path).map_err(io(&manifest_path))?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(ArchiveError::Json)?;
+    let mut verdict = Verdict::default();
+    let mut problem = |p: String| verdict.problems.push(p);
+
+    let mut hash = Sha256::new();
+    let mut size = 0u64;
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        size += n as u64;
+    }
+    let sha256 = crate::hex::encode(&hash.finalize());
+    if sha256 != manifest.sha256 {
+        problem(format!(
+            "sha256 {sha256}, the manifest says {}",
+            manifest.sha256
+        ));
+    }
+    if size != manifest.size_bytes {
+        problem(format!(
+            "{size} bytes, the manifest says {}",
+            manifest.size_bytes
+        ));
+    }
+
+    let (mut rows, mut first, mut last) = (0u64, None::<String>, None::<String>);
+    for (i, line) in files::read_lines(path)?.lines().enumerate() {
+        let bad = |reason: String| format!("line {}: {reason}", i + 1);
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                problem(bad(e.to_string()));
+                break;
+            }
+        };
+        let id = match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(v) => v.get("id").and_then(|id| id.as_str()).map(str::to_string),
+            Err(e) => {
+                problem(bad(e.to_string()));
+                continue;
+            }
+        };
+        let Some(id) = id else {
+            problem(bad("no \"id\" text".into()));
+            continue;
+        };
+        if last.as_ref().is_some_and(|l| *l >= id) {
+            problem(bad(format!("id {id} is not above the line before")));
+        }
+        first.get_or_insert_with(|| id.clone());
+        last = Some(id);
+        rows += 1;
+    }
+    if rows != manifest.rows {
+        problem(format!("{rows} lines, the manifest says {}", manifest.rows));
+    }
+    if first.as_deref() != Some(manifest.first_id.as_str())
+        || last.as_deref() != Some(manifest.last_id.as_str())
+    {
+        problem("the first or last id is not the manifest's".into());
+    }
+    if let Some(conn) = conn {
+        let row: Option<(i64, i64, Option<String>)> = conn
+            .query_row(
+                "SELECT message_count, size_bytes, sha256 FROM archives WHERE filename = ?1",
+                [&name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((count, bytes, hash)) = row {
+            verdict.recorded = true;
+            if count as u64 != rows || bytes as u64 != size || hash.as_deref() != Some(&sha256) {
+                verdict.problems.push(format!(
+                    "the archives row says {count} messages, {bytes} bytes, sha256 {}",
+                    hash.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    verdict.rows = rows;
+    Ok(verdict)
+}
