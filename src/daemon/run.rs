@@ -73,6 +73,13 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
     );
+    if cfg.storage.archiver.enabled {
+        info!(
+            path = %cfg.storage.archiver.path.display(),
+            "storage.archiver.enabled: the daemon does not archive on its own yet; \
+             `mutt archive --older-than 7d` does, by hand or from a timer"
+        );
+    }
     let (writer, wal) = open_wal(cfg)?;
     let engine = start_engine(cfg)?;
     let sockets = bind_sockets(cfg, tls).map_err(DaemonError::Bind)?;
