@@ -8,8 +8,9 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use super::files;
-use super::rows::{Layout, TYPES};
+use super::rows::Layout;
 use super::ArchiveError;
+use crate::store::schema::VIEWS;
 
 /// Store every message of `paths` in one transaction. A line that is not a message as `mutt
 /// archive` writes it (not a JSON object, an unknown type or key, a value of the wrong kind,
@@ -17,9 +18,9 @@ use super::ArchiveError;
 /// and nothing is stored. Returns how many messages were stored. The transaction holds the
 /// database's write lock for the whole import: the collector's writer waits until it ends.
 pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<u64, ArchiveError> {
-    let layouts: Vec<(&str, Layout)> = TYPES
+    let layouts: Vec<(&str, Layout)> = VIEWS
         .iter()
-        .map(|(kind, typed)| Layout::new(conn, typed).map(|l| (*kind, l)))
+        .map(|(_, kind, typed)| Layout::new(conn, typed).map(|l| (*kind, l)))
         .collect::<Result<_, _>>()?;
     let tx = conn.transaction()?;
     let mut stored = 0;

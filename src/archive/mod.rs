@@ -207,7 +207,7 @@ pub fn run(
     schema::migrate(&mut conn)?;
     let mut report = Report::default();
     repair(&mut conn, dir, &mut report)?;
-    for (kind, typed) in rows::TYPES {
+    for (_, kind, typed) in schema::VIEWS {
         let layout = rows::Layout::new(&conn, typed)?;
         if let Some(manifest) = export(&conn, target, &layout, kind, cutoff)? {
             ledger::record(

@@ -6,11 +6,7 @@ use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
 
 use super::ArchiveError;
-use crate::store::schema::{TypedColumn, SNMP_COLUMNS, SYSLOG_COLUMNS};
-
-/// The message types an archive holds, each in its own files: (`messages.type`, its columns).
-pub const TYPES: &[(&str, &[TypedColumn])] =
-    &[("syslog", SYSLOG_COLUMNS), ("snmp_trap", SNMP_COLUMNS)];
+use crate::store::schema::{TypedColumn, VIEWS};
 
 /// The columns read for one message type: (name in the JSON line, column in `messages`).
 /// Every column of `messages` that is not type-specific keeps its own name (an operator's added
@@ -23,9 +19,9 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(conn: &Connection, typed: &[TypedColumn]) -> Result<Layout, ArchiveError> {
-        let typed_names: Vec<&str> = SYSLOG_COLUMNS
+        let typed_names: Vec<&str> = VIEWS
             .iter()
-            .chain(SNMP_COLUMNS)
+            .flat_map(|(_, _, columns)| columns.iter())
             .map(|(_, column, _)| *column)
             .collect();
         let mut columns = Vec::new();

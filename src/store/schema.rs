@@ -161,8 +161,9 @@ pub const SNMP_COLUMNS: &[TypedColumn] = &[
     ("uptime", "snmp_uptime", "INTEGER"),
 ];
 
-/// The two views and the message type each shows: (view, `messages.type`, columns).
-const VIEWS: &[(&str, &str, &[TypedColumn])] = &[
+/// The two views and the message type each shows: (view, `messages.type`, columns). The one
+/// list of message types and their columns (the archive reads it too).
+pub const VIEWS: &[(&str, &str, &[TypedColumn])] = &[
     ("syslog_messages", "syslog", SYSLOG_COLUMNS),
     ("snmp_messages", "snmp_trap", SNMP_COLUMNS),
 ];
