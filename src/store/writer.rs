@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, Transaction};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, Transaction};
 
 use super::auth_failures::AuthFailures;
 use super::devices::DeviceRegistry;
@@ -368,7 +368,7 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
                     row.detail_json,
                     s.format.as_str(),
                 ];
-                syslog.execute(&[common, typed].concat()[..])?;
+                syslog.execute(params_from_iter(common.iter().chain(typed)))?;
             }
             Detail::Snmp(t) => {
                 let typed = params![
@@ -385,7 +385,7 @@ fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()
                     t.agent_addr,
                     t.uptime.map(|u| u as i64),
                 ];
-                snmp.execute(&[common, typed].concat()[..])?;
+                snmp.execute(params_from_iter(common.iter().chain(typed)))?;
             }
         }
     }
