@@ -117,7 +117,7 @@ pub fn process(record: &Record, ctx: &ProcessContext<'_>) -> MessageRow {
     };
     MessageRow {
         seq: record.seq,
-        id: uuid_v7(meta.received_at_us),
+        id: uuid_v7(meta.received_at_us, record.seq),
         kind: listener.kind(),
         source_ip,
         source_port: meta.source.port(),
@@ -285,15 +285,29 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A UUIDv7 from the receive time, so ids sort by arrival (keyset pagination, append-only index).
-fn uuid_v7(received_at_us: i64) -> String {
+/// A UUIDv7 that sorts in arrival order, so keyset pagination on `messages.id` is time order and
+/// a time bound is an id bound. RFC 9562 section 6.2 method 3: `rand_a` holds the sub-millisecond
+/// fraction of the receive time (12 bits, steps of 244 ns); the top 30 bits of `rand_b` hold the
+/// WAL sequence number, which the single ingest thread assigns in arrival order, so two messages
+/// in one step still sort as they came. The last 32 bits stay random, so two collectors writing
+/// one database do not collide.
+fn uuid_v7(received_at_us: i64, seq: u64) -> String {
     let us = received_at_us.max(0) as u64;
     let ts = uuid::Timestamp::from_unix(
         uuid::NoContext,
         us / 1_000_000,
         ((us % 1_000_000) * 1000) as u32,
     );
-    uuid::Uuid::new_v7(ts).to_string()
+    let mut b = uuid::Uuid::new_v7(ts).into_bytes();
+    let fraction = ((us % 1000) * 4096 / 1000) as u16;
+    b[6] = 0x70 | (fraction >> 8) as u8;
+    b[7] = fraction as u8;
+    let seq = (seq & 0x3fff_ffff) as u32;
+    b[8] = 0x80 | (seq >> 24) as u8;
+    b[9] = (seq >> 16) as u8;
+    b[10] = (seq >> 8) as u8;
+    b[11] = seq as u8;
+    uuid::Uuid::from_bytes(b).to_string()
 }
 
 #[cfg(test)]
@@ -340,7 +354,24 @@ mod tests {
         assert_eq!(row.kind, MessageKind::Syslog);
         assert_eq!(row.raw_message, "<13>hello");
         assert_eq!(row.seq, 7);
-        assert!(uuid_v7(1) < uuid_v7(2_000_000));
+        assert!(uuid_v7(1, 9) < uuid_v7(2_000_000, 1));
+    }
+
+    #[test]
+    fn ids_sort_by_receive_time_to_the_microsecond_then_by_wal_sequence() {
+        let t = 1_700_000_000_123_456;
+        // Within one millisecond, the microseconds order them, not the random bits.
+        assert!(uuid_v7(t, 5) < uuid_v7(t + 1, 4));
+        assert!(uuid_v7(t + 1, 4) < uuid_v7(t + 999 - 456, 3));
+        // Within one microsecond, arrival (the WAL sequence) orders them.
+        let ids: Vec<String> = (100..200).map(|seq| uuid_v7(t, seq)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        // Still a version 7, RFC 9562 variant UUID, and the millisecond is the receive time's.
+        let u = uuid::Uuid::parse_str(&ids[0]).unwrap();
+        assert_eq!(u.get_version_num(), 7);
+        assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
+        let (secs, nanos) = u.get_timestamp().unwrap().to_unix();
+        assert_eq!((secs, nanos / 1_000_000), (1_700_000_000, 123));
     }
 
     #[test]
