@@ -6,9 +6,11 @@
 
 pub mod auth_failures;
 pub mod devices;
+mod insert;
 pub mod outbox;
 mod row;
 pub mod schema;
+mod static_bind;
 mod writer;
 
 pub use row::{Detail, MessageRow, Rejection, RuleHit};

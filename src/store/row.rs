@@ -26,6 +26,14 @@ pub enum Detail {
 }
 
 impl Detail {
+    /// The message type this detail is stored as.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Detail::Syslog(_) => MessageKind::Syslog,
+            Detail::Snmp(_) => MessageKind::SnmpTrap,
+        }
+    }
+
     /// The type's JSON column: syslog structured data (None when there is none), SNMP varbinds.
     pub fn json(&self) -> Option<String> {
         match self {

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, Transaction};
+use rusqlite::{params, Connection, OpenFlags, Transaction};
 
 use super::auth_failures::AuthFailures;
 use super::devices::DeviceRegistry;
-use super::row::{Detail, MessageRow};
+use super::insert::Inserts;
+use super::row::MessageRow;
 use super::schema;
 use crate::timefmt::iso8601_us;
 
@@ -86,6 +87,8 @@ pub trait MessageSink {
 }
 
 pub struct Store {
+    /// Prepared on `conn`, so declared (and dropped) before it.
+    inserts: Inserts,
     conn: Connection,
     path: PathBuf,
     devices: DeviceRegistry,
@@ -137,6 +140,7 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(32);
         schema::migrate(&mut conn).map_err(sql)?;
         Ok(Store {
+            inserts: Inserts::default(),
             conn,
             path: path.to_path_buf(),
             devices: DeviceRegistry::default(),
@@ -191,9 +195,10 @@ impl MessageSink for Store {
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
         let (devices, failures) = (&self.devices, &self.auth_failures);
         let storm_window = self.storm_window;
+        let inserts = &mut self.inserts;
         let result = (|| {
             let tx = self.conn.transaction()?;
-            insert_rows(&tx, rows)?;
+            inserts.insert_rows(&tx, rows)?;
             let over_cap = failures.record(&tx, rows)?;
             super::outbox::enqueue_alerts(&tx, rows, storm_window)?;
             let written = devices.update(&tx, rows)?;
@@ -298,98 +303,8 @@ fn set_checkpoint(tx: &Transaction<'_>, seq: u64) -> rusqlite::Result<()> {
 }
 
 /// A WAL sequence as SQLite's signed integer; one past `i64::MAX` is an error, never a wrap.
-fn seq_param(seq: u64) -> rusqlite::Result<i64> {
+pub(super) fn seq_param(seq: u64) -> rusqlite::Result<i64> {
     i64::try_from(seq).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-}
-
-/// The columns every stored message fills, in the order `insert_rows` binds them.
-const MESSAGE_COLUMNS: &str = "id, type, source_ip, source_device, timestamp, received_at,
-    raw_message, validated, validation_errors, matched_rule_id, matched_rule_name,
-    match_severity, stored_to_db, wal_seq, source_port, transport, truncated, raw_bytes";
-/// `?1` … `?17` for `MESSAGE_COLUMNS`; `stored_to_db` is always 1.
-const MESSAGE_VALUES: &str =
-    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16, ?17";
-
-/// One INSERT per message: the common columns and its type's (schema.rs), in one row.
-fn insert_sql(typed: &[schema::TypedColumn]) -> String {
-    let columns: Vec<&str> = typed.iter().map(|(_, column, _)| *column).collect();
-    let values: Vec<String> = (18..18 + typed.len()).map(|i| format!("?{i}")).collect();
-    format!(
-        "INSERT INTO messages ({MESSAGE_COLUMNS}, {}) VALUES ({MESSAGE_VALUES}, {})",
-        columns.join(", "),
-        values.join(", ")
-    )
-}
-
-fn insert_rows(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
-    let mut syslog = tx.prepare_cached(&insert_sql(schema::SYSLOG_COLUMNS))?;
-    let mut snmp = tx.prepare_cached(&insert_sql(schema::SNMP_COLUMNS))?;
-    let mut ip = String::with_capacity(40);
-    for row in rows.iter().filter(|r| !r.is_discarded()) {
-        use std::fmt::Write;
-        ip.clear();
-        let _ = write!(ip, "{}", row.source_ip);
-        let errors = if row.validation_errors.is_empty() {
-            None
-        } else {
-            serde_json::to_string(&row.validation_errors).ok()
-        };
-        let rule = row.rule.as_ref();
-        let common = params![
-            row.id,
-            row.kind.as_str(),
-            ip,
-            row.source_device,
-            iso8601_us(row.timestamp_us),
-            iso8601_us(row.received_at_us),
-            row.raw_message,
-            row.validation_errors.is_empty(),
-            errors,
-            rule.map(|r| r.id.as_str()),
-            rule.map(|r| r.name.as_str()),
-            rule.map(|r| r.severity.as_str()),
-            seq_param(row.seq)?,
-            row.source_port,
-            row.transport.as_str(),
-            row.truncated,
-            row.raw_bytes_to_store(),
-        ];
-        match &row.detail {
-            Detail::Syslog(s) => {
-                let typed = params![
-                    // The seed's column is TEXT; it holds the numeric code as text.
-                    s.facility.map(|f| f.to_string()),
-                    s.level,
-                    s.program,
-                    s.process_id,
-                    s.tag,
-                    s.hostname,
-                    s.msgid,
-                    row.detail_json,
-                    s.format.as_str(),
-                ];
-                syslog.execute(params_from_iter(common.iter().chain(typed)))?;
-            }
-            Detail::Snmp(t) => {
-                let typed = params![
-                    t.trap_oid,
-                    t.trap_type,
-                    t.version,
-                    t.community,
-                    t.security_name,
-                    t.engine_id,
-                    t.security_level,
-                    t.pdu_type,
-                    t.request_id,
-                    row.detail_json,
-                    t.agent_addr,
-                    t.uptime.map(|u| u as i64),
-                ];
-                snmp.execute(params_from_iter(common.iter().chain(typed)))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 fn update_rule_counters(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
