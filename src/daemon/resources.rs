@@ -86,7 +86,7 @@ fn load_rules(cfg: &Config) -> Result<SharedRules, DaemonError> {
         Some(path) => RuleSet::load(path)?,
         None => RuleSet::empty(),
     };
-    info!(rules = set.rules().len(), "rules loaded");
+    info!(rules = set.rules().len(), summary = %set.summary(), "rules loaded");
     Ok(Arc::new(RwLock::new(Arc::new(set))))
 }
 

@@ -4,7 +4,8 @@
 //! Why the regexes are gated: a `RegexSet` over thousands of patterns must find *every* pattern
 //! that matches, which defeats the lazy DFA's early exit and thrashes its cache, so its cost grows
 //! with the rule count. Instead each regex's HIR is searched for literals that any match must
-//! contain ("interface \S+ (down|flap)" requires "interface " and one of {"down", "flap"}); the
+//! contain ("interface \S+ (down|flap)" requires "interface " and one of {"down", "flap"}, and
+//! regex-syntax's extractor adds what every match starts or ends with); the
 //! literal most specific to that rule within the set goes into the same Aho-Corasick automaton as
 //! the keywords, and a regex runs only when its literal was seen. Regexes with no usable literal
 //! (shorter than [`MIN_LITERAL`], or inline flags that turn letters into classes) share a
@@ -17,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use regex_syntax::hir::{Hir, HirKind};
 
@@ -27,6 +28,9 @@ use super::{Field, PatternType, Rule};
 const MIN_LITERAL: usize = 3;
 /// An alternation with more branches than this is not turned into a literal set.
 const MAX_ALTERNATES: usize = 16;
+/// Keyword and literal bytes up to which the automaton is a DFA (about one state a byte, a few
+/// hundred bytes a state).
+const DFA_PATTERN_BYTES: usize = 32 * 1024;
 
 /// A rule that did not compile: which rule, which key, why.
 pub(super) struct CompileError {
@@ -108,10 +112,17 @@ impl Matcher {
         let ungated: usize = self.fields.iter().map(|f| f.ungated_rules.len()).sum();
         let patterns: usize = self.fields.iter().map(|f| f.targets.len()).sum();
         let names: Vec<&str> = self.fields.iter().map(|f| f.field.as_str()).collect();
+        let bytes: usize = self
+            .fields
+            .iter()
+            .filter_map(|f| f.automaton.as_ref())
+            .map(AhoCorasick::memory_usage)
+            .sum();
         format!(
-            "fields [{}], {patterns} automaton patterns, {gated} literal-gated and {ungated} \
-             ungated regexes",
-            names.join(", ")
+            "fields [{}], {patterns} automaton patterns ({} KiB), {gated} literal-gated and \
+             {ungated} ungated regexes",
+            names.join(", "),
+            bytes.div_ceil(1024)
         )
     }
 }
@@ -208,9 +219,15 @@ fn build_automaton(patterns: &[String]) -> Result<Option<AhoCorasick>, CompileEr
     if patterns.is_empty() {
         return Ok(None);
     }
+    // A DFA takes one table lookup a byte where the default (a contiguous NFA, for this many
+    // patterns) follows failure links; its table grows with the patterns' bytes, so it is used up
+    // to DFA_PATTERN_BYTES of them (docs/PERFORMANCE.md has both figures).
+    let bytes: usize = patterns.iter().map(String::len).sum();
+    let kind = (bytes <= DFA_PATTERN_BYTES).then_some(AhoCorasickKind::DFA);
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)
+        .kind(kind)
         .build(patterns)
         .map(Some)
         .map_err(|e| CompileError {
@@ -240,9 +257,38 @@ fn build_set(patterns: &[String], rules: &[usize]) -> Result<Option<RegexSet>, C
 pub(super) fn literal_options(pattern: &str) -> Vec<Vec<String>> {
     // Parsed case-sensitively so letters stay literals; the gate itself is case-insensitive.
     match regex_syntax::ParserBuilder::new().build().parse(pattern) {
-        Ok(hir) => options(&hir),
+        Ok(hir) => {
+            let mut all = options(&hir);
+            all.extend(affix_options(&hir));
+            all
+        }
         Err(_) => Vec::new(),
     }
+}
+
+/// The sets every match starts with (and ends with), as regex-syntax's literal extractor finds
+/// them: these see across a concatenation where `options` sees its parts one by one, so
+/// "interface \S+ (down|flap)7" ends with one of {"down7", "flap7"}, which few rules share,
+/// where its parts give "interface " and {"down", "flap"}, which many do. Each literal stands
+/// by its longest ASCII run, lowercased (the gate is ASCII case-insensitive).
+fn affix_options(hir: &Hir) -> Vec<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    [ExtractKind::Prefix, ExtractKind::Suffix]
+        .into_iter()
+        .filter_map(|kind| {
+            let seq = Extractor::new().kind(kind).extract(hir);
+            let mut set = Vec::new();
+            for literal in seq.literals()? {
+                let run = ascii_runs(literal.as_bytes())
+                    .into_iter()
+                    .max_by_key(String::len)?;
+                set.push(run);
+            }
+            set.sort();
+            set.dedup();
+            (!set.is_empty() && set.len() <= MAX_ALTERNATES).then_some(set)
+        })
+        .collect()
 }
 
 fn options(hir: &Hir) -> Vec<Vec<String>> {
@@ -324,18 +370,34 @@ mod tests {
         let opts = literal_options(r"interface \S+ (down|flap)");
         assert!(opts.contains(&vec!["interface ".to_string()]));
         assert!(opts.contains(&vec!["down".to_string(), "flap".to_string()]));
-        assert_eq!(
-            literal_options("memory.*low|low.*memory"),
-            vec![vec!["memory".to_string()]]
-        );
+        assert!(literal_options("memory.*low|low.*memory").contains(&vec!["memory".to_string()]));
     }
 
     #[test]
     fn optional_parts_and_classes_give_no_literal() {
         assert!(literal_options("(abc)?x").is_empty());
-        assert!(literal_options("(?i)abc").is_empty());
         assert!(literal_options("abc|.*").is_empty());
         assert!(literal_options("ab").is_empty());
+    }
+
+    #[test]
+    fn prefixes_and_suffixes_see_across_a_concatenation() {
+        let opts = literal_options(r"interface \S+ (down|flap)7");
+        assert!(opts.contains(&vec![" down7".to_string(), " flap7".to_string()]));
+        // Case variants are one literal to a case-insensitive gate.
+        assert!(literal_options("(?i)abc").contains(&vec!["abc".to_string()]));
+        // A variant whose ASCII run is too short (the long s folds to s) leaves no gate.
+        assert!(!literal_options("(?i)sys")
+            .iter()
+            .any(|o| o.contains(&"sys".to_string())));
+        let rules: Vec<_> = (0..300)
+            .map(|i| literal_options(&format!(r"interface \S+ (down|flap){i}")))
+            .collect();
+        let chosen = choose_literals(&rules);
+        assert_eq!(
+            chosen[17],
+            Some(vec![" down17".to_string(), " flap17".to_string()])
+        );
     }
 
     #[test]
@@ -347,7 +409,7 @@ mod tests {
         let chosen = choose_literals(&opts);
         assert_eq!(
             chosen[0],
-            Some(vec!["down1".to_string(), "flap1".to_string()])
+            Some(vec![" down1".to_string(), " flap1".to_string()])
         );
     }
 
