@@ -118,6 +118,10 @@ impl Store {
         // A new file gets 16 KiB pages: fewer pages per transaction for the indexes to rewrite.
         // (Takes effect only before the first table exists.)
         conn.pragma_update(None, "page_size", 16_384).map_err(sql)?;
+        // And gives the pages the archiver frees back in small steps (`incremental_vacuum`),
+        // never a full VACUUM. Also only before the first table, and before WAL mode writes page 1.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(sql)?;
         // WAL journal: readers (the web UI) never block the writer. NORMAL sync is safe in WAL mode:
         // a power cut can lose the last transactions, which the MUTT WAL still holds, because the
         // checkpoint is in the same transaction.
