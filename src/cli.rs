@@ -401,7 +401,8 @@ fn archive(
         return Ok(());
     }
     let target = archive::Target::from_config(&cfg.storage.archiver)?;
-    let report = archive::run(db, &target, &cutoff, busy)?;
+    let cutoff_at = archive::Cutoff::received_before_us(cutoff_us);
+    let report = archive::run(db, &target, &cutoff_at, busy, &|| false)?;
     for temp in &report.removed_temps {
         eprintln!(
             "removed the temporary file {} of an interrupted run",

@@ -158,10 +158,22 @@ metrics! {
         v3_auth_failures_over_cap,
         /// New device addresses not recorded: the devices table was at its cap.
         devices_over_cap,
+        /// Archiver checks that ran to their end (whether or not they archived anything).
+        archive_runs,
+        /// Archiver checks that stopped on an error (nothing unrecorded was deleted).
+        archive_failures,
+        /// Messages the archiver moved into archive files and deleted from the database.
+        archived_rows,
+        /// Bytes of archive files the archiver wrote (as stored, compressed or not).
+        archived_bytes,
+        /// Archive files deleted by retention (storage.archiver.keep_days, max_total_mb).
+        archives_expired,
     }
     gauges {
         /// Last WAL sequence stored in the database.
         checkpoint => "checkpoint_seq",
+        /// Unix time (seconds) the archiver's last check ended successfully; 0 before the first.
+        archive_last_run => "archive_last_run_timestamp_seconds",
     }
     histograms {
         /// Seconds one successful batch commit to the database took (retries not included).

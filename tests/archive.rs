@@ -27,7 +27,7 @@ fn env_with(compress: bool) -> Env {
     });
     let config = std::fs::read_to_string(env.config_path()).expect("read config");
     let archiver = format!(
-        "storage:\n  archiver:\n    path: {}\n    format: jsonl\n    compress: {compress}\n",
+        "storage:\n  archiver:\n    enabled: false\n    path: {}\n    format: jsonl\n    compress: {compress}\n",
         env.path("archives").display()
     );
     std::fs::write(
@@ -318,8 +318,13 @@ fn seeded(env: &Env, n: usize) -> Vec<String> {
             )
             .expect("prepare");
         for i in 0..n {
-            let id = format!("m{i:09}");
-            let at = mutt::timefmt::iso8601_us(base + i as i64 * 1_000);
+            let us = base + i as i64 * 1_000;
+            // UUIDv7-shaped: the millisecond received, then the index.
+            let id = format!(
+                "{}{i:012}",
+                &mutt::archive::id_floor(us as u64 / 1_000)[..24]
+            );
+            let at = mutt::timefmt::iso8601_us(us);
             insert
                 .execute(rusqlite::params![id, at, format!("<13>message {i}")])
                 .expect("insert");

@@ -139,6 +139,14 @@ impl TempFile {
             .map_err(io(&self.path))
     }
 
+    /// Remove the temporary file, unfinished (a stopped run). A failure leaves it for the next
+    /// run's repair, which removes every temporary file.
+    pub fn abandon(self) {
+        let TempFile { path, sink } = self;
+        drop(sink);
+        let _ = std::fs::remove_file(path);
+    }
+
     /// Finish the compressed frame, flush and fsync; returns the temporary path, the file's size
     /// and its hex SHA-256.
     pub fn finish(self) -> Result<(PathBuf, u64, String), ArchiveError> {

@@ -43,13 +43,21 @@
 //! With `storage.archiver.compress: true` the file is `NAME.jsonl.zst` (zstd level 3; the
 //! manifest's size and SHA-256 are the compressed file's).
 //!
-//! Not built yet: CSV, runs from the daemon (`check_interval_minutes`,
-//! `size_threshold_mb`), incremental vacuum.
+//! # Which messages
+//!
+//! A run takes the messages received before a time whose id is below a bound ([`Cutoff`]).
+//! Message ids are UUIDv7 in arrival order, so the oldest messages are those with the smallest
+//! ids, and a time maps to an id: every message received before the millisecond `m` has an id
+//! below the UUID whose 48-bit time is `m` and whose other bits are zero ([`id_floor`]). Each
+//! chunk then walks the id index between two bounds instead of reading on to the table's end.
+//!
+//! The daemon runs the same function from its archiver thread (`scheduled.rs`).
 
 mod files;
 mod import;
 mod ledger;
 mod rows;
+pub mod scheduled;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -103,6 +111,56 @@ pub struct Span {
     pub last_received_at: String,
 }
 
+/// Which messages a run takes: received before `received_before` (ISO 8601 UTC, compared as
+/// text with `received_at`) and with an id below `id_below`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cutoff {
+    pub received_before: String,
+    pub id_below: String,
+}
+
+/// Above every message id: text compares as UTF-8 bytes, and U+10FFFF's lead byte (0xF4) is
+/// above any ASCII.
+const ID_MAX: &str = "\u{10FFFF}";
+/// After every `received_at`.
+const TIME_MAX: &str = "9999-12-31T23:59:59.999999Z";
+
+impl Cutoff {
+    /// Every message received before `unix_us`.
+    pub fn received_before_us(unix_us: i64) -> Cutoff {
+        // Ids of messages received in `unix_us`'s own millisecond are below the next one's floor.
+        let next_ms = unix_us.div_euclid(1_000).saturating_add(1).max(0) as u64;
+        Cutoff {
+            received_before: crate::timefmt::iso8601_us(unix_us),
+            id_below: id_floor(next_ms),
+        }
+    }
+
+    /// Every message whose id is below `id`, whenever it was received.
+    pub fn ids_below(id: String) -> Cutoff {
+        Cutoff {
+            received_before: TIME_MAX.to_string(),
+            id_below: id,
+        }
+    }
+
+    /// Every message.
+    pub fn all() -> Cutoff {
+        Cutoff::ids_below(ID_MAX.to_string())
+    }
+}
+
+/// The smallest UUIDv7 (as stored: lowercase, hyphenated) of the millisecond `unix_ms`: its
+/// 48-bit time, every other bit zero. Every id made in an earlier millisecond sorts below it.
+pub fn id_floor(unix_ms: u64) -> String {
+    let ms = unix_ms & 0xFFFF_FFFF_FFFF;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xFFFF
+    )
+}
+
 /// What one run did.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -116,7 +174,13 @@ pub struct Report {
     pub finished: Vec<(String, usize)>,
     /// The archives written by this run.
     pub written: Vec<Manifest>,
+    /// Asked to stop before the end: what is recorded and not yet deleted is finished by the
+    /// next run.
+    pub stopped: bool,
 }
+
+/// Asked between chunks whether to stop (the daemon's shutdown); `&|| false` never stops.
+pub type StopCheck<'a> = &'a dyn Fn() -> bool;
 
 /// Where and how to archive, from `storage.archiver`, checked.
 pub struct Target<'a> {
@@ -193,37 +257,59 @@ pub fn open_for_verify(db: &Path, busy: Duration) -> Result<Option<Connection>, 
     Ok(Some(conn))
 }
 
-/// Archive every message received before `cutoff` (ISO 8601 UTC, as `received_at` is stored).
+/// Archive every message `cutoff` takes. `stop` is asked between chunks: a stopped run leaves
+/// what a crash at that point would, which the next run repairs.
 pub fn run(
     db: &Path,
     target: &Target<'_>,
-    cutoff: &str,
+    cutoff: &Cutoff,
     busy: Duration,
+    stop: StopCheck<'_>,
+) -> Result<Report, ArchiveError> {
+    let mut conn = open_existing(db)?;
+    conn.busy_timeout(busy)?;
+    run_on(&mut conn, target, cutoff, stop)
+}
+
+/// [`run`] on an open connection.
+pub fn run_on(
+    conn: &mut Connection,
+    target: &Target<'_>,
+    cutoff: &Cutoff,
+    stop: StopCheck<'_>,
 ) -> Result<Report, ArchiveError> {
     let dir = target.dir;
     let _lock = files::lock(dir)?;
-    let mut conn = open_existing(db)?;
-    conn.busy_timeout(busy)?;
-    schema::migrate(&mut conn)?;
+    schema::migrate(conn)?;
     let mut report = Report::default();
-    repair(&mut conn, dir, &mut report)?;
+    repair(conn, dir, &mut report, stop)?;
     for (_, kind, typed) in schema::VIEWS {
-        let layout = rows::Layout::new(&conn, typed)?;
-        if let Some(manifest) = export(&conn, target, &layout, kind, cutoff)? {
-            ledger::record(
-                &conn,
-                &manifest,
-                &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
-            )?;
-            delete_archived(&mut conn, dir, &manifest.file)?;
-            report.written.push(manifest);
+        if report.stopped || stop() {
+            report.stopped = true;
+            break;
         }
+        let layout = rows::Layout::new(conn, typed)?;
+        let Some(manifest) = export(conn, target, &layout, kind, cutoff, stop)? else {
+            continue;
+        };
+        ledger::record(
+            conn,
+            &manifest,
+            &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
+        )?;
+        report.stopped = delete_archived(conn, dir, &manifest.file, stop)?.is_none();
+        report.written.push(manifest);
     }
     Ok(report)
 }
 
 /// Undo or finish what an interrupted run left (see the module doc).
-fn repair(conn: &mut Connection, dir: &Path, report: &mut Report) -> Result<(), ArchiveError> {
+fn repair(
+    conn: &mut Connection,
+    dir: &Path,
+    report: &mut Report,
+    stop: StopCheck<'_>,
+) -> Result<(), ArchiveError> {
     let listing = files::list(dir)?;
     for temp in listing.temps {
         std::fs::remove_file(&temp).map_err(|source| ArchiveError::Io {
@@ -248,8 +334,13 @@ fn repair(conn: &mut Connection, dir: &Path, report: &mut Report) -> Result<(), 
     }
     files::sync_dir(dir)?;
     for name in ledger::pending(conn)? {
-        let deleted = delete_archived(conn, dir, &name)?;
-        report.finished.push((name, deleted));
+        match delete_archived(conn, dir, &name, stop)? {
+            Some(deleted) => report.finished.push((name, deleted)),
+            None => {
+                report.stopped = true;
+                break;
+            }
+        }
     }
     Ok(())
 }
@@ -260,13 +351,21 @@ fn export(
     target: &Target<'_>,
     layout: &rows::Layout,
     kind: &str,
-    cutoff: &str,
+    cutoff: &Cutoff,
+    stop: StopCheck<'_>,
 ) -> Result<Option<Manifest>, ArchiveError> {
     let mut temp: Option<files::TempFile> = None;
     let (mut first, mut last) = (None::<(String, String)>, None::<(String, String)>);
     let mut rows = 0u64;
     let mut after = String::new();
     loop {
+        if stop() {
+            // Nothing recorded, nothing deleted: the temporary file goes, as a crash's would.
+            if let Some(file) = temp {
+                file.abandon();
+            }
+            return Ok(None);
+        }
         let chunk = layout.chunk(conn, kind, cutoff, &after, READ_CHUNK)?;
         let Some(tail) = chunk.last() else { break };
         after = text_field(tail, "id");
@@ -319,8 +418,14 @@ fn text_field(object: &serde_json::Map<String, serde_json::Value>, key: &str) ->
 }
 
 /// Delete the messages a recorded archive file holds, in chunks, then mark it done. Returns how
-/// many were still in the database.
-fn delete_archived(conn: &mut Connection, dir: &Path, name: &str) -> Result<usize, ArchiveError> {
+/// many were still in the database; `None` when `stop` said to stop first (the archive stays
+/// unfinished, and the next run finishes it).
+fn delete_archived(
+    conn: &mut Connection,
+    dir: &Path,
+    name: &str,
+    stop: StopCheck<'_>,
+) -> Result<Option<usize>, ArchiveError> {
     let path = dir.join(name);
     let io = |source| ArchiveError::Io {
         path: path.clone(),
@@ -343,6 +448,9 @@ fn delete_archived(conn: &mut Connection, dir: &Path, name: &str) -> Result<usiz
             None => return Err(bad("no \"id\" text".into())),
         }
         if ids.len() == ledger::DELETE_CHUNK {
+            if stop() {
+                return Ok(None);
+            }
             deleted += ledger::delete_chunk(conn, &ids)?;
             ids.clear();
         }
@@ -353,7 +461,7 @@ fn delete_archived(conn: &mut Connection, dir: &Path, name: &str) -> Result<usiz
         name,
         &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
     )?;
-    Ok(deleted)
+    Ok(Some(deleted))
 }
 
 /// `7d`, `12h`, `30m`, `45s` as microseconds; `None` for anything else.
@@ -387,7 +495,16 @@ mod tests {
     use super::*;
     use crate::store::schema::SYSLOG_COLUMNS as SYSLOG_TYPED;
 
-    const CUTOFF: &str = "2027-01-01T00:00:00.000000Z";
+    fn cutoff() -> Cutoff {
+        Cutoff::received_before_us(
+            crate::timefmt::parse_rfc3339_us("2027-01-01T00:00:00Z").expect("time"),
+        )
+    }
+
+    /// The `i`th test message's id: UUIDv7-shaped, in the first millisecond of 1970.
+    fn id(i: usize) -> String {
+        format!("00000000-0000-7000-8000-{i:012}")
+    }
     const BUSY: Duration = Duration::from_secs(5);
 
     /// A database holding `n` syslog messages, and an archive directory beside it.
@@ -400,10 +517,7 @@ mod tests {
             conn.execute(
                 "INSERT INTO messages (id, type, source_ip, timestamp, received_at) \
                  VALUES (?1, 'syslog', '10.0.0.1', ?2, ?2)",
-                rusqlite::params![
-                    format!("m{i:05}"),
-                    format!("2026-01-01T00:00:{:02}.000000Z", i % 60)
-                ],
+                rusqlite::params![id(i), format!("2026-01-01T00:00:{:02}.000000Z", i % 60)],
             )
             .expect("insert");
         }
@@ -443,7 +557,8 @@ mod tests {
             },
             &layout,
             "syslog",
-            CUTOFF,
+            &cutoff(),
+            &|| false,
         )
         .expect("export")
         .expect("a file");
@@ -454,8 +569,9 @@ mod tests {
                 dir: &archives,
                 compress: false,
             },
-            CUTOFF,
+            &cutoff(),
             BUSY,
+            &|| false,
         )
         .expect("rerun");
         assert_eq!(report.removed_unrecorded, vec![crashed.file.clone()]);
@@ -477,7 +593,7 @@ mod tests {
             dir: &archives,
             compress: false,
         };
-        let report = run(&db, &target, CUTOFF, BUSY).expect("run");
+        let report = run(&db, &target, &cutoff(), BUSY, &|| false).expect("run");
         assert_eq!(report.foreign, vec!["syslog-a-b.jsonl".to_string()]);
         assert!(report.removed_unrecorded.is_empty());
         assert_eq!(
@@ -496,7 +612,7 @@ mod tests {
             dir: &archives,
             compress: false,
         };
-        assert!(run(&missing, &target, CUTOFF, BUSY).is_err());
+        assert!(run(&missing, &target, &cutoff(), BUSY, &|| false).is_err());
         assert!(!missing.exists());
     }
 
@@ -513,14 +629,13 @@ mod tests {
             },
             &layout,
             "syslog",
-            CUTOFF,
+            &cutoff(),
+            &|| false,
         )
         .expect("export")
         .expect("a file");
         ledger::record(&conn, &m, "2026-06-01T00:00:00.000000Z").expect("record");
-        let first: Vec<String> = (0..ledger::DELETE_CHUNK)
-            .map(|i| format!("m{i:05}"))
-            .collect();
+        let first: Vec<String> = (0..ledger::DELETE_CHUNK).map(id).collect();
         ledger::delete_chunk(&mut conn, &first).expect("one chunk");
         drop(conn);
         let report = run(
@@ -529,8 +644,9 @@ mod tests {
                 dir: &archives,
                 compress: false,
             },
-            CUTOFF,
+            &cutoff(),
             BUSY,
+            &|| false,
         )
         .expect("rerun");
         assert_eq!(
@@ -553,8 +669,9 @@ mod tests {
                 dir: &not_a_dir,
                 compress: false,
             },
-            CUTOFF,
+            &cutoff(),
             BUSY,
+            &|| false,
         )
         .expect_err("must fail");
         assert!(matches!(err, ArchiveError::Io { .. }), "{err}");
