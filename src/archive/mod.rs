@@ -53,6 +53,7 @@
 //!
 //! The daemon runs the same function from its archiver thread (`scheduled.rs`).
 
+pub mod cli;
 mod files;
 mod import;
 mod ledger;
