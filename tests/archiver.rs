@@ -30,8 +30,13 @@ fn env_with(archiver: &str) -> Env {
         ..Setup::default()
     });
     let config = std::fs::read_to_string(env.config_path()).expect("read config");
+    let enabled = if archiver.contains("enabled:") {
+        ""
+    } else {
+        "    enabled: true\n"
+    };
     let section = format!(
-        "storage:\n  archiver:\n    enabled: true\n    path: {}\n{archiver}",
+        "storage:\n  archiver:\n{enabled}    path: {}\n{archiver}",
         env.path("archives").display()
     );
     std::fs::write(
@@ -359,4 +364,49 @@ fn a_full_archive_disk_fails_the_check_deletes_nothing_and_the_next_start_recove
     assert_eq!(check_archives(&env, &seeded).len(), 4_000);
     let (status, stderr) = daemon.terminate();
     assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn archive_vacuum_switches_an_older_file_to_incremental_and_refuses_beside_the_daemon() {
+    let env = env_with("    enabled: false\n    format: jsonl\n");
+    std::fs::create_dir_all(env.path("data")).expect("data dir");
+    {
+        // Made as before auto_vacuum = INCREMENTAL: WAL mode set before any table.
+        let db = rusqlite::Connection::open(env.db_path()).expect("create");
+        db.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    }
+    let migrate = env.mutt(&["archive", "list"]).output().expect("list");
+    assert!(migrate.status.success(), "{migrate:?}");
+    seed(&env, days_ago_us(30), 3_000, 1_000);
+    let db = rusqlite::Connection::open(env.db_path()).expect("open");
+    db.execute("DELETE FROM messages WHERE rowid % 4 != 0", [])
+        .expect("delete");
+    let mode = |db: &rusqlite::Connection| -> i64 {
+        db.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .expect("mode")
+    };
+    assert_eq!(mode(&db), 0, "an older file");
+    drop(db);
+    let before = std::fs::metadata(env.db_path()).expect("size").len();
+
+    let daemon = env.start();
+    let out = env.mutt(&["archive", "vacuum"]).output().expect("vacuum");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`mutt run` is running"),
+        "{out:?}"
+    );
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+
+    let out = env.mutt(&["archive", "vacuum"]).output().expect("vacuum");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("switched to auto_vacuum = INCREMENTAL"),
+        "{out:?}"
+    );
+    let after = std::fs::metadata(env.db_path()).expect("size").len();
+    assert!(after < before / 2, "{before} -> {after}");
+    assert_eq!(mode(&env.db()), 2);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 750);
 }

@@ -29,6 +29,7 @@ pub fn dispatch(
             println!("imported {stored} messages from {} files", files.len());
             Ok(())
         }
+        Some(ArchiveCommand::Vacuum) => archive_vacuum(cli),
         None => archive(cli, older_than, before, dry_run),
     }
 }
@@ -50,6 +51,38 @@ pub enum ArchiveCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Give the database's free pages back to the file system, with `mutt run` stopped. A file
+    /// made before MUTT set auto_vacuum = INCREMENTAL is switched to it by one full VACUUM
+    /// (rewrites the file; needs its size in free space); after that the daemon's archiver
+    /// gives pages back in small steps on its own.
+    Vacuum,
+}
+
+fn archive_vacuum(cli: &Cli) -> Result<(), CliError> {
+    let cfg = load_config(&cli.config)?;
+    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
+    // The daemon holds the WAL lock while it runs: a VACUUM beside it would hold its writer
+    // for the whole rewrite.
+    let _lock = crate::wal::lock_dir(&cfg.wal.path).map_err(|e| match e {
+        crate::wal::WalError::Locked { dir, .. } => {
+            CliError::Archive(crate::archive::ArchiveError::DaemonRunning(dir))
+        }
+        other => CliError::Daemon(other.into()),
+    })?;
+    let v = crate::archive::vacuum(&cfg.storage.database.path, busy)?;
+    let how = if v.mode_before == 2 {
+        "free pages given back"
+    } else {
+        "switched to auto_vacuum = INCREMENTAL by a full VACUUM"
+    };
+    println!(
+        "{}: {how}: {} -> {} bytes in {:.1} s",
+        cfg.storage.database.path.display(),
+        v.bytes_before,
+        v.bytes_after,
+        v.seconds
+    );
+    Ok(())
 }
 
 fn archive(

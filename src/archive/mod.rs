@@ -95,6 +95,11 @@ pub enum ArchiveError {
     NotUtf8 { id: String, column: String },
     #[error("storage.archiver.format {0:?} is not built yet; set it to jsonl")]
     Format(String),
+    #[error(
+        "{}: the WAL directory is locked: `mutt run` is running; stop it first",
+        .0.display()
+    )]
+    DaemonRunning(PathBuf),
     #[error("{}: line {line}: {reason}", .path.display())]
     BadArchive {
         path: PathBuf,
@@ -463,6 +468,48 @@ fn delete_archived(
         &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
     )?;
     Ok(Some(deleted))
+}
+
+/// What `mutt archive vacuum` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vacuumed {
+    /// `PRAGMA auto_vacuum` before: 0 none, 1 full, 2 incremental.
+    pub mode_before: i64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub seconds: f64,
+}
+
+/// Give a database's free pages back to the file system, with the daemon stopped (the caller
+/// holds the WAL lock). A file made before `auto_vacuum = INCREMENTAL` was the default is
+/// switched to it, which takes one full `VACUUM`: SQLite rewrites the whole file, and needs
+/// about its size again in free disk space while it does. A file already incremental gives
+/// back every free page at once.
+pub fn vacuum(db: &Path, busy: Duration) -> Result<Vacuumed, ArchiveError> {
+    let started = std::time::Instant::now();
+    let mut conn = open_existing(db)?;
+    conn.busy_timeout(busy)?;
+    schema::migrate(&mut conn)?;
+    let bytes = |conn: &Connection| -> Result<u64, ArchiveError> {
+        let size = scheduled::db_size(conn)?;
+        Ok(size.file_bytes)
+    };
+    let mode_before: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    let bytes_before = bytes(&conn)?;
+    if mode_before == 2 {
+        conn.execute_batch("PRAGMA incremental_vacuum")?;
+    } else {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM")?;
+    }
+    // The file itself shrinks when the SQLite WAL is copied back into it.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    Ok(Vacuumed {
+        mode_before,
+        bytes_before,
+        bytes_after: bytes(&conn)?,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// `7d`, `12h`, `30m`, `45s` as microseconds; `None` for anything else.
