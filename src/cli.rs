@@ -241,7 +241,6 @@ impl CliError {
             | CliError::NoRulesFile
             | CliError::Age(_)
             | CliError::Before(_) => EXIT_CONFIG,
-            CliError::Archive(crate::archive::ArchiveError::Format(_)) => EXIT_CONFIG,
             CliError::Input { .. }
             | CliError::Io(_)
             | CliError::Database { .. }

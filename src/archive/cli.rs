@@ -120,7 +120,7 @@ fn archive(
         }
         return Ok(());
     }
-    let target = archive::Target::from_config(&cfg.storage.archiver)?;
+    let target = archive::Target::from_config(&cfg.storage.archiver);
     let cutoff_at = archive::Cutoff::received_before_us(cutoff_us);
     let report = archive::run(db, &target, &cutoff_at, busy, &|| false)?;
     for temp in &report.removed_temps {

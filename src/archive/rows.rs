@@ -48,6 +48,11 @@ impl Layout {
         Ok(Layout { columns, select })
     }
 
+    /// The keys of a line, in column order (a CSV file's header).
+    pub fn keys(&self) -> Vec<&str> {
+        self.columns.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
     /// The `messages` column a line's key is read into; `None` for a key this type's lines do
     /// not have.
     pub fn column_for(&self, name: &str) -> Option<&str> {

@@ -124,7 +124,7 @@ pub fn check_once(
     busy: Duration,
     stop: super::StopCheck<'_>,
 ) -> Result<CheckSummary, ArchiveError> {
-    let target = Target::from_config(section)?;
+    let target = Target::from_config(section);
     let mut conn = super::open_existing(db)?;
     conn.busy_timeout(busy)?;
     let mut summary = CheckSummary::default();
@@ -302,7 +302,7 @@ mod tests {
     fn section(dir: &Path) -> ArchiverSection {
         ArchiverSection {
             path: dir.join("archives"),
-            format: "jsonl".into(),
+            format: crate::config::ArchiveFormat::Jsonl,
             time_threshold_days: 36_500,
             ..ArchiverSection::default()
         }

@@ -326,6 +326,15 @@ impl Default for FileBufferSection {
     }
 }
 
+/// The format of archive files: JSON lines or CSV (RFC 4180; `archive/records.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveFormat {
+    #[serde(alias = "json")]
+    Jsonl,
+    Csv,
+}
+
 /// `storage.archiver`: where `mutt archive` and the daemon's archiver write, and when the daemon
 /// archives. Checked at load (`Config::check`).
 #[derive(Debug, Clone, Deserialize)]
@@ -334,7 +343,8 @@ pub struct ArchiverSection {
     /// The daemon archives on its own (default true; `mutt archive` works either way).
     pub enabled: bool,
     pub path: PathBuf,
-    pub format: String,
+    /// `jsonl` (`json` too) or `csv`, the seed's default.
+    pub format: ArchiveFormat,
     /// The database's size (MiB, at least 1) above which the daemon archives the oldest
     /// messages until it is under 80% of it. Default 500.
     pub size_threshold_mb: u64,
@@ -359,7 +369,7 @@ impl Default for ArchiverSection {
         ArchiverSection {
             enabled: true,
             path: "./data/archives".into(),
-            format: "csv".into(),
+            format: ArchiveFormat::Csv,
             size_threshold_mb: 500,
             time_threshold_days: 7,
             compress: false,
