@@ -168,6 +168,8 @@ metrics! {
         archived_bytes,
         /// Archive files deleted by retention (storage.archiver.keep_days, max_total_mb).
         archives_expired,
+        /// dead_letters rows deleted after storage.archiver.dead_letters_keep_days.
+        dead_letters_expired,
     }
     gauges {
         /// Last WAL sequence stored in the database.

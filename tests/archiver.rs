@@ -480,3 +480,76 @@ fn archive_vacuum_switches_an_older_file_to_incremental_and_refuses_beside_the_d
     assert_eq!(mode(&env.db()), 2);
     assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 750);
 }
+
+#[test]
+fn retention_deletes_the_archive_files_past_keep_days_and_marks_their_rows() {
+    let env = env_with("    format: jsonl\n    time_threshold_days: 7\n");
+    // Three runs, three files.
+    for age in [60, 45, 20] {
+        seed(&env, days_ago_us(age), 1_000, 50);
+        let daemon = env.start();
+        env.wait_count(
+            "SELECT COUNT(*) FROM messages",
+            Duration::from_secs(60),
+            |n| n == 0,
+        );
+        env.wait_count(
+            "SELECT COUNT(*) FROM archives WHERE deleted_at IS NULL",
+            Duration::from_secs(60),
+            |n| n == 0,
+        );
+        let (status, stderr) = daemon.terminate();
+        assert!(status.success(), "{stderr}");
+    }
+    let files = archive_files(&env.path("archives"));
+    assert_eq!(files.len(), 3, "{files:?}");
+    {
+        // The first two were written 40 and 35 days ago, as far as the archives rows say.
+        let db = rusqlite::Connection::open(env.db_path()).expect("open");
+        for (name, days) in files.iter().zip([40, 35]) {
+            let name = name.file_name().unwrap().to_string_lossy().to_string();
+            db.execute(
+                "UPDATE archives SET archived_at = ?2 WHERE filename = ?1",
+                rusqlite::params![name, mutt::timefmt::iso8601_us(days_ago_us(days))],
+            )
+            .expect("age");
+        }
+    }
+    let config = std::fs::read_to_string(env.config_path()).expect("config");
+    std::fs::write(
+        env.config_path(),
+        config.replacen(
+            "    time_threshold_days: 7\n",
+            "    time_threshold_days: 7\n    keep_days: 30\n",
+            1,
+        ),
+    )
+    .expect("config");
+    let daemon = env.start();
+    assert_eq!(
+        daemon.wait_metric(
+            "mutt_archives_expired_total",
+            Duration::from_secs(60),
+            |n| n == 2
+        ),
+        2
+    );
+    daemon.wait_for_log("deleted by retention", Duration::from_secs(10));
+    let left = archive_files(&env.path("archives"));
+    assert_eq!(left, files[2..].to_vec());
+    for gone in &files[..2] {
+        let manifest = format!("{}.manifest.json", gone.display());
+        assert!(!Path::new(&manifest).exists(), "{manifest}");
+    }
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM archives WHERE expired_at IS NOT NULL")
+            .unwrap(),
+        2
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM archives").unwrap(), 3);
+    let list = env.mutt(&["archive", "list"]).output().expect("list");
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(list.matches("\texpired ").count(), 2, "{list}");
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}

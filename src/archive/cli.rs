@@ -167,10 +167,12 @@ fn archive_list(cli: &Cli) -> Result<(), CliError> {
     let mut out = out.lock();
     for e in &entries {
         let path = cfg.storage.archiver.path.join(&e.filename);
-        let state = match (e.complete, path.exists()) {
-            (true, true) => "ok",
-            (false, true) => "deleting (run mutt archive to finish)",
-            (_, false) => "file missing",
+        let expired = e.expired_at.as_ref().map(|at| format!("expired {at}"));
+        let state = match (e.complete, path.exists(), &expired) {
+            (_, false, Some(expired)) => expired.as_str(),
+            (true, true, _) => "ok",
+            (false, true, _) => "deleting (run mutt archive to finish)",
+            (_, false, None) => "file missing",
         };
         writeln!(
             out,

@@ -58,6 +58,7 @@ mod files;
 mod import;
 mod ledger;
 pub mod records;
+pub mod retention;
 mod rows;
 pub mod scheduled;
 mod verify;

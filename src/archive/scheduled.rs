@@ -68,6 +68,7 @@ pub struct CheckSummary {
     pub files: usize,
     pub vacuumed_pages: u64,
     pub expired: usize,
+    pub dead_letters_expired: u64,
     pub stopped: bool,
 }
 
@@ -84,10 +85,11 @@ pub fn check(db: &Path, section: &ArchiverSection, busy: Duration, metrics: &Met
             Metrics::add(&metrics.archived_rows, s.rows);
             Metrics::add(&metrics.archived_bytes, s.bytes);
             Metrics::add(&metrics.archives_expired, s.expired as u64);
+            Metrics::add(&metrics.dead_letters_expired, s.dead_letters_expired);
             metrics
                 .archive_last_run
                 .set((crate::timefmt::now_us() / 1_000_000).max(0) as u64);
-            let log = if s.rows > 0 || s.expired > 0 || s.stopped {
+            let log = if s.rows > 0 || s.expired > 0 || s.dead_letters_expired > 0 || s.stopped {
                 tracing::Level::INFO
             } else {
                 tracing::Level::DEBUG
@@ -99,6 +101,7 @@ pub fn check(db: &Path, section: &ArchiverSection, busy: Duration, metrics: &Met
                     files = s.files,
                     vacuumed_pages = s.vacuumed_pages,
                     expired_files = s.expired,
+                    dead_letters_expired = s.dead_letters_expired,
                     stopped = s.stopped,
                     seconds = started.elapsed().as_secs_f64(),
                     "archiver: check done"
@@ -161,8 +164,33 @@ pub fn check_once(
         }
         over = goal + goal / 20;
     }
+    let now = crate::timefmt::now_us();
+    if !summary.stopped {
+        if let Some(days) = section.dead_letters_keep_days {
+            summary.dead_letters_expired =
+                super::retention::expire_dead_letters(&conn, days, now, stop)?;
+        }
+    }
     if !summary.stopped {
         summary.vacuumed_pages = vacuum_steps(&conn, stop)?;
+    }
+    if !summary.stopped {
+        let expired = super::retention::expire_archives(
+            &conn,
+            &section.path,
+            section.keep_days,
+            section.max_total_mb,
+            now,
+        )?;
+        for e in &expired {
+            info!(
+                file = %e.filename,
+                bytes = e.size_bytes,
+                reason = e.reason,
+                "archiver: archive file deleted by retention; its archives row is kept, marked expired"
+            );
+        }
+        summary.expired = expired.len();
     }
     Ok(summary)
 }

@@ -354,8 +354,8 @@ pub struct ArchiverSection {
     pub compress: bool,
     /// Minutes between the daemon's checks (default 10, 1 to 1440); one check runs at start.
     pub check_interval_minutes: u64,
-    /// Archive files older than this many days are deleted (with their manifests) and their
-    /// `archives` rows marked expired. Unset: kept.
+    /// Archive files written more than this many days ago are deleted (with their manifests)
+    /// and their `archives` rows marked expired. Unset: kept.
     pub keep_days: Option<u64>,
     /// The archive files' total size (MiB) above which the oldest are deleted. Unset: no cap.
     pub max_total_mb: Option<u64>,
