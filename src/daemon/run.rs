@@ -105,7 +105,7 @@ struct Running {
     webhooks: Stage<()>,
     metrics_http: Option<(Stage<()>, StopMetrics)>,
     /// The archiver (`storage.archiver.enabled`) and the channel whose drop stops it.
-    archiver: Option<(Stage<()>, Sender<Infallible>)>,
+    archiver: Option<Archiver>,
     reloader: Stage<()>,
     stop_ingest: Arc<AtomicBool>,
     ingesting: Stage<Result<(), ingest::IngestError>>,
@@ -250,12 +250,15 @@ impl Running {
     }
 }
 
+/// The archiver thread, and the channel whose drop stops it.
+type Archiver = (Stage<()>, Sender<Infallible>);
+
 /// The archiver thread, when `storage.archiver.enabled`.
 fn spawn_archiver(
     cfg: &Config,
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
-) -> Result<Option<(Stage<()>, Sender<Infallible>)>, DaemonError> {
+) -> Result<Option<Archiver>, DaemonError> {
     if !cfg.storage.archiver.enabled {
         return Ok(None);
     }
