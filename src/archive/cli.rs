@@ -122,7 +122,7 @@ fn archive(
     }
     let target = archive::Target::from_config(&cfg.storage.archiver);
     let cutoff_at = archive::Cutoff::received_before_us(cutoff_us);
-    let report = archive::run(db, &target, &cutoff_at, busy, &|| false)?;
+    let report = archive::run(db, &target, &cutoff_at, busy, &|_| false)?;
     for temp in &report.removed_temps {
         eprintln!(
             "removed the temporary file {} of an interrupted run",

@@ -183,8 +183,17 @@ pub struct Report {
     pub stopped: bool,
 }
 
-/// Asked between chunks whether to stop (the daemon's shutdown); `&|| false` never stops.
-pub type StopCheck<'a> = &'a dyn Fn() -> bool;
+/// Where a run asks whether to stop: before a read, which never holds up the collector's writer
+/// (the database is in WAL mode), or after a write transaction, which did. The daemon's
+/// archiver rests after each write so that a writer waiting for the lock gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Between {
+    Reads,
+    Writes,
+}
+
+/// Asked between chunks whether to stop (the daemon's shutdown); `&|_| false` never stops.
+pub type StopCheck<'a> = &'a dyn Fn(Between) -> bool;
 
 /// Where and how to archive, from `storage.archiver`, checked.
 pub struct Target<'a> {
@@ -287,7 +296,7 @@ pub fn run_on(
     let mut report = Report::default();
     repair(conn, dir, &mut report, stop)?;
     for (_, kind, typed) in schema::VIEWS {
-        if report.stopped || stop() {
+        if report.stopped || stop(Between::Reads) {
             report.stopped = true;
             break;
         }
@@ -363,7 +372,7 @@ fn export(
     let mut after = String::new();
     let mut csv = Vec::new();
     loop {
-        if stop() {
+        if stop(Between::Reads) {
             // Nothing recorded, nothing deleted: the temporary file goes, as a crash's would.
             if let Some(file) = temp {
                 file.abandon();
@@ -464,7 +473,7 @@ fn delete_archived(
             None => return Err(bad(record.line, "no \"id\" text".into())),
         }
         if ids.len() == ledger::DELETE_CHUNK {
-            if stop() {
+            if stop(Between::Writes) {
                 return Ok(None);
             }
             deleted += ledger::delete_chunk(conn, &ids)?;
@@ -617,7 +626,7 @@ mod tests {
             &layout,
             "syslog",
             &cutoff(),
-            &|| false,
+            &|_| false,
         )
         .expect("export")
         .expect("a file");
@@ -631,7 +640,7 @@ mod tests {
             },
             &cutoff(),
             BUSY,
-            &|| false,
+            &|_| false,
         )
         .expect("rerun");
         assert_eq!(report.removed_unrecorded, vec![crashed.file.clone()]);
@@ -654,7 +663,7 @@ mod tests {
             format: records::Format::Jsonl,
             compress: false,
         };
-        let report = run(&db, &target, &cutoff(), BUSY, &|| false).expect("run");
+        let report = run(&db, &target, &cutoff(), BUSY, &|_| false).expect("run");
         assert_eq!(report.foreign, vec!["syslog-a-b.jsonl".to_string()]);
         assert!(report.removed_unrecorded.is_empty());
         assert_eq!(
@@ -674,7 +683,7 @@ mod tests {
             format: records::Format::Jsonl,
             compress: false,
         };
-        assert!(run(&missing, &target, &cutoff(), BUSY, &|| false).is_err());
+        assert!(run(&missing, &target, &cutoff(), BUSY, &|_| false).is_err());
         assert!(!missing.exists());
     }
 
@@ -693,7 +702,7 @@ mod tests {
             &layout,
             "syslog",
             &cutoff(),
-            &|| false,
+            &|_| false,
         )
         .expect("export")
         .expect("a file");
@@ -710,7 +719,7 @@ mod tests {
             },
             &cutoff(),
             BUSY,
-            &|| false,
+            &|_| false,
         )
         .expect("rerun");
         assert_eq!(
@@ -736,7 +745,7 @@ mod tests {
             },
             &cutoff(),
             BUSY,
-            &|| false,
+            &|_| false,
         )
         .expect_err("must fail");
         assert!(matches!(err, ArchiveError::Io { .. }), "{err}");

@@ -147,7 +147,7 @@ pub fn expire_dead_letters(
             params![horizon, DEAD_LETTER_CHUNK],
         )?;
         total += n as u64;
-        if (n as i64) < DEAD_LETTER_CHUNK || stop() {
+        if (n as i64) < DEAD_LETTER_CHUNK || stop(super::Between::Writes) {
             return Ok(total);
         }
     }
@@ -244,7 +244,7 @@ mod tests {
             .expect("insert");
         }
         assert_eq!(
-            expire_dead_letters(&conn, 7, now, &|| false).expect("expire"),
+            expire_dead_letters(&conn, 7, now, &|_| false).expect("expire"),
             2
         );
         let left: i64 = conn

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use rusqlite::{Connection, OptionalExtension};
 use tracing::{debug, error, info, warn};
 
-use super::{ArchiveError, Cutoff, Report, Target};
+use super::{ArchiveError, Between, Cutoff, Report, Target};
 use crate::config::ArchiverSection;
 use crate::metrics::Metrics;
 
@@ -27,6 +27,11 @@ pub type Stop = Receiver<Infallible>;
 /// Under this share of `size_threshold_mb` after a size-triggered run, so that the next few
 /// minutes of messages do not trigger the next check again.
 const SIZE_TARGET_PERCENT: u64 = 80;
+/// The least and most the check rests after a write transaction. SQLite's busy handler sleeps
+/// 1, 2, 5, … up to 100 ms between a waiting writer's tries: a rest shorter than its current
+/// sleep can pass unseen.
+const REST_MIN: Duration = Duration::from_millis(20);
+const REST_MAX: Duration = Duration::from_millis(100);
 /// Size-triggered runs per check at most.
 const SIZE_RUNS: usize = 3;
 /// Pages given back to the file system per `PRAGMA incremental_vacuum` transaction (4 MiB of
@@ -79,7 +84,20 @@ pub fn check(db: &Path, section: &ArchiverSection, busy: Duration, metrics: &Met
         return;
     }
     let started = Instant::now();
-    match check_once(db, section, busy, &|| stopped(stop)) {
+    // After each write transaction the check rests as long as it worked since the last rest
+    // (within bounds), on the stop channel: a collector's commit waiting for the lock gets it,
+    // and a stop is seen at once.
+    let last_rest = std::cell::Cell::new(Instant::now());
+    let control = |at: Between| -> bool {
+        if at == Between::Reads {
+            return stopped(stop);
+        }
+        let rest = last_rest.get().elapsed().clamp(REST_MIN, REST_MAX);
+        let gone = matches!(stop.recv_timeout(rest), Err(RecvTimeoutError::Disconnected));
+        last_rest.set(Instant::now());
+        gone
+    };
+    match check_once(db, section, busy, &control) {
         Ok(s) => {
             Metrics::add(&metrics.archive_runs, 1);
             Metrics::add(&metrics.archived_rows, s.rows);
@@ -130,6 +148,9 @@ pub fn check_once(
     let target = Target::from_config(section);
     let mut conn = super::open_existing(db)?;
     conn.busy_timeout(busy)?;
+    // As the collector's writer: in WAL mode a commit is durable in order, so a power cut that
+    // loses a delete also loses every later one, never the archives row before them.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     let mut summary = CheckSummary::default();
     let age_us = (section.time_threshold_days as i64).saturating_mul(86_400 * 1_000_000);
     let by_time = Cutoff::received_before_us(crate::timefmt::now_us().saturating_sub(age_us));
@@ -288,11 +309,15 @@ pub fn vacuum_steps(conn: &Connection, stop: super::StopCheck<'_>) -> Result<u64
     let mut total = 0;
     loop {
         let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-        if free <= 0 || stop() {
+        if free <= 0 || (total > 0 && stop(super::Between::Writes)) {
             return Ok(total);
         }
         let step = (free as u64).min(VACUUM_STEP_PAGES);
-        conn.execute_batch(&format!("PRAGMA incremental_vacuum({step})"))?;
+        // Each step of the statement frees one page: it must be stepped to its end (a batch
+        // execution steps it once).
+        let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({step})"))?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
         total += step;
     }
 }
@@ -376,7 +401,7 @@ mod tests {
             size_threshold_mb: mb,
             ..section(dir.path())
         };
-        let summary = check_once(&db, &s, Duration::from_secs(5), &|| false).expect("check");
+        let summary = check_once(&db, &s, Duration::from_secs(5), &|_| false).expect("check");
         assert!(summary.rows > 3_000 && summary.rows < 6_000, "{summary:?}");
         let conn = Connection::open(&db).expect("open");
         let (min, n): (String, i64) = conn
@@ -405,7 +430,7 @@ mod tests {
         assert_eq!(mode, 2, "INCREMENTAL");
         let before = db_size(&conn).expect("size").file_bytes;
         conn.execute("DELETE FROM messages", []).expect("delete");
-        let pages = vacuum_steps(&conn, &|| false).expect("vacuum");
+        let pages = vacuum_steps(&conn, &|_| false).expect("vacuum");
         assert!(pages > VACUUM_STEP_PAGES / 2, "{pages}");
         let after = db_size(&conn).expect("size").file_bytes;
         assert!(after < before / 4, "{before} -> {after}");
@@ -418,7 +443,7 @@ mod tests {
             time_threshold_days: 0,
             ..section(dir.path())
         };
-        let summary = check_once(&db, &s, Duration::from_secs(5), &|| true).expect("check");
+        let summary = check_once(&db, &s, Duration::from_secs(5), &|_| true).expect("check");
         assert!(summary.stopped);
         assert_eq!(summary.rows, 0);
         let conn = Connection::open(&db).expect("open");
