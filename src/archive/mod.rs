@@ -516,7 +516,7 @@ pub fn vacuum(db: &Path, busy: Duration) -> Result<Vacuumed, ArchiveError> {
     let mode_before: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
     let bytes_before = bytes(&conn)?;
     if mode_before == 2 {
-        conn.execute_batch("PRAGMA incremental_vacuum")?;
+        scheduled::vacuum_steps(&conn, &|_| false)?;
     } else {
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.execute_batch("VACUUM")?;
