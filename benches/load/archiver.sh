@@ -82,11 +82,21 @@ EOC
     "$M" --config "$D/mutt.yaml" run 2>"$D/stderr" &
     PID=$!
     until curl -sf "127.0.0.1:$mp/metrics" >/dev/null; do sleep 0.2; done
+    local t0=$(date +%s.%N)
     "$M" load --target "127.0.0.1:$sp" --rate "$rate" --count "$count" --devices 50
+    metric() { curl -s "127.0.0.1:$mp/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
     local start=$(date +%s)
-    while [ "$(curl -s "127.0.0.1:$mp/metrics" | awk '/^mutt_stored_total/ {print $2}')" -lt "$count" ] &&
-        [ $(($(date +%s) - start)) -lt 60 ]; do sleep 0.5; done
+    while [ "$(metric mutt_stored_total)" -lt "$count" ] && [ $(($(date +%s) - start)) -lt 120 ]; do
+        sleep 0.2
+    done
+    local stored_s=$(echo "$(date +%s.%N) - $t0" | bc)
+    if [ "$mode" = on ]; then
+        while [ "$(metric mutt_archived_rows_total)" -lt "$backlog" ] && [ $(($(date +%s) - start)) -lt 300 ]; do
+            sleep 0.2
+        done
+    fi
     echo "archiver $mode, $backlog messages to archive, $count offered at $rate/s:"
+    printf 'all stored %.1f s after the load began (%.0f/s)\n' "$stored_s" "$(echo "$count / $stored_s" | bc -l)"
     curl -s "127.0.0.1:$mp/metrics" |
         grep -E '^mutt_(stored_total|archived_rows_total|kernel_udp_rcvbuf_errors_total|batch_commit_seconds_(count|sum)) '
     # The highest bucket with commits in it: the longest commit is under its bound.
