@@ -75,7 +75,7 @@ pub enum Command {
     )]
     Archive {
         #[command(subcommand)]
-        what: Option<ArchiveCommand>,
+        what: Option<crate::archive::cli::ArchiveCommand>,
         /// Messages received longer ago than this: a number and s, m, h or d (`7d`).
         #[arg(long, value_name = "AGE")]
         older_than: Option<String>,
@@ -118,25 +118,6 @@ pub enum DecodeCommand {
         ids: Vec<String>,
         #[arg(long)]
         dead_letter: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ArchiveCommand {
-    /// The archives the database records: file, type, rows, size, time range, and whether the
-    /// file is in storage.archiver.path.
-    List,
-    /// Check archive files against their manifests and `archives` rows: size, SHA-256, rows,
-    /// each line a JSON object with an id, ids rising. Exit 1 if any file fails.
-    Verify {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
-    /// Store the messages of archive files in the database again, in one transaction: a bad
-    /// line stops it with its file, line and reason, and nothing is stored.
-    Import {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
     },
 }
 
@@ -260,7 +241,6 @@ impl CliError {
             | CliError::NoRulesFile
             | CliError::Age(_)
             | CliError::Before(_) => EXIT_CONFIG,
-            CliError::Archive(crate::archive::ArchiveError::Format(_)) => EXIT_CONFIG,
             CliError::Input { .. }
             | CliError::Io(_)
             | CliError::Database { .. }
@@ -272,7 +252,7 @@ impl CliError {
     }
 }
 
-fn load_config(path: &Path) -> Result<Config, CliError> {
+pub(crate) fn load_config(path: &Path) -> Result<Config, CliError> {
     Ok(Config::load(path).map_err(DaemonError::from)?)
 }
 
@@ -310,32 +290,17 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
         Command::Decode { what } => decode(cli, what),
         Command::Rules { what } => rules(cli, what),
         Command::Archive {
-            what: Some(ArchiveCommand::List),
-            ..
-        } => archive_list(cli),
-        Command::Archive {
-            what: Some(ArchiveCommand::Verify { files }),
-            ..
-        } => archive_verify(cli, files),
-        Command::Archive {
-            what: Some(ArchiveCommand::Import { files }),
-            ..
-        } => {
-            let cfg = load_config(&cli.config)?;
-            let busy = std::time::Duration::from_secs_f64(
-                cfg.storage.database.connection_timeout.max(1.0),
-            );
-            let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-            let stored = crate::archive::import_files(&cfg.storage.database.path, &paths, busy)?;
-            println!("imported {stored} messages from {} files", files.len());
-            Ok(())
-        }
-        Command::Archive {
-            what: None,
+            what,
             older_than,
             before,
             dry_run,
-        } => archive(cli, older_than.as_deref(), before.as_deref(), *dry_run),
+        } => crate::archive::cli::dispatch(
+            cli,
+            what.as_ref(),
+            older_than.as_deref(),
+            before.as_deref(),
+            *dry_run,
+        ),
         Command::Load {
             target,
             rate,
@@ -363,159 +328,6 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
-}
-
-fn archive(
-    cli: &Cli,
-    older_than: Option<&str>,
-    before: Option<&str>,
-    dry_run: bool,
-) -> Result<(), CliError> {
-    use crate::archive;
-    let cfg = load_config(&cli.config)?;
-    let cutoff_us = match (older_than, before) {
-        (Some(age), _) => {
-            let us = archive::parse_age_us(age).ok_or_else(|| CliError::Age(age.to_string()))?;
-            crate::timefmt::now_us().saturating_sub(us)
-        }
-        (None, Some(t)) => {
-            crate::timefmt::parse_rfc3339_us(t).ok_or_else(|| CliError::Before(t.to_string()))?
-        }
-        // clap requires one of the two.
-        (None, None) => crate::timefmt::now_us(),
-    };
-    let cutoff = crate::timefmt::iso8601_us(cutoff_us);
-    let db = &cfg.storage.database.path;
-    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
-    let out = io::stdout();
-    let mut out = out.lock();
-    if dry_run {
-        let spans = archive::plan(db, &cutoff, busy)?;
-        writeln!(out, "would archive messages received before {cutoff}:").map_err(CliError::Io)?;
-        for s in &spans {
-            print_span(&mut out, s)?;
-        }
-        if spans.is_empty() {
-            writeln!(out, "  nothing").map_err(CliError::Io)?;
-        }
-        return Ok(());
-    }
-    let target = archive::Target::from_config(&cfg.storage.archiver)?;
-    let report = archive::run(db, &target, &cutoff, busy)?;
-    for temp in &report.removed_temps {
-        eprintln!(
-            "removed the temporary file {} of an interrupted run",
-            temp.display()
-        );
-    }
-    for name in &report.removed_unrecorded {
-        eprintln!("removed {name}: an interrupted run wrote it but never recorded it (its messages are still in the database)");
-    }
-    for name in &report.foreign {
-        eprintln!(
-            "left {name} alone: no archives row names it and its messages are not in this database"
-        );
-    }
-    for (name, deleted) in &report.finished {
-        eprintln!("finished {name} of an interrupted run: {deleted} archived messages deleted");
-    }
-    writeln!(out, "archived messages received before {cutoff}:").map_err(CliError::Io)?;
-    for m in &report.written {
-        print_span(&mut out, &archive::span_of(m))?;
-        writeln!(
-            out,
-            "    -> {} ({} bytes, sha256 {})",
-            target.dir.join(&m.file).display(),
-            m.size_bytes,
-            m.sha256
-        )
-        .map_err(CliError::Io)?;
-    }
-    if report.written.is_empty() {
-        writeln!(out, "  nothing").map_err(CliError::Io)?;
-    }
-    Ok(())
-}
-
-fn archive_list(cli: &Cli) -> Result<(), CliError> {
-    let cfg = load_config(&cli.config)?;
-    let db = &cfg.storage.database.path;
-    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
-    let entries = crate::archive::list(db, busy)?;
-    let out = io::stdout();
-    let mut out = out.lock();
-    for e in &entries {
-        let path = cfg.storage.archiver.path.join(&e.filename);
-        let state = match (e.complete, path.exists()) {
-            (true, true) => "ok",
-            (false, true) => "deleting (run mutt archive to finish)",
-            (_, false) => "file missing",
-        };
-        writeln!(
-            out,
-            "{}\t{}\t{} messages\t{} bytes\t{} .. {}\tarchived {}\t{}",
-            e.filename,
-            e.message_type.as_deref().unwrap_or("-"),
-            e.message_count,
-            e.size_bytes,
-            e.earliest.as_deref().unwrap_or("-"),
-            e.latest.as_deref().unwrap_or("-"),
-            e.archived_at,
-            state
-        )
-        .map_err(CliError::Io)?;
-    }
-    if entries.is_empty() {
-        writeln!(out, "no archives recorded").map_err(CliError::Io)?;
-    }
-    Ok(())
-}
-
-fn archive_verify(cli: &Cli, files: &[PathBuf]) -> Result<(), CliError> {
-    let cfg = load_config(&cli.config)?;
-    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
-    let conn = crate::archive::open_for_verify(&cfg.storage.database.path, busy)?;
-    let mut failed = 0;
-    for path in files {
-        match crate::archive::verify(path, conn.as_ref()) {
-            Ok(v) if v.problems.is_empty() => println!(
-                "{}: ok, {} messages{}",
-                path.display(),
-                v.rows,
-                if v.recorded {
-                    ""
-                } else {
-                    " (no archives row in this database)"
-                }
-            ),
-            Ok(v) => {
-                failed += 1;
-                for p in &v.problems {
-                    println!("{}: {p}", path.display());
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                println!("{}: {e}", path.display());
-            }
-        }
-    }
-    if failed > 0 {
-        return Err(CliError::Verify {
-            failed,
-            total: files.len(),
-        });
-    }
-    Ok(())
-}
-
-fn print_span(out: &mut impl Write, s: &crate::archive::Span) -> Result<(), CliError> {
-    writeln!(
-        out,
-        "  {}: {} messages, received {} .. {}",
-        s.message_type, s.rows, s.first_received_at, s.last_received_at
-    )
-    .map_err(CliError::Io)
 }
 
 fn decode(cli: &Cli, what: &DecodeCommand) -> Result<(), CliError> {

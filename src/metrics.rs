@@ -158,10 +158,24 @@ metrics! {
         v3_auth_failures_over_cap,
         /// New device addresses not recorded: the devices table was at its cap.
         devices_over_cap,
+        /// Archiver checks that ran to their end (whether or not they archived anything).
+        archive_runs,
+        /// Archiver checks that stopped on an error (nothing unrecorded was deleted).
+        archive_failures,
+        /// Messages the archiver moved into archive files and deleted from the database.
+        archived_rows,
+        /// Bytes of archive files the archiver wrote (as stored, compressed or not).
+        archived_bytes,
+        /// Archive files deleted by retention (storage.archiver.keep_days, max_total_mb).
+        archives_expired,
+        /// dead_letters rows deleted after storage.archiver.dead_letters_keep_days.
+        dead_letters_expired,
     }
     gauges {
         /// Last WAL sequence stored in the database.
         checkpoint => "checkpoint_seq",
+        /// Unix time (seconds) the archiver's last check ended successfully; 0 before the first.
+        archive_last_run => "archive_last_run_timestamp_seconds",
     }
     histograms {
         /// Seconds one successful batch commit to the database took (retries not included).
@@ -270,8 +284,9 @@ mod tests {
         let s = m.summary();
         assert!(s.starts_with("accepted_syslog_udp=0 "), "{s}");
         assert!(s.contains(" accepted_snmp=3 "), "{s}");
-        assert!(s.ends_with(" checkpoint=7"), "{s}");
-        assert_eq!(s.split(' ').count(), 29, "{s}");
+        assert!(s.contains(" checkpoint=7 "), "{s}");
+        assert!(s.ends_with(" archive_last_run=0"), "the gauges last: {s}");
+        assert_eq!(s.split(' ').count(), 36, "{s}");
     }
 
     #[test]

@@ -21,13 +21,17 @@ fn env() -> Env {
 }
 
 fn env_with(compress: bool) -> Env {
+    env_as("jsonl", compress)
+}
+
+fn env_as(format: &str, compress: bool) -> Env {
     let env = Env::new(Setup {
         extra: "enrichment:\n  reverse_dns: false\n".into(),
         ..Setup::default()
     });
     let config = std::fs::read_to_string(env.config_path()).expect("read config");
     let archiver = format!(
-        "storage:\n  archiver:\n    path: {}\n    format: jsonl\n    compress: {compress}\n",
+        "storage:\n  archiver:\n    enabled: false\n    path: {}\n    format: {format}\n    compress: {compress}\n",
         env.path("archives").display()
     );
     std::fs::write(
@@ -40,7 +44,11 @@ fn env_with(compress: bool) -> Env {
 
 /// Fill the database with syslog lines and SNMP traps, then stop the daemon.
 fn filled() -> Env {
-    let env = env();
+    filled_as("jsonl")
+}
+
+fn filled_as(format: &str) -> Env {
+    let env = env_as(format, false);
     let daemon = env.start();
     env.send_udp(env.syslog_port, &numbered_lines("archive", SYSLOG_LINES));
     env.snmp_marker();
@@ -318,8 +326,13 @@ fn seeded(env: &Env, n: usize) -> Vec<String> {
             )
             .expect("prepare");
         for i in 0..n {
-            let id = format!("m{i:09}");
-            let at = mutt::timefmt::iso8601_us(base + i as i64 * 1_000);
+            let us = base + i as i64 * 1_000;
+            // UUIDv7-shaped: the millisecond received, then the index.
+            let id = format!(
+                "{}{i:012}",
+                &mutt::archive::id_floor(us as u64 / 1_000)[..24]
+            );
+            let at = mutt::timefmt::iso8601_us(us);
             insert
                 .execute(rusqlite::params![id, at, format!("<13>message {i}")])
                 .expect("insert");
@@ -617,4 +630,93 @@ fn import_puts_archived_messages_back_as_they_were_and_a_bad_line_stores_nothing
         before.len() as i64,
         "nothing stored by the failed imports"
     );
+}
+
+#[test]
+fn a_csv_archive_imports_back_field_for_field_twice_refused_and_a_bad_row_names_its_line() {
+    let env = filled_as("csv");
+    let before = messages_as_archived(&env);
+    archive(&env, &["--before", &now_plus_a_second()]);
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
+    let files: Vec<String> = files_ending(&env.path("archives"), ".csv")
+        .iter()
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        let out = archive(&env, &["verify", file]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains(": ok, "));
+        let text = std::fs::read_to_string(file).expect("read");
+        assert!(text.starts_with("id,"), "a header first");
+        assert!(text.contains("\r\n"), "RFC 4180 line ends");
+    }
+    let mut args = vec!["import"];
+    args.extend(files.iter().map(String::as_str));
+    archive(&env, &args);
+    assert_eq!(
+        messages_as_archived(&env),
+        before,
+        "NULLs, empty texts, numbers and raw bytes as they were"
+    );
+    let again = env.mutt(&["archive"]).args(&args).output().expect("run");
+    assert_eq!(again.status.code(), Some(1), "an id already stored");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
+        before.len() as i64,
+        "no duplicates"
+    );
+
+    let bad = env.path("bad.csv");
+    std::fs::write(
+        &bad,
+        "id,type,source_ip,timestamp,received_at\r\n\
+         new-1,syslog,10.0.0.1,t,t\r\n\
+         new-2,syslog,10.0.0.1\r\n",
+    )
+    .expect("write");
+    let out = env
+        .mutt(&["archive", "import", bad.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.csv: line 3"), "{err}");
+    let foreign = env.path("foreign.csv");
+    std::fs::write(&foreign, "id,type,colour\r\nnew-3,syslog,red\r\n").expect("write");
+    let out = env
+        .mutt(&["archive", "import", foreign.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("foreign.csv: line 2") && err.contains("colour"),
+        "{err}"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages").unwrap(),
+        before.len() as i64,
+        "nothing stored by the failed imports"
+    );
+}
+
+#[test]
+fn import_of_a_truncated_compressed_archive_fails_with_its_file_and_stores_nothing() {
+    let env = env_with(true);
+    seeded(&env, 5_000);
+    archive(&env, &["--before", &now_plus_a_second()]);
+    let file = files_ending(&env.path("archives"), ".jsonl.zst")
+        .pop()
+        .expect("an archive");
+    let bytes = std::fs::read(&file).expect("read");
+    let cut = env.path("cut.jsonl.zst");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let out = env
+        .mutt(&["archive", "import", cut.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut.jsonl.zst: line "), "{err}");
+    assert_eq!(env.count("SELECT COUNT(*) FROM messages").unwrap(), 0);
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::records::Format;
 use super::ArchiveError;
 
 /// Suffix of a file being written; such a file is never part of an archive.
@@ -17,6 +18,11 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 pub const DATA_SUFFIX: &str = ".jsonl";
 /// Suffix of an archive file compressed with zstd.
 pub const ZSTD_SUFFIX: &str = ".jsonl.zst";
+/// Suffixes of a CSV archive file, plain and compressed.
+pub const CSV_SUFFIX: &str = ".csv";
+pub const CSV_ZSTD_SUFFIX: &str = ".csv.zst";
+/// Every archive file's suffix.
+const ARCHIVE_SUFFIXES: [&str; 4] = [DATA_SUFFIX, ZSTD_SUFFIX, CSV_SUFFIX, CSV_ZSTD_SUFFIX];
 /// Suffix of the manifest beside `NAME.jsonl`: `NAME.jsonl.manifest.json`.
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 
@@ -105,11 +111,16 @@ pub struct TempFile {
 }
 
 impl TempFile {
-    pub fn create(dir: &Path, kind: &str, compress: bool) -> Result<TempFile, ArchiveError> {
+    pub fn create(
+        dir: &Path,
+        kind: &str,
+        format: Format,
+        compress: bool,
+    ) -> Result<TempFile, ArchiveError> {
         let path = dir.join(format!(
             ".{kind}-{}{}{TEMP_SUFFIX}",
             uuid::Uuid::now_v7().simple(),
-            data_suffix(compress)
+            data_suffix(format, compress)
         ));
         let file = OpenOptions::new()
             .create_new(true)
@@ -130,13 +141,25 @@ impl TempFile {
     }
 
     pub fn write_line(&mut self, line: &[u8]) -> Result<(), ArchiveError> {
+        self.write_raw(line)?;
+        self.write_raw(b"\n")
+    }
+
+    /// Bytes as they are (CSV rows carry their own terminators).
+    pub fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ArchiveError> {
         let out: &mut dyn Write = match &mut self.sink {
             Sink::Plain(h) => h,
             Sink::Zstd(z) => z,
         };
-        out.write_all(line)
-            .and_then(|()| out.write_all(b"\n"))
-            .map_err(io(&self.path))
+        out.write_all(bytes).map_err(io(&self.path))
+    }
+
+    /// Remove the temporary file, unfinished (a stopped run). A failure leaves it for the next
+    /// run's repair, which removes every temporary file.
+    pub fn abandon(self) {
+        let TempFile { path, sink } = self;
+        drop(sink);
+        let _ = std::fs::remove_file(path);
     }
 
     /// Finish the compressed frame, flush and fsync; returns the temporary path, the file's size
@@ -154,19 +177,20 @@ impl TempFile {
     }
 }
 
-/// `.jsonl`, or `.jsonl.zst` when compressed.
-pub fn data_suffix(compress: bool) -> &'static str {
-    if compress {
-        ZSTD_SUFFIX
-    } else {
-        DATA_SUFFIX
+/// `.jsonl` or `.csv`, and `.zst` after it when compressed.
+pub fn data_suffix(format: Format, compress: bool) -> &'static str {
+    match (format, compress) {
+        (Format::Jsonl, false) => DATA_SUFFIX,
+        (Format::Jsonl, true) => ZSTD_SUFFIX,
+        (Format::Csv, false) => CSV_SUFFIX,
+        (Format::Csv, true) => CSV_ZSTD_SUFFIX,
     }
 }
 
 /// The lines of an archive file, decompressed if its name ends `.zst`.
 pub fn read_lines(path: &Path) -> Result<Box<dyn BufRead>, ArchiveError> {
     let file = File::open(path).map_err(io(path))?;
-    if path.to_string_lossy().ends_with(ZSTD_SUFFIX) {
+    if path.to_string_lossy().ends_with(".zst") {
         let decoder = zstd::stream::read::Decoder::new(file).map_err(io(path))?;
         Ok(Box::new(BufReader::new(decoder)))
     } else {
@@ -185,7 +209,12 @@ pub fn publish(
     stem: &str,
     manifest: &mut Manifest,
 ) -> Result<String, ArchiveError> {
-    let suffix = data_suffix(manifest.compression == "zstd");
+    let format = if manifest.format == Format::Csv.name() {
+        Format::Csv
+    } else {
+        Format::Jsonl
+    };
+    let suffix = data_suffix(format, manifest.compression == "zstd");
     let mut n = 1;
     let name = loop {
         let name = if n == 1 {
@@ -239,7 +268,7 @@ pub fn list(dir: &Path) -> Result<Listing, ArchiveError> {
             if !listing.archives.iter().any(|a| a == data) {
                 listing.archives.push(data.to_string());
             }
-        } else if (name.ends_with(DATA_SUFFIX) || name.ends_with(ZSTD_SUFFIX))
+        } else if ARCHIVE_SUFFIXES.iter().any(|s| name.ends_with(s))
             && !listing.archives.contains(&name)
         {
             listing.archives.push(name);
@@ -262,14 +291,11 @@ pub fn first_id(dir: &Path, name: &str) -> Result<Option<String>, ArchiveError> 
     if !path.exists() {
         return Ok(None);
     }
-    let mut first = String::new();
-    // A torn or unreadable first line says nothing: the file is then left alone.
-    if read_lines(&path)?.read_line(&mut first).is_err() {
-        return Ok(None);
-    }
-    Ok(serde_json::from_str::<serde_json::Value>(&first)
-        .ok()
-        .and_then(|v| v.get("id")?.as_str().map(str::to_string)))
+    // A torn or unreadable first row says nothing: the file is then left alone.
+    Ok(super::records::open(&path)?
+        .next()
+        .and_then(Result::ok)
+        .and_then(|r| r.fields.get("id")?.as_str().map(str::to_string)))
 }
 
 /// Remove an archive file and its manifest (either may be missing).
@@ -314,7 +340,7 @@ mod tests {
     fn publishing_under_a_taken_name_picks_the_next_and_leaves_the_first_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         for text in [b"{1}", b"{2}"] {
-            let mut t = TempFile::create(dir.path(), "syslog", false).expect("temp");
+            let mut t = TempFile::create(dir.path(), "syslog", Format::Jsonl, false).expect("temp");
             t.write_line(text).expect("write");
             let (temp, _, _) = t.finish().expect("finish");
             publish(dir.path(), &temp, "syslog-a-b", &mut manifest()).expect("publish");
@@ -335,7 +361,7 @@ mod tests {
     #[test]
     fn a_compressed_file_reads_back_its_lines_and_its_hash_is_the_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut t = TempFile::create(dir.path(), "snmp_trap", true).expect("temp");
+        let mut t = TempFile::create(dir.path(), "snmp_trap", Format::Jsonl, true).expect("temp");
         for _ in 0..1000 {
             t.write_line(br#"{"id":"a","raw_message":"the same text each time"}"#)
                 .expect("write");

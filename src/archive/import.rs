@@ -1,13 +1,12 @@
 //! `mutt archive import`: archive files back into `messages`, all of them or nothing.
 
-use std::io::BufRead;
 use std::path::Path;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::files;
+use super::records;
 use super::rows::Layout;
 use super::ArchiveError;
 use crate::store::schema::VIEWS;
@@ -25,18 +24,18 @@ pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<u64, ArchiveErro
     let tx = conn.transaction()?;
     let mut stored = 0;
     for path in paths {
-        for (i, line) in files::read_lines(path)?.lines().enumerate() {
+        for record in records::open(path)? {
+            let record = record.map_err(|b| ArchiveError::BadArchive {
+                path: path.to_path_buf(),
+                line: b.line,
+                reason: b.reason,
+            })?;
             let bad = |reason: String| ArchiveError::BadArchive {
                 path: path.to_path_buf(),
-                line: i + 1,
+                line: record.line,
                 reason,
             };
-            let line = line.map_err(|e| bad(e.to_string()))?;
-            let Value::Object(object) =
-                serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?
-            else {
-                return Err(bad("not a JSON object".into()));
-            };
+            let object = &record.fields;
             let kind = object
                 .get("type")
                 .and_then(Value::as_str)
@@ -46,7 +45,7 @@ pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<u64, ArchiveErro
             };
             let mut columns = Vec::with_capacity(object.len());
             let mut values = Vec::with_capacity(object.len());
-            for (key, value) in &object {
+            for (key, value) in object {
                 let column = layout
                     .column_for(key)
                     .ok_or_else(|| bad(format!("{key:?} is not a column of a {kind} message")))?;

@@ -45,6 +45,8 @@ pub struct Entry {
     pub sha256: Option<String>,
     /// False while the archived messages are still being deleted (an interrupted run).
     pub complete: bool,
+    /// When retention deleted the file.
+    pub expired_at: Option<String>,
 }
 
 /// Every `archives` row, oldest messages first.
@@ -52,7 +54,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Entry>, ArchiveError> {
     let mut stmt = conn.prepare(
         "SELECT filename, message_type, COALESCE(message_count, 0), COALESCE(size_bytes, 0), \
          COALESCE(archived_at, ''), earliest_message_timestamp, latest_message_timestamp, sha256, \
-         sha256 IS NULL OR deleted_at IS NOT NULL FROM archives \
+         sha256 IS NULL OR deleted_at IS NOT NULL, expired_at FROM archives \
          ORDER BY earliest_message_timestamp, filename",
     )?;
     let entries = stmt.query_map([], |r| {
@@ -66,6 +68,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Entry>, ArchiveError> {
             latest: r.get(6)?,
             sha256: r.get(7)?,
             complete: r.get(8)?,
+            expired_at: r.get(9)?,
         })
     })?;
     Ok(entries.collect::<Result<_, _>>()?)

@@ -43,19 +43,28 @@
 //! With `storage.archiver.compress: true` the file is `NAME.jsonl.zst` (zstd level 3; the
 //! manifest's size and SHA-256 are the compressed file's).
 //!
-//! Not built yet: CSV, runs from the daemon (`check_interval_minutes`,
-//! `size_threshold_mb`), incremental vacuum.
+//! # Which messages
+//!
+//! A run takes the messages received before a time whose id is below a bound ([`Cutoff`]).
+//! Message ids are UUIDv7 in arrival order, so the oldest messages are those with the smallest
+//! ids, and a time maps to an id: every message received before the millisecond `m` has an id
+//! below the UUID whose 48-bit time is `m` and whose other bits are zero ([`id_floor`]). Each
+//! chunk then walks the id index between two bounds instead of reading on to the table's end.
+//!
+//! The daemon runs the same function from its archiver thread (`scheduled.rs`).
 
+pub mod cli;
 mod files;
 mod import;
 mod ledger;
+pub mod records;
+pub mod retention;
 mod rows;
+pub mod scheduled;
 mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use std::io::BufRead;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -84,8 +93,11 @@ pub enum ArchiveError {
     Locked(PathBuf),
     #[error("message {id}: column {column} is not UTF-8 text; nothing was archived for it")]
     NotUtf8 { id: String, column: String },
-    #[error("storage.archiver.format {0:?} is not built yet; set it to jsonl")]
-    Format(String),
+    #[error(
+        "{}: the WAL directory is locked: `mutt run` is running; stop it first",
+        .0.display()
+    )]
+    DaemonRunning(PathBuf),
     #[error("{}: line {line}: {reason}", .path.display())]
     BadArchive {
         path: PathBuf,
@@ -103,6 +115,56 @@ pub struct Span {
     pub last_received_at: String,
 }
 
+/// Which messages a run takes: received before `received_before` (ISO 8601 UTC, compared as
+/// text with `received_at`) and with an id below `id_below`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cutoff {
+    pub received_before: String,
+    pub id_below: String,
+}
+
+/// Above every message id: text compares as UTF-8 bytes, and U+10FFFF's lead byte (0xF4) is
+/// above any ASCII.
+const ID_MAX: &str = "\u{10FFFF}";
+/// After every `received_at`.
+const TIME_MAX: &str = "9999-12-31T23:59:59.999999Z";
+
+impl Cutoff {
+    /// Every message received before `unix_us`.
+    pub fn received_before_us(unix_us: i64) -> Cutoff {
+        // Ids of messages received in `unix_us`'s own millisecond are below the next one's floor.
+        let next_ms = unix_us.div_euclid(1_000).saturating_add(1).max(0) as u64;
+        Cutoff {
+            received_before: crate::timefmt::iso8601_us(unix_us),
+            id_below: id_floor(next_ms),
+        }
+    }
+
+    /// Every message whose id is below `id`, whenever it was received.
+    pub fn ids_below(id: String) -> Cutoff {
+        Cutoff {
+            received_before: TIME_MAX.to_string(),
+            id_below: id,
+        }
+    }
+
+    /// Every message.
+    pub fn all() -> Cutoff {
+        Cutoff::ids_below(ID_MAX.to_string())
+    }
+}
+
+/// The smallest UUIDv7 (as stored: lowercase, hyphenated) of the millisecond `unix_ms`: its
+/// 48-bit time, every other bit zero. Every id made in an earlier millisecond sorts below it.
+pub fn id_floor(unix_ms: u64) -> String {
+    let ms = unix_ms & 0xFFFF_FFFF_FFFF;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xFFFF
+    )
+}
+
 /// What one run did.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -116,25 +178,39 @@ pub struct Report {
     pub finished: Vec<(String, usize)>,
     /// The archives written by this run.
     pub written: Vec<Manifest>,
+    /// Asked to stop before the end: what is recorded and not yet deleted is finished by the
+    /// next run.
+    pub stopped: bool,
 }
+
+/// Where a run asks whether to stop: before a read, which never holds up the collector's writer
+/// (the database is in WAL mode), or after a write transaction, which did. The daemon's
+/// archiver rests after each write so that a writer waiting for the lock gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Between {
+    Reads,
+    Writes,
+}
+
+/// Asked between chunks whether to stop (the daemon's shutdown); `&|_| false` never stops.
+pub type StopCheck<'a> = &'a dyn Fn(Between) -> bool;
 
 /// Where and how to archive, from `storage.archiver`, checked.
 pub struct Target<'a> {
     pub dir: &'a Path,
+    pub format: records::Format,
     /// zstd (`.jsonl.zst`): the issue measured 125 MB of JSON lines to 11.4 MB in 0.66 s at
     /// level 3, against gzip -6's 15.6 MB in 2.7 s.
     pub compress: bool,
 }
 
 impl<'a> Target<'a> {
-    pub fn from_config(section: &'a ArchiverSection) -> Result<Target<'a>, ArchiveError> {
-        if !matches!(section.format.as_str(), "jsonl" | "json") {
-            return Err(ArchiveError::Format(section.format.clone()));
-        }
-        Ok(Target {
+    pub fn from_config(section: &'a ArchiverSection) -> Target<'a> {
+        Target {
             dir: &section.path,
+            format: section.format,
             compress: section.compress,
-        })
+        }
     }
 }
 
@@ -193,37 +269,59 @@ pub fn open_for_verify(db: &Path, busy: Duration) -> Result<Option<Connection>, 
     Ok(Some(conn))
 }
 
-/// Archive every message received before `cutoff` (ISO 8601 UTC, as `received_at` is stored).
+/// Archive every message `cutoff` takes. `stop` is asked between chunks: a stopped run leaves
+/// what a crash at that point would, which the next run repairs.
 pub fn run(
     db: &Path,
     target: &Target<'_>,
-    cutoff: &str,
+    cutoff: &Cutoff,
     busy: Duration,
+    stop: StopCheck<'_>,
+) -> Result<Report, ArchiveError> {
+    let mut conn = open_existing(db)?;
+    conn.busy_timeout(busy)?;
+    run_on(&mut conn, target, cutoff, stop)
+}
+
+/// [`run`] on an open connection.
+pub fn run_on(
+    conn: &mut Connection,
+    target: &Target<'_>,
+    cutoff: &Cutoff,
+    stop: StopCheck<'_>,
 ) -> Result<Report, ArchiveError> {
     let dir = target.dir;
     let _lock = files::lock(dir)?;
-    let mut conn = open_existing(db)?;
-    conn.busy_timeout(busy)?;
-    schema::migrate(&mut conn)?;
+    schema::migrate(conn)?;
     let mut report = Report::default();
-    repair(&mut conn, dir, &mut report)?;
+    repair(conn, dir, &mut report, stop)?;
     for (_, kind, typed) in schema::VIEWS {
-        let layout = rows::Layout::new(&conn, typed)?;
-        if let Some(manifest) = export(&conn, target, &layout, kind, cutoff)? {
-            ledger::record(
-                &conn,
-                &manifest,
-                &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
-            )?;
-            delete_archived(&mut conn, dir, &manifest.file)?;
-            report.written.push(manifest);
+        if report.stopped || stop(Between::Reads) {
+            report.stopped = true;
+            break;
         }
+        let layout = rows::Layout::new(conn, typed)?;
+        let Some(manifest) = export(conn, target, &layout, kind, cutoff, stop)? else {
+            continue;
+        };
+        ledger::record(
+            conn,
+            &manifest,
+            &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
+        )?;
+        report.stopped = delete_archived(conn, dir, &manifest.file, stop)?.is_none();
+        report.written.push(manifest);
     }
     Ok(report)
 }
 
 /// Undo or finish what an interrupted run left (see the module doc).
-fn repair(conn: &mut Connection, dir: &Path, report: &mut Report) -> Result<(), ArchiveError> {
+fn repair(
+    conn: &mut Connection,
+    dir: &Path,
+    report: &mut Report,
+    stop: StopCheck<'_>,
+) -> Result<(), ArchiveError> {
     let listing = files::list(dir)?;
     for temp in listing.temps {
         std::fs::remove_file(&temp).map_err(|source| ArchiveError::Io {
@@ -248,8 +346,13 @@ fn repair(conn: &mut Connection, dir: &Path, report: &mut Report) -> Result<(), 
     }
     files::sync_dir(dir)?;
     for name in ledger::pending(conn)? {
-        let deleted = delete_archived(conn, dir, &name)?;
-        report.finished.push((name, deleted));
+        match delete_archived(conn, dir, &name, stop)? {
+            Some(deleted) => report.finished.push((name, deleted)),
+            None => {
+                report.stopped = true;
+                break;
+            }
+        }
     }
     Ok(())
 }
@@ -260,28 +363,56 @@ fn export(
     target: &Target<'_>,
     layout: &rows::Layout,
     kind: &str,
-    cutoff: &str,
+    cutoff: &Cutoff,
+    stop: StopCheck<'_>,
 ) -> Result<Option<Manifest>, ArchiveError> {
     let mut temp: Option<files::TempFile> = None;
     let (mut first, mut last) = (None::<(String, String)>, None::<(String, String)>);
     let mut rows = 0u64;
     let mut after = String::new();
+    let mut csv = Vec::new();
     loop {
+        if stop(Between::Reads) {
+            // Nothing recorded, nothing deleted: the temporary file goes, as a crash's would.
+            if let Some(file) = temp {
+                file.abandon();
+            }
+            return Ok(None);
+        }
         let chunk = layout.chunk(conn, kind, cutoff, &after, READ_CHUNK)?;
         let Some(tail) = chunk.last() else { break };
         after = text_field(tail, "id");
         let file = match temp.as_mut() {
             Some(f) => f,
-            None => temp.insert(files::TempFile::create(target.dir, kind, target.compress)?),
+            None => temp.insert(files::TempFile::create(
+                target.dir,
+                kind,
+                target.format,
+                target.compress,
+            )?),
         };
         for object in &chunk {
             let key = (text_field(object, "id"), text_field(object, "received_at"));
             first.get_or_insert_with(|| key.clone());
             last = Some(key);
-            let line = serde_json::to_vec(object).map_err(ArchiveError::Json)?;
-            file.write_line(&line)?;
-            rows += 1;
+            if target.format == records::Format::Jsonl {
+                let line = serde_json::to_vec(object).map_err(ArchiveError::Json)?;
+                file.write_line(&line)?;
+            }
         }
+        if target.format == records::Format::Csv {
+            csv.clear();
+            let keys = layout.keys();
+            records::write_csv_rows(&mut csv, &keys, chunk.iter(), rows == 0).map_err(
+                |reason| ArchiveError::BadArchive {
+                    path: target.dir.to_path_buf(),
+                    line: 0,
+                    reason,
+                },
+            )?;
+            file.write_raw(&csv)?;
+        }
+        rows += chunk.len() as u64;
     }
     let (Some(file), Some(first), Some(last)) = (temp, first, last) else {
         return Ok(None);
@@ -289,7 +420,7 @@ fn export(
     let (temp_path, size_bytes, sha256) = file.finish()?;
     let mut manifest = Manifest {
         file: String::new(),
-        format: "jsonl".into(),
+        format: target.format.name().into(),
         compression: if target.compress { "zstd" } else { "none" }.into(),
         raw_bytes_encoding: "hex".into(),
         message_type: kind.to_string(),
@@ -319,30 +450,32 @@ fn text_field(object: &serde_json::Map<String, serde_json::Value>, key: &str) ->
 }
 
 /// Delete the messages a recorded archive file holds, in chunks, then mark it done. Returns how
-/// many were still in the database.
-fn delete_archived(conn: &mut Connection, dir: &Path, name: &str) -> Result<usize, ArchiveError> {
+/// many were still in the database; `None` when `stop` said to stop first (the archive stays
+/// unfinished, and the next run finishes it).
+fn delete_archived(
+    conn: &mut Connection,
+    dir: &Path,
+    name: &str,
+    stop: StopCheck<'_>,
+) -> Result<Option<usize>, ArchiveError> {
     let path = dir.join(name);
-    let io = |source| ArchiveError::Io {
-        path: path.clone(),
-        source,
-    };
-    let file = files::read_lines(&path)?;
     let mut ids = Vec::with_capacity(ledger::DELETE_CHUNK);
     let mut deleted = 0;
-    for (i, line) in file.lines().enumerate() {
-        let line = line.map_err(io)?;
-        let bad = |reason: String| ArchiveError::BadArchive {
+    for record in records::open(&path)? {
+        let bad = |line: usize, reason: String| ArchiveError::BadArchive {
             path: path.clone(),
-            line: i + 1,
+            line,
             reason,
         };
-        let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-        match object.get("id").and_then(|v| v.as_str()) {
+        let record = record.map_err(|b| bad(b.line, b.reason))?;
+        match record.fields.get("id").and_then(|v| v.as_str()) {
             Some(id) => ids.push(id.to_string()),
-            None => return Err(bad("no \"id\" text".into())),
+            None => return Err(bad(record.line, "no \"id\" text".into())),
         }
         if ids.len() == ledger::DELETE_CHUNK {
+            if stop(Between::Writes) {
+                return Ok(None);
+            }
             deleted += ledger::delete_chunk(conn, &ids)?;
             ids.clear();
         }
@@ -353,7 +486,49 @@ fn delete_archived(conn: &mut Connection, dir: &Path, name: &str) -> Result<usiz
         name,
         &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
     )?;
-    Ok(deleted)
+    Ok(Some(deleted))
+}
+
+/// What `mutt archive vacuum` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vacuumed {
+    /// `PRAGMA auto_vacuum` before: 0 none, 1 full, 2 incremental.
+    pub mode_before: i64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub seconds: f64,
+}
+
+/// Give a database's free pages back to the file system, with the daemon stopped (the caller
+/// holds the WAL lock). A file made before `auto_vacuum = INCREMENTAL` was the default is
+/// switched to it, which takes one full `VACUUM`: SQLite rewrites the whole file, and needs
+/// about its size again in free disk space while it does. A file already incremental gives
+/// back every free page at once.
+pub fn vacuum(db: &Path, busy: Duration) -> Result<Vacuumed, ArchiveError> {
+    let started = std::time::Instant::now();
+    let mut conn = open_existing(db)?;
+    conn.busy_timeout(busy)?;
+    schema::migrate(&mut conn)?;
+    let bytes = |conn: &Connection| -> Result<u64, ArchiveError> {
+        let size = scheduled::db_size(conn)?;
+        Ok(size.file_bytes)
+    };
+    let mode_before: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    let bytes_before = bytes(&conn)?;
+    if mode_before == 2 {
+        scheduled::vacuum_steps(&conn, &|_| false)?;
+    } else {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM")?;
+    }
+    // The file itself shrinks when the SQLite WAL is copied back into it.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    Ok(Vacuumed {
+        mode_before,
+        bytes_before,
+        bytes_after: bytes(&conn)?,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// `7d`, `12h`, `30m`, `45s` as microseconds; `None` for anything else.
@@ -387,7 +562,16 @@ mod tests {
     use super::*;
     use crate::store::schema::SYSLOG_COLUMNS as SYSLOG_TYPED;
 
-    const CUTOFF: &str = "2027-01-01T00:00:00.000000Z";
+    fn cutoff() -> Cutoff {
+        Cutoff::received_before_us(
+            crate::timefmt::parse_rfc3339_us("2027-01-01T00:00:00Z").expect("time"),
+        )
+    }
+
+    /// The `i`th test message's id: UUIDv7-shaped, in the first millisecond of 1970.
+    fn id(i: usize) -> String {
+        format!("00000000-0000-7000-8000-{i:012}")
+    }
     const BUSY: Duration = Duration::from_secs(5);
 
     /// A database holding `n` syslog messages, and an archive directory beside it.
@@ -400,10 +584,7 @@ mod tests {
             conn.execute(
                 "INSERT INTO messages (id, type, source_ip, timestamp, received_at) \
                  VALUES (?1, 'syslog', '10.0.0.1', ?2, ?2)",
-                rusqlite::params![
-                    format!("m{i:05}"),
-                    format!("2026-01-01T00:00:{:02}.000000Z", i % 60)
-                ],
+                rusqlite::params![id(i), format!("2026-01-01T00:00:{:02}.000000Z", i % 60)],
             )
             .expect("insert");
         }
@@ -439,11 +620,13 @@ mod tests {
             &conn,
             &Target {
                 dir: &archives,
+                format: records::Format::Jsonl,
                 compress: false,
             },
             &layout,
             "syslog",
-            CUTOFF,
+            &cutoff(),
+            &|_| false,
         )
         .expect("export")
         .expect("a file");
@@ -452,10 +635,12 @@ mod tests {
             &db,
             &Target {
                 dir: &archives,
+                format: records::Format::Jsonl,
                 compress: false,
             },
-            CUTOFF,
+            &cutoff(),
             BUSY,
+            &|_| false,
         )
         .expect("rerun");
         assert_eq!(report.removed_unrecorded, vec![crashed.file.clone()]);
@@ -475,9 +660,10 @@ mod tests {
         std::fs::write(&foreign, b"{\"id\":\"elsewhere\"}\n").expect("write");
         let target = Target {
             dir: &archives,
+            format: records::Format::Jsonl,
             compress: false,
         };
-        let report = run(&db, &target, CUTOFF, BUSY).expect("run");
+        let report = run(&db, &target, &cutoff(), BUSY, &|_| false).expect("run");
         assert_eq!(report.foreign, vec!["syslog-a-b.jsonl".to_string()]);
         assert!(report.removed_unrecorded.is_empty());
         assert_eq!(
@@ -494,9 +680,10 @@ mod tests {
         let missing = dir.path().join("nowhere.db");
         let target = Target {
             dir: &archives,
+            format: records::Format::Jsonl,
             compress: false,
         };
-        assert!(run(&missing, &target, CUTOFF, BUSY).is_err());
+        assert!(run(&missing, &target, &cutoff(), BUSY, &|_| false).is_err());
         assert!(!missing.exists());
     }
 
@@ -509,28 +696,30 @@ mod tests {
             &conn,
             &Target {
                 dir: &archives,
+                format: records::Format::Jsonl,
                 compress: false,
             },
             &layout,
             "syslog",
-            CUTOFF,
+            &cutoff(),
+            &|_| false,
         )
         .expect("export")
         .expect("a file");
         ledger::record(&conn, &m, "2026-06-01T00:00:00.000000Z").expect("record");
-        let first: Vec<String> = (0..ledger::DELETE_CHUNK)
-            .map(|i| format!("m{i:05}"))
-            .collect();
+        let first: Vec<String> = (0..ledger::DELETE_CHUNK).map(id).collect();
         ledger::delete_chunk(&mut conn, &first).expect("one chunk");
         drop(conn);
         let report = run(
             &db,
             &Target {
                 dir: &archives,
+                format: records::Format::Jsonl,
                 compress: false,
             },
-            CUTOFF,
+            &cutoff(),
             BUSY,
+            &|_| false,
         )
         .expect("rerun");
         assert_eq!(
@@ -551,10 +740,12 @@ mod tests {
             &db,
             &Target {
                 dir: &not_a_dir,
+                format: records::Format::Jsonl,
                 compress: false,
             },
-            CUTOFF,
+            &cutoff(),
             BUSY,
+            &|_| false,
         )
         .expect_err("must fail");
         assert!(matches!(err, ArchiveError::Io { .. }), "{err}");

@@ -42,10 +42,15 @@ impl Layout {
         // `id` first, so the key of the next chunk is column 0.
         let select = format!(
             "SELECT id, {} FROM messages WHERE type = ?1 AND received_at < ?2 AND id > ?3 \
-             ORDER BY id LIMIT ?4",
+             AND id < ?5 ORDER BY id LIMIT ?4",
             list.join(", ")
         );
         Ok(Layout { columns, select })
+    }
+
+    /// The keys of a line, in column order (a CSV file's header).
+    pub fn keys(&self) -> Vec<&str> {
+        self.columns.iter().map(|(n, _)| n.as_str()).collect()
     }
 
     /// The `messages` column a line's key is read into; `None` for a key this type's lines do
@@ -57,18 +62,24 @@ impl Layout {
             .map(|(_, c)| c.as_str())
     }
 
-    /// Up to `limit` messages of `kind` received before `cutoff` with an id above `after`, in id
+    /// Up to `limit` messages of `kind` that `cutoff` takes with an id above `after`, in id
     /// order, as JSON objects.
     pub fn chunk(
         &self,
         conn: &Connection,
         kind: &str,
-        cutoff: &str,
+        cutoff: &super::Cutoff,
         after: &str,
         limit: usize,
     ) -> Result<Vec<Map<String, Value>>, ArchiveError> {
         let mut stmt = conn.prepare_cached(&self.select)?;
-        let mut rows = stmt.query(params![kind, cutoff, after, limit as i64])?;
+        let mut rows = stmt.query(params![
+            kind,
+            cutoff.received_before,
+            after,
+            limit as i64,
+            cutoff.id_below
+        ])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;

@@ -1,13 +1,14 @@
 //! `mutt archive verify`: does an archive file still hold what its manifest (and the `archives`
 //! row, where the database has one) says it holds?
 
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::files::{self, Manifest, MANIFEST_SUFFIX};
+use super::files::{Manifest, MANIFEST_SUFFIX};
+use super::records;
 use super::ArchiveError;
 
 /// What one file was checked against, and what did not match (empty: the file is sound).
@@ -63,22 +64,20 @@ pub fn verify(path: &Path, conn: Option<&Connection>) -> Result<Verdict, Archive
     }
 
     let (mut rows, mut first, mut last) = (0u64, None::<String>, None::<String>);
-    for (i, line) in files::read_lines(path)?.lines().enumerate() {
-        let bad = |reason: String| format!("line {}: {reason}", i + 1);
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                problem(bad(e.to_string()));
-                break;
-            }
-        };
-        let id = match serde_json::from_str::<serde_json::Value>(&line) {
-            Ok(v) => v.get("id").and_then(|id| id.as_str()).map(str::to_string),
-            Err(e) => {
-                problem(bad(e.to_string()));
+    for record in records::open(path)? {
+        let record = match record {
+            Ok(r) => r,
+            Err(b) => {
+                problem(format!("line {}: {}", b.line, b.reason));
                 continue;
             }
         };
+        let bad = |reason: String| format!("line {}: {reason}", record.line);
+        let id = record
+            .fields
+            .get("id")
+            .and_then(|id| id.as_str())
+            .map(str::to_string);
         let Some(id) = id else {
             problem(bad("no \"id\" text".into()));
             continue;
@@ -91,7 +90,10 @@ pub fn verify(path: &Path, conn: Option<&Connection>) -> Result<Verdict, Archive
         rows += 1;
     }
     if rows != manifest.rows {
-        problem(format!("{rows} lines, the manifest says {}", manifest.rows));
+        problem(format!(
+            "{rows} messages, the manifest says {}",
+            manifest.rows
+        ));
     }
     if first.as_deref() != Some(manifest.first_id.as_str())
         || last.as_deref() != Some(manifest.last_id.as_str())

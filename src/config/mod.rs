@@ -184,6 +184,7 @@ impl Config {
                 format!("expected 1 to 60000, got {}", self.wal.sync_interval_ms),
             ));
         }
+        self.check_archiver(&err)?;
         if self.wal_max_size_mb() < 2 * self.wal.segment_size_mb {
             return Err(err(
                 if self.wal.max_size_mb.is_some() {
@@ -197,6 +198,52 @@ impl Config {
                     self.wal_max_size_mb()
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// `storage.archiver`'s thresholds: each must mean something the archiver can act on.
+    fn check_archiver(&self, err: &dyn Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
+        let a = &self.storage.archiver;
+        let key = |k: &str| format!("storage.archiver.{k}");
+        if !(1..=1440).contains(&a.check_interval_minutes) {
+            return Err(err(
+                &key("check_interval_minutes"),
+                format!("expected 1 to 1440, got {}", a.check_interval_minutes),
+            ));
+        }
+        if a.size_threshold_mb == 0 {
+            return Err(err(
+                &key("size_threshold_mb"),
+                "must be at least 1 (MiB of database file)".into(),
+            ));
+        }
+        if a.time_threshold_days > 36_500 {
+            return Err(err(
+                &key("time_threshold_days"),
+                format!("expected 0 to 36500, got {}", a.time_threshold_days),
+            ));
+        }
+        if a.keep_days == Some(0) {
+            return Err(err(
+                &key("keep_days"),
+                "0 would delete every archive as it is written; leave it unset to keep them".into(),
+            ));
+        }
+        if a.max_total_mb == Some(0) {
+            return Err(err(
+                &key("max_total_mb"),
+                "must be at least 1; leave it unset for no cap".into(),
+            ));
+        }
+        if a.dead_letters_keep_days == Some(0) {
+            return Err(err(
+                &key("dead_letters_keep_days"),
+                "must be at least 1; leave it unset to keep them".into(),
+            ));
+        }
+        if a.path.as_os_str().is_empty() {
+            return Err(err(&key("path"), "must not be empty".into()));
         }
         Ok(())
     }

@@ -326,15 +326,42 @@ impl Default for FileBufferSection {
     }
 }
 
+/// The format of archive files: JSON lines or CSV (RFC 4180; `archive/records.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveFormat {
+    #[serde(alias = "json")]
+    Jsonl,
+    Csv,
+}
+
+/// `storage.archiver`: where `mutt archive` and the daemon's archiver write, and when the daemon
+/// archives. Checked at load (`Config::check`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ArchiverSection {
+    /// The daemon archives on its own (default true; `mutt archive` works either way).
     pub enabled: bool,
     pub path: PathBuf,
-    pub format: String,
+    /// `jsonl` (`json` too) or `csv`, the seed's default.
+    pub format: ArchiveFormat,
+    /// The database's size (MiB, at least 1) above which the daemon archives the oldest
+    /// messages until it is under 80% of it. Default 500.
     pub size_threshold_mb: u64,
+    /// Messages received more than this many days ago are archived by the daemon (default 7;
+    /// 0 archives every message at each check, which is only for tests and demos).
     pub time_threshold_days: u64,
     pub compress: bool,
+    /// Minutes between the daemon's checks (default 10, 1 to 1440); one check runs at start.
+    pub check_interval_minutes: u64,
+    /// Archive files written more than this many days ago are deleted (with their manifests)
+    /// and their `archives` rows marked expired. Unset: kept.
+    pub keep_days: Option<u64>,
+    /// The archive files' total size (MiB) above which the oldest are deleted. Unset: no cap.
+    pub max_total_mb: Option<u64>,
+    /// `dead_letters` rows older than this many days are deleted by the archiver's checks.
+    /// Unset: kept. (The webhook outbox has its own: `outputs.retention`.)
+    pub dead_letters_keep_days: Option<u64>,
 }
 
 impl Default for ArchiverSection {
@@ -342,10 +369,14 @@ impl Default for ArchiverSection {
         ArchiverSection {
             enabled: true,
             path: "./data/archives".into(),
-            format: "csv".into(),
+            format: ArchiveFormat::Csv,
             size_threshold_mb: 500,
             time_threshold_days: 7,
             compress: false,
+            check_interval_minutes: 10,
+            keep_days: None,
+            max_total_mb: None,
+            dead_letters_keep_days: None,
         }
     }
 }

@@ -73,13 +73,6 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         budget_mb = cfg.wal_max_size_mb(),
         "storage.file_buffer is served by the WAL; its path is not used"
     );
-    if cfg.storage.archiver.enabled {
-        info!(
-            path = %cfg.storage.archiver.path.display(),
-            "storage.archiver.enabled: the daemon does not archive on its own yet; \
-             `mutt archive --older-than 7d` does, by hand or from a timer"
-        );
-    }
     let (writer, wal) = open_wal(cfg)?;
     let engine = start_engine(cfg)?;
     let sockets = bind_sockets(cfg, tls).map_err(DaemonError::Bind)?;
@@ -111,6 +104,8 @@ struct Running {
     stop_webhooks: Sender<Infallible>,
     webhooks: Stage<()>,
     metrics_http: Option<(Stage<()>, StopMetrics)>,
+    /// The archiver (`storage.archiver.enabled`) and the channel whose drop stops it.
+    archiver: Option<Archiver>,
     reloader: Stage<()>,
     stop_ingest: Arc<AtomicBool>,
     ingesting: Stage<Result<(), ingest::IngestError>>,
@@ -139,6 +134,7 @@ impl Running {
             })?
         };
         let metrics_http = spawn_metrics_http(cfg, &metrics, &health, &wal);
+        let archiver = spawn_archiver(cfg, &metrics, &health)?;
         let (reloader, reload) = spawn_reloader(cfg, &rules, &usm, &health)?;
         let stop_ingest = Arc::new(AtomicBool::new(false));
         let ingesting = {
@@ -158,6 +154,7 @@ impl Running {
             stop_webhooks,
             webhooks,
             metrics_http,
+            archiver,
             reloader,
             stop_ingest,
             ingesting,
@@ -204,11 +201,20 @@ impl Running {
             stop_webhooks,
             webhooks,
             metrics_http,
+            archiver,
             reloader,
             stop_ingest,
             ingesting,
         } = self;
         health.stopping();
+        // First, so that the drain does not share the database with it: a check in progress
+        // stops at its next chunk, and the next start finishes what it left.
+        if let Some((thread, stop)) = archiver {
+            drop(stop);
+            if thread.join().is_err() {
+                warn!("archiver thread panicked");
+            }
+        }
         info!("stopping: no longer listening; draining the WAL into the database");
         stop_ingest.store(true, Ordering::Relaxed);
         let ingest_result = ingesting.join();
@@ -242,6 +248,29 @@ impl Running {
         }
         joined("processing", processing.join())
     }
+}
+
+/// The archiver thread, and the channel whose drop stops it.
+type Archiver = (Stage<()>, Sender<Infallible>);
+
+/// The archiver thread, when `storage.archiver.enabled`.
+fn spawn_archiver(
+    cfg: &Config,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+) -> Result<Option<Archiver>, DaemonError> {
+    if !cfg.storage.archiver.enabled {
+        return Ok(None);
+    }
+    let (stop_tx, stop) = crossbeam_channel::bounded::<Infallible>(0);
+    let db = cfg.storage.database.path.clone();
+    let section = cfg.storage.archiver.clone();
+    let busy = Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
+    let metrics = metrics.clone();
+    let thread = threads::spawn(health, "mutt-archiver", move || {
+        crate::archive::scheduled::run(&db, &section, busy, &metrics, &stop)
+    })?;
+    Ok(Some((thread, stop_tx)))
 }
 
 /// What a signal asks, once a reload is passed on to the reloader.

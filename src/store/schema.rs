@@ -19,10 +19,13 @@
 //! - 4: `archives` gains what `mutt archive` needs to finish a run after a crash and to check a
 //!   file: message_type, sha256, first_id, last_id, deleted_at (NULL while the archived rows
 //!   are still being deleted). Columns only; the migration is the same idempotent pass.
+//! - 5: `archives.expired_at`: when the archiver's retention (`storage.archiver.keep_days`,
+//!   `max_total_mb`) deleted the file; the row stays as the record of what was archived. One
+//!   column; the same idempotent pass.
 
 use rusqlite::Connection;
 
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The tables, with the seed's names and columns, as a new file gets them; `CREATE ... IF NOT
 /// EXISTS` keeps an older file's. The columns MUTT adds come after, for both (`ADDED_COLUMNS`).
@@ -126,6 +129,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("archives", "first_id", "TEXT"),
     ("archives", "last_id", "TEXT"),
     ("archives", "deleted_at", "TEXT"),
+    ("archives", "expired_at", "TEXT"),
 ];
 
 /// A type-specific column: (the seed's name in its view, the column in `messages`, its
@@ -387,6 +391,20 @@ mod tests {
             ("old-1".to_string(), Some("sshd".to_string()), None)
         );
         assert_eq!(rows[1].1.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn a_version_4_file_gains_expired_at() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::migrate(&mut conn).expect("create");
+        conn.execute_batch("ALTER TABLE archives DROP COLUMN expired_at; PRAGMA user_version = 4;")
+            .expect("make it version 4");
+        super::migrate(&mut conn).expect("migrate");
+        assert!(super::has_column(&conn, "archives", "expired_at").expect("columns"));
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, 5);
     }
 
     #[test]

@@ -121,6 +121,16 @@ impl Store {
         // A new file gets 16 KiB pages: fewer pages per transaction for the indexes to rewrite.
         // (Takes effect only before the first table exists.)
         conn.pragma_update(None, "page_size", 16_384).map_err(sql)?;
+        // And gives the pages the archiver frees back in small steps (`incremental_vacuum`),
+        // never a full VACUUM. Only a file with no page yet (before WAL mode writes page 1) can
+        // take it; on any other file the pragma would be a write transaction, which waits.
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(sql)?;
+        if pages == 0 {
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+                .map_err(sql)?;
+        }
         // WAL journal: readers (the web UI) never block the writer. NORMAL sync is safe in WAL mode:
         // a power cut can lose the last transactions, which the MUTT WAL still holds, because the
         // checkpoint is in the same transaction.

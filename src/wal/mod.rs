@@ -50,6 +50,9 @@ pub mod segment;
 mod shared;
 mod writer;
 
+/// The WAL directory's lock, for a command that must not run beside the daemon
+/// (`mutt archive vacuum`).
+pub use lock::{lock as lock_dir, DirLock};
 pub use reader::Reader;
 pub use record::MAX_PAYLOAD_LEN;
 pub use writer::Writer;
