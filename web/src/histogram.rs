@@ -1,0 +1,107 @@
+//! The histogram over the page's range: message counts in [`BUCKETS`] equal slices of time,
+//! stacked by type, drawn as inline SVG on the server (no script). Each slice is an id range, so
+//! the primary key's index serves it, and each count stops at [`BUCKET_CAP`] rows: a capped bar
+//! is drawn full height and marked, and the page says so. Clicking a bar narrows the range to it.
+//! The text search is not applied (counts are of the filtered messages).
+
+use maud::{html, Markup};
+use rusqlite::{params_from_iter, Connection};
+
+use crate::db::DbError;
+use crate::filter::{id_lower_bound, Filter};
+use crate::messages::fmt_ms;
+
+pub const BUCKETS: usize = 48;
+pub const BUCKET_CAP: usize = 2_000;
+
+/// Counts of one slice: (syslog, snmp_trap, capped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bucket {
+    pub syslog: usize,
+    pub snmp: usize,
+    pub capped: bool,
+}
+
+/// The slices' bounds in milliseconds, and their counts.
+pub fn count(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, DbError> {
+    let span = f.to_ms - f.from_ms;
+    let n = (BUCKETS as i64).min(span).max(1);
+    let (equals, values) = f.equals_clause();
+    let sql = format!(
+        "SELECT type, count(*) FROM (SELECT type FROM messages WHERE id >= ? AND id < ?{equals} \
+         LIMIT {BUCKET_CAP}) GROUP BY type"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let lo = f.from_ms + span * i / n;
+        let hi = f.from_ms + span * (i + 1) / n;
+        let mut params = vec![
+            rusqlite::types::Value::Text(id_lower_bound(lo)),
+            rusqlite::types::Value::Text(id_lower_bound(hi)),
+        ];
+        params.extend(values.iter().cloned());
+        let mut b = Bucket::default();
+        let mut rows = stmt.query(params_from_iter(params))?;
+        while let Some(r) = rows.next()? {
+            let (kind, c): (String, i64) = (r.get(0)?, r.get(1)?);
+            let c = usize::try_from(c).unwrap_or(0);
+            if kind == "snmp_trap" {
+                b.snmp += c;
+            } else {
+                b.syslog += c;
+            }
+        }
+        b.capped = b.syslog + b.snmp >= BUCKET_CAP;
+        out.push((lo, hi, b));
+    }
+    Ok(out)
+}
+
+const W: usize = 960;
+const H: usize = 120;
+
+/// The SVG: one linked group per slice.
+pub fn svg(f: &Filter, buckets: &[(i64, i64, Bucket)]) -> Markup {
+    let max = buckets
+        .iter()
+        .map(|(_, _, b)| b.syslog + b.snmp)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let bw = W / buckets.len().max(1);
+    let capped = buckets.iter().any(|(_, _, b)| b.capped);
+    let height = |c: usize| c * (H - 14) / max;
+    html! {
+        p.legend {
+            "Messages per " (fmt_span((f.to_ms - f.from_ms) / buckets.len().max(1) as i64)) ": "
+            span.syslog { "■ syslog" } " " span.snmp_trap { "■ snmp_trap" }
+            " — click a bar to narrow the range to it."
+            @if capped { span.warning.capped { " Bars marked red reached " (BUCKET_CAP) " messages and were not counted further." } }
+        }
+        svg.histogram #histogram xmlns="http://www.w3.org/2000/svg" width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } {
+            @for (i, (lo, hi, b)) in buckets.iter().enumerate() {
+                @let x = i * bw;
+                @let hs = height(b.syslog);
+                @let ht = height(b.snmp);
+                a href={ "/?" (f.query_with(&[("range", ""), ("before", ""), ("from", &fmt_ms(*lo)), ("to", &fmt_ms(*hi))])) } {
+                    title { (fmt_ms(*lo)) " – " (fmt_ms(*hi)) ": " (b.syslog) " syslog, " (b.snmp) " snmp_trap" @if b.capped { " (capped)" } }
+                    rect x=(x) y="0" width=(bw) height=(H) fill="transparent" {}
+                    rect.syslog x=(x + 1) y=(H - hs) width=(bw.saturating_sub(2)) height=(hs) {}
+                    rect.snmp_trap x=(x + 1) y=(H - hs - ht) width=(bw.saturating_sub(2)) height=(ht) {}
+                    @if b.capped { rect.capped x=(x + 1) y="0" width=(bw.saturating_sub(2)) height="4" {} }
+                }
+            }
+            text x="4" y="12" { (max) @if capped { "+" } }
+        }
+    }
+}
+
+fn fmt_span(ms: i64) -> String {
+    match ms {
+        ..=59_999 => format!("{} s", ms / 1000),
+        ..=3_599_999 => format!("{} min", ms / 60_000),
+        ..=86_399_999 => format!("{} h", ms / 3_600_000),
+        _ => format!("{} d", ms / 86_400_000),
+    }
+}
