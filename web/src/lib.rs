@@ -34,6 +34,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::oneshot;
 
+pub use messages::{PAGE, SCAN_CAP};
+
 /// The policy on every response: only this origin's script and style, no framing, no base or
 /// foreign form targets. No page has inline script or style.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
