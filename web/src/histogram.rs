@@ -98,10 +98,13 @@ pub fn svg(f: &Filter, buckets: &[(i64, i64, Bucket)]) -> Markup {
 }
 
 fn fmt_span(ms: i64) -> String {
-    match ms {
-        ..=59_999 => format!("{} s", ms / 1000),
-        ..=3_599_999 => format!("{} min", ms / 60_000),
-        ..=86_399_999 => format!("{} h", ms / 3_600_000),
-        _ => format!("{} d", ms / 86_400_000),
+    if ms < 60_000 {
+        format!("{} s", ms / 1000)
+    } else if ms < 3_600_000 {
+        format!("{} min", ms / 60_000)
+    } else if ms < 86_400_000 {
+        format!("{} h", ms / 3_600_000)
+    } else {
+        format!("{} d", ms / 86_400_000)
     }
 }

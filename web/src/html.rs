@@ -33,6 +33,7 @@ fn markup(title: &str, script: Option<&str>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — MUTT" }
                 link rel="stylesheet" href="/assets/style.css";
+                link rel="icon" href="data:,";
                 @if let Some(src) = script {
                     script src=(src) defer {}
                 }
