@@ -251,10 +251,22 @@ impl Filter {
 
     /// The equality filters alone, each ` AND column = ?`, with their values.
     pub fn equals_clause(&self) -> (String, Vec<Value>) {
+        self.equals_with("")
+    }
+
+    /// The equality filters as ` AND +column = ?`: the unary `+` keeps SQLite from using the
+    /// column's index, so the primary key's range drives the query (the live tail's few new
+    /// rows, where a device's index would read and sort all of its rows every poll).
+    pub fn equals_unindexed(&self) -> (String, Vec<Value>) {
+        self.equals_with("+")
+    }
+
+    fn equals_with(&self, prefix: &str) -> (String, Vec<Value>) {
         let mut sql = String::new();
         let mut params = Vec::new();
         for (column, value) in &self.equals {
             sql.push_str(" AND ");
+            sql.push_str(prefix);
             sql.push_str(column);
             sql.push_str(" = ?");
             params.push(value.clone());

@@ -1,7 +1,7 @@
 //! Live tail: `/tail` shows the newest matching messages and a script (assets/tail.js) that
 //! follows `/events`, a Server-Sent Events stream of the rows stored since. The stream polls the
 //! database every [`POLL`] on the UI's runtime (`id > last ORDER BY id`, the primary key's
-//! index, at most [`BATCH`] rows a poll), applies the same filters, and sends each row as JSON
+//! index alone, at most [`BATCH`] rows a poll), applies the same filters, and sends each row as JSON
 //! with its id as the event id, so a reconnecting browser resumes where it was.
 
 use std::collections::VecDeque;
@@ -136,24 +136,33 @@ fn stream(follow: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
     })
 }
 
-/// Rows after `last` that match, oldest first, and the last id read.
+/// Rows after `last` that match, oldest first, and the id the next poll starts after: the
+/// newest id now when fewer than a batch matched (so a filter that rarely matches does not make
+/// every poll read the same unmatched rows again), else the last row sent.
 fn newer(
     conn: &rusqlite::Connection,
     filter: &Filter,
     last: &str,
 ) -> Result<(Vec<ListRow>, Option<String>), DbError> {
-    let (equals, values) = filter.equals_clause();
+    let newest: Option<String> =
+        conn.query_row("SELECT max(id) FROM messages", [], |r| r.get(0))?;
+    let Some(newest) = newest.filter(|n| n.as_str() > last) else {
+        return Ok((Vec::new(), None));
+    };
+    let (equals, values) = filter.equals_unindexed();
     let sql = format!(
-        "SELECT {LIST_COLUMNS} FROM messages WHERE id > ?{equals} ORDER BY id ASC LIMIT {BATCH}"
+        "SELECT {LIST_COLUMNS} FROM messages WHERE id > ? AND id <= ?{equals} \
+         ORDER BY id ASC LIMIT {BATCH}"
     );
-    let mut params = vec![Value::Text(last.to_string())];
+    let mut params = vec![Value::Text(last.to_string()), Value::Text(newest.clone())];
     params.extend(values);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(params))?;
-    let (mut out, mut scanned_to) = (Vec::new(), None);
+    let (mut out, mut read, mut last_read) = (Vec::new(), 0, None);
     while let Some(r) = rows.next()? {
         let row = ListRow::from_row(r)?;
-        scanned_to = Some(row.id.clone());
+        read += 1;
+        last_read = Some(row.id.clone());
         if filter
             .search
             .as_ref()
@@ -162,5 +171,10 @@ fn newer(
             out.push(row);
         }
     }
-    Ok((out, scanned_to))
+    let next = if read < BATCH {
+        Some(newest)
+    } else {
+        last_read
+    };
+    Ok((out, next))
 }
