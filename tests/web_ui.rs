@@ -101,6 +101,7 @@ fn start(db: &Path, metrics_url: Option<String>) -> mutt_web::WebHandle {
         listen: "127.0.0.1:0".parse().expect("address"),
         database: db.to_path_buf(),
         metrics_url,
+        users: None,
     })
     .expect("start the web UI")
 }
@@ -934,4 +935,55 @@ fn mutt_web_serves_alone_and_says_when_the_database_and_the_daemon_are_missing()
     common::signal(child.id(), libc::SIGTERM);
     let status = wait_timeout(&mut child, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn with_web_auth_every_page_asks_for_a_user_and_lets_the_right_password_in() {
+    let f = Fixture::new();
+    f.insert(syslog(1_000, "behind the login"));
+    let web = mutt_web::start(mutt_web::WebConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database: f.db.clone(),
+        metrics_url: None,
+        // `printf %s 'correct horse' | argon2 mutt-test-salt -id -t 1 -m 6 -p 1 -e`
+        users: Some(vec![mutt_web::auth::WebUser {
+            name: "ops".into(),
+            password_hash: "$argon2id$v=19$m=64,t=1,p=1$bXV0dC10ZXN0LXNhbHQ$\
+                            iQisuIqe+G77/mbHZpwsCJnKkcD0sso0EIePr6xN1NU"
+                .into(),
+        }]),
+    })
+    .expect("start");
+    let base = format!("http://{}", web.addr());
+    let with = |path: &str, credentials: Option<&str>| {
+        let mut req = agent().get(&format!("{base}{path}"));
+        if let Some(c) = credentials {
+            req = req.header("authorization", &format!("Basic {c}"));
+        }
+        let mut r = req.call().expect("request");
+        let challenge = r
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let csp = r.headers().contains_key("content-security-policy");
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        (r.status().as_u16(), challenge, csp, body)
+    };
+    for path in ["/", "/export", "/events", "/assets/tail.js", "/nope"] {
+        for creds in [None, Some("b3BzOndyb25n"), Some("not base64!")] {
+            let (status, challenge, csp, body) = with(path, creds);
+            assert_eq!(status, 401, "{path} {creds:?}");
+            assert_eq!(
+                challenge.as_deref(),
+                Some("Basic realm=\"MUTT\", charset=\"UTF-8\"")
+            );
+            assert!(csp);
+            assert!(!body.contains("behind the login"));
+        }
+    }
+    // "ops:correct horse"
+    let (status, _, _, body) = with("/", Some("b3BzOmNvcnJlY3QgaG9yc2U="));
+    assert_eq!(status, 200);
+    assert!(body.contains("behind the login"));
 }

@@ -17,6 +17,7 @@ pub fn web_config(cfg: &Config) -> mutt_web::WebConfig {
         listen: cfg.web.listen,
         database: cfg.storage.database.path.clone(),
         metrics_url: WebSection::metrics_url(&cfg.metrics),
+        users: cfg.web.users(),
     }
 }
 

@@ -11,6 +11,7 @@
 //! columns it reads, documented in docs/ARCHITECTURE.md.
 
 mod assets;
+pub mod auth;
 mod db;
 mod detail;
 mod export;
@@ -51,6 +52,9 @@ pub struct WebConfig {
     /// The daemon's Prometheus endpoint (`http://127.0.0.1:9162/metrics`), read for the health
     /// page; None when the daemon serves no metrics.
     pub metrics_url: Option<String>,
+    /// Who may log in (HTTP Basic against argon2 hashes); None: no login, anyone who reaches
+    /// `listen` sees the pages.
+    pub users: Option<Vec<auth::WebUser>>,
 }
 
 /// Why the UI could not start.
@@ -65,6 +69,8 @@ pub enum WebError {
     Runtime(#[source] std::io::Error),
     #[error("web UI: cannot start its thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("web UI: user {user}: password_hash: {message}")]
+    Auth { user: String, message: String },
 }
 
 /// A running UI: where it listens, and how to stop it.
@@ -114,6 +120,7 @@ impl Drop for WebHandle {
 pub(crate) struct AppState {
     pub database: PathBuf,
     pub metrics_url: Option<String>,
+    pub users: Option<Vec<auth::WebUser>>,
 }
 
 pub(crate) type State = axum::extract::State<Arc<AppState>>;
@@ -121,6 +128,12 @@ pub(crate) type State = axum::extract::State<Arc<AppState>>;
 /// Bind `config.listen` and serve on a new thread with a single-threaded runtime. Queries run on
 /// the runtime's blocking pool (at most [`BLOCKING_THREADS`]).
 pub fn start(config: WebConfig) -> Result<WebHandle, WebError> {
+    for u in config.users.iter().flatten() {
+        auth::check_hash(&u.password_hash).map_err(|message| WebError::Auth {
+            user: u.name.clone(),
+            message,
+        })?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -145,6 +158,7 @@ pub fn start(config: WebConfig) -> Result<WebHandle, WebError> {
     let app = router(Arc::new(AppState {
         database: config.database,
         metrics_url: config.metrics_url,
+        users: config.users,
     }));
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -191,6 +205,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health::page))
         .route("/assets/{name}", get(assets::serve))
         .fallback(html::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
