@@ -12,6 +12,9 @@ use crate::AppState;
 
 /// How long a query waits on the writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a page's queries may run before they are interrupted: a filter on a column without
+/// an index that matches nothing in a long range would read every row of it.
+pub const DEADLINE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -21,6 +24,8 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the query was cancelled")]
     Cancelled,
+    #[error("the query read for longer than {} s and was stopped", DEADLINE.as_secs())]
+    TooLong,
 }
 
 /// Open `path` read-only.
@@ -35,17 +40,34 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
-/// Run `f` with a read-only connection on a blocking thread.
+/// Run `f` with a read-only connection on a blocking thread, interrupted at [`DEADLINE`].
 pub async fn with<T, F>(state: &Arc<AppState>, f: F) -> Result<T, DbError>
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
 {
     let path = state.database.clone();
-    tokio::task::spawn_blocking(move || {
+    let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
+    let mut job = tokio::task::spawn_blocking(move || {
         let conn = open(&path)?;
+        let _ = handle_tx.send(conn.get_interrupt_handle());
         f(&conn)
-    })
-    .await
-    .map_err(|_| DbError::Cancelled)?
+    });
+    let joined = tokio::select! {
+        r = &mut job => r,
+        _ = tokio::time::sleep(DEADLINE) => {
+            if let Ok(handle) = handle_rx.await {
+                handle.interrupt();
+            }
+            job.await
+        }
+    };
+    match joined.map_err(|_| DbError::Cancelled)? {
+        Err(DbError::Sqlite(e))
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) =>
+        {
+            Err(DbError::TooLong)
+        }
+        other => other,
+    }
 }

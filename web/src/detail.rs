@@ -90,8 +90,12 @@ fn load(conn: &Connection, id: &str) -> Result<Option<Message>, DbError> {
             let mut fields = Vec::with_capacity(n);
             for (i, (column, label)) in FIELDS.iter().enumerate() {
                 let v: rusqlite::types::Value = r.get(i)?;
+                let flag = matches!(*column, "validated" | "truncated");
                 let text = match v {
                     rusqlite::types::Value::Null => None,
+                    rusqlite::types::Value::Integer(i) if flag => {
+                        Some(if i == 0 { "no" } else { "yes" }.to_string())
+                    }
                     rusqlite::types::Value::Integer(i) => Some(i.to_string()),
                     rusqlite::types::Value::Real(f) => Some(f.to_string()),
                     rusqlite::types::Value::Text(t) => Some(t),

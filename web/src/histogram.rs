@@ -1,8 +1,10 @@
 //! The histogram over the page's range: message counts in [`BUCKETS`] equal slices of time,
 //! stacked by type, drawn as inline SVG on the server (no script). Each slice is an id range, so
 //! the primary key's index serves it, and each count stops at [`BUCKET_CAP`] rows: a capped bar
-//! is drawn full height and marked, and the page says so. Clicking a bar narrows the range to it.
-//! The text search is not applied (counts are of the filtered messages).
+//! is marked, and the page says so. A filter that matches few rows makes each slice read all of
+//! its range, so the slices are counted newest first within [`BUDGET`]; the ones left are drawn
+//! as not counted, and the page says so. Clicking a bar narrows the range to it. The text search
+//! is not applied (counts are of the filtered messages).
 
 use maud::{html, Markup};
 use rusqlite::{params_from_iter, Connection};
@@ -13,13 +15,18 @@ use crate::messages::fmt_ms;
 
 pub const BUCKETS: usize = 48;
 pub const BUCKET_CAP: usize = 2_000;
+/// Time the slices are counted in, newest first.
+pub const BUDGET: std::time::Duration = std::time::Duration::from_millis(400);
 
-/// Counts of one slice: (syslog, snmp_trap, capped).
+/// Counts of one slice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bucket {
     pub syslog: usize,
     pub snmp: usize,
+    /// The count stopped at [`BUCKET_CAP`].
     pub capped: bool,
+    /// Counted at all (false: the time budget ran out first).
+    pub counted: bool,
 }
 
 /// The slices' bounds in milliseconds, and their counts.
@@ -33,9 +40,14 @@ pub fn count(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, D
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut out = Vec::with_capacity(n as usize);
-    for i in 0..n {
+    let start = std::time::Instant::now();
+    for i in (0..n).rev() {
         let lo = f.from_ms + span * i / n;
         let hi = f.from_ms + span * (i + 1) / n;
+        if start.elapsed() > BUDGET {
+            out.push((lo, hi, Bucket::default()));
+            continue;
+        }
         let mut params = vec![
             rusqlite::types::Value::Text(id_lower_bound(lo)),
             rusqlite::types::Value::Text(id_lower_bound(hi)),
@@ -53,8 +65,10 @@ pub fn count(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, D
             }
         }
         b.capped = b.syslog + b.snmp >= BUCKET_CAP;
+        b.counted = true;
         out.push((lo, hi, b));
     }
+    out.reverse();
     Ok(out)
 }
 
@@ -71,6 +85,7 @@ pub fn svg(f: &Filter, buckets: &[(i64, i64, Bucket)]) -> Markup {
         .max(1);
     let bw = W / buckets.len().max(1);
     let capped = buckets.iter().any(|(_, _, b)| b.capped);
+    let uncounted = buckets.iter().filter(|(_, _, b)| !b.counted).count();
     let height = |c: usize| c * (H - 14) / max;
     html! {
         p.legend {
@@ -78,6 +93,7 @@ pub fn svg(f: &Filter, buckets: &[(i64, i64, Bucket)]) -> Markup {
             span.syslog { "■ syslog" } " " span.snmp_trap { "■ snmp_trap" }
             " — click a bar to narrow the range to it."
             @if capped { span.warning.capped { " Bars marked red reached " (BUCKET_CAP) " messages and were not counted further." } }
+            @if uncounted > 0 { span.warning.uncounted { " The " (uncounted) " oldest slices (grey) were not counted: counting took too long. Narrow the range or the filter." } }
         }
         svg.histogram #histogram xmlns="http://www.w3.org/2000/svg" width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } {
             @for (i, (lo, hi, b)) in buckets.iter().enumerate() {
@@ -85,11 +101,16 @@ pub fn svg(f: &Filter, buckets: &[(i64, i64, Bucket)]) -> Markup {
                 @let hs = height(b.syslog);
                 @let ht = height(b.snmp);
                 a href={ "/?" (f.query_with(&[("range", ""), ("before", ""), ("from", &fmt_ms(*lo)), ("to", &fmt_ms(*hi))])) } {
-                    title { (fmt_ms(*lo)) " – " (fmt_ms(*hi)) ": " (b.syslog) " syslog, " (b.snmp) " snmp_trap" @if b.capped { " (capped)" } }
+                    title {
+                        (fmt_ms(*lo)) " – " (fmt_ms(*hi)) ": "
+                        @if b.counted { (b.syslog) " syslog, " (b.snmp) " snmp_trap" @if b.capped { " (capped)" } }
+                        @else { "not counted" }
+                    }
                     rect x=(x) y="0" width=(bw) height=(H) fill="transparent" {}
                     rect.syslog x=(x + 1) y=(H - hs) width=(bw.saturating_sub(2)) height=(hs) {}
                     rect.snmp_trap x=(x + 1) y=(H - hs - ht) width=(bw.saturating_sub(2)) height=(ht) {}
                     @if b.capped { rect.capped x=(x + 1) y="0" width=(bw.saturating_sub(2)) height="4" {} }
+                    @if !b.counted { rect.uncounted x=(x + 1) y="0" width=(bw.saturating_sub(2)) height=(H) {} }
                 }
             }
             text x="4" y="12" { (max) @if capped { "+" } }

@@ -79,6 +79,12 @@ impl IntoResponse for UiError {
                 "No database yet",
                 "The pages show messages once the collector has stored some.",
             ),
+            UiError::Db(DbError::TooLong) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Query stopped",
+                "Narrow the time range, or filter by an indexed column: device address, rule or \
+                 severity.",
+            ),
             UiError::Db(e) => {
                 tracing::warn!(error = %e, "web UI query failed");
                 (
