@@ -821,6 +821,19 @@ fn the_histogram_counts_by_type_and_its_bars_narrow_the_range() {
         .expect("bars link to a narrower range");
     assert!(!bar.contains("range="), "{bar}");
     assert_eq!(f.get(&format!("/?{bar}")).status, 200);
+    // A device's rows are counted in one pass, into the same slices.
+    f.insert(Msg {
+        ip: "10.0.0.2".into(),
+        ..syslog(60_000, "elsewhere")
+    });
+    let p = f.get("/?range=1h&device=10.0.0.1");
+    let apart =
+        p.body.contains(": 5 syslog, 0 snmp_trap") && p.body.contains(": 0 syslog, 1 snmp_trap");
+    assert!(
+        apart || p.body.contains(": 5 syslog, 1 snmp_trap"),
+        "the device's counts"
+    );
+    assert!(!p.body.contains(": 6 syslog"), "not the other device's");
 }
 
 /// The real daemon: what `logger` and `snmptrap` send shows on its UI, escaped; the health page

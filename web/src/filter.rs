@@ -249,6 +249,15 @@ impl Filter {
         (sql, params)
     }
 
+    /// As [`Filter::where_clause`] over the whole range, whatever the cursor.
+    pub fn where_clause_without_cursor(&self) -> (String, Vec<Value>) {
+        Filter {
+            before: None,
+            ..self.clone()
+        }
+        .where_clause()
+    }
+
     /// The equality filters alone, each ` AND column = ?`, with their values.
     pub fn equals_clause(&self) -> (String, Vec<Value>) {
         self.equals_with("")
