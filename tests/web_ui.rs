@@ -380,6 +380,7 @@ fn bad_queries_are_400_pages_that_say_what_to_fix() {
         (q(&[("range", "2h")]), "range"),
         (q(&[("colour", "red")]), "colour"),
         (q(&[("q", &long)]), "10240 bytes"),
+        (format!("/?{long}=1"), "unknown parameter"),
         (q(&[("before", "'; DROP TABLE messages; --")]), "before"),
         (
             q(&[("before", "0190C0DE-1234-7ABC-8DEF-0123456789AB")]),

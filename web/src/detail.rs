@@ -176,7 +176,8 @@ fn load(conn: &Connection, id: &str) -> Result<Option<Message>, DbError> {
 }
 
 pub async fn page(state: State, Path(id): Path<String>) -> Result<Response, UiError> {
-    let id = parse_cursor(&id).map_err(|_| UiError::NotFound(format!("message {id}")))?;
+    let id =
+        parse_cursor(&id).map_err(|_| UiError::NotFound(format!("message {}", cut(&id, 64))))?;
     let key = id.clone();
     let m = db::with(&state.0, move |c| load(c, &key))
         .await?

@@ -128,8 +128,10 @@ impl Filter {
         let mut seen: Vec<&'static str> = Vec::new();
         for (key, value) in pairs {
             let Some(&name) = PARAMS.iter().find(|p| **p == key.as_str()) else {
+                // Named back to the user, so not at any length.
+                let shown: String = key.chars().take(64).collect();
                 return Err(bad(
-                    key,
+                    &shown,
                     format!("unknown parameter; known are {}", PARAMS.join(", ")),
                 ));
             };
