@@ -47,8 +47,16 @@ pub(super) fn start_for_daemon(
     }
 }
 
-/// `mutt web`: serve the UI alone until SIGINT or SIGTERM, whatever `web.enabled` says.
+/// `mutt web`: serve the UI alone until SIGINT or SIGTERM, whatever `web.enabled` says. It logs
+/// to stderr only: `daemon.log_file` is the daemon's to write and rotate.
 pub fn serve(cfg: &Config) -> Result<(), DaemonError> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MUTT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cfg.log_filter()));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(DaemonError::Signals)?;
     let handle = mutt_web::start(web_config(cfg))?;
     println!("web UI at http://{}/", handle.addr());

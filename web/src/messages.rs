@@ -228,7 +228,7 @@ fn summary(f: &Filter, l: &Listing) -> Markup {
                 @if l.next.is_some() { " (a page full)" } ". "
             }
             a href={ "/tail?" (f.query_with(&[("before", ""), ("range", ""), ("from", ""), ("to", "")])) } { "Follow live" }
-            " · Export "
+            " · Export (at most " (crate::export::MAX_ROWS) " rows) "
             a href={ "/export?" (f.query_with(&[("format", "csv")])) } { "CSV" }
             " "
             a href={ "/export?" (f.query_with(&[("format", "jsonl")])) } { "JSON lines" }
