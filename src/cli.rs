@@ -91,6 +91,8 @@ pub enum Command {
         #[command(subcommand)]
         what: RulesCommand,
     },
+    /// Serve the web UI alone (web.listen), read-only over the database, until SIGINT/SIGTERM.
+    Web,
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +273,11 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
             daemon::init_logging(&cfg)?;
             let stored = daemon::replay(&cfg, wal_dir, !quiet)?;
             println!("replay: {stored} messages stored");
+            Ok(())
+        }
+        Command::Web => {
+            let cfg = load_config(&cli.config)?;
+            daemon::serve_web(&cfg)?;
             Ok(())
         }
         Command::CheckConfig => {

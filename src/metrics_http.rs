@@ -115,6 +115,11 @@ struct Served {
 }
 
 impl MetricsServer {
+    /// The bound address (the port when `metrics.listen` asked for 0).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
     /// Serve until stopped; open connections are dropped then, whatever their clients are doing.
     pub fn run(self) {
         let MetricsServer {

@@ -15,6 +15,7 @@
 mod outputs;
 mod sections;
 mod values;
+mod web;
 mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use sections::*;
 pub use values::{
     parse_utc_offset, AddressBlock, EngineId, LogFormat, LogLevel, UtcOffset, WalSync,
 };
+pub use web::WebSection;
 pub use yaml::{line_of_key, ConfigError};
 
 use crate::rules::Cidr;
@@ -52,6 +54,7 @@ pub struct Config {
     pub outputs: OutputsSection,
     pub enrichment: EnrichmentSection,
     pub metrics: MetricsSection,
+    pub web: WebSection,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -146,6 +149,9 @@ impl Config {
                     self.listeners.syslog.port()
                 ),
             ));
+        }
+        if let Err((key, message)) = self.web.check(&self.metrics) {
+            return Err(err(key, message));
         }
         if !(1..=1_000_000).contains(&self.processor.batch_write_size) {
             return Err(err(

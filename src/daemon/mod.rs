@@ -8,6 +8,7 @@ mod process;
 mod resources;
 mod run;
 mod threads;
+mod web;
 
 use std::io;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use crate::{ingest, pipeline, wal};
 pub use process::{init_logging, private_files};
 pub use resources::Resources;
 pub use run::{bind_sockets, replay, run};
+pub use web::{serve as serve_web, web_config};
 
 /// Why the daemon, or a command that loads what it loads, could not run. Each variant carries
 /// the error it comes from; [`DaemonError::exit_code`] decides what the process returns, and the
@@ -76,6 +78,9 @@ pub enum DaemonError {
          are stored at the next start"
     )]
     NotDrained { timeout_seconds: u64, left: u64 },
+    /// `mutt web`: the UI cannot be started (its port, its thread).
+    #[error("{0}")]
+    Web(#[from] mutt_web::WebError),
 }
 
 /// Exit code of a configuration or usage error.
@@ -102,7 +107,8 @@ impl DaemonError {
             | DaemonError::Ingest(_)
             | DaemonError::Pipeline(_)
             | DaemonError::Panicked(_)
-            | DaemonError::NotDrained { .. } => EXIT_RUNTIME,
+            | DaemonError::NotDrained { .. }
+            | DaemonError::Web(_) => EXIT_RUNTIME,
         }
     }
 }

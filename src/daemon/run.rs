@@ -1,6 +1,7 @@
 //! The run and stop sequence of `mutt run` and `mutt replay`: open the WAL, bind the listeners,
 //! start the stages, wait, and shut down in order — stop listening, flush and sync the WAL, drain
-//! it into the database, then stop the webhook sender, the reloader and the metrics listener.
+//! it into the database, then stop the webhook sender, the reloader, the metrics listener and the
+//! web UI.
 //!
 //! The main thread sleeps on events: it waits with `select!` on the signal requests
 //! ([`SignalRequests`]), on the ingest and drain threads' ends ([`Stage::ended`]) and on a tick.
@@ -106,6 +107,8 @@ struct Running {
     metrics_http: Option<(Stage<()>, StopMetrics)>,
     /// The archiver (`storage.archiver.enabled`) and the channel whose drop stops it.
     archiver: Option<Archiver>,
+    /// The web UI, when `web.enabled` and its port could be bound.
+    web: Option<mutt_web::WebHandle>,
     reloader: Stage<()>,
     stop_ingest: Arc<AtomicBool>,
     ingesting: Stage<Result<(), ingest::IngestError>>,
@@ -133,8 +136,9 @@ impl Running {
                 webhook::run(&db, &outputs, &stop)
             })?
         };
-        let metrics_http = spawn_metrics_http(cfg, &metrics, &health, &wal);
+        let (metrics_http, metrics_addr) = spawn_metrics_http(cfg, &metrics, &health, &wal);
         let archiver = spawn_archiver(cfg, &metrics, &health)?;
+        let web = super::web::start_for_daemon(cfg, metrics_addr);
         let (reloader, reload) = spawn_reloader(cfg, &rules, &usm, &health)?;
         let stop_ingest = Arc::new(AtomicBool::new(false));
         let ingesting = {
@@ -155,6 +159,7 @@ impl Running {
             webhooks,
             metrics_http,
             archiver,
+            web,
             reloader,
             stop_ingest,
             ingesting,
@@ -189,7 +194,7 @@ impl Running {
 
     /// Stop in order: ingest (which flushes and syncs the WAL), the drain (at most
     /// `daemon.shutdown_timeout_seconds`, or until a second signal), the webhook sender, the
-    /// reloader and the metrics listener.
+    /// reloader, the metrics listener and the web UI.
     fn stop(self, cfg: &Config, signals: &SignalRequests) -> Result<(), DaemonError> {
         let Running {
             metrics,
@@ -202,6 +207,7 @@ impl Running {
             webhooks,
             metrics_http,
             archiver,
+            web,
             reloader,
             stop_ingest,
             ingesting,
@@ -232,6 +238,9 @@ impl Running {
         if let Some((thread, stop)) = metrics_http {
             stop.stop();
             let _ = thread.join();
+        }
+        if let Some(web) = web {
+            web.stop();
         }
         info!(counters = %metrics.summary(), "stopped");
         joined("ingest", ingest_result)?;
@@ -393,20 +402,25 @@ fn spawn_reloader(
 }
 
 /// The metrics and health listener, when it is enabled and its port can be bound: metrics never
-/// keep MUTT from receiving, so a failure is logged and MUTT goes on without it.
+/// keep MUTT from receiving, so a failure is logged and MUTT goes on without it. With it, the
+/// address it is bound to (for the web UI's health page).
 fn spawn_metrics_http(
     cfg: &Config,
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
     wal: &WalHandle,
-) -> Option<(Stage<()>, StopMetrics)> {
-    let (server, stop) =
-        crate::metrics_http::bind(&cfg.metrics, metrics.clone(), health.clone(), wal.clone())?;
+) -> (Option<(Stage<()>, StopMetrics)>, Option<SocketAddr>) {
+    let Some((server, stop)) =
+        crate::metrics_http::bind(&cfg.metrics, metrics.clone(), health.clone(), wal.clone())
+    else {
+        return (None, None);
+    };
+    let addr = server.addr();
     match threads::spawn(health, "mutt-metrics", move || server.run()) {
-        Ok(thread) => Some((thread, stop)),
+        Ok(thread) => (Some((thread, stop)), addr),
         Err(e) => {
             warn!(error = %e, "metrics listener thread not started");
-            None
+            (None, None)
         }
     }
 }
