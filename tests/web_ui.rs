@@ -765,6 +765,7 @@ fn the_tables_show_devices_alerts_rules_snmpv3_failures_and_archives() {
          INSERT INTO rule_counters (rule_id, rule_name, matched, discarded, last_matched_at) VALUES ('r-bgp', 'BGP down', 42, 3, '2026-11-27T03:00:00Z');
          INSERT INTO snmpv3_auth_failures (id, username, hostname, num_failures) VALUES ('f1', 'intruder', '10.9.9.9', 17);
          INSERT INTO archives (id, filename, message_count, size_bytes, message_type, sha256) VALUES ('a1', 'messages-2026-11.jsonl.zst', 1234, 5678, 'syslog', 'abc123');
+         INSERT INTO archives (id, filename, message_count, size_bytes, message_type, sha256, expired_at) VALUES ('a0', 'messages-2025-01.jsonl.zst', 99, 100, 'syslog', 'def456', '2026-11-30T00:00:00Z');
          INSERT INTO webhook_outbox (message_id, rule_id, target, body, state, attempts, next_attempt_at, created_at, fold_key) VALUES ('{id}', 'r-bgp', 'pager', '{{}}', 'pending', 2, 'x', 'y', 1);"
     ))
     .expect("rows");
@@ -778,7 +779,13 @@ fn the_tables_show_devices_alerts_rules_snmpv3_failures_and_archives() {
         ("/snmpv3", vec!["intruder", "17"]),
         (
             "/archives",
-            vec!["messages-2026-11.jsonl.zst", "1234", "abc123"],
+            vec![
+                "messages-2026-11.jsonl.zst",
+                "1234",
+                "abc123",
+                "File expired",
+                "2026-11-30T00:00:00Z",
+            ],
         ),
         (
             "/alerts",

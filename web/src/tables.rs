@@ -261,7 +261,7 @@ pub async fn archives(state: State) -> Result<Response, UiError> {
         grid(
             c,
             "SELECT filename, message_type, message_count, size_bytes, archived_at, \
-             earliest_message_timestamp, latest_message_timestamp, sha256, deleted_at \
+             earliest_message_timestamp, latest_message_timestamp, sha256, deleted_at, expired_at \
              FROM archives ORDER BY archived_at DESC",
             vec![],
         )
@@ -277,6 +277,7 @@ pub async fn archives(state: State) -> Result<Response, UiError> {
         "Latest",
         "SHA-256",
         "Deleted from database",
+        "File expired",
     ];
     let body = render(&headers, &g, "archives", |_, _| None);
     Ok(shell("Archives", None, body).into_response())
