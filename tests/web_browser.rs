@@ -1,7 +1,9 @@
 //! The web UI in a real headless Chromium, driven over WebDriver by chromedriver: what the page
 //! shows after its script ran, which no HTTP test sees. The live tail shows a line sent with
 //! `logger` within 2 s; a stored XSS attempt, in syslog text and in a varbind string, is shown as
-//! text and opens no dialog; the page's links filter and page; the CSP stops inline script.
+//! text and opens no dialog; the page's links filter and page; the CSP stops inline script; with
+//! `web.auth`, nothing shows without the login, and behind it an SNMPv3 authPriv trap from
+//! `snmptrap` shows its MIB names, security name and level, and no secret.
 //!
 //! The WebDriver client is the few W3C endpoints these tests use, over the HTTP client the crate
 //! already has (ureq), rather than a WebDriver crate and its second HTTP stack.
@@ -375,5 +377,113 @@ fn filter_links_and_older_pages_work_in_the_browser() {
         b.wait_true(one, Duration::from_secs(10)).is_some(),
         "{}",
         b.current_url()
+    );
+}
+
+#[test]
+#[ignore = "needs chromium, chromedriver and snmptrap"]
+fn behind_the_login_a_v3_trap_shows_its_mib_names_and_security_name() {
+    need_tool("snmptrap");
+    let env = Env::new(Setup::default());
+    let credentials = env.path("snmpv3_credentials.yaml");
+    std::fs::write(
+        &credentials,
+        "snmpv3_credentials:\n  - username: noc-v3\n    credentials:\n      - priority: 1\n        \
+         auth_type: SHA\n        auth_password: auth-secret-1\n        priv_type: AES\n        \
+         priv_password: priv-secret-1\n        active: true\n",
+    )
+    .expect("credentials");
+    // `printf %s 'correct horse' | argon2 mutt-test-salt -id -t 1 -m 6 -p 1 -e`
+    let extra = format!(
+        "snmpv3:\n  credentials_file: {}\nweb:\n  enabled: true\n  listen: 127.0.0.1:0\n  auth:\n    \
+         users:\n      - name: ops\n        password_hash: \"$argon2id$v=19$m=64,t=1,p=1$bXV0dC10ZXN0LXNhbHQ$iQisuIqe+G77/mbHZpwsCJnKkcD0sso0EIePr6xN1NU\"\n",
+        credentials.display()
+    );
+    let env = Env {
+        setup: Setup {
+            extra,
+            ..Setup::default()
+        },
+        ..env
+    };
+    env.write_config();
+    let (_daemon, base) = daemon_with_ui(&env);
+    let netsnmp = env.path("netsnmp");
+    std::fs::create_dir_all(&netsnmp).expect("net-snmp dir");
+    let out = Command::new("snmptrap")
+        .env("SNMP_PERSISTENT_DIR", &netsnmp)
+        .env("SNMPCONFPATH", &netsnmp)
+        .env("MIBS", "")
+        .args([
+            "-M",
+            "/nonexistent",
+            "-v",
+            "3",
+            "-e",
+            "0x80001f8880c0ffee42",
+        ])
+        .args([
+            "-u",
+            "noc-v3",
+            "-l",
+            "authPriv",
+            "-a",
+            "SHA",
+            "-A",
+            "auth-secret-1",
+        ])
+        .args(["-x", "AES", "-X", "priv-secret-1"])
+        .arg(format!("127.0.0.1:{}", env.snmp_port))
+        .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.7", "i", "7"])
+        .args(["1.3.6.1.2.1.2.2.1.7.7", "i", "2"])
+        .output()
+        .expect("run snmptrap");
+    assert!(out.status.success(), "{out:?}");
+    env.wait_rows(1, Duration::from_secs(10));
+    let b = Browser::start();
+    // Without a login the page says so and shows nothing stored.
+    let host = base.trim_start_matches("http://");
+    b.open(&format!("{base}/?type=snmp_trap"));
+    assert_eq!(
+        b.js("return document.querySelectorAll('#messages tbody tr').length"),
+        0,
+        "no rows without a login"
+    );
+    // With it, the list and the trap's page. Chromium keeps the login for the origin.
+    b.open(&format!(
+        "http://ops:correct%20horse@{host}/?type=snmp_trap"
+    ));
+    assert_eq!(
+        b.js("return document.querySelectorAll('#messages tbody tr').length"),
+        1,
+        "the trap listed once logged in"
+    );
+    b.click("#messages td.time a");
+    assert!(
+        b.current_url().contains("/messages/"),
+        "{}",
+        b.current_url()
+    );
+    let rows = b.js(
+        "return Array.from(document.querySelectorAll('#varbinds tr')).map(tr => tr.textContent)",
+    );
+    let rows: Vec<String> = serde_json::from_value(rows).expect("rows");
+    assert!(
+        rows.iter().any(|r| r.starts_with("IF-MIB::ifIndex.7")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("IF-MIB::ifAdminStatus.7")),
+        "{rows:?}"
+    );
+    let page: String =
+        serde_json::from_value(b.js("return document.body.innerText")).expect("the page's text");
+    assert!(page.contains("noc-v3"), "the security name: {page}");
+    assert!(page.contains("authPriv"), "the security level: {page}");
+    assert!(page.contains("IF-MIB::linkDown"), "the trap's name: {page}");
+    assert!(
+        !page.contains("auth-secret-1") && !page.contains("priv-secret-1"),
+        "no secret on the page"
     );
 }
