@@ -98,7 +98,7 @@ EOC
     echo "archiver $mode, $backlog messages to archive, $count offered at $rate/s:"
     printf 'all stored %.1f s after the load began (%.0f/s)\n' "$stored_s" "$(echo "$count / $stored_s" | bc -l)"
     curl -s "127.0.0.1:$mp/metrics" |
-        grep -E '^mutt_(stored_total|archived_rows_total|kernel_udp_rcvbuf_errors_total|batch_commit_seconds_(count|sum)) '
+        grep -E '^mutt_(stored_total|archived_rows_total|batch_commit_seconds_(count|sum)) '
     # The highest bucket with commits in it: the longest commit is under its bound.
     curl -s "127.0.0.1:$mp/metrics" | awk -F'[{}" ]+' '/^mutt_batch_commit_seconds_bucket/ {
         if ($4 > prev) { top = $3; n = $4 - prev } prev = $4 } END { print "longest commit: under " top " s (" n " commits in that bucket)" }'
