@@ -13,10 +13,8 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, need_tool, numbered_lines, Daemon, Env, Setup};
+use common::{free_port, need_tool, numbered_lines, Daemon, Env, Setup, XSS};
 use serde_json::{json, Value};
-
-const XSS: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
 
 /// chromedriver and one browser session; both end when dropped.
 struct Browser {
@@ -177,14 +175,7 @@ impl Drop for Browser {
 /// A daemon serving its UI; the UI's base URL.
 fn daemon_with_ui(env: &Env) -> (Daemon, String) {
     let daemon = env.start();
-    daemon.wait_for_log("web UI on http://", Duration::from_secs(10));
-    let base = daemon
-        .stderr()
-        .split("web UI on http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .map(|a| format!("http://{a}"))
-        .expect("the UI's address in the log");
+    let base = daemon.web_base();
     (daemon, base)
 }
 
@@ -193,23 +184,6 @@ fn env() -> Env {
         extra: "web:\n  enabled: true\n  listen: 127.0.0.1:0\n".into(),
         ..Setup::default()
     })
-}
-
-fn logger(env: &Env, tag: &str, text: &str) {
-    let status = Command::new("logger")
-        .args([
-            "-n",
-            "127.0.0.1",
-            "-P",
-            &env.syslog_port.to_string(),
-            "-d",
-            "-t",
-            tag,
-            text,
-        ])
-        .status()
-        .expect("run logger");
-    assert!(status.success());
 }
 
 #[test]
@@ -225,7 +199,7 @@ fn the_live_tail_shows_a_line_sent_with_logger_within_two_seconds_and_pauses() {
         b.wait_true(following, Duration::from_secs(10)).is_some(),
         "the stream opened"
     );
-    logger(&env, "tailtest", "first live line");
+    env.logger("tailtest", "first live line");
     let shown = "document.querySelector('#messages tbody').textContent.includes('first live line')";
     let took = b.wait_true(shown, Duration::from_secs(5));
     assert!(
@@ -243,7 +217,7 @@ fn the_live_tail_shows_a_line_sent_with_logger_within_two_seconds_and_pauses() {
         b.js("return document.getElementById('status').textContent"),
         "paused"
     );
-    logger(&env, "tailtest", "second live line");
+    env.logger("tailtest", "second live line");
     env.wait_count(
         "SELECT COUNT(*) FROM messages WHERE raw_message LIKE '%second live line%'",
         Duration::from_secs(10),
@@ -272,16 +246,7 @@ fn a_stored_xss_attempt_is_shown_as_text_and_opens_no_dialog() {
     need_tool("snmptrap");
     let env = env();
     let (_daemon, base) = daemon_with_ui(&env);
-    logger(&env, "xss", XSS);
-    let out = Command::new("snmptrap")
-        .env("MIBS", "")
-        .args(["-M", "/nonexistent", "-v", "2c", "-c", "public"])
-        .arg(format!("127.0.0.1:{}", env.snmp_port))
-        .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.2", "i", "2"])
-        .args(["1.3.6.1.2.1.1.5.0", "s", XSS])
-        .output()
-        .expect("run snmptrap");
-    assert!(out.status.success());
+    env.send_xss();
     env.wait_rows(2, Duration::from_secs(10));
     let b = Browser::start();
     for page in ["/", "/tail"] {

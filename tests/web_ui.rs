@@ -6,14 +6,12 @@ mod common;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{need_tool, wait_timeout, Env, Setup};
+use common::{need_tool, wait_timeout, Env, Setup, XSS};
 use mutt_web::filter::query_string;
 use rusqlite::{params, Connection};
-
-const XSS: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
 
 /// A database with the collector's schema, and the UI over it.
 struct Fixture {
@@ -856,15 +854,8 @@ fn mutt_run_serves_the_ui_over_what_it_stored() {
         ..Setup::default()
     });
     let daemon = env.start();
-    daemon.wait_for_log("web UI on http://", Duration::from_secs(10));
-    let base = daemon
-        .stderr()
-        .split("web UI on http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .map(|a| format!("http://{a}"))
-        .expect("the UI's address in the log");
-    send_xss(&env);
+    let base = daemon.web_base();
+    env.send_xss();
     env.wait_rows(2, Duration::from_secs(10));
     let p = get(&format!("{base}/?range=15m"));
     assert_eq!(p.status, 200);
@@ -887,37 +878,6 @@ fn mutt_run_serves_the_ui_over_what_it_stored() {
     let p = get(&format!("{base}/health"));
     assert!(p.body.contains("The daemon is running"), "{}", p.body);
     drop(daemon);
-}
-
-/// A syslog line and a trap whose varbind string are the XSS attempt.
-pub fn send_xss(env: &Env) {
-    let status = Command::new("logger")
-        .args([
-            "-n",
-            "127.0.0.1",
-            "-P",
-            &env.syslog_port.to_string(),
-            "-d",
-            "-t",
-            "xss",
-            XSS,
-        ])
-        .status()
-        .expect("run logger");
-    assert!(status.success());
-    let out = Command::new("snmptrap")
-        .env("MIBS", "")
-        .args(["-M", "/nonexistent", "-v", "2c", "-c", "public"])
-        .arg(format!("127.0.0.1:{}", env.snmp_port))
-        .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.2", "i", "2"])
-        .args(["1.3.6.1.2.1.1.5.0", "s", XSS])
-        .output()
-        .expect("run snmptrap");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// `mutt web` alone: no database yet and no daemon, each said on its page; SIGTERM stops it.

@@ -440,6 +440,17 @@ impl Daemon {
         panic!("mutt never logged {needle:?}; stderr:\n{}", self.stderr());
     }
 
+    /// The base URL of the web UI this daemon serves (`web.enabled`), once it says so.
+    pub fn web_base(&self) -> String {
+        self.wait_for_log("web UI on http://", Duration::from_secs(10));
+        self.stderr()
+            .split("web UI on http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .map(|a| format!("http://{a}"))
+            .expect("the UI's address in the log")
+    }
+
     /// kill -9: no chance to flush or drain. Panics when mutt had already exited: a test that
     /// means to crash a running daemon must not pass on one that died by itself.
     pub fn kill9(mut self) {
@@ -757,5 +768,39 @@ impl Drop for Tmpfs {
             // SAFETY: umount2(2) on the directory this guard mounted.
             unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
         }
+    }
+}
+
+/// The stored-XSS attempt the web UI tests send as syslog text and as a varbind string.
+pub const XSS: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+
+impl Env {
+    /// One line to the daemon's syslog UDP port with util-linux `logger` (`-d`), tagged `tag`.
+    pub fn logger(&self, tag: &str, text: &str) {
+        let status = Command::new("logger")
+            .args(["-n", "127.0.0.1", "-P", &self.syslog_port.to_string()])
+            .args(["-d", "-t", tag, text])
+            .status()
+            .expect("run logger");
+        assert!(status.success(), "logger failed");
+    }
+
+    /// [`XSS`] as a syslog line (`logger`) and as a varbind string of a v2c linkDown trap
+    /// (`snmptrap`).
+    pub fn send_xss(&self) {
+        self.logger("xss", XSS);
+        let out = Command::new("snmptrap")
+            .env("MIBS", "")
+            .args(["-M", "/nonexistent", "-v", "2c", "-c", "public"])
+            .arg(format!("127.0.0.1:{}", self.snmp_port))
+            .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.2", "i", "2"])
+            .args(["1.3.6.1.2.1.1.5.0", "s", XSS])
+            .output()
+            .expect("run snmptrap");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
