@@ -25,8 +25,19 @@ pub fn dispatch(
                 cfg.storage.database.connection_timeout.max(1.0),
             );
             let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-            let stored = crate::archive::import_files(&cfg.storage.database.path, &paths, busy)?;
-            println!("imported {stored} messages from {} files", files.len());
+            let done = crate::archive::import_files(&cfg.storage.database.path, &paths, busy)?;
+            for path in &done.unchecked {
+                println!(
+                    "{}: no manifest beside it; its lines were checked, its checksum was not",
+                    path.display()
+                );
+            }
+            println!(
+                "imported {} messages from {} files; {} already stored, left as they were",
+                done.stored,
+                files.len(),
+                done.already_stored
+            );
             Ok(())
         }
         Some(ArchiveCommand::Vacuum) => archive_vacuum(cli),

@@ -1,6 +1,6 @@
 //! `mutt archive import`: archive files back into `messages`, all of them or nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
@@ -11,18 +11,45 @@ use super::rows::Layout;
 use super::ArchiveError;
 use crate::store::schema::VIEWS;
 
-/// Store every message of `paths` in one transaction. A line that is not a message as `mutt
-/// archive` writes it (not a JSON object, an unknown type or key, a value of the wrong kind,
-/// `raw_bytes` not hex, an id already stored) stops the import with its file, line and reason,
-/// and nothing is stored. Returns how many messages were stored. The transaction holds the
-/// database's write lock for the whole import: the collector's writer waits until it ends.
-pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<u64, ArchiveError> {
+/// What an import did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Imported {
+    /// Messages stored.
+    pub stored: u64,
+    /// Messages whose id the database already held (an earlier import, or never deleted).
+    pub already_stored: u64,
+    /// Files imported without a manifest beside them, so without their checksum checked.
+    pub unchecked: Vec<PathBuf>,
+}
+
+/// Store every message of `paths` in one transaction, each once. A file with its manifest
+/// beside it is first checked against it (size, SHA-256, rows, ids: `verify`), and one that does
+/// not match stops the import. A line that is not a message as `mutt archive` writes it (not a
+/// JSON object, an unknown type or key, a value of the wrong kind, `raw_bytes` not hex) stops the
+/// import with its file, line and reason. Either way nothing is stored. A message whose id is
+/// already stored is left as it is and counted, so importing a file twice stores it once. The
+/// transaction holds the database's write lock for the whole import: the collector's writer
+/// waits until it ends.
+pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<Imported, ArchiveError> {
     let layouts: Vec<(&str, Layout)> = VIEWS
         .iter()
         .map(|(_, kind, typed)| Layout::new(conn, typed).map(|l| (*kind, l)))
         .collect::<Result<_, _>>()?;
+    let mut imported = Imported::default();
+    for path in paths {
+        if !super::verify::manifest_path(path).exists() {
+            imported.unchecked.push(path.to_path_buf());
+            continue;
+        }
+        let verdict = super::verify(path, None)?;
+        if !verdict.problems.is_empty() {
+            return Err(ArchiveError::NotAsManifested {
+                path: path.to_path_buf(),
+                problems: verdict.problems,
+            });
+        }
+    }
     let tx = conn.transaction()?;
-    let mut stored = 0;
     for path in paths {
         for record in records::open(path)? {
             let record = record.map_err(|b| ArchiveError::BadArchive {
@@ -36,6 +63,14 @@ pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<u64, ArchiveErro
                 reason,
             };
             let object = &record.fields;
+            let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
+            if tx
+                .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?
+                .exists([id])?
+            {
+                imported.already_stored += 1;
+                continue;
+            }
             let kind = object
                 .get("type")
                 .and_then(Value::as_str)
@@ -63,11 +98,11 @@ pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<u64, ArchiveErro
             tx.prepare_cached(&sql)?
                 .execute(rusqlite::params_from_iter(values))
                 .map_err(|e| bad(e.to_string()))?;
-            stored += 1;
+            imported.stored += 1;
         }
     }
     tx.commit()?;
-    Ok(stored)
+    Ok(imported)
 }
 
 /// A JSON value as the column holds it; `raw_bytes` from lowercase or uppercase hex.

@@ -69,6 +69,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use files::Manifest;
+pub use import::Imported;
 pub use ledger::Entry;
 pub use verify::{verify, Verdict};
 
@@ -98,6 +99,15 @@ pub enum ArchiveError {
         .0.display()
     )]
     DaemonRunning(PathBuf),
+    #[error(
+        "{}: does not match its manifest ({}); nothing imported",
+        .path.display(),
+        .problems.join("; ")
+    )]
+    NotAsManifested {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
     #[error("{}: line {line}: {reason}", .path.display())]
     BadArchive {
         path: PathBuf,
@@ -241,7 +251,7 @@ fn open_existing(db: &Path) -> Result<Connection, ArchiveError> {
 }
 
 /// Store the messages of archive files again (`mutt archive import`): all or nothing.
-pub fn import_files(db: &Path, paths: &[&Path], busy: Duration) -> Result<u64, ArchiveError> {
+pub fn import_files(db: &Path, paths: &[&Path], busy: Duration) -> Result<Imported, ArchiveError> {
     let mut conn = open_existing(db)?;
     conn.busy_timeout(busy)?;
     schema::migrate(&mut conn)?;

@@ -19,6 +19,15 @@ pub struct Verdict {
     pub problems: Vec<String>,
 }
 
+/// Where the manifest of the archive file `path` is: beside it, named after it.
+pub fn manifest_path(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!("{name}{MANIFEST_SUFFIX}"))
+}
+
 /// Check `path` against its manifest and, when `conn` records it, its `archives` row: size,
 /// SHA-256, rows, every line a JSON object with a text `id`, ids rising, first and last id.
 /// A file or manifest that cannot be read is an error; a mismatch is a problem in the verdict.
@@ -27,7 +36,7 @@ pub fn verify(path: &Path, conn: Option<&Connection>) -> Result<Verdict, Archive
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let manifest_path = path.with_file_name(format!("{name}{MANIFEST_SUFFIX}"));
+    let manifest_path = manifest_path(path);
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |source| ArchiveError::Io { path: p, source }
