@@ -217,9 +217,44 @@ pub fn udp_rcvbuf_errors() -> Option<u64> {
     values.split_whitespace().nth(col)?.parse().ok()
 }
 
+/// The kernel's drops on given UDP sockets, by inode: the `drops` column of /proc/net/udp and
+/// /proc/net/udp6 (datagrams that found the socket's receive buffer full, or failed its checks).
+/// Unlike `RcvbufErrors`, these are MUTT's own, not every program's on the host. An inode not
+/// found (or no /proc) gives None.
+pub fn udp_socket_drops(inodes: &[u64]) -> Vec<Option<u64>> {
+    let mut found = vec![None; inodes.len()];
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for (inode, drops) in text.lines().skip(1).filter_map(udp_table_row) {
+            for (want, slot) in inodes.iter().zip(found.iter_mut()) {
+                if *want == inode {
+                    *slot = Some(drops);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// (inode, drops) of a /proc/net/udp row: `sl local rem st queues tr retrnsmt uid timeout inode
+/// ref pointer drops`.
+fn udp_table_row(line: &str) -> Option<(u64, u64)> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    Some((fields.get(9)?.parse().ok()?, fields.get(12)?.parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proc_net_udp_row_gives_its_inode_and_drops() {
+        let row = "  412: 00000000:141A 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 95311 2 0000000091a2b3c4 1234";
+        assert_eq!(udp_table_row(row), Some((95311, 1234)));
+        assert_eq!(udp_table_row("  sl  local_address rem_address   st"), None);
+    }
     use prometheus_client::encoding::prometheus_text::encode;
 
     fn exposition(m: &Metrics) -> String {

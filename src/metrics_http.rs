@@ -68,6 +68,7 @@ pub fn bind(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     wal: WalHandle,
+    udp_inodes: Vec<(&'static str, u64)>,
 ) -> Option<(MetricsServer, StopMetrics)> {
     if !cfg.enabled {
         return None;
@@ -85,6 +86,7 @@ pub fn bind(
     let mut registry = Registry::with_prefix("mutt");
     metrics.register(&mut registry);
     registry.register_collector(Box::new(WalGauges(wal.clone())));
+    registry.register_collector(Box::new(SocketDrops(udp_inodes)));
     let served = Arc::new(Served {
         registry,
         metrics,
@@ -245,6 +247,35 @@ fn reply(status: StatusCode, kind: &'static str, body: String) -> Response<Full<
         .headers_mut()
         .insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(kind));
     response
+}
+
+/// The kernel's drops on MUTT's own UDP sockets (listener name, socket inode), read from
+/// /proc/net/udp at each scrape: what was lost before MUTT could accept it.
+#[derive(Debug)]
+struct SocketDrops(Vec<(&'static str, u64)>);
+
+impl Collector for SocketDrops {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let inodes: Vec<u64> = self.0.iter().map(|(_, inode)| *inode).collect();
+        let drops = crate::metrics::udp_socket_drops(&inodes);
+        if drops.iter().all(Option::is_none) {
+            return Ok(());
+        }
+        let mut family = encoder.encode_descriptor(
+            "udp_socket_drops",
+            "UDP datagrams the kernel dropped on this listener's socket (its receive buffer was \
+             full): lost before MUTT could accept them.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for ((listener, _), dropped) in self.0.iter().zip(drops) {
+            if let Some(dropped) = dropped {
+                let labels = [("listener", *listener)];
+                ConstCounter::new(dropped).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the WAL and the kernel know, read at each scrape.

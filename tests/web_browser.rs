@@ -122,6 +122,16 @@ impl Browser {
         v["value"].clone()
     }
 
+    /// A PNG of the window as it is now.
+    fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let (status, v) = call("GET", &self.url("/screenshot"), None);
+        assert_eq!(status, 200, "screenshot: {v}");
+        base64::engine::general_purpose::STANDARD
+            .decode(v["value"].as_str().expect("base64 text"))
+            .expect("base64")
+    }
+
     /// The text of an open alert/confirm/prompt, if one is open.
     fn dialog(&self) -> Option<String> {
         let (status, v) = call("GET", &self.url("/alert/text"), None);
@@ -451,4 +461,82 @@ fn behind_the_login_a_v3_trap_shows_its_mib_names_and_security_name() {
         !page.contains("auth-secret-1") && !page.contains("priv-secret-1"),
         "no secret on the page"
     );
+}
+
+/// The screenshots in docs/ (and the README) are this test's: with `MUTT_UPDATE_SCREENSHOTS=1`
+/// it writes them there, otherwise into a temporary directory. Either way each is checked to be a
+/// PNG of the window's size showing what the page must show.
+#[test]
+#[ignore = "needs chromium, chromedriver, logger and snmptrap"]
+fn screenshots_of_the_messages_message_and_health_pages() {
+    need_tool("snmptrap");
+    let env = env();
+    let (_daemon, base) = daemon_with_ui(&env);
+    for (tag, text) in [
+        (
+            "sshd",
+            "Accepted publickey for admin from 10.20.0.11 port 511 ssh2",
+        ),
+        ("kernel", "eth0: link down"),
+        ("bgpd", "BGP neighbor 192.0.2.1 Down: hold timer expired"),
+    ] {
+        env.logger(tag, text);
+    }
+    for index in ["1", "2"] {
+        let out = Command::new("snmptrap")
+            .env("MIBS", "")
+            .args(["-M", "/nonexistent", "-v", "2c", "-c", "public"])
+            .arg(format!("127.0.0.1:{}", env.snmp_port))
+            .args(["", "1.3.6.1.6.3.1.1.5.3"])
+            .args([&format!("1.3.6.1.2.1.2.2.1.1.{index}"), "i", index])
+            .args([&format!("1.3.6.1.2.1.2.2.1.7.{index}"), "i", "2"])
+            .args([&format!("1.3.6.1.2.1.2.2.1.8.{index}"), "i", "2"])
+            .output()
+            .expect("run snmptrap");
+        assert!(out.status.success(), "{out:?}");
+    }
+    env.wait_rows(5, Duration::from_secs(10));
+    let trap: String = env
+        .db()
+        .query_row(
+            "SELECT id FROM messages WHERE type = 'snmp_trap' ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("a trap");
+    let keep = tempfile::tempdir().expect("dir");
+    let dir = if std::env::var_os("MUTT_UPDATE_SCREENSHOTS").is_some() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")
+    } else {
+        keep.path().to_path_buf()
+    };
+    let b = Browser::start();
+    for (file, path, shown) in [
+        (
+            "web-messages.png",
+            "/?range=1h".to_string(),
+            "#messages tbody tr",
+        ),
+        (
+            "web-message.png",
+            format!("/messages/{trap}"),
+            "#varbinds tr",
+        ),
+        ("web-health.png", "/health".to_string(), "#health tr"),
+    ] {
+        b.open(&format!("{base}{path}"));
+        let ready = format!("document.querySelectorAll('{shown}').length > 0");
+        assert!(
+            b.wait_true(&ready, Duration::from_secs(10)).is_some(),
+            "{path} shows {shown}"
+        );
+        let png = b.screenshot();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{file}: a PNG");
+        // IHDR: width and height, big-endian, at bytes 16..24.
+        let width = png
+            .get(16..20)
+            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        assert_eq!(width, Some(1400), "{file}: the window's width");
+        std::fs::write(dir.join(file), &png).expect("write the screenshot");
+    }
 }

@@ -968,3 +968,73 @@ fn with_web_auth_every_page_asks_for_a_user_and_lets_the_right_password_in() {
     assert_eq!(status, 200);
     assert!(body.contains("behind the login"));
 }
+
+#[test]
+fn the_health_page_counts_what_the_kernel_dropped_on_mutts_own_socket() {
+    let env = Env::new(Setup {
+        extra: "web:\n  enabled: true\n  listen: 127.0.0.1:0\n".into(),
+        ..Setup::default()
+    });
+    let config = std::fs::read_to_string(env.config_path()).expect("read config");
+    std::fs::write(
+        env.config_path(),
+        config.replacen(
+            "protocol: [udp, tcp]\n",
+            "protocol: [udp, tcp]\n    socket_receive_buffer_mb: 1\n",
+            1,
+        ),
+    )
+    .expect("write config");
+    let daemon = env.start();
+    let base = daemon.web_base();
+    // Stopped, the daemon reads nothing: what its 1 MB receive buffer cannot hold is dropped by
+    // the kernel on its socket, and counted there.
+    const SENT: u64 = 20_000;
+    let line = |i: u64| format!("<13>drop test {i:06} {}", "x".repeat(900)).into_bytes();
+    let lines: Vec<Vec<u8>> = (0..SENT).map(line).collect();
+    common::signal(daemon.pid(), libc::SIGSTOP);
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+    for l in &lines {
+        sender
+            .send_to(l, ("127.0.0.1", env.syslog_port))
+            .expect("send");
+    }
+    common::signal(daemon.pid(), libc::SIGCONT);
+    let drops = r#"mutt_udp_socket_drops_total{listener="syslog"}"#;
+    let until = Instant::now() + Duration::from_secs(60);
+    let (stored, dropped) = loop {
+        let dropped = daemon.metric(drops);
+        let stored = daemon.metric("mutt_stored_total");
+        if stored + dropped == SENT {
+            break (stored, dropped);
+        }
+        assert!(
+            Instant::now() < until,
+            "stored {stored} + dropped {dropped} never made {SENT}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        dropped > 0 && stored > 0,
+        "stored {stored}, dropped {dropped}"
+    );
+    assert_eq!(
+        daemon.metric(r#"mutt_udp_socket_drops_total{listener="snmp"}"#),
+        0
+    );
+    let p = get(&format!("{base}/health"));
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains(&format!(
+            "Dropped by the kernel on MUTT's UDP sockets</th><td>{dropped}<"
+        )),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("id=\"health-chart\""), "the chart");
+    assert!(
+        p.body.contains("<rect class=\"lost\""),
+        "the lost part drawn: {}",
+        p.body
+    );
+}

@@ -136,7 +136,8 @@ impl Running {
                 webhook::run(&db, &outputs, &stop)
             })?
         };
-        let (metrics_http, metrics_addr) = spawn_metrics_http(cfg, &metrics, &health, &wal);
+        let (metrics_http, metrics_addr) =
+            spawn_metrics_http(cfg, &metrics, &health, &wal, sockets.udp_inodes());
         let archiver = spawn_archiver(cfg, &metrics, &health)?;
         let web = super::web::start_for_daemon(cfg, metrics_addr);
         let (reloader, reload) = spawn_reloader(cfg, &rules, &usm, &health)?;
@@ -409,10 +410,15 @@ fn spawn_metrics_http(
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
     wal: &WalHandle,
+    udp_inodes: Vec<(&'static str, u64)>,
 ) -> (Option<(Stage<()>, StopMetrics)>, Option<SocketAddr>) {
-    let Some((server, stop)) =
-        crate::metrics_http::bind(&cfg.metrics, metrics.clone(), health.clone(), wal.clone())
-    else {
+    let Some((server, stop)) = crate::metrics_http::bind(
+        &cfg.metrics,
+        metrics.clone(),
+        health.clone(),
+        wal.clone(),
+        udp_inodes,
+    ) else {
         return (None, None);
     };
     let addr = server.addr();

@@ -84,6 +84,23 @@ pub struct Sockets {
     pub syslog_tls: Option<TlsListener>,
 }
 
+impl Sockets {
+    /// The UDP sockets' listener names and inodes, by which the kernel's tables name them
+    /// (`metrics::udp_socket_drops`).
+    pub fn udp_inodes(&self) -> Vec<(&'static str, u64)> {
+        use std::os::fd::AsRawFd;
+        [("snmp", &self.snmp_udp), ("syslog", &self.syslog_udp)]
+            .into_iter()
+            .filter_map(|(name, socket)| {
+                let fd = socket.as_ref()?.as_raw_fd();
+                // SAFETY: fstat on an open descriptor this struct owns, into a zeroed stat.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((name, st.st_ino))
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// Largest SNMP datagram kept whole.

@@ -71,8 +71,62 @@ pub async fn page(state: State) -> Result<Response, UiError> {
     Ok(shell("Health", None, body).into_response())
 }
 
+/// The sum of a labelled family's samples (`name{...} value`); None when it has none.
+fn family(samples: &[Sample], name: &str) -> Option<f64> {
+    let prefix = format!("{name}{{");
+    let mut found = samples
+        .iter()
+        .filter(|(n, _)| n.starts_with(&prefix))
+        .peekable();
+    found.peek()?;
+    Some(found.map(|(_, v)| v).sum())
+}
+
+/// Where the accepted messages are, and what was lost before acceptance, as two bars on one
+/// scale: an operator sees at a glance whether any red is there.
+fn chart(accepted: &[(&str, &str, f64)], lost: &[(&str, &str, f64)]) -> Markup {
+    const W: f64 = 600.0;
+    let total = |parts: &[(&str, &str, f64)]| parts.iter().map(|p| p.2).sum::<f64>();
+    let scale = total(accepted).max(total(lost)).max(1.0);
+    let bar = |y: u32, parts: &[(&str, &str, f64)]| {
+        // Each part from where the one before it ended; a part that is not zero is at least 2
+        // px wide, so one lost message shows.
+        let mut x = 0.0;
+        let rects: Vec<(&str, &str, f64, f64, f64)> = parts
+            .iter()
+            .filter(|p| p.2 > 0.0)
+            .map(|&(class, label, v)| {
+                let w = (v / scale * W).max(2.0);
+                x += w;
+                (class, label, v, x - w, w)
+            })
+            .collect();
+        html! {
+            @for (class, label, v, x, w) in rects {
+                rect class=(class) x=(format!("{x:.1}")) y=(y) width=(format!("{w:.1}")) height="18" {
+                    title { (label) ": " (v) }
+                }
+            }
+        }
+    };
+    html! {
+        svg.health #health-chart xmlns="http://www.w3.org/2000/svg" width="720" height="52" viewBox="0 0 720 52" {
+            (bar(4, accepted))
+            text x="608" y="17" { "accepted" }
+            (bar(28, lost))
+            text x="608" y="41" { "lost" }
+        }
+        p.legend {
+            @for (class, label, _) in accepted.iter().chain(lost) {
+                span class={ "key " (class) } {} " " (label) " "
+            }
+        }
+    }
+}
+
 fn summary(s: &[Sample]) -> Markup {
     let n = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v}"));
+    let socket_drops = family(s, "mutt_udp_socket_drops_total");
     let backlog = match (
         get(s, "mutt_wal_published_seq"),
         get(s, "mutt_checkpoint_seq"),
@@ -112,12 +166,44 @@ fn summary(s: &[Sample]) -> Markup {
         ("WAL backlog (records)", n(backlog)),
         ("WAL on disk (bytes)", n(get(s, "mutt_wal_disk_bytes"))),
         (
-            "Kernel UDP receive-buffer drops",
+            "Dropped by the kernel on MUTT's UDP sockets",
+            n(socket_drops),
+        ),
+        (
+            "UDP receive-buffer drops, whole host (every program)",
             n(get(s, "mutt_kernel_udp_rcvbuf_errors_total")),
         ),
     ];
+    let v = |x: Option<f64>| x.unwrap_or(0.0);
+    let accepted = [
+        ("stored", "stored", v(get(s, "mutt_stored_total"))),
+        (
+            "discarded",
+            "discarded by rules",
+            v(get(s, "mutt_discarded_total")),
+        ),
+        (
+            "rejected",
+            "rejected (community, SNMPv3)",
+            v(get(s, "mutt_community_rejected_total")) + sum(s, "mutt_v3_rejected_", "_total"),
+        ),
+        ("backlog", "waiting in the WAL", v(backlog)),
+        (
+            "dead",
+            "dead-lettered",
+            v(get(s, "mutt_dead_lettered_total")),
+        ),
+    ];
+    let lost = [(
+        "lost",
+        "lost: WAL full, disk full, kernel drops on MUTT's sockets",
+        v(get(s, "mutt_dropped_wal_full_total"))
+            + v(get(s, "mutt_dropped_disk_full_total"))
+            + v(socket_drops),
+    )];
     html! {
         p.ok #daemon-up { "The daemon is running." }
+        (chart(&accepted, &lost))
         table.grid #health {
             @for (label, value) in &rows { tr { th { (label) } td { (value) } } }
         }
