@@ -248,6 +248,7 @@ fn udp_table_row(line: &str) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prometheus_client::encoding::prometheus_text::encode;
 
     #[test]
     fn a_proc_net_udp_row_gives_its_inode_and_drops() {
@@ -255,7 +256,6 @@ mod tests {
         assert_eq!(udp_table_row(row), Some((95311, 1234)));
         assert_eq!(udp_table_row("  sl  local_address rem_address   st"), None);
     }
-    use prometheus_client::encoding::prometheus_text::encode;
 
     fn exposition(m: &Metrics) -> String {
         let mut registry = Registry::with_prefix("mutt");
