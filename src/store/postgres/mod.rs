@@ -30,7 +30,7 @@ use super::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    #[error("PostgreSQL {target}: {source}")]
+    #[error("PostgreSQL {target}: {}", chain(.source))]
     Db {
         target: String,
         #[source]
@@ -102,8 +102,22 @@ impl PgError {
     }
 }
 
+/// The driver's error and its causes (`db error: FATAL: password authentication failed ...`,
+/// `error connecting to server: Connection refused ...`): its own text names only the kind.
+/// The server never repeats a password, and the driver's texts hold none.
+fn chain(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 fn is_tls_failure(e: &postgres::Error) -> bool {
-    let text = e.to_string();
+    let text = chain(e);
     text.contains("TLS") || text.contains("SSL") || text.contains("tls")
 }
 
