@@ -482,16 +482,19 @@ fn a_syslog_line_with_a_nul_byte_and_invalid_utf8_round_trips_byte_exact() {
     let daemon = env.start();
     let nul = b"<13>Nov 27 10:00:00 host1 app: before\0after nul".to_vec();
     let latin1 = b"<13>Nov 27 10:00:00 host1 app: caf\xe9 \xff\xfe latin-1".to_vec();
-    env.send_udp(env.syslog_port, &[nul.clone(), latin1.clone()]);
+    // A NUL inside structured data: jsonb refuses the escape \u0000 as text refuses NUL.
+    let sd = b"<13>1 2026-11-27T10:00:00Z host1 app - - [x@1 k=\"a\0b\"] sd nul".to_vec();
+    env.send_udp(env.syslog_port, &[nul.clone(), latin1.clone(), sd.clone()]);
     wait_pg(
         &mut client,
         "SELECT COUNT(*) FROM messages",
         Duration::from_secs(30),
-        |n| n >= 2,
+        |n| n >= 3,
     );
     let rows = client
         .query(
-            "SELECT raw_bytes, raw_message FROM messages ORDER BY wal_seq",
+            "SELECT raw_bytes, raw_message, error_message, syslog_structured_data::text
+             FROM messages ORDER BY wal_seq",
             &[],
         )
         .expect("query");
@@ -499,9 +502,17 @@ fn a_syslog_line_with_a_nul_byte_and_invalid_utf8_round_trips_byte_exact() {
         .iter()
         .map(|r| r.get::<_, Option<Vec<u8>>>(0).expect("raw_bytes kept"))
         .collect();
-    assert_eq!(stored, vec![nul, latin1]);
+    assert_eq!(stored, vec![nul, latin1, sd]);
     let text: String = rows[0].get(1);
     assert!(text.contains("before\u{FFFD}after nul"), "{text:?}");
+    // Stored as a decoded message, not quarantined raw.
+    for r in &rows {
+        assert_eq!(r.get::<_, Option<String>>(2), None, "error_message");
+    }
+    let sd_json: String = rows[2]
+        .get::<_, Option<String>>(3)
+        .expect("structured data");
+    assert!(sd_json.contains("a\u{FFFD}b"), "{sd_json}");
     let (status, stderr) = daemon.terminate();
     assert!(status.success(), "{stderr}");
 }

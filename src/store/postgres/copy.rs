@@ -34,9 +34,47 @@ fn opt_no_nul(s: Option<&str>) -> Option<Cow<'_, str>> {
 }
 
 /// JSON text for a `jsonb` (or `json`) column, sent as it is: jsonb's binary form is a version
-/// byte and the text, so nothing is parsed here.
+/// byte and the text, so nothing is parsed here (but see [`Json::new`]).
 #[derive(Debug)]
-pub(super) struct Json<'a>(pub &'a str);
+pub(super) struct Json<'a>(Cow<'a, str>);
+
+impl<'a> Json<'a> {
+    /// jsonb refuses the escape `\u0000` as text refuses NUL: JSON holding one (a NUL in a
+    /// structured-data value or a varbind string) is parsed and written again with U+FFFD in
+    /// its place. Other JSON is sent untouched.
+    pub(super) fn new(text: &'a str) -> Json<'a> {
+        if !text.contains("\\u0000") {
+            return Json(Cow::Borrowed(text));
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(mut v) => {
+                scrub(&mut v);
+                Json(Cow::Owned(v.to_string()))
+            }
+            Err(_) => Json(Cow::Borrowed(text)),
+        }
+    }
+}
+
+/// Every NUL in the strings and keys of `v` replaced by U+FFFD.
+fn scrub(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(map) => {
+            let old = std::mem::take(map);
+            *map = old
+                .into_iter()
+                .map(|(k, mut v)| {
+                    scrub(&mut v);
+                    (k.replace('\0', "\u{FFFD}"), v)
+                })
+                .collect();
+        }
+        _ => {}
+    }
+}
 
 impl ToSql for Json<'_> {
     fn to_sql(
@@ -144,7 +182,7 @@ struct SnmpValues<'a> {
 }
 
 fn typed(row: &MessageRow) -> (SyslogValues<'_>, SnmpValues<'_>) {
-    let json = row.detail_json.as_deref().map(Json);
+    let json = row.detail_json.as_deref().map(Json::new);
     match &row.detail {
         Detail::Syslog(s) => (
             SyslogValues {
@@ -219,7 +257,7 @@ pub(super) fn copy_messages(
             &at(row.received_at_us),
             &raw,
             &row.validation_errors.is_empty(),
-            &errors.as_deref().map(Json),
+            &errors.as_deref().map(Json::new),
             &rule.map(|r| r.id.as_str()),
             &rule.map(|r| r.name.as_str()),
             &rule.map(|r| r.severity.as_str()),
@@ -279,7 +317,7 @@ pub(super) fn insert_raw(
             &row.source_ip.to_string(),
             &at(row.received_at_us),
             &no_nul(&row.raw_message).as_ref(),
-            &errors.as_deref().map(Json),
+            &errors.as_deref().map(Json::new),
             &no_nul(reason).as_ref(),
             &ctx.collector,
             &ctx.seq(row.seq)?,
@@ -417,6 +455,17 @@ mod tests {
     fn a_nul_becomes_the_replacement_character_and_nothing_else_changes() {
         assert_eq!(no_nul("a\0b"), "a\u{FFFD}b");
         assert!(matches!(no_nul("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn json_with_a_nul_escape_gets_the_replacement_character_and_other_json_is_untouched() {
+        let j = Json::new(r#"{"a\u0000":["x\u0000y",1]}"#);
+        assert_eq!(j.0, "{\"a\u{FFFD}\":[\"x\u{FFFD}y\",1]}");
+        // An escaped backslash before `u0000` is text, not a NUL: the value comes back the same.
+        let escaped = r#"{"k":"a\\u0000"}"#;
+        assert_eq!(Json::new(escaped).0, escaped);
+        let plain = r#"{"k": "v"}"#;
+        assert!(matches!(Json::new(plain).0, Cow::Borrowed(_)));
     }
 
     #[test]
