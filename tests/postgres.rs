@@ -655,6 +655,94 @@ fn postgresql_stopped_during_a_stream_loses_nothing_and_the_collector_catches_up
     assert!(status.success(), "{stderr}");
 }
 
+#[test]
+#[ignore = "needs postgresql and snmptrap"]
+fn snmpv3_traps_with_a_wrong_password_are_counted_per_user_in_postgresql() {
+    need_tool("snmptrap");
+    let pg = PgServer::start();
+    let mut client = pg.create_db("v3");
+    let env = pg_env(&pg, "v3", "v3-1");
+    let creds = env.path("snmpv3_credentials.yaml");
+    std::fs::write(
+        &creds,
+        "snmpv3_credentials:\n  - username: u-sha\n    credentials:\n      - priority: 1\n        \
+         auth_type: SHA\n        auth_password: auth-u-sha\n        priv_type: none\n        \
+         active: true\n",
+    )
+    .expect("write credentials");
+    let mut setup = env.setup.clone();
+    setup.extra.push_str(&format!(
+        "snmpv3:\n  credentials_file: {}\n",
+        creds.display()
+    ));
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    let netsnmp = env.path("netsnmp");
+    std::fs::create_dir_all(&netsnmp).expect("net-snmp dir");
+    let trap = |password: &str, engine: &str| {
+        let status = Command::new("snmptrap")
+            .env("SNMP_PERSISTENT_DIR", &netsnmp)
+            .env("SNMPCONFPATH", &netsnmp)
+            .args(["-v", "3", "-e", &format!("0x80001f8880c0ffee{engine}")])
+            .args([
+                "-u",
+                "u-sha",
+                "-a",
+                "SHA",
+                "-A",
+                password,
+                "-l",
+                "authNoPriv",
+            ])
+            .arg(format!("127.0.0.1:{}", env.snmp_port))
+            .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.3", "i", "3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run snmptrap");
+        assert!(status.success(), "snmptrap");
+    };
+    trap("a-wrong-password", "31");
+    trap("a-wrong-password", "31");
+    let failures = wait_pg(
+        &mut client,
+        "SELECT COALESCE(SUM(num_failures), 0)::bigint FROM snmpv3_auth_failures
+         WHERE username = 'u-sha'",
+        Duration::from_secs(20),
+        |n| n >= 2,
+    );
+    assert_eq!(failures, 2, "both failures counted");
+    assert_eq!(
+        wait_pg(
+            &mut client,
+            "SELECT COUNT(*) FROM messages",
+            Duration::ZERO,
+            |_| true
+        ),
+        0,
+        "an unauthenticated trap is no message"
+    );
+    // The authentic trap is stored and clears the user's row.
+    trap("auth-u-sha", "32");
+    let stored = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'u-sha'",
+        Duration::from_secs(20),
+        |n| n >= 1,
+    );
+    assert_eq!(stored, 1);
+    let rows = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM snmpv3_auth_failures",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert_eq!(rows, 0, "the authentic trap cleared u-sha");
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
 fn run_fails(env: &Env) -> (i32, String) {
     let out = env
         .mutt(&["run"])

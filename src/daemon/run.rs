@@ -536,7 +536,8 @@ fn spawn_pipeline(
             wal,
             || -> Result<Box<dyn MessageSink + Send>, StoreError> {
                 if let Some(settings) = &pg {
-                    return Ok(Box::new(PgStore::open(settings.clone())?));
+                    let store = PgStore::open(settings.clone())?;
+                    return Ok(Box::new(store.with_auth_failures(failures())));
                 }
                 Store::open(&db_path, timeout).map(|s| {
                     Box::new(

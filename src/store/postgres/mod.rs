@@ -11,6 +11,7 @@
 //! - PostgreSQL `text` cannot hold NUL. A NUL in any text is stored as U+FFFD, and a syslog line
 //!   with one (or that is not UTF-8) keeps its exact bytes in `raw_bytes`.
 
+mod auth_failures;
 mod connect;
 mod copy;
 pub mod schema;
@@ -24,6 +25,7 @@ use tracing::{info, warn};
 pub use connect::{PgSettings, PgTls};
 pub use schema::{Migrated, SCHEMA_VERSION};
 
+use super::auth_failures::AuthFailures;
 use super::row::MessageRow;
 use super::writer::MessageSink;
 use super::StoreError;
@@ -125,6 +127,7 @@ fn is_tls_failure(e: &postgres::Error) -> bool {
 pub struct PgStore {
     settings: PgSettings,
     client: Option<Client>,
+    auth_failures: AuthFailures,
 }
 
 impl PgStore {
@@ -138,7 +141,14 @@ impl PgStore {
         Ok(PgStore {
             settings,
             client: Some(client),
+            auth_failures: AuthFailures::default(),
         })
+    }
+
+    /// Bound snmpv3_auth_failures as `failures` says (default: 10,000 users, uncounted).
+    pub fn with_auth_failures(mut self, failures: AuthFailures) -> PgStore {
+        self.auth_failures = failures;
+        self
     }
 
     /// `mutt migrate`: connect, migrate, say what was done.
@@ -234,12 +244,17 @@ impl MessageSink for PgStore {
     }
 
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
-        self.with_tx(|tx, ctx| {
+        let max_users = self.auth_failures.max_users();
+        let over_cap = self.with_tx(|tx, ctx| {
             copy::copy_messages(tx, ctx, rows)?;
+            let over_cap = auth_failures::record(tx, ctx, rows, max_users)?;
             copy::upsert_devices(tx, ctx, rows)?;
             copy::update_rule_counters(tx, ctx, rows)?;
-            set_checkpoint(tx, ctx, last_seq)
-        })
+            set_checkpoint(tx, ctx, last_seq)?;
+            Ok(over_cap)
+        })?;
+        self.auth_failures.committed(over_cap);
+        Ok(())
     }
 
     fn quarantine(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError> {
