@@ -743,6 +743,59 @@ fn snmpv3_traps_with_a_wrong_password_are_counted_per_user_in_postgresql() {
     assert!(status.success(), "{stderr}");
 }
 
+#[test]
+#[ignore = "needs postgresql"]
+fn the_devices_table_stays_within_max_devices_and_the_overflow_is_counted() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("devices");
+    let env = pg_env(&pg, "devices", "devices-1");
+    let mut setup = env.setup.clone();
+    // Continues `storage.database:`, which the harness writes just before these lines.
+    setup.storage_yaml = format!("    max_devices: 2\n{}", setup.storage_yaml);
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    for host in 1..=3 {
+        let s = UdpSocket::bind(format!("127.0.0.{host}:0")).expect("bind a loopback address");
+        s.send_to(
+            format!("<13>Nov 27 10:00:00 dev{host} app: hello from {host}").as_bytes(),
+            ("127.0.0.1", env.syslog_port),
+        )
+        .expect("send");
+        // One address per batch, so which two get rows is the order they came in.
+        daemon.wait_metric("mutt_stored_total", Duration::from_secs(20), |n| n >= host);
+    }
+    let devices: Vec<(String, String)> = client
+        .query(
+            "SELECT source_ip, hostname FROM devices ORDER BY source_ip",
+            &[],
+        )
+        .expect("devices")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        devices,
+        vec![
+            ("127.0.0.1".to_string(), "dev1".to_string()),
+            ("127.0.0.2".to_string(), "dev2".to_string())
+        ]
+    );
+    assert_eq!(daemon.metric("mutt_devices_over_cap_total"), 1);
+    let stored = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert_eq!(
+        stored, 3,
+        "the third device's message is stored all the same"
+    );
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
 fn run_fails(env: &Env) -> (i32, String) {
     let out = env
         .mutt(&["run"])

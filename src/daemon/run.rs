@@ -537,7 +537,11 @@ fn spawn_pipeline(
             || -> Result<Box<dyn MessageSink + Send>, StoreError> {
                 if let Some(settings) = &pg {
                     let store = PgStore::open(settings.clone())?;
-                    return Ok(Box::new(store.with_auth_failures(failures())));
+                    return Ok(Box::new(
+                        store
+                            .with_auth_failures(failures())
+                            .with_devices(max_devices, Some(counted.clone())),
+                    ));
                 }
                 Store::open(&db_path, timeout).map(|s| {
                     Box::new(

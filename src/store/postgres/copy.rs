@@ -344,11 +344,16 @@ struct Device<'a> {
 /// already has becomes `name@address`. Should a concurrent collector still take a name first,
 /// the devices of this batch are skipped (a savepoint keeps the messages) and written with the
 /// device's next message.
+///
+/// At most `max_devices` rows: a new address past it gets no row and is counted in the result
+/// (the count is read in this transaction; two collectors adding at once can pass it by the
+/// new addresses of one batch).
 pub(super) fn upsert_devices(
     tx: &mut Transaction<'_>,
     ctx: &Ctx<'_>,
     rows: &[MessageRow],
-) -> Result<(), PgError> {
+    max_devices: usize,
+) -> Result<u64, PgError> {
     let mut devices: BTreeMap<String, Device<'_>> = BTreeMap::new();
     for row in rows {
         let d = devices.entry(row.source_ip.to_string()).or_insert(Device {
@@ -366,9 +371,10 @@ pub(super) fn upsert_devices(
         }
     }
     if devices.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut sp = tx.savepoint("devices").map_err(|e| ctx.err(e))?;
+    let over_cap = keep_within_cap(&mut sp, ctx, &mut devices, max_devices)?;
     let stmt = sp
         .prepare(
             "INSERT INTO devices (id, hostname, source_ip, last_seen_snmp_version,
@@ -398,12 +404,53 @@ pub(super) fn upsert_devices(
             Ok(_) => {}
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 warn!(device = %ip, "device registry: rows not updated this batch (a name taken meanwhile)");
-                return Ok(());
+                return Ok(over_cap);
             }
             Err(e) => return Err(ctx.err(e)),
         }
     }
-    sp.commit().map_err(|e| ctx.err(e))
+    sp.commit().map_err(|e| ctx.err(e))?;
+    Ok(over_cap)
+}
+
+/// Drop from `devices` the new addresses the table has no room for; returns how many.
+fn keep_within_cap(
+    tx: &mut Transaction<'_>,
+    ctx: &Ctx<'_>,
+    devices: &mut BTreeMap<String, Device<'_>>,
+    max_devices: usize,
+) -> Result<u64, PgError> {
+    let ips: Vec<&str> = devices.keys().map(String::as_str).collect();
+    let known: std::collections::HashSet<String> = tx
+        .query(
+            "SELECT source_ip FROM devices WHERE source_ip = ANY($1)",
+            &[&ips],
+        )
+        .map_err(|e| ctx.err(e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if known.len() == devices.len() {
+        return Ok(0);
+    }
+    let rows: i64 = tx
+        .query_one("SELECT COUNT(*) FROM devices", &[])
+        .map_err(|e| ctx.err(e))?
+        .get(0);
+    let mut room = max_devices.saturating_sub(usize::try_from(rows).unwrap_or(usize::MAX));
+    let mut over_cap = 0;
+    devices.retain(|ip, _| {
+        if known.contains(ip) {
+            true
+        } else if room > 0 {
+            room -= 1;
+            true
+        } else {
+            over_cap += 1;
+            false
+        }
+    });
+    Ok(over_cap)
 }
 
 /// Add the batch's rule hits to `rule_counters`, in rule order.

@@ -16,6 +16,7 @@ mod connect;
 mod copy;
 pub mod schema;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postgres::error::SqlState;
@@ -29,6 +30,7 @@ use super::auth_failures::AuthFailures;
 use super::row::MessageRow;
 use super::writer::MessageSink;
 use super::StoreError;
+use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
@@ -128,6 +130,11 @@ pub struct PgStore {
     settings: PgSettings,
     client: Option<Client>,
     auth_failures: AuthFailures,
+    /// `storage.database.max_devices`, and where its overflow is counted.
+    max_devices: usize,
+    metrics: Option<Arc<Metrics>>,
+    /// The devices table was found full once already (logged once).
+    devices_full_logged: bool,
 }
 
 impl PgStore {
@@ -142,7 +149,18 @@ impl PgStore {
             settings,
             client: Some(client),
             auth_failures: AuthFailures::default(),
+            max_devices: crate::store::devices::DEFAULT_MAX_DEVICES,
+            metrics: None,
+            devices_full_logged: false,
         })
+    }
+
+    /// Bound the devices table at `max_devices` rows (at least 1); new addresses over it are
+    /// counted in `metrics` (`devices_over_cap`).
+    pub fn with_devices(mut self, max_devices: usize, metrics: Option<Arc<Metrics>>) -> PgStore {
+        self.max_devices = max_devices.max(1);
+        self.metrics = metrics;
+        self
     }
 
     /// Bound snmpv3_auth_failures as `failures` says (default: 10,000 users, uncounted).
@@ -189,6 +207,26 @@ impl PgStore {
             }
         }
         result.map_err(StoreError::from)
+    }
+}
+
+impl PgStore {
+    /// Count new addresses a committed batch left without a device row; log the cap once.
+    fn devices_over_cap(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(m) = &self.metrics {
+            Metrics::add(&m.devices_over_cap, n);
+        }
+        if !std::mem::replace(&mut self.devices_full_logged, true) {
+            warn!(
+                max_devices = self.max_devices,
+                "the devices table is full (storage.database.max_devices): messages from new \
+                 addresses are stored without a device row and counted (devices_over_cap); \
+                 this is logged once"
+            );
+        }
     }
 }
 
@@ -244,16 +282,17 @@ impl MessageSink for PgStore {
     }
 
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
-        let max_users = self.auth_failures.max_users();
-        let over_cap = self.with_tx(|tx, ctx| {
+        let (max_users, max_devices) = (self.auth_failures.max_users(), self.max_devices);
+        let (users_over, devices_over) = self.with_tx(|tx, ctx| {
             copy::copy_messages(tx, ctx, rows)?;
-            let over_cap = auth_failures::record(tx, ctx, rows, max_users)?;
-            copy::upsert_devices(tx, ctx, rows)?;
+            let users_over = auth_failures::record(tx, ctx, rows, max_users)?;
+            let devices_over = copy::upsert_devices(tx, ctx, rows, max_devices)?;
             copy::update_rule_counters(tx, ctx, rows)?;
             set_checkpoint(tx, ctx, last_seq)?;
-            Ok(over_cap)
+            Ok((users_over, devices_over))
         })?;
-        self.auth_failures.committed(over_cap);
+        self.auth_failures.committed(users_over);
+        self.devices_over_cap(devices_over);
         Ok(())
     }
 
