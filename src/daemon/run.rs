@@ -358,13 +358,23 @@ fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> 
     let checkpoint = match pg_settings(cfg) {
         // PostgreSQL must answer once at start: the schema is migrated (or refused) here, and a
         // wrong URL, password or sslmode is a configuration error, not an outage to wait out.
-        Some(settings) => PgStore::open(settings)
-            .map_err(|error| DaemonError::Storage {
-                config: cfg.source.clone(),
-                key: error.config_key(),
-                error,
-            })?
-            .checkpoint(),
+        Some(settings) => {
+            warn!(
+                target_db = %settings.target(),
+                collector_id = %settings.collector_id,
+                sqlite = %cfg.storage.database.path.display(),
+                "storage.backend is postgresql: messages, devices, rule counters and SNMPv3 \
+                 failures go there; the web UI, the archiver and webhook alerts are not served \
+                 from PostgreSQL yet (they use the SQLite file)"
+            );
+            PgStore::open(settings)
+                .map_err(|error| DaemonError::Storage {
+                    config: cfg.source.clone(),
+                    key: error.config_key(),
+                    error,
+                })?
+                .checkpoint()
+        }
         None => Store::open(&cfg.storage.database.path, Duration::from_secs(1))
             .and_then(|mut s| s.checkpoint()),
     };
