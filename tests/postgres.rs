@@ -407,8 +407,18 @@ fn logger_and_snmptrap_traffic_is_stored_with_every_field_as_sqlite_stores_it() 
         [origin ip=\"192.0.2.1\"][meta seq=\"7\"] link flap on Gi0/3"
         .to_vec();
 
-    let sqlite = Env::new(Setup::default());
+    // Reverse DNS of 127.0.0.1 may answer either of two names from one lookup to the next:
+    // off, so source_device is the address (or the syslog HOSTNAME) on both.
+    let no_dns = "enrichment:\n  reverse_dns: false\n";
+    let sqlite = Env::new(Setup {
+        extra: no_dns.into(),
+        ..Setup::default()
+    });
     let postgres = pg_env(&pg, "fields", "fields-1");
+    let mut setup = postgres.setup.clone();
+    setup.extra.push_str(no_dns);
+    let postgres = Env { setup, ..postgres };
+    postgres.write_config();
     for env in [&sqlite, &postgres] {
         let daemon = env.start();
         env.send_udp(env.syslog_port, &[udp.clone(), rfc5424.clone()]);
