@@ -52,6 +52,8 @@ struct PgServer {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// `-c name=value` settings besides the harness's own (TLS).
+    settings: Vec<String>,
 }
 
 impl PgServer {
@@ -86,7 +88,34 @@ impl PgServer {
             dir,
             port: free_port(),
             child: None,
+            settings: Vec::new(),
         };
+        server.run();
+        server
+    }
+
+    /// A server that also speaks TLS, with a certificate for 127.0.0.1 that `issuer` signed.
+    fn start_tls(issuer: &rcgen::Issuer<'static, rcgen::KeyPair>) -> PgServer {
+        let mut server = PgServer::start();
+        server.stop();
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+        let cert = params.signed_by(&key, issuer).expect("server certificate");
+        let (uid, gid) = postgres_ids();
+        let crt = server.dir.path().join("server.crt");
+        let pem = server.dir.path().join("server.key");
+        std::fs::write(&crt, cert.pem()).expect("write certificate");
+        std::fs::write(&pem, key.serialize_pem()).expect("write key");
+        for f in [&crt, &pem] {
+            std::os::unix::fs::chown(f, Some(uid), Some(gid)).expect("chown");
+            std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod");
+        }
+        server.settings = vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={}", crt.display()),
+            format!("ssl_key_file={}", pem.display()),
+        ];
         server.run();
         server
     }
@@ -102,6 +131,7 @@ impl PgServer {
             .arg(self.dir.path())
             .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -804,6 +834,74 @@ fn the_devices_table_stays_within_max_devices_and_the_overflow_is_counted() {
     );
     let (status, stderr) = daemon.terminate();
     assert!(status.success(), "{stderr}");
+}
+
+/// A throwaway CA: its PEM and the issuer that signs with it.
+fn test_ca() -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("CA certificate");
+    (cert.pem(), rcgen::Issuer::new(params, key))
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn verify_full_stores_over_tls_and_a_server_signed_by_another_ca_exits_2_naming_sslmode() {
+    let (ca_pem, issuer) = test_ca();
+    let pg = PgServer::start_tls(&issuer);
+    let mut client = pg.create_db("tls");
+    let env = pg_env(&pg, "tls", "tls-1");
+    let ca = env.path("db-ca.pem");
+    std::fs::write(&ca, &ca_pem).expect("write CA");
+    let mut setup = env.setup.clone();
+    setup.storage_yaml = setup.storage_yaml.replace(
+        "sslmode: disable\n",
+        &format!("sslmode: verify-full\n    ca_file: {}\n", ca.display()),
+    );
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    env.send_udp(env.syslog_port, &numbered_lines("tls", 10));
+    let stored = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::from_secs(20),
+        |n| n >= 10,
+    );
+    assert_eq!(stored, 10);
+    let encrypted = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'mutt' AND ssl",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert!(encrypted >= 1, "mutt's session is TLS");
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+
+    // The same server, but the collector trusts another CA.
+    let (other_pem, _) = test_ca();
+    std::fs::write(&ca, other_pem).expect("write the other CA");
+    let (code, stderr) = run_fails(&env);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("storage.postgresql.sslmode"), "{stderr}");
+    eprintln!("{}", stderr.lines().last().unwrap_or(""));
+
+    // require: encrypted, the certificate not checked (libpq's meaning).
+    let mut setup = env.setup.clone();
+    setup.storage_yaml = setup
+        .storage_yaml
+        .replace("sslmode: verify-full\n", "sslmode: require\n");
+    let env = Env { setup, ..env };
+    env.write_config();
+    let out = env.mutt(&["migrate"]).output().expect("migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn run_fails(env: &Env) -> (i32, String) {
