@@ -318,6 +318,22 @@ mod tests {
     }
 
     #[test]
+    fn without_a_password_file_the_password_is_pgpassword() {
+        let mut pg = PostgresqlSection {
+            url: Some(PgUrl("postgresql://m@db/m".parse().expect("url"))),
+            ..PostgresqlSection::default()
+        };
+        load_secrets(Backend::Postgresql, &mut pg, Some("from-env".into())).expect("loads");
+        assert_eq!(pg.password.as_ref().map(Password::expose), Some("from-env"));
+        let mut pg = PostgresqlSection {
+            url: Some(PgUrl("postgresql://m@db/m".parse().expect("url"))),
+            ..PostgresqlSection::default()
+        };
+        load_secrets(Backend::Postgresql, &mut pg, None).expect("loads");
+        assert_eq!(pg.password, None);
+    }
+
+    #[test]
     fn postgresql_needs_a_url_and_verify_full_a_ca() {
         let e = parse("storage:\n  backend: postgresql\n").unwrap_err();
         assert_eq!(e.key, "storage.postgresql.url");
