@@ -836,6 +836,46 @@ fn the_devices_table_stays_within_max_devices_and_the_overflow_is_counted() {
     assert!(status.success(), "{stderr}");
 }
 
+#[test]
+#[ignore = "needs postgresql"]
+fn two_new_addresses_with_one_name_in_one_batch_get_two_device_rows() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("twins");
+    let env = pg_env(&pg, "twins", "twins-1");
+    let mut setup = env.setup.clone();
+    setup.extra.push_str("enrichment:\n  reverse_dns: false\n");
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    for host in [4, 5] {
+        let s = UdpSocket::bind(format!("127.0.0.{host}:0")).expect("bind a loopback address");
+        s.send_to(
+            b"<13>Nov 27 10:00:00 twin app: same name",
+            ("127.0.0.1", env.syslog_port),
+        )
+        .expect("send");
+    }
+    daemon.wait_metric("mutt_stored_total", Duration::from_secs(20), |n| n >= 2);
+    let devices: Vec<(String, String)> = client
+        .query(
+            "SELECT source_ip, hostname FROM devices ORDER BY source_ip",
+            &[],
+        )
+        .expect("devices")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        devices,
+        vec![
+            ("127.0.0.4".to_string(), "twin".to_string()),
+            ("127.0.0.5".to_string(), "twin@127.0.0.5".to_string())
+        ]
+    );
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
 /// A throwaway CA: its PEM and the issuer that signs with it.
 fn test_ca() -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
     let key = rcgen::KeyPair::generate().expect("key");

@@ -339,8 +339,8 @@ struct Device<'a> {
     at_us: i64,
 }
 
-/// Upsert the batch's devices, one statement per address, in address order (two collectors
-/// updating the same devices lock them in the same order: no deadlock). A name another address
+/// Upsert the batch's devices, in one statement, in address order (two collectors updating the
+/// same devices lock them in the same order: no deadlock). A name another address
 /// already has becomes `name@address`. Should a concurrent collector still take a name first,
 /// the devices of this batch are skipped (a savepoint keeps the messages) and written with the
 /// device's next message.
@@ -375,39 +375,59 @@ pub(super) fn upsert_devices(
     }
     let mut sp = tx.savepoint("devices").map_err(|e| ctx.err(e))?;
     let over_cap = keep_within_cap(&mut sp, ctx, &mut devices, max_devices)?;
-    let stmt = sp
-        .prepare(
-            "INSERT INTO devices (id, hostname, source_ip, last_seen_snmp_version,
-                 last_seen_syslog, first_seen, last_updated)
-             SELECT $1, CASE WHEN EXISTS (SELECT 1 FROM devices
-                                          WHERE hostname = $2 AND source_ip <> $3)
-                             THEN $2 || '@' || $3 ELSE $2 END, $3, $4, $5, $6, $6
-             ON CONFLICT (source_ip) DO UPDATE SET
-                 hostname = CASE WHEN EXISTS (SELECT 1 FROM devices d
-                                              WHERE d.hostname = excluded.hostname
-                                                AND d.source_ip <> excluded.source_ip)
-                                 THEN devices.hostname ELSE excluded.hostname END,
-                 last_updated = GREATEST(devices.last_updated, excluded.last_updated),
-                 last_seen_snmp_version =
-                     COALESCE(excluded.last_seen_snmp_version, devices.last_seen_snmp_version),
-                 last_seen_syslog = devices.last_seen_syslog OR excluded.last_seen_syslog",
-        )
-        .map_err(|e| ctx.err(e))?;
+    // One statement for the whole batch (a round trip per device cost more than the COPY).
+    // Its subqueries see the table as it was before the statement, so a name two new addresses
+    // of this batch share is made unique here: the second and later get `name@address`.
+    let mut ids = Vec::with_capacity(devices.len());
+    let mut names = Vec::with_capacity(devices.len());
+    let mut ips = Vec::with_capacity(devices.len());
+    let mut versions = Vec::with_capacity(devices.len());
+    let mut syslog = Vec::with_capacity(devices.len());
+    let mut times = Vec::with_capacity(devices.len());
+    let mut taken = std::collections::HashSet::new();
     for (ip, d) in &devices {
-        let id = uuid::Uuid::now_v7().to_string();
         let name: String = no_nul(d.name).chars().take(255).collect();
-        let result = sp.execute(
-            &stmt,
-            &[&id, &name, ip, &d.snmp_version, &d.syslog, &at(d.at_us)],
-        );
-        match result {
-            Ok(_) => {}
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                warn!(device = %ip, "device registry: rows not updated this batch (a name taken meanwhile)");
-                return Ok(over_cap);
-            }
-            Err(e) => return Err(ctx.err(e)),
+        let name = if taken.insert(name.clone()) {
+            name
+        } else {
+            format!("{name}@{ip}")
+        };
+        ids.push(uuid::Uuid::now_v7().to_string());
+        names.push(name);
+        ips.push(ip.as_str());
+        versions.push(d.snmp_version);
+        syslog.push(d.syslog);
+        times.push(at(d.at_us));
+    }
+    let result = sp.execute(
+        "INSERT INTO devices (id, hostname, source_ip, last_seen_snmp_version,
+             last_seen_syslog, first_seen, last_updated)
+         SELECT d.id,
+                CASE WHEN EXISTS (SELECT 1 FROM devices x
+                                  WHERE x.hostname = d.name AND x.source_ip <> d.ip)
+                     THEN d.name || '@' || d.ip ELSE d.name END,
+                d.ip, d.version, d.syslog, d.at, d.at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[],
+                     $6::timestamptz[]) AS d(id, name, ip, version, syslog, at)
+         ORDER BY d.ip
+         ON CONFLICT (source_ip) DO UPDATE SET
+             hostname = CASE WHEN EXISTS (SELECT 1 FROM devices x
+                                          WHERE x.hostname = excluded.hostname
+                                            AND x.source_ip <> excluded.source_ip)
+                             THEN devices.hostname ELSE excluded.hostname END,
+             last_updated = GREATEST(devices.last_updated, excluded.last_updated),
+             last_seen_snmp_version =
+                 COALESCE(excluded.last_seen_snmp_version, devices.last_seen_snmp_version),
+             last_seen_syslog = devices.last_seen_syslog OR excluded.last_seen_syslog",
+        &[&ids, &names, &ips, &versions, &syslog, &times],
+    );
+    match result {
+        Ok(_) => {}
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            warn!("device registry: rows not updated this batch (a name taken meanwhile)");
+            return Ok(over_cap);
         }
+        Err(e) => return Err(ctx.err(e)),
     }
     sp.commit().map_err(|e| ctx.err(e))?;
     Ok(over_cap)
