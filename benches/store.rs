@@ -3,6 +3,10 @@
 //! 1,000 devices whose clocks are a few seconds apart, as a real network sends: each device's
 //! rows land in its own place of `idx_source_ip` and the device times arrive slightly out of
 //! order in `idx_timestamp`.
+//!
+//! The same rows through the PostgreSQL sink (binary COPY, devices, checkpoint) when
+//! `MUTT_BENCH_PG_URL` names a scratch database, e.g. `postgresql://postgres@127.0.0.1:5432/bench`
+//! (the schema is created there; a password comes from PGPASSWORD).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -10,6 +14,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mutt::decode::syslog::{parse, ParseContext};
 use mutt::model::{MessageKind, Transport};
+use mutt::store::postgres::{PgSettings, PgStore, PgTls};
 use mutt::store::{Detail, MessageRow, MessageSink, Store};
 
 fn rows(n: usize, base: u64) -> Vec<MessageRow> {
@@ -80,5 +85,43 @@ fn bench_store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_store);
+fn bench_postgres(c: &mut Criterion) {
+    let Ok(url) = std::env::var("MUTT_BENCH_PG_URL") else {
+        eprintln!("store_postgres: skipped (set MUTT_BENCH_PG_URL to a scratch database)");
+        return;
+    };
+    let mut config: postgres::Config = url.parse().expect("MUTT_BENCH_PG_URL is a URL");
+    if let Ok(password) = std::env::var("PGPASSWORD") {
+        config.password(password);
+    }
+    let settings = PgSettings {
+        config,
+        tls: PgTls::Disable,
+        collector_id: "bench".into(),
+    };
+    let mut store = PgStore::open(settings).expect("connect and migrate");
+    let mut next = store.checkpoint().expect("checkpoint");
+    let mut group = c.benchmark_group("store_postgres");
+    group.measurement_time(Duration::from_secs(5));
+    for batch in [100usize, 1000, 10_000] {
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_function(format!("syslog_rows_per_transaction_{batch}"), |b| {
+            b.iter_batched(
+                || {
+                    let r = rows(batch, next);
+                    next += batch as u64;
+                    r
+                },
+                |r| {
+                    let last = r.last().map_or(0, |x| x.seq);
+                    store.write_batch(&r, last).expect("write");
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_store, bench_postgres);
 criterion_main!(benches);

@@ -45,6 +45,8 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Create or upgrade the database schema (storage.backend: PostgreSQL or SQLite), then exit.
+    Migrate,
     /// Check the configuration and the rules file, then exit.
     CheckConfig,
     /// Show how MUTT decodes messages, as JSON, one object per message.
@@ -265,6 +267,11 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
             daemon::private_files();
             daemon::init_logging(&cfg)?;
             daemon::run(&cfg)?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let cfg = load_config(&cli.config)?;
+            println!("migrate: {}", daemon::migrate(&cfg)?);
             Ok(())
         }
         Command::Replay { wal_dir, quiet } => {

@@ -13,6 +13,7 @@
 //!   turned off), with a note in the log.
 
 mod outputs;
+mod postgresql;
 mod sections;
 mod values;
 mod web;
@@ -27,6 +28,7 @@ pub use outputs::{
     Backoff, CaFile, OutputsSection, Retention, WebhookTarget, WebhookUrl, DEFAULT_STORM_WINDOW,
     DEFAULT_TARGET,
 };
+pub use postgresql::{Backend, CollectorId, Password, PgUrl, PostgresqlSection, SslMode};
 pub use sections::*;
 pub use values::{
     parse_utc_offset, AddressBlock, EngineId, LogFormat, LogLevel, UtcOffset, WalSync,
@@ -55,6 +57,9 @@ pub struct Config {
     pub enrichment: EnrichmentSection,
     pub metrics: MetricsSection,
     pub web: WebSection,
+    /// This collector's name in a shared database (default: the host name); also accepted as
+    /// `storage.collector_id`. Resolved at load into `storage.collector_id`.
+    pub collector_id: Option<CollectorId>,
     /// Where the file was read from (for messages); not a key.
     #[serde(skip)]
     pub source: PathBuf,
@@ -103,8 +108,48 @@ impl Config {
         cfg.listeners.snmp.port.get_or_insert(Port(5162));
         cfg.listeners.syslog.port.get_or_insert(Port(5514));
         cfg.check(text)?;
+        cfg.resolve_storage(text, std::env::var("PGPASSWORD").ok())?;
         cfg.syslog_tls_server = cfg.tls_server_config(text)?;
         Ok(cfg)
+    }
+
+    /// The collector id (top level or under storage, not both), the PostgreSQL password and CA.
+    fn resolve_storage(
+        &mut self,
+        text: &str,
+        pgpassword: Option<String>,
+    ) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: self.source.clone(),
+            line: line_of_key(text, key),
+            key: key.to_string(),
+            message,
+        };
+        let id = match (self.collector_id.take(), self.storage.collector_id.take()) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "storage.collector_id",
+                    "also set at the top level (collector_id); keep one".into(),
+                ))
+            }
+            (Some(id), None) | (None, Some(id)) => id,
+            (None, None) => CollectorId::from_host_name(),
+        };
+        self.storage.collector_id = Some(id);
+        postgresql::load_secrets(
+            self.storage.backend,
+            &mut self.storage.postgresql,
+            pgpassword,
+        )
+        .map_err(|(key, message)| err(key, message))
+    }
+
+    /// This collector's id (resolved at load; the host name when the file names none).
+    pub fn collector_id(&self) -> CollectorId {
+        self.storage
+            .collector_id
+            .clone()
+            .unwrap_or_else(CollectorId::from_host_name)
     }
 
     fn check(&self, text: &str) -> Result<(), ConfigError> {

@@ -384,7 +384,12 @@ impl Default for ArchiverSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
+    /// `sqlite` (the default) or `postgresql` (postgresql.rs).
+    pub backend: super::Backend,
     pub database: DatabaseSection,
+    pub postgresql: super::PostgresqlSection,
+    /// This collector's name in a shared database; the top-level `collector_id` is the same key.
+    pub collector_id: Option<super::CollectorId>,
     pub file_buffer: FileBufferSection,
     pub archiver: ArchiverSection,
 }

@@ -18,7 +18,7 @@ use crate::{ingest, pipeline, wal};
 
 pub use process::{init_logging, private_files};
 pub use resources::Resources;
-pub use run::{bind_sockets, replay, run};
+pub use run::{bind_sockets, migrate, replay, run};
 pub use web::{serve as serve_web, web_config};
 
 /// Why the daemon, or a command that loads what it loads, could not run. Each variant carries
@@ -78,6 +78,14 @@ pub enum DaemonError {
          are stored at the next start"
     )]
     NotDrained { timeout_seconds: u64, left: u64 },
+    /// PostgreSQL refused at start: unreachable, a wrong password or sslmode, a newer schema.
+    /// `key` is the setting to check.
+    #[error("{}: {key}: {error}", .config.display())]
+    Storage {
+        config: PathBuf,
+        key: &'static str,
+        error: crate::store::postgres::PgError,
+    },
     /// `mutt web`: the UI cannot be started (its port, its thread).
     #[error("{0}")]
     Web(#[from] mutt_web::WebError),
@@ -95,7 +103,8 @@ impl DaemonError {
             DaemonError::Config(_)
             | DaemonError::Rules(_)
             | DaemonError::Credentials(_)
-            | DaemonError::MibDir { .. } => EXIT_CONFIG,
+            | DaemonError::MibDir { .. }
+            | DaemonError::Storage { .. } => EXIT_CONFIG,
             DaemonError::Wal(_)
             | DaemonError::EngineFile(_)
             | DaemonError::Bind(_)

@@ -48,7 +48,8 @@ use crate::pipeline::reload::{ReloadRequest, Reloader, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules};
 use crate::store::auth_failures::AuthFailures;
 use crate::store::devices::DeviceRegistry;
-use crate::store::Store;
+use crate::store::postgres::{PgSettings, PgStore, PgTls};
+use crate::store::{MessageSink, Store, StoreError};
 use crate::wal::{self, WalHandle};
 
 /// How often the main thread evaluates health.
@@ -355,10 +356,30 @@ fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> 
     );
     // Records the checkpoint covers may have been torn off the WAL by a power loss (relaxed sync):
     // their sequence numbers must not be reused, or the drain would skip the new records.
-    match Store::open(&cfg.storage.database.path, Duration::from_secs(1)).and_then(|mut s| {
-        use crate::store::MessageSink;
-        s.checkpoint()
-    }) {
+    let checkpoint = match pg_settings(cfg) {
+        // PostgreSQL must answer once at start: the schema is migrated (or refused) here, and a
+        // wrong URL, password or sslmode is a configuration error, not an outage to wait out.
+        Some(settings) => {
+            warn!(
+                target_db = %settings.target(),
+                collector_id = %settings.collector_id,
+                sqlite = %cfg.storage.database.path.display(),
+                "storage.backend is postgresql: messages, devices, rule counters and SNMPv3 \
+                 failures go there; the web UI, the archiver and webhook alerts are not served \
+                 from PostgreSQL yet (they use the SQLite file)"
+            );
+            PgStore::open(settings)
+                .map_err(|error| DaemonError::Storage {
+                    config: cfg.source.clone(),
+                    key: error.config_key(),
+                    error,
+                })?
+                .checkpoint()
+        }
+        None => Store::open(&cfg.storage.database.path, Duration::from_secs(1))
+            .and_then(|mut s| s.checkpoint()),
+    };
+    match checkpoint {
         Ok(checkpoint) => writer.continue_after(checkpoint),
         Err(e) => warn!(error = %e, "database not readable at start; processing will retry"),
     }
@@ -522,23 +543,97 @@ fn spawn_pipeline(
     let max_failure_users = cfg.snmpv3.max_auth_failure_users;
     let max_devices = cfg.storage.database.max_devices;
     let storm_window = cfg.outputs.storm_window();
+    let pg = pg_settings(cfg);
     threads::spawn(health, "mutt-drain", move || {
         let counted = metrics.clone();
         let failures = || AuthFailures::new(max_failure_users, Some(counted.clone()));
         let devices = || DeviceRegistry::new(max_devices, Some(counted.clone()));
         pipeline::run(
             wal,
-            || {
+            || -> Result<Box<dyn MessageSink + Send>, StoreError> {
+                if let Some(settings) = &pg {
+                    let store = PgStore::open(settings.clone())?;
+                    return Ok(Box::new(
+                        store
+                            .with_auth_failures(failures())
+                            .with_devices(max_devices, Some(counted.clone())),
+                    ));
+                }
                 Store::open(&db_path, timeout).map(|s| {
-                    s.with_auth_failures(failures())
-                        .with_devices(devices())
-                        .with_storm_window(storm_window)
+                    Box::new(
+                        s.with_auth_failures(failures())
+                            .with_devices(devices())
+                            .with_storm_window(storm_window),
+                    ) as Box<dyn MessageSink + Send>
                 })
             },
             rules,
             opts,
             metrics,
             control,
+        )
+    })
+}
+
+/// The PostgreSQL sink's settings when `storage.backend` is postgresql, else None.
+pub fn pg_settings(cfg: &Config) -> Option<PgSettings> {
+    use crate::config::{Backend, SslMode};
+    let pg = &cfg.storage.postgresql;
+    if cfg.storage.backend != Backend::Postgresql {
+        return None;
+    }
+    let mut config = pg.url.as_ref()?.0.clone();
+    if let Some(p) = &pg.password {
+        config.password(p.expose());
+    }
+    config.application_name("mutt");
+    config.connect_timeout(Duration::from_secs(10));
+    let tls = match pg.sslmode {
+        SslMode::Disable => PgTls::Disable,
+        SslMode::Prefer => PgTls::Prefer,
+        SslMode::Require => PgTls::Require,
+        SslMode::VerifyFull => PgTls::VerifyFull(
+            pg.ca
+                .as_ref()
+                .map(|ca| ca.certificates().to_vec())
+                .unwrap_or_default(),
+        ),
+    };
+    Some(PgSettings {
+        config,
+        tls,
+        collector_id: cfg.collector_id().0,
+    })
+}
+
+/// `mutt migrate`: create or upgrade the PostgreSQL schema (SQLite files migrate on open).
+pub fn migrate(cfg: &Config) -> Result<String, DaemonError> {
+    let Some(settings) = pg_settings(cfg) else {
+        let store = Store::open(&cfg.storage.database.path, Duration::from_secs(1));
+        store.map_err(|e| DaemonError::Pipeline(pipeline::PipelineError::from(e)))?;
+        return Ok(format!(
+            "SQLite {}: schema {}",
+            cfg.storage.database.path.display(),
+            crate::store::schema::SCHEMA_VERSION
+        ));
+    };
+    let m = PgStore::migrate(&settings).map_err(|error| DaemonError::Storage {
+        config: cfg.source.clone(),
+        key: error.config_key(),
+        error,
+    })?;
+    Ok(if m.from == m.to {
+        format!(
+            "PostgreSQL {}: schema {} (up to date)",
+            settings.target(),
+            m.to
+        )
+    } else {
+        format!(
+            "PostgreSQL {}: schema {} -> {}",
+            settings.target(),
+            m.from,
+            m.to
         )
     })
 }

@@ -52,6 +52,11 @@ impl AuthFailures {
         }
     }
 
+    /// The bound of the table's rows (the PostgreSQL writer applies it too).
+    pub fn max_users(&self) -> usize {
+        self.max_users
+    }
+
     /// Count the batch's failures and clear users whose message may clear them, in row order.
     /// Discarded rows count too: a rule that hides a message does not make its sender authentic.
     /// Returns the failures not recorded because the table was full; pass it to

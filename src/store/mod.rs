@@ -1,4 +1,5 @@
-//! SQLite storage: the schema and its migrations, and the single writer connection.
+//! SQLite storage: the schema and its migrations, and the single writer connection. (PostgreSQL,
+//! for several collectors into one database, is in postgres/ behind the same `MessageSink`.)
 //!
 //! Exactly one connection writes. Each batch is one transaction holding its rows, the device
 //! registry updates, the rule counters and the new WAL checkpoint, so a batch is stored whole or
@@ -8,6 +9,7 @@ pub mod auth_failures;
 pub mod devices;
 mod insert;
 pub mod outbox;
+pub mod postgres;
 mod row;
 pub mod schema;
 mod static_bind;

@@ -29,6 +29,9 @@ pub enum StoreError {
     },
     #[error("database {path}: mutt_checkpoint.wal_seq is {value}, not a WAL sequence")]
     BadCheckpoint { path: PathBuf, value: i64 },
+    /// `storage.backend: postgresql` (store/postgres/).
+    #[error("{0}")]
+    Postgres(#[from] super::postgres::PgError),
 }
 
 impl StoreError {
@@ -43,6 +46,7 @@ impl StoreError {
         use rusqlite::ErrorCode::*;
         match self {
             StoreError::Dir { .. } | StoreError::BadCheckpoint { .. } => true,
+            StoreError::Postgres(e) => e.is_transient(),
             StoreError::Sqlite { source, .. } => match source {
                 rusqlite::Error::SqliteFailure(e, _) => matches!(
                     e.code,
@@ -84,6 +88,25 @@ pub trait MessageSink {
     /// Make every committed write durable (fsync), whatever the sink's usual sync policy. Called
     /// before WAL segments the checkpoint covers are deleted.
     fn sync(&mut self) -> Result<(), StoreError>;
+}
+
+/// The daemon picks the sink by `storage.backend` at run time.
+impl MessageSink for Box<dyn MessageSink + Send> {
+    fn checkpoint(&mut self) -> Result<u64, StoreError> {
+        (**self).checkpoint()
+    }
+    fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
+        (**self).write_batch(rows, last_seq)
+    }
+    fn quarantine(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError> {
+        (**self).quarantine(row, reason)
+    }
+    fn dead_letter(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError> {
+        (**self).dead_letter(row, reason)
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        (**self).sync()
+    }
 }
 
 pub struct Store {

@@ -55,6 +55,8 @@ pub struct Setup {
     pub daemon_yaml: String,
     /// Lines added under `metrics:` (indented two spaces).
     pub metrics_yaml: String,
+    /// Lines added under `storage:` (indented two spaces).
+    pub storage_yaml: String,
 }
 
 impl Default for Setup {
@@ -66,6 +68,7 @@ impl Default for Setup {
             batch_write_size: 100,
             daemon_yaml: String::new(),
             metrics_yaml: String::new(),
+            storage_yaml: String::new(),
         }
     }
 }
@@ -118,7 +121,7 @@ impl Env {
             "daemon:\n  log_level: DEBUG\n  log_file: {d}/logs/mutt.log\n  pid_file: {d}/mutt.pid\n{daemon_yaml}\
              listeners:\n  snmp:\n    bind: 127.0.0.1\n    port: {snmp}\n  syslog:\n    bind: 127.0.0.1\n    port: {syslog}\n    protocol: [udp, tcp]\n\
              processor:\n  batch_write_size: {batch}\n  queue_max_size: {queue}\n  batch_timeout_seconds: 1\n\
-             storage:\n  database:\n    path: {d}/data/messages.db\n    connection_timeout: {timeout}\n\
+             storage:\n  database:\n    path: {d}/data/messages.db\n    connection_timeout: {timeout}\n{storage_yaml}\
              pattern_matching:\n  rules_file: {d}/alert_rules.yaml\n  reload_interval_seconds: 300\n\
              wal:\n  path: {d}/wal\n  segment_size_mb: 1\n  sync: interval\n  sync_interval_ms: 50\n  max_size_mb: 64\n\
              metrics:\n  listen: 127.0.0.1:0\n{metrics_yaml}\
@@ -131,6 +134,7 @@ impl Env {
             extra = s.extra,
             daemon_yaml = s.daemon_yaml,
             metrics_yaml = s.metrics_yaml,
+            storage_yaml = s.storage_yaml,
         );
         std::fs::write(self.config_path(), config).expect("write config");
         std::fs::write(self.path("alert_rules.yaml"), &s.rules).expect("write rules");

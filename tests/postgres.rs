@@ -1,0 +1,1015 @@
+//! `storage.backend: postgresql` against a real, private PostgreSQL that each test starts (Debian's
+//! `postgresql` package; .ci/run installs it): every field as SQLite stores it, bytes that
+//! PostgreSQL text cannot hold, two collectors killed with -9 into one database, an outage of the
+//! database, and a refused password at start.
+
+mod common;
+
+use std::io::Read;
+use std::net::{TcpListener, UdpSocket};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The superuser's password in the test servers (TCP logins need it: scram-sha-256).
+const PG_PASSWORD: &str = "pg-test-secret-4711";
+
+/// The directory of initdb and postgres; panics when PostgreSQL is not installed.
+fn pg_bin() -> PathBuf {
+    let found = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists() && bin.join("postgres").exists())
+        .max();
+    found.expect(
+        "postgresql is not installed (no /usr/lib/postgresql/*/bin/initdb); .ci/run installs it",
+    )
+}
+
+fn postgres_ids() -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .expect("run id");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("the postgres user exists")
+    };
+    (id("-u"), id("-g"))
+}
+
+/// A private PostgreSQL on a free loopback port, in a temporary directory owned by `postgres`;
+/// stopped when dropped.
+struct PgServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+    /// `-c name=value` settings besides the harness's own (TLS).
+    settings: Vec<String>,
+}
+
+impl PgServer {
+    fn start() -> PgServer {
+        let bin = pg_bin();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (uid, gid) = postgres_ids();
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown the tempdir");
+        let pwfile = dir.path().join("pwfile");
+        std::fs::write(&pwfile, PG_PASSWORD).expect("write pwfile");
+        std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).expect("chown pwfile");
+        let out = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args([
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+            ])
+            .args(["--locale=C", "--encoding=UTF8", "-U", "postgres"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut server = PgServer {
+            dir,
+            port: free_port(),
+            child: None,
+            settings: Vec::new(),
+        };
+        server.run();
+        server
+    }
+
+    /// A server that also speaks TLS, with a certificate for 127.0.0.1 that `issuer` signed.
+    fn start_tls(issuer: &rcgen::Issuer<'static, rcgen::KeyPair>) -> PgServer {
+        let mut server = PgServer::start();
+        server.stop();
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+        let cert = params.signed_by(&key, issuer).expect("server certificate");
+        let (uid, gid) = postgres_ids();
+        let crt = server.dir.path().join("server.crt");
+        let pem = server.dir.path().join("server.key");
+        std::fs::write(&crt, cert.pem()).expect("write certificate");
+        std::fs::write(&pem, key.serialize_pem()).expect("write key");
+        for f in [&crt, &pem] {
+            std::os::unix::fs::chown(f, Some(uid), Some(gid)).expect("chown");
+            std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod");
+        }
+        server.settings = vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={}", crt.display()),
+            format!("ssl_key_file={}", pem.display()),
+        ];
+        server.run();
+        server
+    }
+
+    /// Start the postmaster (as `postgres`) and wait until it accepts a login.
+    fn run(&mut self) {
+        let (uid, gid) = postgres_ids();
+        let data = self.dir.path().join("data");
+        let child = Command::new(pg_bin().join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .uid(uid)
+            .gid(gid)
+            .spawn()
+            .expect("start postgres");
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(60);
+        while self.try_connect("postgres").is_err() {
+            assert!(Instant::now() < until, "postgres did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Fast shutdown (SIGINT: sessions are cut, the server exits cleanly) and wait for it.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), libc::SIGINT);
+            wait_timeout(&mut child, Duration::from_secs(30));
+        }
+    }
+
+    fn try_connect(&self, db: &str) -> Result<postgres::Client, postgres::Error> {
+        postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .user("postgres")
+            .password(PG_PASSWORD)
+            .dbname(db)
+            .connect(postgres::NoTls)
+    }
+
+    /// A new database, and a client on it.
+    fn create_db(&self, name: &str) -> postgres::Client {
+        let mut admin = self.try_connect("postgres").expect("connect");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        self.try_connect(name).expect("connect to the new database")
+    }
+
+    /// The `storage:` lines of a collector writing into `db` as `collector_id`, its password in
+    /// a file in `env`.
+    fn storage_yaml(&self, env: &Env, db: &str) -> String {
+        let pwfile = env.path("pgpass");
+        std::fs::write(&pwfile, format!("{PG_PASSWORD}\n")).expect("write pgpass");
+        format!(
+            "  backend: postgresql\n  postgresql:\n    url: postgresql://postgres@127.0.0.1:{}/{db}\n    \
+             password_file: {}\n    sslmode: disable\n",
+            self.port,
+            pwfile.display()
+        )
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An Env whose daemon stores into `db` on `pg` as `collector`.
+fn pg_env(pg: &PgServer, db: &str, collector: &str) -> Env {
+    let env = Env::new(Setup::default());
+    let mut setup = env.setup.clone();
+    setup.storage_yaml = pg.storage_yaml(&env, db);
+    setup.extra = format!("collector_id: {collector}\n");
+    let env = Env { setup, ..env };
+    env.write_config();
+    env
+}
+
+/// Poll `sql`'s single bigint until `done` or `timeout`; returns the last value.
+fn wait_pg(
+    client: &mut postgres::Client,
+    sql: &str,
+    timeout: Duration,
+    done: impl Fn(i64) -> bool,
+) -> i64 {
+    let until = Instant::now() + timeout;
+    loop {
+        let n: i64 = client.query_one(sql, &[]).expect(sql).get(0);
+        if done(n) || Instant::now() >= until {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One datagram as a real client sends it: `run` gets the port of a socket here, and the first
+/// datagram that arrives on it is returned.
+fn capture_udp(run: impl FnOnce(u16)) -> Vec<u8> {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let port = s.local_addr().expect("addr").port();
+    run(port);
+    let mut buf = vec![0u8; 65_536];
+    let n = s.recv(&mut buf).expect("a datagram from the client");
+    buf.truncate(n);
+    buf
+}
+
+/// What a TCP client writes on one connection until it closes.
+fn capture_tcp(run: impl FnOnce(u16)) -> Vec<u8> {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let handle = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().expect("accept");
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut bytes = Vec::new();
+        c.read_to_end(&mut bytes).expect("read");
+        bytes
+    });
+    run(port);
+    handle.join().expect("capture thread")
+}
+
+fn logger(args: &[&str], port: u16, tag: &str, text: &str) {
+    let status = Command::new("logger")
+        .args(["-n", "127.0.0.1", "-P", &port.to_string()])
+        .args(args)
+        .args(["-t", tag, text])
+        .status()
+        .expect("run logger");
+    assert!(status.success(), "logger failed");
+}
+
+fn snmptrap(port: u16) {
+    let out = Command::new("snmptrap")
+        .env("MIBS", "")
+        .args(["-M", "/nonexistent", "-v", "2c", "-c", "public"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.2", "i", "2"])
+        .args(["1.3.6.1.2.1.1.5.0", "s", "core-sw1 Gi0/2 \"down\""])
+        .output()
+        .expect("run snmptrap");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The columns compared between the two backends: (name, SQLite expression, PostgreSQL
+/// expression), both giving text or NULL. JSON columns are compared parsed (jsonb orders keys).
+const COMPARED: &[(&str, &str, &str)] = &[
+    ("type", "type", "type"),
+    ("source_ip", "source_ip", "source_ip"),
+    ("source_device", "source_device", "source_device"),
+    ("raw_message", "raw_message", "raw_message"),
+    (
+        "validated",
+        "CAST(validated AS TEXT)",
+        "(validated::int)::text",
+    ),
+    ("matched_rule_id", "matched_rule_id", "matched_rule_id"),
+    (
+        "matched_rule_name",
+        "matched_rule_name",
+        "matched_rule_name",
+    ),
+    ("match_severity", "match_severity", "match_severity"),
+    (
+        "stored_to_db",
+        "CAST(stored_to_db AS TEXT)",
+        "(stored_to_db::int)::text",
+    ),
+    ("transport", "transport", "transport"),
+    (
+        "truncated",
+        "CAST(truncated AS TEXT)",
+        "(truncated::int)::text",
+    ),
+    (
+        "raw_bytes",
+        "CASE WHEN raw_bytes IS NOT NULL THEN lower(hex(raw_bytes)) END",
+        "encode(raw_bytes, 'hex')",
+    ),
+    ("syslog_facility", "syslog_facility", "syslog_facility"),
+    (
+        "syslog_level",
+        "CAST(syslog_level AS TEXT)",
+        "syslog_level::text",
+    ),
+    ("syslog_program", "syslog_program", "syslog_program"),
+    (
+        "syslog_process_id",
+        "CAST(syslog_process_id AS TEXT)",
+        "syslog_process_id::text",
+    ),
+    ("syslog_tag", "syslog_tag", "syslog_tag"),
+    ("syslog_hostname", "syslog_hostname", "syslog_hostname"),
+    ("syslog_msgid", "syslog_msgid", "syslog_msgid"),
+    ("syslog_format", "syslog_format", "syslog_format"),
+    ("snmp_oid", "snmp_oid", "snmp_oid"),
+    ("snmp_trap_type", "snmp_trap_type", "snmp_trap_type"),
+    ("snmp_version", "snmp_version", "snmp_version"),
+    (
+        "snmp_community_string",
+        "snmp_community_string",
+        "snmp_community_string",
+    ),
+    (
+        "snmp_security_name",
+        "snmp_security_name",
+        "snmp_security_name",
+    ),
+    ("snmp_engine_id", "snmp_engine_id", "snmp_engine_id"),
+    (
+        "snmp_security_level",
+        "snmp_security_level",
+        "snmp_security_level",
+    ),
+    ("snmp_pdu_type", "snmp_pdu_type", "snmp_pdu_type"),
+    (
+        "snmp_request_id",
+        "CAST(snmp_request_id AS TEXT)",
+        "snmp_request_id::text",
+    ),
+    ("snmp_agent_addr", "snmp_agent_addr", "snmp_agent_addr"),
+    (
+        "snmp_uptime",
+        "CAST(snmp_uptime AS TEXT)",
+        "snmp_uptime::text",
+    ),
+];
+
+const JSON_COMPARED: &[&str] = &[
+    "validation_errors",
+    "syslog_structured_data",
+    "snmp_varbinds",
+];
+
+type Stored = Vec<(Vec<Option<String>>, Vec<Option<serde_json::Value>>)>;
+
+fn parse_json(text: Option<String>) -> Option<serde_json::Value> {
+    text.map(|t| serde_json::from_str(&t).expect("stored JSON parses"))
+}
+
+fn sqlite_rows(env: &Env) -> Stored {
+    let columns: Vec<&str> = COMPARED.iter().map(|c| c.1).collect();
+    let sql = format!(
+        "SELECT {}, {} FROM messages ORDER BY type, raw_message",
+        columns.join(", "),
+        JSON_COMPARED.join(", ")
+    );
+    let db = env.db();
+    let mut stmt = db.prepare(&sql).expect("prepare");
+    let rows = stmt
+        .query_map([], |r| {
+            let plain = (0..COMPARED.len())
+                .map(|i| r.get::<_, Option<String>>(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let json = (0..JSON_COMPARED.len())
+                .map(|i| {
+                    r.get::<_, Option<String>>(COMPARED.len() + i)
+                        .map(parse_json)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((plain, json))
+        })
+        .expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
+
+fn pg_rows(client: &mut postgres::Client) -> Stored {
+    let columns: Vec<&str> = COMPARED.iter().map(|c| c.2).collect();
+    let json: Vec<String> = JSON_COMPARED.iter().map(|c| format!("{c}::text")).collect();
+    let sql = format!(
+        "SELECT {}, {} FROM messages ORDER BY type, raw_message",
+        columns.join(", "),
+        json.join(", ")
+    );
+    client
+        .query(&sql, &[])
+        .expect("query")
+        .iter()
+        .map(|r| {
+            let plain = (0..COMPARED.len()).map(|i| r.get(i)).collect();
+            let json = (0..JSON_COMPARED.len())
+                .map(|i| parse_json(r.get(COMPARED.len() + i)))
+                .collect();
+            (plain, json)
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs postgresql, logger and snmptrap"]
+fn logger_and_snmptrap_traffic_is_stored_with_every_field_as_sqlite_stores_it() {
+    need_tool("logger");
+    need_tool("snmptrap");
+    let pg = PgServer::start();
+    let mut client = pg.create_db("fields");
+    // The same bytes to both daemons: captured once from the real clients.
+    let udp = capture_udp(|p| logger(&["-d"], p, "pgudp", "link down on Gi0/1 (udp)"));
+    let tcp = capture_tcp(|p| logger(&["-T"], p, "pgtcp", "config changed by admin (tcp)"));
+    let trap = capture_udp(snmptrap);
+    let rfc5424 = b"<165>1 2026-11-27T10:00:00.123456+02:00 core-sw1 ifmgr 4711 LINK \
+        [origin ip=\"192.0.2.1\"][meta seq=\"7\"] link flap on Gi0/3"
+        .to_vec();
+
+    // Reverse DNS of 127.0.0.1 may answer either of two names from one lookup to the next:
+    // off, so source_device is the address (or the syslog HOSTNAME) on both.
+    let no_dns = "enrichment:\n  reverse_dns: false\n";
+    let sqlite = Env::new(Setup {
+        extra: no_dns.into(),
+        ..Setup::default()
+    });
+    let postgres = pg_env(&pg, "fields", "fields-1");
+    let mut setup = postgres.setup.clone();
+    setup.extra.push_str(no_dns);
+    let postgres = Env { setup, ..postgres };
+    postgres.write_config();
+    for env in [&sqlite, &postgres] {
+        let daemon = env.start();
+        env.send_udp(env.syslog_port, &[udp.clone(), rfc5424.clone()]);
+        env.send_tcp(&tcp);
+        env.send_udp(env.snmp_port, std::slice::from_ref(&trap));
+        daemon.wait_metric("mutt_stored_total", Duration::from_secs(30), |n| n >= 4);
+        let (status, stderr) = daemon.terminate();
+        assert!(status.success(), "{stderr}");
+    }
+    let a = sqlite_rows(&sqlite);
+    let b = pg_rows(&mut client);
+    assert_eq!(a.len(), 4, "four messages in SQLite");
+    assert_eq!(b.len(), 4, "four messages in PostgreSQL");
+    for (x, y) in a.iter().zip(&b) {
+        for (i, (name, _, _)) in COMPARED.iter().enumerate() {
+            assert_eq!(x.0[i], y.0[i], "column {name}");
+        }
+        for (i, name) in JSON_COMPARED.iter().enumerate() {
+            assert_eq!(x.1[i], y.1[i], "column {name}");
+        }
+    }
+    // The views read as in SQLite, and the times are the same instants.
+    let trap_type: String = client
+        .query_one("SELECT trap_type FROM snmp_messages", &[])
+        .expect("snmp view")
+        .get(0);
+    assert!(!trap_type.is_empty());
+    let stamp: String = client
+        .query_one(
+            "SELECT to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+             FROM messages WHERE raw_message LIKE '%link flap%'",
+            &[],
+        )
+        .expect("timestamp")
+        .get(0);
+    assert_eq!(stamp, "2026-11-27T08:00:00.123456Z");
+    let sqlite_stamp: String = sqlite
+        .db()
+        .query_row(
+            "SELECT timestamp FROM messages WHERE raw_message LIKE '%link flap%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("sqlite timestamp");
+    assert_eq!(stamp, sqlite_stamp);
+    let devices = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM devices",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert_eq!(devices, 1, "one device (127.0.0.1)");
+    let checkpoint = wait_pg(
+        &mut client,
+        "SELECT wal_seq FROM mutt_checkpoint WHERE collector_id = 'fields-1'",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert!(
+        checkpoint >= 4,
+        "the collector's checkpoint row: {checkpoint}"
+    );
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn a_syslog_line_with_a_nul_byte_and_invalid_utf8_round_trips_byte_exact() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("bytes");
+    let env = pg_env(&pg, "bytes", "bytes-1");
+    let daemon = env.start();
+    let nul = b"<13>Nov 27 10:00:00 host1 app: before\0after nul".to_vec();
+    let latin1 = b"<13>Nov 27 10:00:00 host1 app: caf\xe9 \xff\xfe latin-1".to_vec();
+    // A NUL inside structured data: jsonb refuses the escape \u0000 as text refuses NUL.
+    let sd = b"<13>1 2026-11-27T10:00:00Z host1 app - - [x@1 k=\"a\0b\"] sd nul".to_vec();
+    env.send_udp(env.syslog_port, &[nul.clone(), latin1.clone(), sd.clone()]);
+    wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::from_secs(30),
+        |n| n >= 3,
+    );
+    let rows = client
+        .query(
+            "SELECT raw_bytes, raw_message, error_message, syslog_structured_data::text
+             FROM messages ORDER BY wal_seq",
+            &[],
+        )
+        .expect("query");
+    let stored: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| r.get::<_, Option<Vec<u8>>>(0).expect("raw_bytes kept"))
+        .collect();
+    assert_eq!(stored, vec![nul, latin1, sd]);
+    let text: String = rows[0].get(1);
+    assert!(text.contains("before\u{FFFD}after nul"), "{text:?}");
+    // Stored as a decoded message, not quarantined raw.
+    for r in &rows {
+        assert_eq!(r.get::<_, Option<String>>(2), None, "error_message");
+    }
+    let sd_json: String = rows[2]
+        .get::<_, Option<String>>(3)
+        .expect("structured data");
+    assert!(sd_json.contains("a\u{FFFD}b"), "{sd_json}");
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+/// Wait until ingest has put `n` syslog datagrams in the WAL (a kill -9 no longer loses them).
+fn wait_accepted(daemon: &Daemon, n: u64) {
+    let accepted = daemon.wait_metric(
+        "mutt_accepted_syslog_udp_total",
+        Duration::from_secs(30),
+        |a| a >= n,
+    );
+    assert_eq!(accepted, n, "datagrams accepted into the WAL");
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn two_collectors_killed_mid_burst_store_every_message_exactly_once() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("shared");
+    let envs = [pg_env(&pg, "shared", "dc1"), pg_env(&pg, "shared", "dc2")];
+    let n = 10_000;
+    // Both at once: each gets a burst, each is killed with -9 as soon as its WAL holds it.
+    let killed: Vec<_> = envs
+        .iter()
+        .enumerate()
+        .map(|(i, env)| {
+            let daemon = env.start();
+            let lines = numbered_lines(&format!("c{i}"), n);
+            (env, daemon, lines)
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (env, daemon, lines) in killed {
+            s.spawn(move || {
+                env.send_udp(env.syslog_port, &lines);
+                wait_accepted(&daemon, n as u64);
+                daemon.kill9();
+            });
+        }
+    });
+    let at_kill = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::ZERO,
+        |_| true,
+    );
+    eprintln!("{at_kill} of {} stored at the kills", 2 * n);
+    let daemons: Vec<Daemon> = envs.iter().map(|e| e.start()).collect();
+    let total = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::from_secs(120),
+        |c| c >= 2 * n as i64,
+    );
+    for d in daemons {
+        let (status, stderr) = d.terminate();
+        assert!(status.success(), "{stderr}");
+    }
+    assert_eq!(total, 2 * n as i64, "every message stored");
+    let distinct = wait_pg(
+        &mut client,
+        "SELECT COUNT(DISTINCT raw_message) FROM messages",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert_eq!(distinct, 2 * n as i64, "no message stored twice");
+    for (i, id) in ["dc1", "dc2"].iter().enumerate() {
+        let mine = client
+            .query_one(
+                "SELECT COUNT(*), MAX(wal_seq) FROM messages WHERE collector_id = $1
+                 AND raw_message LIKE $2",
+                &[id, &format!("%c{i} message%")],
+            )
+            .expect("per collector");
+        assert_eq!(mine.get::<_, i64>(0), n as i64, "{id}'s messages");
+        let checkpoint: i64 = client
+            .query_one(
+                "SELECT wal_seq FROM mutt_checkpoint WHERE collector_id = $1",
+                &[id],
+            )
+            .expect("checkpoint row")
+            .get(0);
+        assert!(
+            checkpoint >= mine.get::<_, i64>(1),
+            "{id}'s checkpoint covers its rows"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn postgresql_stopped_during_a_stream_loses_nothing_and_the_collector_catches_up() {
+    let pg = PgServer::start();
+    let mut pg = pg;
+    let mut client = pg.create_db("outage");
+    let env = pg_env(&pg, "outage", "outage-1");
+    // /health reports the outage after two seconds without progress.
+    let mut setup = env.setup.clone();
+    setup.metrics_yaml = "  stall_after_seconds: 2\n".into();
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    env.send_udp(env.syslog_port, &numbered_lines("before", 2000));
+    wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::from_secs(30),
+        |n| n >= 2000,
+    );
+    drop(client);
+    pg.stop();
+    env.send_udp(env.syslog_port, &numbered_lines("during", 3000));
+    wait_accepted(&daemon, 5000);
+    daemon.wait_metric("mutt_store_retries_total", Duration::from_secs(30), |n| {
+        n >= 1
+    });
+    let body = daemon.wait_health(503, Duration::from_secs(30));
+    assert!(body.contains("storage_stalled"), "{body}");
+    pg.run();
+    let mut client = pg.try_connect("outage").expect("reconnect");
+    let stored = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::from_secs(60),
+        |n| n >= 5000,
+    );
+    assert_eq!(
+        stored, 5000,
+        "every message stored once the database is back"
+    );
+    let distinct = wait_pg(
+        &mut client,
+        "SELECT COUNT(DISTINCT raw_message) FROM messages",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert_eq!(distinct, 5000, "none twice");
+    daemon.wait_health(200, Duration::from_secs(30));
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs postgresql and snmptrap"]
+fn snmpv3_traps_with_a_wrong_password_are_counted_per_user_in_postgresql() {
+    need_tool("snmptrap");
+    let pg = PgServer::start();
+    let mut client = pg.create_db("v3");
+    let env = pg_env(&pg, "v3", "v3-1");
+    let creds = env.path("snmpv3_credentials.yaml");
+    std::fs::write(
+        &creds,
+        "snmpv3_credentials:\n  - username: u-sha\n    credentials:\n      - priority: 1\n        \
+         auth_type: SHA\n        auth_password: auth-u-sha\n        priv_type: none\n        \
+         active: true\n",
+    )
+    .expect("write credentials");
+    let mut setup = env.setup.clone();
+    setup.extra.push_str(&format!(
+        "snmpv3:\n  credentials_file: {}\n",
+        creds.display()
+    ));
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    let netsnmp = env.path("netsnmp");
+    std::fs::create_dir_all(&netsnmp).expect("net-snmp dir");
+    let trap = |password: &str, engine: &str| {
+        let status = Command::new("snmptrap")
+            .env("SNMP_PERSISTENT_DIR", &netsnmp)
+            .env("SNMPCONFPATH", &netsnmp)
+            .args(["-v", "3", "-e", &format!("0x80001f8880c0ffee{engine}")])
+            .args([
+                "-u",
+                "u-sha",
+                "-a",
+                "SHA",
+                "-A",
+                password,
+                "-l",
+                "authNoPriv",
+            ])
+            .arg(format!("127.0.0.1:{}", env.snmp_port))
+            .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.3", "i", "3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run snmptrap");
+        assert!(status.success(), "snmptrap");
+    };
+    trap("a-wrong-password", "31");
+    trap("a-wrong-password", "31");
+    let failures = wait_pg(
+        &mut client,
+        "SELECT COALESCE(SUM(num_failures), 0)::bigint FROM snmpv3_auth_failures
+         WHERE username = 'u-sha'",
+        Duration::from_secs(20),
+        |n| n >= 2,
+    );
+    assert_eq!(failures, 2, "both failures counted");
+    assert_eq!(
+        wait_pg(
+            &mut client,
+            "SELECT COUNT(*) FROM messages",
+            Duration::ZERO,
+            |_| true
+        ),
+        0,
+        "an unauthenticated trap is no message"
+    );
+    // The authentic trap is stored and clears the user's row.
+    trap("auth-u-sha", "32");
+    let stored = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'u-sha'",
+        Duration::from_secs(20),
+        |n| n >= 1,
+    );
+    assert_eq!(stored, 1);
+    let rows = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM snmpv3_auth_failures",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert_eq!(rows, 0, "the authentic trap cleared u-sha");
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn the_devices_table_stays_within_max_devices_and_the_overflow_is_counted() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("devices");
+    let env = pg_env(&pg, "devices", "devices-1");
+    let mut setup = env.setup.clone();
+    // Continues `storage.database:`, which the harness writes just before these lines.
+    setup.storage_yaml = format!("    max_devices: 2\n{}", setup.storage_yaml);
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    for host in 1..=3 {
+        let s = UdpSocket::bind(format!("127.0.0.{host}:0")).expect("bind a loopback address");
+        s.send_to(
+            format!("<13>Nov 27 10:00:00 dev{host} app: hello from {host}").as_bytes(),
+            ("127.0.0.1", env.syslog_port),
+        )
+        .expect("send");
+        // One address per batch, so which two get rows is the order they came in.
+        daemon.wait_metric("mutt_stored_total", Duration::from_secs(20), |n| n >= host);
+    }
+    let devices: Vec<(String, String)> = client
+        .query(
+            "SELECT source_ip, hostname FROM devices ORDER BY source_ip",
+            &[],
+        )
+        .expect("devices")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        devices,
+        vec![
+            ("127.0.0.1".to_string(), "dev1".to_string()),
+            ("127.0.0.2".to_string(), "dev2".to_string())
+        ]
+    );
+    assert_eq!(daemon.metric("mutt_devices_over_cap_total"), 1);
+    let stored = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert_eq!(
+        stored, 3,
+        "the third device's message is stored all the same"
+    );
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn two_new_addresses_with_one_name_in_one_batch_get_two_device_rows() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("twins");
+    let env = pg_env(&pg, "twins", "twins-1");
+    let mut setup = env.setup.clone();
+    setup.extra.push_str("enrichment:\n  reverse_dns: false\n");
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    for host in [4, 5] {
+        let s = UdpSocket::bind(format!("127.0.0.{host}:0")).expect("bind a loopback address");
+        s.send_to(
+            b"<13>Nov 27 10:00:00 twin app: same name",
+            ("127.0.0.1", env.syslog_port),
+        )
+        .expect("send");
+    }
+    daemon.wait_metric("mutt_stored_total", Duration::from_secs(20), |n| n >= 2);
+    let devices: Vec<(String, String)> = client
+        .query(
+            "SELECT source_ip, hostname FROM devices ORDER BY source_ip",
+            &[],
+        )
+        .expect("devices")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        devices,
+        vec![
+            ("127.0.0.4".to_string(), "twin".to_string()),
+            ("127.0.0.5".to_string(), "twin@127.0.0.5".to_string())
+        ]
+    );
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+/// A throwaway CA: its PEM and the issuer that signs with it.
+fn test_ca() -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("CA certificate");
+    (cert.pem(), rcgen::Issuer::new(params, key))
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn verify_full_stores_over_tls_and_a_server_signed_by_another_ca_exits_2_naming_sslmode() {
+    let (ca_pem, issuer) = test_ca();
+    let pg = PgServer::start_tls(&issuer);
+    let mut client = pg.create_db("tls");
+    let env = pg_env(&pg, "tls", "tls-1");
+    let ca = env.path("db-ca.pem");
+    std::fs::write(&ca, &ca_pem).expect("write CA");
+    let mut setup = env.setup.clone();
+    setup.storage_yaml = setup.storage_yaml.replace(
+        "sslmode: disable\n",
+        &format!("sslmode: verify-full\n    ca_file: {}\n", ca.display()),
+    );
+    let env = Env { setup, ..env };
+    env.write_config();
+    let daemon = env.start();
+    env.send_udp(env.syslog_port, &numbered_lines("tls", 10));
+    let stored = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::from_secs(20),
+        |n| n >= 10,
+    );
+    assert_eq!(stored, 10);
+    let encrypted = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'mutt' AND ssl",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert!(encrypted >= 1, "mutt's session is TLS");
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+
+    // The same server, but the collector trusts another CA.
+    let (other_pem, _) = test_ca();
+    std::fs::write(&ca, other_pem).expect("write the other CA");
+    let (code, stderr) = run_fails(&env);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("storage.postgresql.sslmode"), "{stderr}");
+    eprintln!("{}", stderr.lines().last().unwrap_or(""));
+
+    // require: encrypted, the certificate not checked (libpq's meaning).
+    let mut setup = env.setup.clone();
+    setup.storage_yaml = setup
+        .storage_yaml
+        .replace("sslmode: verify-full\n", "sslmode: require\n");
+    let env = Env { setup, ..env };
+    env.write_config();
+    let out = env.mutt(&["migrate"]).output().expect("migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn run_fails(env: &Env) -> (i32, String) {
+    let out = env
+        .mutt(&["run"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mutt");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn a_wrong_password_or_port_exits_2_naming_the_key_and_never_the_password() {
+    let pg = PgServer::start();
+    drop(pg.create_db("wrong"));
+    let env = pg_env(&pg, "wrong", "wrong-1");
+    std::fs::write(env.path("pgpass"), "not-the-password-0815\n").expect("write pgpass");
+    let (code, stderr) = run_fails(&env);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("storage.postgresql.password_file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("password authentication failed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-password-0815"), "{stderr}");
+    assert!(!file_text(&env.log_path()).contains("not-the-password-0815"));
+
+    // The right password, a port nothing listens on.
+    let closed = free_port();
+    let mut setup = env.setup.clone();
+    setup.storage_yaml = pg
+        .storage_yaml(&env, "wrong")
+        .replace(&format!(":{}/", pg.port), &format!(":{closed}/"));
+    let env = Env { setup, ..env };
+    env.write_config();
+    let (code, stderr) = run_fails(&env);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("storage.postgresql.url"), "{stderr}");
+    assert!(!stderr.contains(PG_PASSWORD), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn migrate_creates_version_1_once_and_a_newer_schema_is_refused_with_exit_2() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("migrations");
+    let env = pg_env(&pg, "migrations", "m-1");
+    for expected in ["schema 0 -> 1", "schema 1 (up to date)"] {
+        let out = env.mutt(&["migrate"]).output().expect("migrate");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(expected), "{stdout}");
+    }
+    client
+        .batch_execute("INSERT INTO mutt_schema_migrations (version) VALUES (2)")
+        .expect("pretend a newer MUTT migrated");
+    let (code, stderr) = run_fails(&env);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("schema is version 2, newer"), "{stderr}");
+}
