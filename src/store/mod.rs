@@ -15,5 +15,5 @@ pub mod schema;
 mod static_bind;
 mod writer;
 
-pub use row::{Detail, MessageRow, Rejection, RuleHit};
+pub use row::{rule_counts, Detail, MessageRow, Rejection, RuleCount, RuleHit};
 pub use writer::{MessageSink, Store, StoreError};

@@ -84,6 +84,35 @@ pub enum Rejection {
     V3(Untrusted),
 }
 
+/// One rule's hits in a batch, for its `rule_counters` row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RuleCount<'a> {
+    pub name: &'a str,
+    pub matched: i64,
+    pub discarded: i64,
+    /// The latest receive time among its hits, µs since the epoch.
+    pub last_us: i64,
+}
+
+/// The rule hits of `rows`, by rule id in id order: what both backends add to `rule_counters`.
+pub fn rule_counts(rows: &[MessageRow]) -> std::collections::BTreeMap<&str, RuleCount<'_>> {
+    let mut counts = std::collections::BTreeMap::new();
+    for row in rows {
+        if let Some(rule) = &row.rule {
+            let e = counts.entry(rule.id.as_str()).or_insert(RuleCount {
+                name: rule.name.as_str(),
+                matched: 0,
+                discarded: 0,
+                last_us: row.received_at_us,
+            });
+            e.matched += 1;
+            e.discarded += i64::from(row.is_discarded());
+            e.last_us = e.last_us.max(row.received_at_us);
+        }
+    }
+    counts
+}
+
 impl MessageRow {
     /// The received bytes where `raw_message` is not them exactly: every SNMP datagram, and
     /// syslog that is not UTF-8. (Valid UTF-8 syslog is its `raw_message`; keeping it twice

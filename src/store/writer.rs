@@ -1,6 +1,5 @@
 //! The writer: one SQLite connection, one transaction per batch, cached prepared statements.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -341,20 +340,7 @@ pub(super) fn seq_param(seq: u64) -> rusqlite::Result<i64> {
 }
 
 fn update_rule_counters(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::Result<()> {
-    let mut counts: HashMap<&str, (&str, i64, i64, i64)> = HashMap::new();
-    for row in rows {
-        if let Some(rule) = &row.rule {
-            let e = counts.entry(rule.id.as_str()).or_insert((
-                rule.name.as_str(),
-                0,
-                0,
-                row.received_at_us,
-            ));
-            e.1 += 1;
-            e.2 += i64::from(row.is_discarded());
-            e.3 = e.3.max(row.received_at_us);
-        }
-    }
+    let counts = super::rule_counts(rows);
     if counts.is_empty() {
         return Ok(());
     }
@@ -365,8 +351,14 @@ fn update_rule_counters(tx: &Transaction<'_>, rows: &[MessageRow]) -> rusqlite::
              matched = matched + excluded.matched, discarded = discarded + excluded.discarded,
              last_matched_at = excluded.last_matched_at",
     )?;
-    for (id, (name, matched, discarded, last)) in counts {
-        upsert.execute(params![id, name, matched, discarded, iso8601_us(last)])?;
+    for (id, c) in counts {
+        upsert.execute(params![
+            id,
+            c.name,
+            c.matched,
+            c.discarded,
+            iso8601_us(c.last_us)
+        ])?;
     }
     Ok(())
 }

@@ -479,20 +479,7 @@ pub(super) fn update_rule_counters(
     ctx: &Ctx<'_>,
     rows: &[MessageRow],
 ) -> Result<(), PgError> {
-    let mut counts: BTreeMap<&str, (&str, i64, i64, i64)> = BTreeMap::new();
-    for row in rows {
-        if let Some(rule) = &row.rule {
-            let e = counts.entry(rule.id.as_str()).or_insert((
-                rule.name.as_str(),
-                0,
-                0,
-                row.received_at_us,
-            ));
-            e.1 += 1;
-            e.2 += i64::from(row.is_discarded());
-            e.3 = e.3.max(row.received_at_us);
-        }
-    }
+    let counts = crate::store::rule_counts(rows);
     if counts.is_empty() {
         return Ok(());
     }
@@ -507,9 +494,12 @@ pub(super) fn update_rule_counters(
                                             excluded.last_matched_at)",
         )
         .map_err(|e| ctx.err(e))?;
-    for (id, (name, matched, discarded, last)) in counts {
-        tx.execute(&stmt, &[&id, &name, &matched, &discarded, &at(last)])
-            .map_err(|e| ctx.err(e))?;
+    for (id, c) in counts {
+        tx.execute(
+            &stmt,
+            &[&id, &c.name, &c.matched, &c.discarded, &at(c.last_us)],
+        )
+        .map_err(|e| ctx.err(e))?;
     }
     Ok(())
 }
