@@ -11,7 +11,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
 use mutt::decode::syslog::{parse, ParseContext};
 use mutt::model::{MessageKind, Transport};
 use mutt::store::postgres::{PgSettings, PgStore, PgTls};
@@ -65,24 +68,34 @@ fn bench_store(c: &mut Criterion) {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store =
             Store::open(&dir.path().join("bench.db"), Duration::from_secs(5)).expect("open");
-        let mut next = 0u64;
-        group.throughput(Throughput::Elements(batch as u64));
-        group.bench_function(format!("syslog_rows_per_transaction_{batch}"), |b| {
-            b.iter_batched(
-                || {
-                    let r = rows(batch, next);
-                    next += batch as u64;
-                    r
-                },
-                |r| {
-                    let last = r.last().map_or(0, |x| x.seq);
-                    store.write_batch(&r, last).expect("write");
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        bench_batches(&mut group, batch, &mut store, &mut 0);
     }
     group.finish();
+}
+
+/// `syslog_rows_per_transaction_{batch}`: batches of fresh rows into `store`, their WAL
+/// sequences from `next` on.
+fn bench_batches<S: MessageSink>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    batch: usize,
+    store: &mut S,
+    next: &mut u64,
+) {
+    group.throughput(Throughput::Elements(batch as u64));
+    group.bench_function(format!("syslog_rows_per_transaction_{batch}"), |b| {
+        b.iter_batched(
+            || {
+                let r = rows(batch, *next);
+                *next += batch as u64;
+                r
+            },
+            |r| {
+                let last = r.last().map_or(0, |x| x.seq);
+                store.write_batch(&r, last).expect("write");
+            },
+            BatchSize::PerIteration,
+        )
+    });
 }
 
 fn bench_postgres(c: &mut Criterion) {
@@ -104,21 +117,7 @@ fn bench_postgres(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_postgres");
     group.measurement_time(Duration::from_secs(5));
     for batch in [100usize, 1000, 10_000] {
-        group.throughput(Throughput::Elements(batch as u64));
-        group.bench_function(format!("syslog_rows_per_transaction_{batch}"), |b| {
-            b.iter_batched(
-                || {
-                    let r = rows(batch, next);
-                    next += batch as u64;
-                    r
-                },
-                |r| {
-                    let last = r.last().map_or(0, |x| x.seq);
-                    store.write_batch(&r, last).expect("write");
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        bench_batches(&mut group, batch, &mut store, &mut next);
     }
     group.finish();
 }

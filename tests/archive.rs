@@ -29,16 +29,11 @@ fn env_as(format: &str, compress: bool) -> Env {
         extra: "enrichment:\n  reverse_dns: false\n".into(),
         ..Setup::default()
     });
-    let config = std::fs::read_to_string(env.config_path()).expect("read config");
     let archiver = format!(
         "storage:\n  archiver:\n    enabled: false\n    path: {}\n    format: {format}\n    compress: {compress}\n",
         env.path("archives").display()
     );
-    std::fs::write(
-        env.config_path(),
-        config.replacen("storage:\n", &archiver, 1),
-    )
-    .expect("write config");
+    env.config_replace("storage:\n", &archiver);
     env
 }
 

@@ -29,7 +29,6 @@ fn env_with(archiver: &str) -> Env {
         extra: "enrichment:\n  reverse_dns: false\n".into(),
         ..Setup::default()
     });
-    let config = std::fs::read_to_string(env.config_path()).expect("read config");
     let enabled = if archiver.contains("enabled:") {
         ""
     } else {
@@ -39,12 +38,19 @@ fn env_with(archiver: &str) -> Env {
         "storage:\n  archiver:\n{enabled}    path: {}\n{archiver}",
         env.path("archives").display()
     );
-    std::fs::write(
-        env.config_path(),
-        config.replacen("storage:\n", &section, 1),
-    )
-    .expect("write config");
+    env.config_replace("storage:\n", &section);
     env
+}
+
+/// Poll until the daemon has archived every message (within `timeout`) and finished each
+/// archive's deletes (within 60 s more).
+fn wait_all_archived(env: &Env, timeout: Duration) {
+    env.wait_count("SELECT COUNT(*) FROM messages", timeout, |n| n == 0);
+    env.wait_count(
+        "SELECT COUNT(*) FROM archives WHERE deleted_at IS NULL",
+        Duration::from_secs(60),
+        |n| n == 0,
+    );
 }
 
 /// `n` syslog messages written straight into a new database (made as the daemon makes it),
@@ -377,16 +383,7 @@ fn a_daemon_killed_while_archiving_200000_messages_then_restarted_leaves_each_ex
         assert!(archived + left >= N, "round {round}: {archived} + {left}");
     }
     let daemon = env.start();
-    env.wait_count(
-        "SELECT COUNT(*) FROM messages",
-        Duration::from_secs(300),
-        |n| n == 0,
-    );
-    env.wait_count(
-        "SELECT COUNT(*) FROM archives WHERE deleted_at IS NULL",
-        Duration::from_secs(60),
-        |n| n == 0,
-    );
+    wait_all_archived(&env, Duration::from_secs(300));
     let (status, stderr) = daemon.terminate();
     assert!(status.success(), "{stderr}");
     let ids = check_archives(&env, &seeded);
@@ -489,16 +486,7 @@ fn retention_deletes_the_archive_files_past_keep_days_and_marks_their_rows() {
     for age in [60, 45, 20] {
         seed(&env, days_ago_us(age), 1_000, 50);
         let daemon = env.start();
-        env.wait_count(
-            "SELECT COUNT(*) FROM messages",
-            Duration::from_secs(60),
-            |n| n == 0,
-        );
-        env.wait_count(
-            "SELECT COUNT(*) FROM archives WHERE deleted_at IS NULL",
-            Duration::from_secs(60),
-            |n| n == 0,
-        );
+        wait_all_archived(&env, Duration::from_secs(60));
         let (status, stderr) = daemon.terminate();
         assert!(status.success(), "{stderr}");
     }
@@ -516,16 +504,10 @@ fn retention_deletes_the_archive_files_past_keep_days_and_marks_their_rows() {
             .expect("age");
         }
     }
-    let config = std::fs::read_to_string(env.config_path()).expect("config");
-    std::fs::write(
-        env.config_path(),
-        config.replacen(
-            "    time_threshold_days: 7\n",
-            "    time_threshold_days: 7\n    keep_days: 30\n",
-            1,
-        ),
-    )
-    .expect("config");
+    env.config_replace(
+        "    time_threshold_days: 7\n",
+        "    time_threshold_days: 7\n    keep_days: 30\n",
+    );
     let daemon = env.start();
     assert_eq!(
         daemon.wait_metric(

@@ -975,16 +975,10 @@ fn the_health_page_counts_what_the_kernel_dropped_on_mutts_own_socket() {
         extra: "web:\n  enabled: true\n  listen: 127.0.0.1:0\n".into(),
         ..Setup::default()
     });
-    let config = std::fs::read_to_string(env.config_path()).expect("read config");
-    std::fs::write(
-        env.config_path(),
-        config.replacen(
-            "protocol: [udp, tcp]\n",
-            "protocol: [udp, tcp]\n    socket_receive_buffer_mb: 1\n",
-            1,
-        ),
-    )
-    .expect("write config");
+    env.config_replace(
+        "protocol: [udp, tcp]\n",
+        "protocol: [udp, tcp]\n    socket_receive_buffer_mb: 1\n",
+    );
     let daemon = env.start();
     let base = daemon.web_base();
     // Stopped, the daemon reads nothing: what its 1 MB receive buffer cannot hold is dropped by

@@ -140,6 +140,17 @@ impl Env {
         std::fs::write(self.path("alert_rules.yaml"), &s.rules).expect("write rules");
     }
 
+    /// Change the config file: the first `from` becomes `to`. Panics when `from` is not in it,
+    /// so a test never runs with a change that did not happen.
+    pub fn config_replace(&self, from: &str, to: &str) {
+        let config = std::fs::read_to_string(self.config_path()).expect("read config");
+        assert!(
+            config.contains(from),
+            "{from:?} is not in the config:\n{config}"
+        );
+        std::fs::write(self.config_path(), config.replacen(from, to, 1)).expect("write config");
+    }
+
     pub fn mutt(&self, args: &[&str]) -> Command {
         let mut c = Command::new(MUTT);
         c.arg("--config").arg(self.config_path()).args(args);
