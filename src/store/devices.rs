@@ -53,6 +53,48 @@ fn clip(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// What one batch says of a device: the name of its last message, the SNMP version of its last
+/// trap that had one, whether it sent syslog, and its latest receive time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen<'a> {
+    pub name: &'a str,
+    pub snmp_version: Option<&'a str>,
+    pub syslog: bool,
+    pub at_us: i64,
+}
+
+/// Each address of `rows` once, in the order the batch first saw it, with what its rows say:
+/// what both backends write to `devices`.
+pub fn seen_in(rows: &[MessageRow]) -> Vec<(IpAddr, Seen<'_>)> {
+    let mut seen: Vec<(IpAddr, Seen<'_>)> = Vec::new();
+    let mut index: HashMap<IpAddr, usize> = HashMap::new();
+    for row in rows {
+        let i = *index.entry(row.source_ip).or_insert_with(|| {
+            seen.push((
+                row.source_ip,
+                Seen {
+                    name: &row.source_device,
+                    snmp_version: None,
+                    syslog: false,
+                    at_us: row.received_at_us,
+                },
+            ));
+            seen.len() - 1
+        });
+        let Some((_, e)) = seen.get_mut(i) else {
+            continue;
+        };
+        e.name = &row.source_device;
+        e.at_us = e.at_us.max(row.received_at_us);
+        match (&row.detail, row.kind) {
+            (Detail::Snmp(t), _) if !t.version.is_empty() => e.snmp_version = Some(&t.version),
+            (_, MessageKind::Syslog) => e.syslog = true,
+            _ => {}
+        }
+    }
+    seen
+}
+
 /// What the registry last wrote for one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
@@ -118,36 +160,17 @@ impl DeviceRegistry {
         tx: &Transaction<'_>,
         rows: &[MessageRow],
     ) -> rusqlite::Result<DeviceWrites> {
-        // Each address once, in the order the batch first saw it: which new devices get the last
-        // places under the cap is first come, first served, not hash order.
-        let mut seen: Vec<(IpAddr, Written)> = Vec::new();
-        let mut index: HashMap<IpAddr, usize> = HashMap::new();
-        for row in rows {
-            let i = *index.entry(row.source_ip).or_insert_with(|| {
-                seen.push((
-                    row.source_ip,
-                    Written {
-                        name: String::new(),
-                        snmp_version: None,
-                        syslog: false,
-                        at_us: row.received_at_us,
-                    },
-                ));
-                seen.len() - 1
-            });
-            let e = &mut seen[i].1;
-            if e.name != row.source_device {
-                e.name.clone_from(&row.source_device);
-            }
-            e.at_us = e.at_us.max(row.received_at_us);
-            match (&row.detail, row.kind) {
-                (Detail::Snmp(t), _) if !t.version.is_empty() => {
-                    e.snmp_version = Some(t.version.clone())
-                }
-                (_, MessageKind::Syslog) => e.syslog = true,
-                _ => {}
-            }
-        }
+        // In the order the batch first saw each address: which new devices get the last places
+        // under the cap is first come, first served, not hash order.
+        let seen = seen_in(rows).into_iter().map(|(ip, s)| {
+            let now = Written {
+                name: s.name.to_owned(),
+                snmp_version: s.snmp_version.map(str::to_owned),
+                syslog: s.syslog,
+                at_us: s.at_us,
+            };
+            (ip, now)
+        });
         let mut upsert = tx.prepare_cached(
             "INSERT INTO devices (id, hostname, source_ip, last_seen_snmp_version, last_seen_syslog,
                  first_seen, last_updated)

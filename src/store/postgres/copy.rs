@@ -16,7 +16,7 @@ use postgres::Transaction;
 use tracing::warn;
 
 use super::{at, Ctx, PgError};
-use crate::model::MessageKind;
+use crate::store::devices::Seen;
 use crate::store::row::{Detail, MessageRow};
 
 /// `text` that PostgreSQL accepts: a NUL (which it refuses) becomes U+FFFD. The exact bytes of
@@ -331,14 +331,6 @@ pub(super) fn insert_raw(
     Ok(())
 }
 
-/// One device's latest state in a batch.
-struct Device<'a> {
-    name: &'a str,
-    snmp_version: Option<&'a str>,
-    syslog: bool,
-    at_us: i64,
-}
-
 /// Upsert the batch's devices, in one statement, in address order (two collectors updating the
 /// same devices lock them in the same order: no deadlock). A name another address
 /// already has becomes `name@address`. Should a concurrent collector still take a name first,
@@ -354,22 +346,10 @@ pub(super) fn upsert_devices(
     rows: &[MessageRow],
     max_devices: usize,
 ) -> Result<u64, PgError> {
-    let mut devices: BTreeMap<String, Device<'_>> = BTreeMap::new();
-    for row in rows {
-        let d = devices.entry(row.source_ip.to_string()).or_insert(Device {
-            name: &row.source_device,
-            snmp_version: None,
-            syslog: false,
-            at_us: row.received_at_us,
-        });
-        d.name = &row.source_device;
-        d.at_us = d.at_us.max(row.received_at_us);
-        match &row.detail {
-            Detail::Snmp(t) if !t.version.is_empty() => d.snmp_version = Some(&t.version),
-            _ if row.kind == MessageKind::Syslog => d.syslog = true,
-            _ => {}
-        }
-    }
+    let mut devices: BTreeMap<String, Seen<'_>> = crate::store::devices::seen_in(rows)
+        .into_iter()
+        .map(|(ip, seen)| (ip.to_string(), seen))
+        .collect();
     if devices.is_empty() {
         return Ok(0);
     }
@@ -437,7 +417,7 @@ pub(super) fn upsert_devices(
 fn keep_within_cap(
     tx: &mut Transaction<'_>,
     ctx: &Ctx<'_>,
-    devices: &mut BTreeMap<String, Device<'_>>,
+    devices: &mut BTreeMap<String, Seen<'_>>,
     max_devices: usize,
 ) -> Result<u64, PgError> {
     let ips: Vec<&str> = devices.keys().map(String::as_str).collect();
