@@ -13,6 +13,27 @@ use std::time::{Duration, Instant};
 
 use crate::decode::snmp::{ber, Usm};
 
+/// `n` rules in the seed's format, as an operator writes them (the load benchmarks' rules file): 70% keyword rules (two keywords
+/// each) and 30% regexes, none of which matches the generated traffic; then the few that do:
+/// `%LINK-3-UPDOWN` (a quarter of the syslog lines) and linkDown by trap OID (every trap).
+pub fn rules_yaml(n: usize) -> String {
+    let mut y = String::from("rules:\n");
+    for i in 0..n {
+        if i % 10 < 7 {
+            y += &format!(
+                "  - id: kw{i}\n    name: keyword rule {i}\n    pattern_type: keyword\n    keywords: [\"fault{i}\", \"alarm {i}\"]\n    severity: warning\n    action: store\n"
+            );
+        } else {
+            y += &format!(
+                "  - id: re{i}\n    name: regex rule {i}\n    pattern_type: regex\n    pattern: \"interface \\\\S+ (down|flap){i}\"\n    severity: critical\n    action: store\n"
+            );
+        }
+    }
+    y += "  - id: updown\n    name: link up/down\n    pattern_type: regex\n    pattern: \"%LINK-3-UPDOWN\"\n    severity: warning\n    action: store\n";
+    y += "  - id: linkdown\n    name: linkDown trap\n    pattern_type: keyword\n    keywords: [\"1.3.6.1.6.3.1.1.5.3\"]\n    field: oid\n    types: [snmp_trap]\n    severity: warning\n    action: store\n";
+    y
+}
+
 /// Datagrams per sendmmsg call.
 pub const BATCH: usize = 64;
 

@@ -19,27 +19,6 @@ pub const V3_AUTH_PASSWORD: &str = "bench-auth-pass";
 pub const V3_PRIV_PASSWORD: &str = "bench-priv-pass";
 pub const COMMUNITY: &str = "public";
 
-/// `n` rules in the seed's format, as an operator writes them: 70% keyword rules (two keywords
-/// each) and 30% regexes, none of which matches the generated traffic; then the few that do:
-/// `%LINK-3-UPDOWN` (a quarter of the syslog lines) and linkDown by trap OID (every trap).
-pub fn rules_yaml(n: usize) -> String {
-    let mut y = String::from("rules:\n");
-    for i in 0..n {
-        if i % 10 < 7 {
-            y += &format!(
-                "  - id: kw{i}\n    name: keyword rule {i}\n    pattern_type: keyword\n    keywords: [\"fault{i}\", \"alarm {i}\"]\n    severity: warning\n    action: store\n"
-            );
-        } else {
-            y += &format!(
-                "  - id: re{i}\n    name: regex rule {i}\n    pattern_type: regex\n    pattern: \"interface \\\\S+ (down|flap){i}\"\n    severity: critical\n    action: store\n"
-            );
-        }
-    }
-    y += "  - id: updown\n    name: link up/down\n    pattern_type: regex\n    pattern: \"%LINK-3-UPDOWN\"\n    severity: warning\n    action: store\n";
-    y += "  - id: linkdown\n    name: linkDown trap\n    pattern_type: keyword\n    keywords: [\"1.3.6.1.6.3.1.1.5.3\"]\n    field: oid\n    types: [snmp_trap]\n    severity: warning\n    action: store\n";
-    y
-}
-
 /// mutt_config.yaml for a private MUTT in `dir`: defaults everywhere else (WAL group commit,
 /// 32 MiB receive buffers, reverse DNS on).
 fn config_yaml(dir: &Path, syslog_port: u16, snmp_port: u16, metrics_port: u16) -> String {
@@ -66,7 +45,7 @@ fn write_files(dir: &Path, rules: usize, ports: (u16, u16, u16)) {
     use std::os::unix::fs::PermissionsExt;
     let config = config_yaml(dir, ports.0, ports.1, ports.2);
     std::fs::write(dir.join("mutt.yaml"), config).expect("config");
-    std::fs::write(dir.join("rules.yaml"), rules_yaml(rules)).expect("rules");
+    std::fs::write(dir.join("rules.yaml"), mutt::loadgen::rules_yaml(rules)).expect("rules");
     let creds = dir.join("snmpv3_credentials.yaml");
     std::fs::write(&creds, credentials_yaml()).expect("credentials");
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
