@@ -97,7 +97,7 @@ impl Fixture {
 fn start(db: &Path, metrics_url: Option<String>) -> mutt_web::WebHandle {
     mutt_web::start(mutt_web::WebConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database: db.to_path_buf(),
+        database: mutt_web::Source::Sqlite(db.to_path_buf()),
         metrics_url,
         users: None,
     })
@@ -924,7 +924,7 @@ fn with_web_auth_every_page_asks_for_a_user_and_lets_the_right_password_in() {
     f.insert(syslog(1_000, "behind the login"));
     let web = mutt_web::start(mutt_web::WebConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database: f.db.clone(),
+        database: mutt_web::Source::Sqlite(f.db.clone()),
         metrics_url: None,
         // `printf %s 'correct horse' | argon2 mutt-test-salt -id -t 1 -m 6 -p 1 -e`
         users: Some(vec![mutt_web::auth::WebUser {
