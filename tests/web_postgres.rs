@@ -364,8 +364,12 @@ fn mutt_web_alone_reads_postgresql_and_never_shows_the_password() {
             .expect("read stderr");
         (page, stderr)
     };
-    let (page, _) = serve(&site.env);
+    let (page, stderr) = serve(&site.env);
     assert_eq!(page.status, 200);
+    assert!(
+        !stderr.contains("panicked"),
+        "idle sessions close at stop: {stderr}"
+    );
     assert!(page.body.contains("read by mutt web"));
 
     std::fs::write(site.env.path("pgpass"), "not-the-password\n").expect("write pgpass");
@@ -380,6 +384,7 @@ fn mutt_web_alone_reads_postgresql_and_never_shows_the_password() {
     for text in [&page.body, &stderr] {
         assert!(!text.contains("not-the-password") && !text.contains(PG_PASSWORD));
     }
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// The query layer's PostgreSQL sessions, without the pages: read-only, stopped at the

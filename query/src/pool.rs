@@ -183,6 +183,24 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if idle.is_empty() {
+            return;
+        }
+        // A postgres::Client closes by blocking on a runtime of its own, which panics on a
+        // thread that is inside a tokio runtime (the UI's, where its router and this pool are
+        // dropped at shutdown). So the idle clients are closed on a thread of their own.
+        let closer = std::thread::Builder::new()
+            .name("mutt-query-close".into())
+            .spawn(move || drop(idle));
+        if let Ok(t) = closer {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A connection from a [`Pool`], given back when dropped. A caller that begins a transaction
 /// ends it before dropping this.
 pub struct Pooled {
