@@ -51,7 +51,7 @@ fn main() {
         .expect("a deep cursor");
     let web = mutt_web::start(mutt_web::WebConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database: path.clone(),
+        database: mutt_web::Source::Sqlite(path.clone()),
         metrics_url: None,
         users: None,
     })

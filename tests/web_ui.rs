@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::web::{agent, get, Page};
 use common::{need_tool, wait_timeout, Env, Setup, XSS};
 use mutt_web::filter::query_string;
 use rusqlite::{params, Connection};
@@ -97,7 +98,7 @@ impl Fixture {
 fn start(db: &Path, metrics_url: Option<String>) -> mutt_web::WebHandle {
     mutt_web::start(mutt_web::WebConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database: db.to_path_buf(),
+        database: mutt_web::Source::Sqlite(db.to_path_buf()),
         metrics_url,
         users: None,
     })
@@ -173,75 +174,6 @@ fn fmt_ms(ms: i64) -> String {
         .expect("time")
         .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
         .to_string()
-}
-
-struct Page {
-    status: u16,
-    body: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Page {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The message ids the list links to, in page order.
-    fn ids(&self) -> Vec<String> {
-        let table = self
-            .body
-            .split("<tbody>")
-            .nth(1)
-            .and_then(|t| t.split("</tbody>").next())
-            .unwrap_or("");
-        table
-            .split("href=\"/messages/")
-            .skip(1)
-            .filter_map(|s| s.split('"').next())
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// The href of the link with `rel=next`, decoded of `&amp;`.
-    fn next(&self) -> Option<String> {
-        let rest = self.body.split("rel=\"next\" href=\"").nth(1)?;
-        Some(rest.split('"').next()?.replace("&amp;", "&"))
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-fn get(url: &str) -> Page {
-    let mut r = agent()
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let headers = r
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let status = r.status().as_u16();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()
-        .expect("body");
-    Page {
-        status,
-        body,
-        headers,
-    }
 }
 
 fn q(pairs: &[(&str, &str)]) -> String {
@@ -924,7 +856,7 @@ fn with_web_auth_every_page_asks_for_a_user_and_lets_the_right_password_in() {
     f.insert(syslog(1_000, "behind the login"));
     let web = mutt_web::start(mutt_web::WebConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database: f.db.clone(),
+        database: mutt_web::Source::Sqlite(f.db.clone()),
         metrics_url: None,
         // `printf %s 'correct horse' | argon2 mutt-test-salt -id -t 1 -m 6 -p 1 -e`
         users: Some(vec![mutt_web::auth::WebUser {

@@ -365,8 +365,8 @@ fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> 
                 collector_id = %settings.collector_id,
                 sqlite = %cfg.storage.database.path.display(),
                 "storage.backend is postgresql: messages, devices, rule counters and SNMPv3 \
-                 failures go there; the web UI, the archiver and webhook alerts are not served \
-                 from PostgreSQL yet (they use the SQLite file)"
+                 failures go there, and the web UI reads them there; the archiver and webhook \
+                 alerts are not served from PostgreSQL yet (they use the SQLite file)"
             );
             PgStore::open(settings)
                 .map_err(|error| DaemonError::Storage {

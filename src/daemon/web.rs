@@ -1,8 +1,11 @@
 //! The web UI from the collector's side: its settings from the config, started by `mutt run`
 //! beside the stages (`web.enabled`) or alone by `mutt web`. The UI is the `mutt-web` crate; it
 //! reads the database read-only and the daemon's counters over HTTP, so it shares nothing else.
+//! With `storage.backend: postgresql` it connects with the store's own connect (URL, password
+//! file, sslmode over rustls), handed to it as a closure.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -15,10 +18,27 @@ use crate::config::{Config, WebSection};
 pub fn web_config(cfg: &Config) -> mutt_web::WebConfig {
     mutt_web::WebConfig {
         listen: cfg.web.listen,
-        database: cfg.storage.database.path.clone(),
+        database: database(cfg),
         metrics_url: WebSection::metrics_url(&cfg.metrics),
         users: cfg.web.users(),
     }
+}
+
+/// The database the UI reads: PostgreSQL when `storage.backend` says so, else the SQLite file.
+fn database(cfg: &Config) -> mutt_web::Source {
+    let Some(mut settings) = super::run::pg_settings(cfg) else {
+        return mutt_web::Source::Sqlite(cfg.storage.database.path.clone());
+    };
+    // Its sessions show as the UI's in pg_stat_activity, and a server that does not answer
+    // is a page within the UI's own deadline rather than the writer's ten seconds.
+    settings.config.application_name("mutt-web");
+    settings
+        .config
+        .connect_timeout(Duration::from_secs(mutt_web::DEADLINE_SECS));
+    let target = settings.target();
+    // The store's error names the server as user@host:port/dbname, never the password.
+    let connect = move || settings.connect().map_err(|e| e.to_string());
+    mutt_web::Source::Postgres(mutt_web::PgSource::new(target, connect))
 }
 
 /// For `mutt run`: the UI when `web.enabled`, reading the metrics listener at the address it

@@ -6,12 +6,15 @@
 //! `source_ip = ? AND rowid < ?` (and `>`), five each way. `idx_source_ip` holds each device's
 //! rows in rowid order, which is the order they were stored in, so the context is two short
 //! walks of that index; by `id` SQLite read and sorted all of the device's rows (97 ms at p50
-//! for a device with 10,000 messages, docs/ARCHITECTURE.md).
+//! for a device with 10,000 messages, docs/ARCHITECTURE.md). PostgreSQL has no rowid: the same
+//! query orders by `id` there (`Dialect::arrival_order`).
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
+use std::ops::ControlFlow;
+
 use maud::{html, Markup};
-use rusqlite::{params, Connection, OptionalExtension};
+use mutt_query::{Conn, Value};
 use serde_json::Value as Json;
 
 use crate::db::{self, DbError};
@@ -80,7 +83,7 @@ struct Outbox {
     fold_count: i64,
 }
 
-fn load(conn: &Connection, id: &str) -> Result<Option<Message>, DbError> {
+fn load(conn: &mut Conn, id: &str) -> Result<Option<Message>, DbError> {
     let columns: Vec<&str> = FIELDS.iter().map(|(c, _)| *c).collect();
     let sql = format!(
         "SELECT {}, raw_message, raw_bytes, validation_errors, syslog_structured_data, \
@@ -88,59 +91,52 @@ fn load(conn: &Connection, id: &str) -> Result<Option<Message>, DbError> {
         columns.join(", ")
     );
     let n = FIELDS.len();
-    let found = conn
-        .query_row(&sql, [id], |r| {
-            let mut fields = Vec::with_capacity(n);
-            for (i, (column, label)) in FIELDS.iter().enumerate() {
-                let v: rusqlite::types::Value = r.get(i)?;
-                let flag = matches!(*column, "validated" | "truncated");
-                let text = match v {
-                    rusqlite::types::Value::Null => None,
-                    rusqlite::types::Value::Integer(i) if flag => {
-                        Some(if i == 0 { "no" } else { "yes" }.to_string())
-                    }
-                    rusqlite::types::Value::Integer(i) => Some(i.to_string()),
-                    rusqlite::types::Value::Real(f) => Some(f.to_string()),
-                    rusqlite::types::Value::Text(t) => Some(t),
-                    rusqlite::types::Value::Blob(b) => Some(escape_bytes(&b)),
-                };
-                fields.push((*column, *label, text));
-            }
-            let raw_bytes: Option<Vec<u8>> = r.get(n + 1)?;
-            let raw_message: Option<String> = r.get(n)?;
-            // raw_bytes are the bytes as received where raw_message is not them exactly; an
-            // SNMP datagram's bytes are BER, so its decoded text is the one to read.
-            let syslog = fields.first().and_then(|f| f.2.as_deref()) == Some("syslog");
-            let raw = match (raw_message, raw_bytes) {
-                (Some(text), Some(bytes)) if syslog && text.as_bytes() != bytes => {
-                    escape_bytes(&bytes)
-                }
-                (Some(text), _) => text,
-                (None, Some(bytes)) => escape_bytes(&bytes),
-                (None, None) => String::new(),
+    let key = [Value::from(id)];
+    let found = conn.first(&sql, &key, |r| {
+        let mut fields = Vec::with_capacity(n);
+        for (i, (column, label)) in FIELDS.iter().enumerate() {
+            let flag = matches!(*column, "validated" | "truncated");
+            let text = match r.value(i)? {
+                Value::Null => None,
+                Value::Integer(i) if flag => Some(if i == 0 { "no" } else { "yes" }.to_string()),
+                Value::Integer(i) => Some(i.to_string()),
+                Value::Real(f) => Some(f.to_string()),
+                Value::Text(t) => Some(t),
+                Value::Blob(b) => Some(escape_bytes(&b)),
             };
-            Ok(Message {
-                id: id.to_string(),
-                fields,
-                raw,
-                validation_errors: r.get(n + 2)?,
-                structured_data: r.get(n + 3)?,
-                varbinds: r.get(n + 4)?,
-                enriched: r.get(n + 5)?,
-                outbox: Vec::new(),
-                before: Vec::new(),
-                after: Vec::new(),
-            })
+            fields.push((*column, *label, text));
+        }
+        let raw_bytes: Option<Vec<u8>> = r.get(n + 1)?;
+        let raw_message: Option<String> = r.get(n)?;
+        // raw_bytes are the bytes as received where raw_message is not them exactly; an
+        // SNMP datagram's bytes are BER, so its decoded text is the one to read.
+        let syslog = fields.first().and_then(|f| f.2.as_deref()) == Some("syslog");
+        let raw = match (raw_message, raw_bytes) {
+            (Some(text), Some(bytes)) if syslog && text.as_bytes() != bytes => escape_bytes(&bytes),
+            (Some(text), _) => text,
+            (None, Some(bytes)) => escape_bytes(&bytes),
+            (None, None) => String::new(),
+        };
+        Ok(Message {
+            id: id.to_string(),
+            fields,
+            raw,
+            validation_errors: r.get(n + 2)?,
+            structured_data: r.get(n + 3)?,
+            varbinds: r.get(n + 4)?,
+            enriched: r.get(n + 5)?,
+            outbox: Vec::new(),
+            before: Vec::new(),
+            after: Vec::new(),
         })
-        .optional()?;
+    })?;
     let Some(mut m) = found else { return Ok(None) };
-    let mut stmt = conn.prepare_cached(
+    conn.for_each(
         "SELECT id, rule_id, target, state, attempts, next_attempt_at, last_error, delivered_at, \
          fold_count FROM webhook_outbox WHERE message_id = ?1 ORDER BY id",
-    )?;
-    m.outbox = stmt
-        .query_map([id], |r| {
-            Ok(Outbox {
+        &key,
+        |r| {
+            m.outbox.push(Outbox {
                 id: r.get(0)?,
                 rule_id: r.get(1)?,
                 target: r.get(2)?,
@@ -150,25 +146,29 @@ fn load(conn: &Connection, id: &str) -> Result<Option<Message>, DbError> {
                 last_error: r.get(6)?,
                 delivered_at: r.get(7)?,
                 fold_count: r.get(8)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+            });
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     let source = m
         .fields
         .iter()
         .find(|f| f.0 == "source_ip")
         .and_then(|f| f.2.clone());
     if let Some(ip) = source {
-        let around = |op: &str, order: &str| -> Result<Vec<ListRow>, DbError> {
+        let order = conn.dialect().arrival_order();
+        let params = [Value::Text(ip), Value::from(id)];
+        let mut around = |op: &str, direction: &str| -> Result<Vec<ListRow>, DbError> {
             let sql = format!(
                 "SELECT {LIST_COLUMNS} FROM messages WHERE source_ip = ?1 \
-                 AND rowid {op} (SELECT rowid FROM messages WHERE id = ?2) \
-                 ORDER BY rowid {order} LIMIT 5"
+                 AND {order} {op} (SELECT {order} FROM messages WHERE id = ?2) \
+                 ORDER BY {order} {direction} LIMIT 5"
             );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt
-                .query_map(params![ip, id], ListRow::from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut rows = Vec::new();
+            conn.for_each(&sql, &params, |r| {
+                rows.push(ListRow::from_row(r)?);
+                Ok(ControlFlow::Continue(()))
+            })?;
             Ok(rows)
         };
         m.before = around("<", "DESC")?;

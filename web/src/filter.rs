@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use rusqlite::types::Value;
+use mutt_query::{Dialect, Value};
 
 /// The longest search text, in bytes.
 pub const MAX_SEARCH: usize = 500;
@@ -262,23 +262,22 @@ impl Filter {
 
     /// The equality filters alone, each ` AND column = ?`, with their values.
     pub fn equals_clause(&self) -> (String, Vec<Value>) {
-        self.equals_with("")
+        self.equals_with(|column| column.to_string())
     }
 
-    /// The equality filters as ` AND +column = ?`: the unary `+` keeps SQLite from using the
-    /// column's index, so the primary key's range drives the query (the live tail's few new
+    /// The equality filters with each column kept off its index ([`Dialect::unindexed`]: SQLite's
+    /// ` AND +column = ?`), so the primary key's range drives the query (the live tail's few new
     /// rows, where a device's index would read and sort all of its rows every poll).
-    pub fn equals_unindexed(&self) -> (String, Vec<Value>) {
-        self.equals_with("+")
+    pub fn equals_unindexed(&self, dialect: Dialect) -> (String, Vec<Value>) {
+        self.equals_with(|column| dialect.unindexed(column))
     }
 
-    fn equals_with(&self, prefix: &str) -> (String, Vec<Value>) {
+    fn equals_with(&self, column_sql: impl Fn(&str) -> String) -> (String, Vec<Value>) {
         let mut sql = String::new();
         let mut params = Vec::new();
         for (column, value) in &self.equals {
             sql.push_str(" AND ");
-            sql.push_str(prefix);
-            sql.push_str(column);
+            sql.push_str(&column_sql(column));
             sql.push_str(" = ?");
             params.push(value.clone());
         }

@@ -6,8 +6,10 @@
 //! as not counted, and the page says so. Clicking a bar narrows the range to it. The text search
 //! is not applied (counts are of the filtered messages).
 
+use std::ops::ControlFlow;
+
 use maud::{html, Markup};
-use rusqlite::{params_from_iter, Connection};
+use mutt_query::{Conn, Value};
 
 use crate::db::DbError;
 use crate::filter::{id_lower_bound, Filter};
@@ -35,7 +37,7 @@ const INDEXED: &[&str] = &["source_ip", "matched_rule_id", "match_severity"];
 pub const PASS_CAP: usize = 200_000;
 
 /// The slices' bounds in milliseconds, and their counts.
-pub fn count(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, DbError> {
+pub fn count(conn: &mut Conn, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, DbError> {
     if f.equals.iter().any(|(c, _)| INDEXED.contains(c)) {
         return count_one_pass(conn, f);
     }
@@ -44,9 +46,8 @@ pub fn count(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, D
     let (equals, values) = f.equals_clause();
     let sql = format!(
         "SELECT type, count(*) FROM (SELECT type FROM messages WHERE id >= ? AND id < ?{equals} \
-         LIMIT {BUCKET_CAP}) GROUP BY type"
+         LIMIT {BUCKET_CAP}) AS slice GROUP BY type"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
     let mut out = Vec::with_capacity(n as usize);
     let start = std::time::Instant::now();
     for i in (0..n).rev() {
@@ -57,13 +58,12 @@ pub fn count(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, D
             continue;
         }
         let mut params = vec![
-            rusqlite::types::Value::Text(id_lower_bound(lo)),
-            rusqlite::types::Value::Text(id_lower_bound(hi)),
+            Value::Text(id_lower_bound(lo)),
+            Value::Text(id_lower_bound(hi)),
         ];
         params.extend(values.iter().cloned());
         let mut b = Bucket::default();
-        let mut rows = stmt.query(params_from_iter(params))?;
-        while let Some(r) = rows.next()? {
+        conn.for_each(&sql, &params, |r| {
             let (kind, c): (String, i64) = (r.get(0)?, r.get(1)?);
             let c = usize::try_from(c).unwrap_or(0);
             if kind == "snmp_trap" {
@@ -71,7 +71,8 @@ pub fn count(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, D
             } else {
                 b.syslog += c;
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         b.capped = b.syslog + b.snmp >= BUCKET_CAP;
         b.counted = true;
         out.push((lo, hi, b));
@@ -91,11 +92,9 @@ fn slices(f: &Filter) -> Vec<(i64, i64)> {
 /// A device's, a rule's or a severity's rows are read once through that column's index (a slice
 /// at a time would read all of them for every slice) and put in their slice by their id's
 /// millisecond. At most [`PASS_CAP`] rows: past that every slice is marked capped.
-fn count_one_pass(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, DbError> {
+fn count_one_pass(conn: &mut Conn, f: &Filter) -> Result<Vec<(i64, i64, Bucket)>, DbError> {
     let (clause, params) = f.where_clause_without_cursor();
     let sql = format!("SELECT id, type FROM messages WHERE {clause} LIMIT {PASS_CAP}");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(params))?;
     let mut out: Vec<(i64, i64, Bucket)> = slices(f)
         .into_iter()
         .map(|(lo, hi)| {
@@ -107,11 +106,11 @@ fn count_one_pass(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket
         })
         .collect();
     let mut read = 0;
-    while let Some(r) = rows.next()? {
+    conn.for_each(&sql, &params, |r| {
         read += 1;
         let (id, kind): (String, String) = (r.get(0)?, r.get(1)?);
         let Some(ms) = crate::filter::id_millis(&id) else {
-            continue;
+            return Ok(ControlFlow::Continue(()));
         };
         let i = out.partition_point(|(_, hi, _)| *hi <= ms);
         if let Some((_, _, b)) = out.get_mut(i) {
@@ -121,7 +120,8 @@ fn count_one_pass(conn: &Connection, f: &Filter) -> Result<Vec<(i64, i64, Bucket
                 b.syslog += 1;
             }
         }
-    }
+        Ok(ControlFlow::Continue(()))
+    })?;
     if read == PASS_CAP {
         for (_, _, b) in &mut out {
             b.capped = true;

@@ -1,8 +1,10 @@
-//! MUTT's web UI: read-only pages over the collector's SQLite database, served by axum on a
-//! small tokio runtime of its own thread, so a page never competes with ingest for a worker.
+//! MUTT's web UI: read-only pages over the collector's database (SQLite or PostgreSQL), served
+//! by axum on a small tokio runtime of its own thread, so a page never competes with ingest for
+//! a worker.
 //!
 //! The map: [`filter`] turns a query string into typed filters and id bounds (pure), [`db`]
-//! opens the database read-only on a blocking thread, the page modules ([`messages`],
+//! runs a page's queries on a read-only connection of `mutt-query` (the one query layer: each
+//! query is written once and runs on either backend) on a blocking thread, the page modules ([`messages`],
 //! [`detail`], [`tail`], [`tables`], [`health`], [`export`]) query and render with maud, which
 //! escapes every value it interpolates. Every response carries a strict Content-Security-Policy;
 //! the only script is a static file.
@@ -24,7 +26,6 @@ mod tables;
 mod tail;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,6 +35,8 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use tokio::sync::oneshot;
+
+pub use mutt_query::{PgSource, Source};
 
 pub use messages::{PAGE, SCAN_CAP};
 
@@ -47,8 +50,9 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 pub struct WebConfig {
     /// Address to listen on; port 0 picks a free one ([`WebHandle::addr`] tells which).
     pub listen: SocketAddr,
-    /// The collector's database, opened read-only per request.
-    pub database: PathBuf,
+    /// The collector's database: the SQLite file (a read-only connection per request) or
+    /// PostgreSQL (read-only sessions, a few kept for reuse).
+    pub database: Source,
     /// The daemon's Prometheus endpoint (`http://127.0.0.1:9162/metrics`), read for the health
     /// page; None when the daemon serves no metrics.
     pub metrics_url: Option<String>,
@@ -118,7 +122,7 @@ impl Drop for WebHandle {
 /// What every handler shares.
 #[derive(Debug)]
 pub(crate) struct AppState {
-    pub database: PathBuf,
+    pub pool: Arc<mutt_query::Pool>,
     pub metrics_url: Option<String>,
     pub users: Option<Vec<auth::WebUser>>,
 }
@@ -156,7 +160,7 @@ pub fn start(config: WebConfig) -> Result<WebHandle, WebError> {
         tokio::net::TcpListener::from_std(listener).map_err(bind_err)?
     };
     let app = router(Arc::new(AppState {
-        database: config.database,
+        pool: db::pool(config.database),
         metrics_url: config.metrics_url,
         users: config.users,
     }));
@@ -185,6 +189,9 @@ pub fn start(config: WebConfig) -> Result<WebHandle, WebError> {
         thread: Some(thread),
     })
 }
+
+/// How long a page's queries may run, in seconds (and a PostgreSQL connect, by mutt's choice).
+pub const DEADLINE_SECS: u64 = db::DEADLINE.as_secs();
 
 /// Blocking threads for queries: two cores are shared with ingest and the writer.
 pub const BLOCKING_THREADS: usize = 4;

@@ -8,8 +8,10 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
+use std::ops::ControlFlow;
+
 use maud::{html, Markup};
-use rusqlite::{params_from_iter, Connection, Row};
+use mutt_query::{Conn, QueryError, Row};
 use serde::Serialize;
 
 use crate::db::{self, DbError};
@@ -46,7 +48,7 @@ pub struct ListRow {
 }
 
 impl ListRow {
-    pub fn from_row(r: &Row) -> rusqlite::Result<ListRow> {
+    pub fn from_row(r: &Row<'_>) -> Result<ListRow, QueryError> {
         Ok(ListRow {
             id: r.get(0)?,
             kind: r.get(1)?,
@@ -58,8 +60,8 @@ impl ListRow {
             rule_name: r.get(7)?,
             program: r.get(8)?,
             oid: r.get(9)?,
-            text: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
-            validated: r.get::<_, Option<bool>>(11)?.unwrap_or(false),
+            text: r.get::<Option<String>>(10)?.unwrap_or_default(),
+            validated: r.get::<Option<bool>>(11)?.unwrap_or(false),
         })
     }
 }
@@ -78,7 +80,7 @@ pub struct Listing {
 
 /// Query one page of `filter`: up to `page` rows; a search reads at most `scan_cap` rows.
 pub fn list(
-    conn: &Connection,
+    conn: &mut Conn,
     filter: &Filter,
     page: usize,
     scan_cap: usize,
@@ -92,26 +94,27 @@ pub fn list(
     let sql = format!(
         "SELECT {LIST_COLUMNS} FROM messages WHERE {clause} ORDER BY id DESC LIMIT {limit}"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(params))?;
     let mut out = Listing::default();
     let mut last_scanned = None;
-    while let Some(r) = rows.next()? {
+    let mut full = false;
+    conn.for_each(&sql, &params, |r| {
         let row = ListRow::from_row(r)?;
         out.scanned += 1;
         if let Some(search) = &filter.search {
             last_scanned = Some(row.id.clone());
             if !search.matches(&row.text) {
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
         }
         if out.rows.len() == page {
             out.next = out.rows.last().map(|r| r.id.clone());
-            return Ok(out);
+            full = true;
+            return Ok(ControlFlow::Break(()));
         }
         out.rows.push(row);
-    }
-    if filter.search.is_some() && out.scanned == scan_cap {
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if !full && filter.search.is_some() && out.scanned == scan_cap {
         out.capped_at = last_scanned;
     }
     Ok(out)

@@ -5,9 +5,10 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
+use std::ops::ControlFlow;
+
 use maud::{html, Markup};
-use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection};
+use mutt_query::{Conn, Value};
 
 use crate::db::{self, DbError};
 use crate::filter::{query_string, BadQuery, Filter};
@@ -24,22 +25,19 @@ struct Grid {
     capped: bool,
 }
 
-fn grid(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<Grid, DbError> {
-    let mut stmt = conn.prepare_cached(&format!("{sql} LIMIT {}", CAP + 1))?;
-    let n = stmt.column_count();
-    let mut rows = stmt.query(params_from_iter(params))?;
+fn grid(conn: &mut Conn, sql: &str, params: Vec<Value>) -> Result<Grid, DbError> {
     let mut out = Grid {
         rows: Vec::new(),
         capped: false,
     };
-    while let Some(r) = rows.next()? {
+    conn.for_each(&format!("{sql} LIMIT {}", CAP + 1), &params, |r| {
         if out.rows.len() == CAP {
             out.capped = true;
-            break;
+            return Ok(ControlFlow::Break(()));
         }
-        let mut cells = Vec::with_capacity(n);
-        for i in 0..n {
-            cells.push(match r.get::<_, Value>(i)? {
+        let mut cells = Vec::with_capacity(r.len());
+        for i in 0..r.len() {
+            cells.push(match r.value(i)? {
                 Value::Null => None,
                 Value::Integer(v) => Some(v.to_string()),
                 Value::Real(v) => Some(v.to_string()),
@@ -48,7 +46,8 @@ fn grid(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<Grid, DbErro
             });
         }
         out.rows.push(cells);
-    }
+        Ok(ControlFlow::Continue(()))
+    })?;
     Ok(out)
 }
 

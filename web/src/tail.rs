@@ -16,7 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use maud::html;
-use rusqlite::{params_from_iter, types::Value};
+use mutt_query::{Conn, Value};
 
 use crate::db::{self, DbError};
 use crate::filter::{parse_cursor, Filter};
@@ -36,8 +36,7 @@ pub async fn page(
     let filter = pairs(q)?;
     let f = filter.clone();
     let (listing, newest) = db::with(&state.0, move |c| {
-        let newest: Option<String> =
-            c.query_row("SELECT max(id) FROM messages", [], |r| r.get(0))?;
+        let newest = newest_id(c)?;
         Ok((list(c, &f, START_ROWS, 10_000)?, newest))
     })
     .await?;
@@ -140,26 +139,22 @@ fn stream(follow: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
 /// newest id now when fewer than a batch matched (so a filter that rarely matches does not make
 /// every poll read the same unmatched rows again), else the last row sent.
 fn newer(
-    conn: &rusqlite::Connection,
+    conn: &mut Conn,
     filter: &Filter,
     last: &str,
 ) -> Result<(Vec<ListRow>, Option<String>), DbError> {
-    let newest: Option<String> =
-        conn.query_row("SELECT max(id) FROM messages", [], |r| r.get(0))?;
-    let Some(newest) = newest.filter(|n| n.as_str() > last) else {
+    let Some(newest) = newest_id(conn)?.filter(|n| n.as_str() > last) else {
         return Ok((Vec::new(), None));
     };
-    let (equals, values) = filter.equals_unindexed();
+    let (equals, values) = filter.equals_unindexed(conn.dialect());
     let sql = format!(
         "SELECT {LIST_COLUMNS} FROM messages WHERE id > ? AND id <= ?{equals} \
          ORDER BY id ASC LIMIT {BATCH}"
     );
     let mut params = vec![Value::Text(last.to_string()), Value::Text(newest.clone())];
     params.extend(values);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(params))?;
     let (mut out, mut read, mut last_read) = (Vec::new(), 0, None);
-    while let Some(r) = rows.next()? {
+    conn.for_each(&sql, &params, |r| {
         let row = ListRow::from_row(r)?;
         read += 1;
         last_read = Some(row.id.clone());
@@ -170,11 +165,20 @@ fn newer(
         {
             out.push(row);
         }
-    }
+        Ok(std::ops::ControlFlow::Continue(()))
+    })?;
     let next = if read < BATCH {
         Some(newest)
     } else {
         last_read
     };
     Ok((out, next))
+}
+
+/// The newest message id stored, if any.
+fn newest_id(conn: &mut Conn) -> Result<Option<String>, DbError> {
+    let newest = conn.first("SELECT max(id) FROM messages", &[], |r| {
+        r.get::<Option<String>>(0)
+    })?;
+    Ok(newest.flatten())
 }
