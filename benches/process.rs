@@ -65,10 +65,17 @@ fn bench(c: &mut Criterion) {
     let v3 = record(Listener::Snmp, v3[0].clone());
     for (what, r) in [("syslog", &syslog), ("v2c", &v2c), ("v3", &v3)] {
         let row = process(r, &ctx);
-        assert!(row.validation_errors.is_empty(), "{what}: {:?}", row.validation_errors);
+        assert!(
+            row.validation_errors.is_empty(),
+            "{what}: {:?}",
+            row.validation_errors
+        );
         assert!(row.rejected.is_none(), "{what}");
     }
-    assert!(process(&v2c, &ctx).rule.is_some(), "the linkDown rule matches");
+    assert!(
+        process(&v2c, &ctx).rule.is_some(),
+        "the linkDown rule matches"
+    );
 
     let mut group = c.benchmark_group("process_1000_rules");
     group.throughput(Throughput::Elements(1));

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::decode::snmp::{SnmpMessage, Untrusted};
+use crate::decode::snmp::{varbinds_json, SnmpMessage, Untrusted};
 use crate::decode::syslog::{structured_data_json, SyslogMessage};
 use crate::model::{MessageKind, Transport};
 use crate::rules::Action;
@@ -38,7 +38,7 @@ impl Detail {
     pub fn json(&self) -> Option<String> {
         match self {
             Detail::Syslog(s) => structured_data_json(&s.structured_data),
-            Detail::Snmp(t) => serde_json::to_string(&t.varbinds).ok(),
+            Detail::Snmp(t) => Some(varbinds_json(&t.varbinds)),
         }
     }
 }

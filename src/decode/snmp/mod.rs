@@ -73,11 +73,13 @@ pub mod usm;
 pub mod v1;
 pub mod v3;
 pub mod value;
+mod varbinds_json;
 
 use serde::Serialize;
 
 pub use keys::{SharedUsm, Usm};
 pub use v3::Untrusted;
+pub use varbinds_json::varbinds_json;
 
 /// One variable binding, ready to store as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]

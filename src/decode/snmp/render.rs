@@ -8,11 +8,13 @@
 //! [`MAX_LINE`] bytes with a count of the varbinds left out.
 
 use super::names::{self, NameTable};
-use super::pdu::{SNMP_TRAP_OID_0, SYS_UPTIME_0};
-use super::{ber, SnmpMessage};
+use super::SnmpMessage;
 
 /// Longest rendering, in bytes (the varbinds stay whole in the JSON column).
 pub const MAX_LINE: usize = 4096;
+
+/// sysUpTime.0 and snmpTrapOID.0, dotted as `Varbind::oid` holds them.
+const SKIPPED: [&str; 2] = ["1.3.6.1.2.1.1.3.0", "1.3.6.1.6.3.1.1.4.1.0"];
 
 /// [`render_line_with`] the built-in names.
 pub fn render_line(msg: &SnmpMessage) -> String {
@@ -22,16 +24,16 @@ pub fn render_line(msg: &SnmpMessage) -> String {
 /// The line; `names` names an unnamed trap OID by prefix and OBJECT IDENTIFIER values (the
 /// varbind names were set by the decoder).
 pub fn render_line_with(msg: &SnmpMessage, names: &NameTable) -> String {
-    let mut line = String::with_capacity(256);
+    // A 10-varbind linkDown renders to about 300 bytes: sized so that it is not copied again.
+    let mut line = String::with_capacity(512);
     line.push_str(&head(msg, names));
-    let skip = [ber::dotted(SYS_UPTIME_0), ber::dotted(SNMP_TRAP_OID_0)];
-    let shown: Vec<_> = msg
-        .varbinds
-        .iter()
-        .filter(|v| !skip.contains(&v.oid))
-        .collect();
-    let mut piece = String::new();
-    for (i, vb) in shown.iter().enumerate() {
+    let shown = || {
+        msg.varbinds
+            .iter()
+            .filter(|v| !SKIPPED.contains(&v.oid.as_str()))
+    };
+    let mut piece = String::with_capacity(128);
+    for (i, vb) in shown().enumerate() {
         piece.clear();
         piece.push(' ');
         piece.push_str(vb.name.as_deref().unwrap_or(&vb.oid));
@@ -42,7 +44,7 @@ pub fn render_line_with(msg: &SnmpMessage, names: &NameTable) -> String {
         }
         // Leave room for the "more" marker.
         if line.len() + piece.len() > MAX_LINE - 24 {
-            line.push_str(&format!(" ...(+{} more)", shown.len() - i));
+            line.push_str(&format!(" ...(+{} more)", shown().count() - i));
             break;
         }
         line.push_str(&piece);
@@ -124,6 +126,19 @@ mod tests {
             ty: "OCTET STRING",
             value: value.into(),
         }
+    }
+
+    #[test]
+    fn the_skipped_oids_are_sysuptime_and_snmptrapoid() {
+        use super::super::ber;
+        use super::super::pdu::{SNMP_TRAP_OID_0, SYS_UPTIME_0};
+        assert_eq!(
+            SKIPPED,
+            [
+                ber::dotted(SYS_UPTIME_0).as_str(),
+                ber::dotted(SNMP_TRAP_OID_0).as_str()
+            ]
+        );
     }
 
     #[test]
