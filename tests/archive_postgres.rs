@@ -584,3 +584,115 @@ fn two_archivers_at_once_on_one_postgresql_never_export_a_message_twice() {
     .collect();
     eprintln!("archive files per collector: {by_dir:?}; runs that succeeded at once: {succeeded}");
 }
+
+#[test]
+#[ignore = "needs postgresql"]
+fn a_weekly_partitioned_database_drops_archived_weeks_and_keeps_one_holding_a_message_not_archived()
+{
+    let pg = PgServer::start();
+    let mut client = pg.create_db("mutt");
+
+    // A database that already holds messages is not partitioned, and migrate says so.
+    let mut full = pg.create_db("filled");
+    let plain = collector(&pg, "filled", "arch-1", "", "    enabled: false\n");
+    ok(&plain, &["migrate"]);
+    seed(&mut full, mutt::timefmt::now_us(), 0, 3);
+    let weekly = collector(
+        &pg,
+        "filled",
+        "arch-1",
+        "    partition: weekly\n",
+        "    enabled: false\n",
+    );
+    let said = ok(&weekly, &["migrate"]);
+    assert!(
+        said.contains("already holds rows and is not partitioned: left as it is"),
+        "{said}"
+    );
+    assert_eq!(
+        count(&mut full, "SELECT count(*) FROM pg_partitioned_table"),
+        0
+    );
+    assert_eq!(count(&mut full, "SELECT count(*) FROM messages"), 3);
+
+    let env = collector(
+        &pg,
+        "mutt",
+        "arch-1",
+        "    partition: weekly\n",
+        "    enabled: false\n",
+    );
+    let said = ok(&env, &["migrate"]);
+    assert!(
+        said.contains("messages partitioned by received_at (weekly)"),
+        "{said}"
+    );
+    let now = mutt::timefmt::now_us();
+    let week = |back: i64| {
+        mutt::archive::partitions::Part::of(
+            mutt::config::Partition::Weekly,
+            now - back * 7 * DAY_US,
+        )
+        .expect("a week")
+    };
+    for (back, first) in [(2, 0), (3, 1_000)] {
+        let w = week(back);
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE {} PARTITION OF messages FOR VALUES FROM ('{}') TO ('{}')",
+                w.name,
+                mutt::timefmt::iso8601_us(w.from_us),
+                mutt::timefmt::iso8601_us(w.to_us)
+            ))
+            .expect("an old week's partition");
+        seed(&mut client, w.from_us + DAY_US, first, 100);
+    }
+    let seeded = seeded_ids(&mut client);
+    let out = ok(&env, &["archive", "--older-than", "7d"]);
+    for back in [2, 3] {
+        let name = week(back).name;
+        assert!(
+            out.contains(&format!("dropped the partition {name} (100 messages")),
+            "{out}"
+        );
+        assert!(!partitions(&mut client).contains(&name));
+    }
+    assert_eq!(count(&mut client, "SELECT count(*) FROM messages"), 0);
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM archives WHERE deleted_at IS NULL"
+        ),
+        0
+    );
+    let (mut ids, _) = archived_ids(&mut client, &[env.path("archives")]);
+    ids.sort();
+    assert_eq!(ids, seeded);
+
+    // A partition that holds a message the files do not (stored after the export read its
+    // period) is kept, with its messages.
+    let w = week(4);
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {} PARTITION OF messages FOR VALUES FROM ('{}') TO ('{}')",
+            w.name,
+            mutt::timefmt::iso8601_us(w.from_us),
+            mutt::timefmt::iso8601_us(w.to_us)
+        ))
+        .expect("partition");
+    seed(&mut client, w.from_us + DAY_US, 5_000, 5);
+    let mut conn = mutt_query::Conn::postgres(pg.try_connect("mutt").expect("connect"));
+    let day = mutt::timefmt::iso8601_us(w.from_us + DAY_US)[..10].to_string();
+    let four: BTreeMap<String, u64> = [(day.clone(), 4)].into_iter().collect();
+    let kept =
+        mutt::archive::partitions::drop_archived(&mut conn, &[w.clone()], &four).expect("drop");
+    assert!(kept.dropped.is_empty());
+    assert_eq!(kept.kept, [(w.name.clone(), 5, 4)]);
+    assert!(partitions(&mut client).contains(&w.name));
+    assert_eq!(count(&mut client, "SELECT count(*) FROM messages"), 5);
+    let five: BTreeMap<String, u64> = [(day, 5)].into_iter().collect();
+    let dropped =
+        mutt::archive::partitions::drop_archived(&mut conn, &[w.clone()], &five).expect("drop");
+    assert_eq!(dropped.dropped, [(w.name.clone(), 5)]);
+    assert!(!partitions(&mut client).contains(&w.name));
+}
