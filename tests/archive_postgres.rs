@@ -426,6 +426,30 @@ fn a_daily_partitioned_database_loses_its_archived_days_as_whole_partitions_whil
         ok(&env, &["migrate"]).matches("partitions created").count(),
         0
     );
+    // The same indexes and views as an unpartitioned table's, on the partitioned one.
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'messages' ORDER BY 1",
+            &[],
+        )
+        .expect("indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for index in [
+        "idx_matched_rule_id",
+        "idx_severity",
+        "idx_source_ip",
+        "idx_timestamp",
+        "messages_pkey",
+    ] {
+        assert!(indexes.iter().any(|i| i == index), "{index} in {indexes:?}");
+    }
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM syslog_messages"),
+        0
+    );
+    assert_eq!(count(&mut client, "SELECT count(*) FROM snmp_messages"), 0);
 
     // Days 5 to 2 before today, as a database running for days would hold them: a partition a
     // day, made as the archiver makes them, and messages at noon; and day 6's messages with no
@@ -501,6 +525,11 @@ fn a_daily_partitioned_database_loses_its_archived_days_as_whole_partitions_whil
         |n| n >= 2_000,
     );
     assert_eq!(stored, 2_000, "today's messages untouched");
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM syslog_messages"),
+        2_000,
+        "the views read the partitioned table"
+    );
     let (mut ids, unrecorded) = archived_ids(&mut client, &[env.path("archives")]);
     assert!(unrecorded.is_empty(), "{unrecorded:?}");
     ids.sort();

@@ -313,16 +313,15 @@ pub fn run(
     stop: StopCheck<'_>,
 ) -> Result<Report, ArchiveError> {
     let mut conn = db.open()?;
-    let mut report = Report::default();
-    if let Database::Postgres { partition, .. } = db {
-        report.created_partitions =
-            partitions::ensure_ahead(&mut conn, *partition, crate::timefmt::now_us())?;
-    }
-    let run = run_on(&mut conn, target, cutoff, stop)?;
-    Ok(Report {
-        created_partitions: report.created_partitions,
-        ..run
-    })
+    let created = match db {
+        Database::Postgres { partition, .. } => {
+            partitions::ensure_ahead(&mut conn, *partition, crate::timefmt::now_us())?
+        }
+        Database::Sqlite { .. } => Vec::new(),
+    };
+    let mut report = run_on(&mut conn, target, cutoff, stop)?;
+    report.created_partitions = created;
+    Ok(report)
 }
 
 /// [`run`] on an open connection, its schema current: under the directory's lock and, on

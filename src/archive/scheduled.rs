@@ -5,8 +5,9 @@
 //! archive files. Each check is [`super::run`]: the same files, the same exactly-once repair.
 //!
 //! On PostgreSQL (`storage.backend: postgresql`) the same check runs through the same
-//! statements, less what is SQLite's alone: the size threshold (page counts) and the vacuum
-//! steps (PostgreSQL's autovacuum reuses the space). A partitioned `messages` gets its
+//! statements, less what is SQLite's alone: the size threshold (page counts; PostgreSQL's files
+//! do not shrink when rows are deleted, so its size would stay over a threshold after the run
+//! meant to bring it under) and the vacuum steps (PostgreSQL's autovacuum reuses the space). A partitioned `messages` gets its
 //! partitions made ahead at each check, and loses whole partitions once archived
 //! (`partitions`). Collectors that share the database take turns: a check that finds another
 //! archiver running (its advisory lock) passes, and the next check tries again.
