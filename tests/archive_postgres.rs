@@ -713,15 +713,16 @@ fn a_weekly_partitioned_database_drops_archived_weeks_and_keeps_one_holding_a_me
     let mut conn = mutt_query::Conn::postgres(pg.try_connect("mutt").expect("connect"));
     let day = mutt::timefmt::iso8601_us(w.from_us + DAY_US)[..10].to_string();
     let four: BTreeMap<String, u64> = [(day.clone(), 4)].into_iter().collect();
-    let kept =
-        mutt::archive::partitions::drop_archived(&mut conn, &[w.clone()], &four).expect("drop");
+    let kept = mutt::archive::partitions::drop_archived(&mut conn, std::slice::from_ref(&w), &four)
+        .expect("drop");
     assert!(kept.dropped.is_empty());
     assert_eq!(kept.kept, [(w.name.clone(), 5, 4)]);
     assert!(partitions(&mut client).contains(&w.name));
     assert_eq!(count(&mut client, "SELECT count(*) FROM messages"), 5);
     let five: BTreeMap<String, u64> = [(day, 5)].into_iter().collect();
     let dropped =
-        mutt::archive::partitions::drop_archived(&mut conn, &[w.clone()], &five).expect("drop");
+        mutt::archive::partitions::drop_archived(&mut conn, std::slice::from_ref(&w), &five)
+            .expect("drop");
     assert_eq!(dropped.dropped, [(w.name.clone(), 5)]);
     assert!(!partitions(&mut client).contains(&w.name));
 }
