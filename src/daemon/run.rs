@@ -621,7 +621,7 @@ fn prepare_partitions(cfg: &Config) {
         }
         Ok(p) => info!("{}", p.describe(period)),
         Err(e) => {
-            warn!(error = %e, "cannot prepare the partitions of messages; messages go to the default partition")
+            warn!(error = %e, "cannot prepare the partitions of messages; storing goes on into the table as it is (the default partition, when partitioned)")
         }
     }
 }
