@@ -86,6 +86,19 @@ impl Row<'_> {
         })
     }
 
+    /// False when column `index` is SQLite text that is not UTF-8 (which [`Row::value`] reads
+    /// with U+FFFD in place of the bad bytes); PostgreSQL text is always UTF-8 in a UTF8
+    /// database. For a reader that must stop rather than alter a value (the archiver).
+    pub fn is_utf8(&self, index: usize) -> bool {
+        match &self.0 {
+            RowRef::Sqlite(r) => match r.get_ref(index) {
+                Ok(rusqlite::types::ValueRef::Text(t)) => std::str::from_utf8(t).is_ok(),
+                _ => true,
+            },
+            RowRef::Postgres(_) => true,
+        }
+    }
+
     /// Column `index` as `T` (`String`, `i64`, `bool`, `Option<…>`, …).
     pub fn get<T: FromValue>(&self, index: usize) -> Result<T, QueryError> {
         let v = self.value(index)?;
@@ -235,6 +248,30 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Run `f` in one transaction: committed when it returns `Ok`, rolled back when it returns
+    /// `Err` (the error is `f`'s, not the rollback's). SQLite's `BEGIN` is deferred, as
+    /// rusqlite's `transaction()`: the write lock is taken by the first write.
+    pub fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        E: From<QueryError>,
+        F: FnOnce(&mut Conn) -> Result<T, E>,
+    {
+        self.batch("BEGIN")?;
+        match f(self) {
+            Ok(out) => {
+                self.batch("COMMIT")?;
+                Ok(out)
+            }
+            Err(e) => {
+                // The connection may be gone (the cause of `e`); then there is nothing to undo.
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
 impl PgConn {
     /// `sql` prepared on the server once per connection, with PostgreSQL's placeholders; the
     /// statement knows the type the server inferred for each parameter.
@@ -248,5 +285,53 @@ impl PgConn {
         }
         self.statements.insert(sql.to_string(), stmt.clone());
         Ok(stmt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Conn {
+        let mut conn = Conn::sqlite(rusqlite::Connection::open_in_memory().expect("open"));
+        conn.batch("CREATE TABLE t (a INTEGER)").expect("create");
+        conn
+    }
+
+    fn count(conn: &mut Conn) -> i64 {
+        conn.first("SELECT count(*) FROM t", &[], |r| r.get(0))
+            .expect("count")
+            .expect("a row")
+    }
+
+    #[test]
+    fn a_transaction_commits_on_ok_and_rolls_back_on_err() {
+        let mut conn = table();
+        conn.transaction(|c| c.execute("INSERT INTO t VALUES (?)", &[Value::Integer(1)]))
+            .expect("commit");
+        let failed: Result<(), QueryError> = conn.transaction(|c| {
+            c.execute("INSERT INTO t VALUES (?)", &[Value::Integer(2)])?;
+            c.execute("INSERT INTO nowhere VALUES (1)", &[])?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(count(&mut conn), 1, "the second insert was rolled back");
+        conn.transaction(|c| c.execute("INSERT INTO t VALUES (3)", &[]))
+            .expect("usable after a rollback");
+        assert_eq!(count(&mut conn), 2);
+    }
+
+    #[test]
+    fn sqlite_text_that_is_not_utf8_is_seen_as_such() {
+        let mut conn = table();
+        conn.batch("CREATE TABLE s (x TEXT); INSERT INTO s VALUES (CAST(x'ff41' AS TEXT)), ('ok')")
+            .expect("insert");
+        let mut seen = Vec::new();
+        conn.for_each("SELECT x FROM s ORDER BY rowid", &[], |r| {
+            seen.push(r.is_utf8(0));
+            Ok(ControlFlow::Continue(()))
+        })
+        .expect("read");
+        assert_eq!(seen, [false, true]);
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
+use crate::archive::Database;
 use crate::cli::{load_config, Cli, CliError};
 
 /// `mutt archive`, its subcommand if any, and its cutoff otherwise.
@@ -21,11 +22,9 @@ pub fn dispatch(
         Some(ArchiveCommand::Verify { files }) => archive_verify(cli, files),
         Some(ArchiveCommand::Import { files }) => {
             let cfg = load_config(&cli.config)?;
-            let busy = std::time::Duration::from_secs_f64(
-                cfg.storage.database.connection_timeout.max(1.0),
-            );
+            let db = Database::from_config(&cfg);
             let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-            let done = crate::archive::import_files(&cfg.storage.database.path, &paths, busy)?;
+            let done = crate::archive::import_files(&db, &paths)?;
             for path in &done.unchecked {
                 println!(
                     "{}: no manifest beside it; its lines were checked, its checksum was not",
@@ -65,13 +64,23 @@ pub enum ArchiveCommand {
     /// Give the database's free pages back to the file system, with `mutt run` stopped. A file
     /// made before MUTT set auto_vacuum = INCREMENTAL is switched to it by one full VACUUM
     /// (rewrites the file; needs its size in free space); after that the daemon's archiver
-    /// gives pages back in small steps on its own.
+    /// gives pages back in small steps on its own. SQLite only: PostgreSQL's autovacuum does
+    /// this itself.
     Vacuum,
 }
 
 fn archive_vacuum(cli: &Cli) -> Result<(), CliError> {
     let cfg = load_config(&cli.config)?;
-    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
+    let db = Database::from_config(&cfg);
+    if db.sqlite_path().is_none() {
+        // Before the WAL lock: this says what to do even beside a running daemon.
+        return Err(CliError::Archive(
+            crate::archive::ArchiveError::SqliteOnly {
+                target: db.describe(),
+                what: crate::archive::VACUUM_IS_SQLITES,
+            },
+        ));
+    }
     // The daemon holds the WAL lock while it runs: a VACUUM beside it would hold its writer
     // for the whole rewrite.
     let _lock = crate::wal::lock_dir(&cfg.wal.path).map_err(|e| match e {
@@ -80,7 +89,7 @@ fn archive_vacuum(cli: &Cli) -> Result<(), CliError> {
         }
         other => CliError::Daemon(other.into()),
     })?;
-    let v = crate::archive::vacuum(&cfg.storage.database.path, busy)?;
+    let v = crate::archive::vacuum(&db)?;
     let how = if v.mode_before == 2 {
         "free pages given back"
     } else {
@@ -116,12 +125,11 @@ fn archive(
         (None, None) => crate::timefmt::now_us(),
     };
     let cutoff = crate::timefmt::iso8601_us(cutoff_us);
-    let db = &cfg.storage.database.path;
-    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
+    let db = Database::from_config(&cfg);
     let out = io::stdout();
     let mut out = out.lock();
     if dry_run {
-        let spans = archive::plan(db, &cutoff, busy)?;
+        let spans = archive::plan(&db, &cutoff)?;
         writeln!(out, "would archive messages received before {cutoff}:").map_err(CliError::Io)?;
         for s in &spans {
             print_span(&mut out, s)?;
@@ -133,7 +141,7 @@ fn archive(
     }
     let target = archive::Target::from_config(&cfg.storage.archiver);
     let cutoff_at = archive::Cutoff::received_before_us(cutoff_us);
-    let report = archive::run(db, &target, &cutoff_at, busy, &|_| false)?;
+    let report = archive::run(&db, &target, &cutoff_at, &|_| false)?;
     for temp in &report.removed_temps {
         eprintln!(
             "removed the temporary file {} of an interrupted run",
@@ -151,6 +159,22 @@ fn archive(
     for (name, deleted) in &report.finished {
         eprintln!("finished {name} of an interrupted run: {deleted} archived messages deleted");
     }
+    for name in &report.elsewhere {
+        eprintln!(
+            "left {name} alone: recorded and still being deleted, but not in this directory \
+             (another collector's archiver wrote it; it finishes it)"
+        );
+    }
+    for name in &report.created_partitions {
+        eprintln!("created the partition {name} of messages ahead");
+    }
+    for (name, found, archived) in &report.kept_partitions {
+        eprintln!(
+            "kept the partition {name}: it holds {found} messages, {archived} were archived \
+             from its period (stored late); those archived were deleted one by one, the rest \
+             wait for the next run"
+        );
+    }
     writeln!(out, "archived messages received before {cutoff}:").map_err(CliError::Io)?;
     for m in &report.written {
         print_span(&mut out, &archive::span_of(m))?;
@@ -166,14 +190,19 @@ fn archive(
     if report.written.is_empty() {
         writeln!(out, "  nothing").map_err(CliError::Io)?;
     }
+    for (name, rows) in &report.dropped_partitions {
+        writeln!(
+            out,
+            "  dropped the partition {name} ({rows} messages, archived above)"
+        )
+        .map_err(CliError::Io)?;
+    }
     Ok(())
 }
 
 fn archive_list(cli: &Cli) -> Result<(), CliError> {
     let cfg = load_config(&cli.config)?;
-    let db = &cfg.storage.database.path;
-    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
-    let entries = crate::archive::list(db, busy)?;
+    let entries = crate::archive::list(&Database::from_config(&cfg))?;
     let out = io::stdout();
     let mut out = out.lock();
     for e in &entries {
@@ -207,11 +236,10 @@ fn archive_list(cli: &Cli) -> Result<(), CliError> {
 
 fn archive_verify(cli: &Cli, files: &[PathBuf]) -> Result<(), CliError> {
     let cfg = load_config(&cli.config)?;
-    let busy = std::time::Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
-    let conn = crate::archive::open_for_verify(&cfg.storage.database.path, busy)?;
+    let mut conn = crate::archive::open_for_verify(&Database::from_config(&cfg))?;
     let mut failed = 0;
     for path in files {
-        match crate::archive::verify(path, conn.as_ref()) {
+        match crate::archive::verify(path, conn.as_mut()) {
             Ok(v) if v.problems.is_empty() => println!(
                 "{}: ok, {} messages{}",
                 path.display(),

@@ -2,8 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::Connection;
+use mutt_query::{Conn, Value as SqlValue};
 use serde_json::Value;
 
 use super::records;
@@ -29,11 +28,12 @@ pub struct Imported {
 /// import with its file, line and reason. Either way nothing is stored. A message whose id is
 /// already stored is left as it is and counted, so importing a file twice stores it once. The
 /// transaction holds the database's write lock for the whole import: the collector's writer
-/// waits until it ends.
-pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<Imported, ArchiveError> {
+/// waits until it ends (on PostgreSQL, a collector storing a message with an id the import
+/// holds waits for it, and other collectors' rows go on being stored).
+pub fn import(conn: &mut Conn, paths: &[&Path]) -> Result<Imported, ArchiveError> {
     let layouts: Vec<(&str, Layout)> = VIEWS
         .iter()
-        .map(|(_, kind, typed)| Layout::new(conn, typed).map(|l| (*kind, l)))
+        .map(|(_, kind, typed)| Layout::new(&mut *conn, typed).map(|l| (*kind, l)))
         .collect::<Result<_, _>>()?;
     let mut imported = Imported::default();
     for path in paths {
@@ -49,7 +49,17 @@ pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<Imported, Archiv
             });
         }
     }
-    let tx = conn.transaction()?;
+    conn.transaction(|tx| store_all(tx, paths, &layouts, &mut imported))?;
+    Ok(imported)
+}
+
+/// Every message of `paths` into `messages`, in the caller's transaction.
+fn store_all(
+    tx: &mut Conn,
+    paths: &[&Path],
+    layouts: &[(&str, Layout)],
+    imported: &mut Imported,
+) -> Result<(), ArchiveError> {
     for path in paths {
         for record in records::open(path)? {
             let record = record.map_err(|b| ArchiveError::BadArchive {
@@ -64,10 +74,7 @@ pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<Imported, Archiv
             };
             let object = &record.fields;
             let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
-            if tx
-                .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?
-                .exists([id])?
-            {
+            if super::ledger::is_stored(tx, id)? {
                 imported.already_stored += 1;
                 continue;
             }
@@ -95,14 +102,11 @@ pub fn import(conn: &mut Connection, paths: &[&Path]) -> Result<Imported, Archiv
                 columns.join(", "),
                 placeholders.join(", ")
             );
-            tx.prepare_cached(&sql)?
-                .execute(rusqlite::params_from_iter(values))
-                .map_err(|e| bad(e.to_string()))?;
+            tx.execute(&sql, &values).map_err(|e| bad(e.to_string()))?;
             imported.stored += 1;
         }
     }
-    tx.commit()?;
-    Ok(imported)
+    Ok(())
 }
 
 /// A JSON value as the column holds it; `raw_bytes` from lowercase or uppercase hex.

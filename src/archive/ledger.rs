@@ -1,32 +1,35 @@
 //! Every statement `mutt archive` makes on the `archives` table, and the deletion of archived
-//! messages in short transactions.
+//! messages in short transactions. Each is written once and runs on SQLite and PostgreSQL.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use mutt_query::{Conn, Value};
 
 use super::files::Manifest;
 use super::ArchiveError;
 
 /// Messages deleted per transaction: the collector's writer waits at most one such delete.
 pub const DELETE_CHUNK: usize = 2_000;
+/// Ids per `DELETE … WHERE id IN (…)`: one statement per few hundred ids instead of one per id
+/// (a round trip each on PostgreSQL), well under either backend's limit on parameters.
+const IDS_PER_STATEMENT: usize = 500;
 
 /// Record a published archive, its deletes still to do (`deleted_at` NULL).
-pub fn record(conn: &Connection, m: &Manifest, now: &str) -> Result<(), ArchiveError> {
+pub fn record(conn: &mut Conn, m: &Manifest, now: &str) -> Result<(), ArchiveError> {
     conn.execute(
         "INSERT INTO archives (id, filename, message_count, size_bytes, archived_at, \
          earliest_message_timestamp, latest_message_timestamp, message_type, sha256, first_id, \
          last_id, deleted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL)",
-        params![
-            uuid::Uuid::now_v7().to_string(),
-            m.file,
-            m.rows as i64,
-            m.size_bytes as i64,
-            now,
-            m.first_received_at,
-            m.last_received_at,
-            m.message_type,
-            m.sha256,
-            m.first_id,
-            m.last_id,
+        &[
+            Value::from(uuid::Uuid::now_v7().to_string()),
+            Value::from(m.file.as_str()),
+            Value::Integer(m.rows as i64),
+            Value::Integer(m.size_bytes as i64),
+            Value::from(now),
+            Value::from(m.first_received_at.as_str()),
+            Value::from(m.last_received_at.as_str()),
+            Value::from(m.message_type.as_str()),
+            Value::from(m.sha256.as_str()),
+            Value::from(m.first_id.as_str()),
+            Value::from(m.last_id.as_str()),
         ],
     )?;
     Ok(())
@@ -50,75 +53,91 @@ pub struct Entry {
 }
 
 /// Every `archives` row, oldest messages first.
-pub fn list(conn: &Connection) -> Result<Vec<Entry>, ArchiveError> {
-    let mut stmt = conn.prepare(
+pub fn list(conn: &mut Conn) -> Result<Vec<Entry>, ArchiveError> {
+    let mut entries = Vec::new();
+    conn.for_each(
         "SELECT filename, message_type, COALESCE(message_count, 0), COALESCE(size_bytes, 0), \
-         COALESCE(archived_at, ''), earliest_message_timestamp, latest_message_timestamp, sha256, \
+         archived_at, earliest_message_timestamp, latest_message_timestamp, sha256, \
          sha256 IS NULL OR deleted_at IS NOT NULL, expired_at FROM archives \
          ORDER BY earliest_message_timestamp, filename",
+        &[],
+        |r| {
+            entries.push(Entry {
+                filename: r.get(0)?,
+                message_type: r.get(1)?,
+                message_count: r.get(2)?,
+                size_bytes: r.get(3)?,
+                // A time column: no text default PostgreSQL would take, so the empty text here.
+                archived_at: r.get::<Option<String>>(4)?.unwrap_or_default(),
+                earliest: r.get(5)?,
+                latest: r.get(6)?,
+                sha256: r.get(7)?,
+                complete: r.get(8)?,
+                expired_at: r.get(9)?,
+            });
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
     )?;
-    let entries = stmt.query_map([], |r| {
-        Ok(Entry {
-            filename: r.get(0)?,
-            message_type: r.get(1)?,
-            message_count: r.get(2)?,
-            size_bytes: r.get(3)?,
-            archived_at: r.get(4)?,
-            earliest: r.get(5)?,
-            latest: r.get(6)?,
-            sha256: r.get(7)?,
-            complete: r.get(8)?,
-            expired_at: r.get(9)?,
-        })
-    })?;
-    Ok(entries.collect::<Result<_, _>>()?)
+    Ok(entries)
 }
 
-pub fn is_recorded(conn: &Connection, file: &str) -> Result<bool, ArchiveError> {
-    Ok(conn
-        .query_row("SELECT 1 FROM archives WHERE filename = ?1", [file], |_| {
-            Ok(())
-        })
-        .optional()?
-        .is_some())
+pub fn is_recorded(conn: &mut Conn, file: &str) -> Result<bool, ArchiveError> {
+    let found = conn.first(
+        "SELECT 1 FROM archives WHERE filename = ?1",
+        &[Value::from(file)],
+        |_| Ok(()),
+    )?;
+    Ok(found.is_some())
 }
 
-pub fn is_stored(conn: &Connection, id: &str) -> Result<bool, ArchiveError> {
-    Ok(conn
-        .query_row("SELECT 1 FROM messages WHERE id = ?1", [id], |_| Ok(()))
-        .optional()?
-        .is_some())
+pub fn is_stored(conn: &mut Conn, id: &str) -> Result<bool, ArchiveError> {
+    let found = conn.first(
+        "SELECT 1 FROM messages WHERE id = ?1",
+        &[Value::from(id)],
+        |_| Ok(()),
+    )?;
+    Ok(found.is_some())
 }
 
 /// Archives recorded by `mutt archive` whose messages are not yet all deleted.
-pub fn pending(conn: &Connection) -> Result<Vec<String>, ArchiveError> {
-    let mut stmt = conn.prepare(
+pub fn pending(conn: &mut Conn) -> Result<Vec<String>, ArchiveError> {
+    let mut names = Vec::new();
+    conn.for_each(
         "SELECT filename FROM archives WHERE sha256 IS NOT NULL AND deleted_at IS NULL \
          ORDER BY filename",
+        &[],
+        |r| {
+            names.push(r.get(0)?);
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
     )?;
-    let names = stmt.query_map([], |r| r.get(0))?;
-    Ok(names.collect::<Result<_, _>>()?)
+    Ok(names)
 }
 
-pub fn mark_deleted(conn: &Connection, file: &str, now: &str) -> Result<(), ArchiveError> {
+pub fn mark_deleted(conn: &mut Conn, file: &str, now: &str) -> Result<(), ArchiveError> {
     conn.execute(
         "UPDATE archives SET deleted_at = ?2 WHERE filename = ?1",
-        params![file, now],
+        &[Value::from(file), Value::from(now)],
     )?;
     Ok(())
 }
 
 /// Delete these messages in one transaction; ids already gone are passed over, so a chunk done
 /// twice (after a crash) does nothing the second time. Returns how many were deleted.
-pub fn delete_chunk(conn: &mut Connection, ids: &[String]) -> Result<usize, ArchiveError> {
-    let tx = conn.transaction()?;
-    let mut deleted = 0;
-    {
-        let mut stmt = tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
-        for id in ids {
-            deleted += stmt.execute([id])?;
-        }
+pub fn delete_chunk(conn: &mut Conn, ids: &[String]) -> Result<usize, ArchiveError> {
+    if ids.is_empty() {
+        return Ok(0);
     }
-    tx.commit()?;
-    Ok(deleted)
+    conn.transaction(|tx| {
+        let mut deleted = 0;
+        for part in ids.chunks(IDS_PER_STATEMENT) {
+            let marks = vec!["?"; part.len()].join(", ");
+            let params: Vec<Value> = part.iter().map(|id| Value::from(id.as_str())).collect();
+            deleted += tx.execute(
+                &format!("DELETE FROM messages WHERE id IN ({marks})"),
+                &params,
+            )?;
+        }
+        Ok(deleted as usize)
+    })
 }

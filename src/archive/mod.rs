@@ -14,7 +14,8 @@
 //!
 //! # Exactly once
 //!
-//! One run, under an exclusive lock on the directory, for each type:
+//! One run, under an exclusive lock on the directory (and on PostgreSQL the database's advisory
+//! lock, below), for each type:
 //! 1. reads the messages in id order, in chunks, into `.<type>-<uuid>.jsonl.tmp`, then fsyncs it;
 //! 2. links it to its final name (never overwriting), writes the manifest (temp, fsync,
 //!    rename), removes the temp name, fsyncs the directory;
@@ -52,22 +53,38 @@
 //! chunk then walks the id index between two bounds instead of reading on to the table's end.
 //!
 //! The daemon runs the same function from its archiver thread (`scheduled.rs`).
+//!
+//! # SQLite and PostgreSQL
+//!
+//! [`Database`] (`db.rs`) is the SQLite file or the PostgreSQL of `storage.backend:
+//! postgresql`, opened as a `mutt_query::Conn`: every statement here is written once and runs on
+//! both, and the files are the same (each cell read as SQLite holds the column). Several
+//! collectors may share one PostgreSQL, each with its own archive directory, so the directory's
+//! lock does not keep two runs apart there: a run also takes `pg_try_advisory_lock` for its
+//! session (`db::lock_run`), and a second run fails at once with [`ArchiveError::Busy`] instead
+//! of exporting the messages the first has not deleted yet. A recorded archive still being
+//! deleted whose file is not in this directory is another collector's, and is left to it.
+//! With time partitions (`partitions.rs`), whole partitions older than the cutoff are archived
+//! and then dropped instead of deleted row by row, in the same order.
 
 pub mod cli;
+mod db;
 mod files;
 mod import;
 mod ledger;
+pub mod partitions;
 pub mod records;
 pub mod retention;
 mod rows;
 pub mod scheduled;
 mod verify;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use mutt_query::{Conn, Value};
 
+pub use db::Database;
 pub use files::Manifest;
 pub use import::Imported;
 pub use ledger::Entry;
@@ -88,6 +105,17 @@ pub enum ArchiveError {
     },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Query(#[from] mutt_query::QueryError),
+    #[error("{0}")]
+    Pg(#[from] crate::store::postgres::PgError),
+    #[error(
+        "{0}: another `mutt archive` or a collector's archiver is archiving this database; \
+         nothing was done, try again when it has finished"
+    )]
+    Busy(String),
+    #[error("{target}: {what}")]
+    SqliteOnly { target: String, what: &'static str },
     #[error("JSON: {0}")]
     Json(serde_json::Error),
     #[error("{}: another `mutt archive` is using this directory", .0.display())]
@@ -186,8 +214,18 @@ pub struct Report {
     pub foreign: Vec<String>,
     /// Recorded archives whose messages were still being deleted, and how many were left.
     pub finished: Vec<(String, usize)>,
+    /// Recorded archives still being deleted whose file is not in this directory (another
+    /// collector's, on a shared PostgreSQL): left to the archiver that has it.
+    pub elsewhere: Vec<String>,
     /// The archives written by this run.
     pub written: Vec<Manifest>,
+    /// PostgreSQL partitions of the coming periods made by this run.
+    pub created_partitions: Vec<String>,
+    /// PostgreSQL partitions archived and dropped by this run, and their messages.
+    pub dropped_partitions: Vec<(String, u64)>,
+    /// Partitions old enough to drop but kept: (name, rows found, rows archived from its period).
+    /// A collector stored a late message into it; its archived messages were deleted by id.
+    pub kept_partitions: Vec<(String, u64, u64)>,
     /// Asked to stop before the end: what is recorded and not yet deleted is finished by the
     /// next run.
     pub stopped: bool,
@@ -225,109 +263,178 @@ impl<'a> Target<'a> {
 }
 
 /// What a run with this cutoff would archive: per type, rows and time range. Reads only.
-pub fn plan(db: &Path, cutoff: &str, busy: Duration) -> Result<Vec<Span>, ArchiveError> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    conn.busy_timeout(busy)?;
-    let mut stmt = conn.prepare(
+pub fn plan(db: &Database, cutoff: &str) -> Result<Vec<Span>, ArchiveError> {
+    let mut conn = db.open_read_only()?;
+    let mut spans = Vec::new();
+    conn.for_each(
         "SELECT type, COUNT(*), MIN(received_at), MAX(received_at) FROM messages \
          WHERE received_at < ?1 GROUP BY type ORDER BY type",
+        &[Value::from(cutoff)],
+        |r| {
+            spans.push(Span {
+                message_type: r.get(0)?,
+                rows: r.get::<i64>(1)?.max(0) as u64,
+                first_received_at: r.get(2)?,
+                last_received_at: r.get(3)?,
+            });
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
     )?;
-    let spans = stmt.query_map([cutoff], |r| {
-        Ok(Span {
-            message_type: r.get(0)?,
-            rows: r.get::<_, i64>(1)? as u64,
-            first_received_at: r.get(2)?,
-            last_received_at: r.get(3)?,
-        })
-    })?;
-    Ok(spans.collect::<Result<_, _>>()?)
-}
-
-/// Open the database for writing, never creating it: a wrong path is an error, not a new
-/// empty file.
-fn open_existing(db: &Path) -> Result<Connection, ArchiveError> {
-    let flags = OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_CREATE);
-    Ok(Connection::open_with_flags(db, flags)?)
+    Ok(spans)
 }
 
 /// Store the messages of archive files again (`mutt archive import`): all or nothing.
-pub fn import_files(db: &Path, paths: &[&Path], busy: Duration) -> Result<Imported, ArchiveError> {
-    let mut conn = open_existing(db)?;
-    conn.busy_timeout(busy)?;
-    schema::migrate(&mut conn)?;
-    import::import(&mut conn, paths)
+pub fn import_files(db: &Database, paths: &[&Path]) -> Result<Imported, ArchiveError> {
+    import::import(&mut db.open()?, paths)
 }
 
 /// Every archive the database records (`mutt archive list`). Changes nothing but an older
 /// schema, brought to this one as `mutt run` would.
-pub fn list(db: &Path, busy: Duration) -> Result<Vec<Entry>, ArchiveError> {
-    let mut conn = open_existing(db)?;
-    conn.busy_timeout(busy)?;
-    schema::migrate(&mut conn)?;
-    ledger::list(&conn)
+pub fn list(db: &Database) -> Result<Vec<Entry>, ArchiveError> {
+    ledger::list(&mut db.open()?)
 }
 
-/// The database to check archive files against: `None` when the file does not exist (verify
-/// works on files alone), else brought to this schema as `mutt run` would.
-pub fn open_for_verify(db: &Path, busy: Duration) -> Result<Option<Connection>, ArchiveError> {
+/// The database to check archive files against: `None` when the SQLite file does not exist
+/// (verify works on files alone), else brought to this schema as `mutt run` would.
+pub fn open_for_verify(db: &Database) -> Result<Option<Conn>, ArchiveError> {
     if !db.exists() {
         return Ok(None);
     }
-    let mut conn = open_existing(db)?;
-    conn.busy_timeout(busy)?;
-    schema::migrate(&mut conn)?;
-    Ok(Some(conn))
+    Ok(Some(db.open()?))
 }
 
 /// Archive every message `cutoff` takes. `stop` is asked between chunks: a stopped run leaves
-/// what a crash at that point would, which the next run repairs.
+/// what a crash at that point would, which the next run repairs. On a partitioned PostgreSQL
+/// `messages`, the partitions of the next periods are made first (`partitions`).
 pub fn run(
-    db: &Path,
+    db: &Database,
     target: &Target<'_>,
     cutoff: &Cutoff,
-    busy: Duration,
     stop: StopCheck<'_>,
 ) -> Result<Report, ArchiveError> {
-    let mut conn = open_existing(db)?;
-    conn.busy_timeout(busy)?;
-    run_on(&mut conn, target, cutoff, stop)
+    let mut conn = db.open()?;
+    let created = match db {
+        Database::Postgres { partition, .. } => {
+            partitions::ensure_ahead(&mut conn, *partition, crate::timefmt::now_us())?
+        }
+        Database::Sqlite { .. } => Vec::new(),
+    };
+    let mut report = run_on(&mut conn, target, cutoff, stop)?;
+    report.created_partitions = created;
+    Ok(report)
 }
 
-/// [`run`] on an open connection.
+/// [`run`] on an open connection, its schema current: under the directory's lock and, on
+/// PostgreSQL, the database's advisory lock ([`db::lock_run`]), so that two archivers never
+/// export the same messages.
 pub fn run_on(
-    conn: &mut Connection,
+    conn: &mut Conn,
+    target: &Target<'_>,
+    cutoff: &Cutoff,
+    stop: StopCheck<'_>,
+) -> Result<Report, ArchiveError> {
+    let _lock = files::lock(target.dir)?;
+    db::lock_run(conn)?;
+    let result = run_locked(conn, target, cutoff, stop);
+    let unlocked = db::unlock_run(conn);
+    let report = result?;
+    unlocked?;
+    Ok(report)
+}
+
+fn run_locked(
+    conn: &mut Conn,
     target: &Target<'_>,
     cutoff: &Cutoff,
     stop: StopCheck<'_>,
 ) -> Result<Report, ArchiveError> {
     let dir = target.dir;
-    let _lock = files::lock(dir)?;
-    schema::migrate(conn)?;
     let mut report = Report::default();
     repair(conn, dir, &mut report, stop)?;
+    let retiring = partitions::retirable(conn, &cutoff.received_before)?;
+    if !retiring.is_empty() && !report.stopped {
+        retire(conn, target, &retiring, stop, &mut report)?;
+    }
     for (_, kind, typed) in schema::VIEWS {
         if report.stopped || stop(Between::Reads) {
             report.stopped = true;
             break;
         }
         let layout = rows::Layout::new(conn, typed)?;
-        let Some(manifest) = export(conn, target, &layout, kind, cutoff, stop)? else {
+        let mut days = BTreeMap::new();
+        let Some(manifest) = export(conn, target, &layout, kind, cutoff, stop, &mut days)? else {
             continue;
         };
-        ledger::record(
-            conn,
-            &manifest,
-            &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
-        )?;
+        ledger::record(conn, &manifest, &now())?;
         report.stopped = delete_archived(conn, dir, &manifest.file, stop)?.is_none();
         report.written.push(manifest);
     }
     Ok(report)
 }
 
+fn now() -> String {
+    crate::timefmt::iso8601_us(crate::timefmt::now_us())
+}
+
+/// Archive the messages of whole partitions older than the cutoff, then drop the partitions
+/// instead of deleting their rows. The order is the row-by-row run's: every type's file
+/// durable and its `archives` row committed, then the drop, then `deleted_at`. A partition
+/// whose row count is not the count exported from its period (a collector stored a late
+/// message into it meanwhile) is kept, and the archived messages are deleted by id as usual:
+/// the late message stays for the next run. A crash before `deleted_at` leaves archives the
+/// next run's repair finishes by id (the ids of a dropped partition are simply gone).
+fn retire(
+    conn: &mut Conn,
+    target: &Target<'_>,
+    retiring: &[partitions::Part],
+    stop: StopCheck<'_>,
+    report: &mut Report,
+) -> Result<(), ArchiveError> {
+    let Some(bound) = retiring.iter().map(|p| p.to_us).max() else {
+        return Ok(());
+    };
+    let by_partition = Cutoff::received_before_us(bound);
+    let mut days = BTreeMap::new();
+    let mut written = Vec::new();
+    for (_, kind, typed) in schema::VIEWS {
+        if stop(Between::Reads) {
+            report.stopped = true;
+            break;
+        }
+        let layout = rows::Layout::new(conn, typed)?;
+        if let Some(m) = export(conn, target, &layout, kind, &by_partition, stop, &mut days)? {
+            ledger::record(conn, &m, &now())?;
+            written.push(m);
+        }
+    }
+    if report.stopped || stop(Between::Reads) {
+        // Recorded, not deleted: the next run's repair deletes them by id.
+        report.stopped = true;
+        report.written.extend(written);
+        return Ok(());
+    }
+    let dropped = partitions::drop_archived(conn, retiring, &days)?;
+    let in_files: u64 = written.iter().map(|m| m.rows).sum();
+    let in_dropped: u64 = dropped.dropped.iter().map(|(_, rows)| rows).sum();
+    report.dropped_partitions.extend(dropped.dropped);
+    report.kept_partitions.extend(dropped.kept);
+    for m in written {
+        if in_dropped == in_files {
+            ledger::mark_deleted(conn, &m.file, &now())?;
+        } else if delete_archived(conn, target.dir, &m.file, stop)?.is_none() {
+            report.stopped = true;
+        }
+        report.written.push(m);
+        if report.stopped {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Undo or finish what an interrupted run left (see the module doc).
 fn repair(
-    conn: &mut Connection,
+    conn: &mut Conn,
     dir: &Path,
     report: &mut Report,
     stop: StopCheck<'_>,
@@ -356,6 +463,12 @@ fn repair(
     }
     files::sync_dir(dir)?;
     for name in ledger::pending(conn)? {
+        if !dir.join(&name).exists() {
+            // Another collector's archiver wrote it to its own directory (a shared
+            // PostgreSQL): only the file says which messages to delete, so that one finishes it.
+            report.elsewhere.push(name);
+            continue;
+        }
         match delete_archived(conn, dir, &name, stop)? {
             Some(deleted) => report.finished.push((name, deleted)),
             None => {
@@ -368,13 +481,16 @@ fn repair(
 }
 
 /// Write one type's messages before `cutoff` to a new archive file; `None` when there are none.
+/// `days` counts the messages written per UTC day of `received_at` (`YYYY-MM-DD`), which
+/// tells a partition's drop whether the file holds all of it.
 fn export(
-    conn: &Connection,
+    conn: &mut Conn,
     target: &Target<'_>,
     layout: &rows::Layout,
     kind: &str,
     cutoff: &Cutoff,
     stop: StopCheck<'_>,
+    days: &mut BTreeMap<String, u64>,
 ) -> Result<Option<Manifest>, ArchiveError> {
     let mut temp: Option<files::TempFile> = None;
     let (mut first, mut last) = (None::<(String, String)>, None::<(String, String)>);
@@ -403,6 +519,9 @@ fn export(
         };
         for object in &chunk {
             let key = (text_field(object, "id"), text_field(object, "received_at"));
+            if let Some(day) = key.1.get(..10) {
+                *days.entry(day.to_string()).or_default() += 1;
+            }
             first.get_or_insert_with(|| key.clone());
             last = Some(key);
             if target.format == records::Format::Jsonl {
@@ -463,7 +582,7 @@ fn text_field(object: &serde_json::Map<String, serde_json::Value>, key: &str) ->
 /// many were still in the database; `None` when `stop` said to stop first (the archive stays
 /// unfinished, and the next run finishes it).
 fn delete_archived(
-    conn: &mut Connection,
+    conn: &mut Conn,
     dir: &Path,
     name: &str,
     stop: StopCheck<'_>,
@@ -491,13 +610,14 @@ fn delete_archived(
         }
     }
     deleted += ledger::delete_chunk(conn, &ids)?;
-    ledger::mark_deleted(
-        conn,
-        name,
-        &crate::timefmt::iso8601_us(crate::timefmt::now_us()),
-    )?;
+    ledger::mark_deleted(conn, name, &now())?;
     Ok(Some(deleted))
 }
+
+/// Why `mutt archive vacuum` does nothing on PostgreSQL.
+pub const VACUUM_IS_SQLITES: &str = "`mutt archive vacuum` gives a SQLite file's free pages \
+     back to the file system; PostgreSQL's autovacuum makes the space of archived messages \
+     reusable on its own, and a dropped partition's is given back at once";
 
 /// What `mutt archive vacuum` did.
 #[derive(Debug, Clone, PartialEq)]
@@ -514,29 +634,33 @@ pub struct Vacuumed {
 /// switched to it, which takes one full `VACUUM`: SQLite rewrites the whole file, and needs
 /// about its size again in free disk space while it does. A file already incremental gives
 /// back every free page at once.
-pub fn vacuum(db: &Path, busy: Duration) -> Result<Vacuumed, ArchiveError> {
-    let started = std::time::Instant::now();
-    let mut conn = open_existing(db)?;
-    conn.busy_timeout(busy)?;
-    schema::migrate(&mut conn)?;
-    let bytes = |conn: &Connection| -> Result<u64, ArchiveError> {
-        let size = scheduled::db_size(conn)?;
-        Ok(size.file_bytes)
+pub fn vacuum(db: &Database) -> Result<Vacuumed, ArchiveError> {
+    let Database::Sqlite { path, busy } = db else {
+        return Err(ArchiveError::SqliteOnly {
+            target: db.describe(),
+            what: VACUUM_IS_SQLITES,
+        });
     };
-    let mode_before: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
-    let bytes_before = bytes(&conn)?;
+    let started = std::time::Instant::now();
+    let mut raw = db::open_existing(path)?;
+    raw.busy_timeout(*busy)?;
+    schema::migrate(&mut raw)?;
+    let mut conn = Conn::sqlite(raw);
+    let mode_before: i64 = conn
+        .first("PRAGMA auto_vacuum", &[], |r| r.get(0))?
+        .unwrap_or(0);
+    let bytes_before = scheduled::db_size(&mut conn)?.file_bytes;
     if mode_before == 2 {
-        scheduled::vacuum_steps(&conn, &|_| false)?;
+        scheduled::vacuum_steps(&mut conn, &|_| false)?;
     } else {
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
-        conn.execute_batch("VACUUM")?;
+        conn.batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")?;
     }
     // The file itself shrinks when the SQLite WAL is copied back into it.
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+    conn.batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     Ok(Vacuumed {
         mode_before,
         bytes_before,
-        bytes_after: bytes(&conn)?,
+        bytes_after: scheduled::db_size(&mut conn)?.file_bytes,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -571,6 +695,19 @@ pub fn span_of(m: &Manifest) -> Span {
 mod tests {
     use super::*;
     use crate::store::schema::SYSLOG_COLUMNS as SYSLOG_TYPED;
+    use rusqlite::Connection;
+    use std::time::Duration;
+
+    fn sqlite(db: &Path) -> Database {
+        Database::Sqlite {
+            path: db.to_path_buf(),
+            busy: BUSY,
+        }
+    }
+
+    fn open(db: &Path) -> Conn {
+        Conn::sqlite(Connection::open(db).expect("open"))
+    }
 
     fn cutoff() -> Cutoff {
         Cutoff::received_before_us(
@@ -624,10 +761,10 @@ mod tests {
     #[test]
     fn a_file_published_but_never_recorded_is_removed_and_its_messages_archived_once() {
         let (_dir, db, archives) = setup(10);
-        let conn = Connection::open(&db).expect("open");
-        let layout = rows::Layout::new(&conn, SYSLOG_TYPED).expect("layout");
+        let mut conn = open(&db);
+        let layout = rows::Layout::new(&mut conn, SYSLOG_TYPED).expect("layout");
         let crashed = export(
-            &conn,
+            &mut conn,
             &Target {
                 dir: &archives,
                 format: records::Format::Jsonl,
@@ -637,19 +774,19 @@ mod tests {
             "syslog",
             &cutoff(),
             &|_| false,
+            &mut BTreeMap::new(),
         )
         .expect("export")
         .expect("a file");
         drop(conn);
         let report = run(
-            &db,
+            &sqlite(&db),
             &Target {
                 dir: &archives,
                 format: records::Format::Jsonl,
                 compress: false,
             },
             &cutoff(),
-            BUSY,
             &|_| false,
         )
         .expect("rerun");
@@ -673,7 +810,7 @@ mod tests {
             format: records::Format::Jsonl,
             compress: false,
         };
-        let report = run(&db, &target, &cutoff(), BUSY, &|_| false).expect("run");
+        let report = run(&sqlite(&db), &target, &cutoff(), &|_| false).expect("run");
         assert_eq!(report.foreign, vec!["syslog-a-b.jsonl".to_string()]);
         assert!(report.removed_unrecorded.is_empty());
         assert_eq!(
@@ -693,17 +830,17 @@ mod tests {
             format: records::Format::Jsonl,
             compress: false,
         };
-        assert!(run(&missing, &target, &cutoff(), BUSY, &|_| false).is_err());
+        assert!(run(&sqlite(&missing), &target, &cutoff(), &|_| false).is_err());
         assert!(!missing.exists());
     }
 
     #[test]
     fn a_run_killed_among_its_deletes_is_finished_by_the_next() {
         let (_dir, db, archives) = setup(5_000);
-        let mut conn = Connection::open(&db).expect("open");
-        let layout = rows::Layout::new(&conn, SYSLOG_TYPED).expect("layout");
+        let mut conn = open(&db);
+        let layout = rows::Layout::new(&mut conn, SYSLOG_TYPED).expect("layout");
         let m = export(
-            &conn,
+            &mut conn,
             &Target {
                 dir: &archives,
                 format: records::Format::Jsonl,
@@ -713,22 +850,22 @@ mod tests {
             "syslog",
             &cutoff(),
             &|_| false,
+            &mut BTreeMap::new(),
         )
         .expect("export")
         .expect("a file");
-        ledger::record(&conn, &m, "2026-06-01T00:00:00.000000Z").expect("record");
+        ledger::record(&mut conn, &m, "2026-06-01T00:00:00.000000Z").expect("record");
         let first: Vec<String> = (0..ledger::DELETE_CHUNK).map(id).collect();
         ledger::delete_chunk(&mut conn, &first).expect("one chunk");
         drop(conn);
         let report = run(
-            &db,
+            &sqlite(&db),
             &Target {
                 dir: &archives,
                 format: records::Format::Jsonl,
                 compress: false,
             },
             &cutoff(),
-            BUSY,
             &|_| false,
         )
         .expect("rerun");
@@ -747,14 +884,13 @@ mod tests {
         let not_a_dir = archives.join("file");
         std::fs::write(&not_a_dir, b"").expect("a file");
         let err = run(
-            &db,
+            &sqlite(&db),
             &Target {
                 dir: &not_a_dir,
                 format: records::Format::Jsonl,
                 compress: false,
             },
             &cutoff(),
-            BUSY,
             &|_| false,
         )
         .expect_err("must fail");

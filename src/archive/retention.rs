@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection};
+use mutt_query::{Conn, Value};
 
 use super::{files, ArchiveError};
 
@@ -41,7 +41,7 @@ struct Candidate {
 /// `max_total_mb` (the oldest go while the files present total more), holding the directory's
 /// lock. `now_us` is Unix microseconds.
 pub fn expire_archives(
-    conn: &Connection,
+    conn: &mut Conn,
     dir: &Path,
     keep_days: Option<u64>,
     max_total_mb: Option<u64>,
@@ -51,20 +51,22 @@ pub fn expire_archives(
         return Ok(Vec::new());
     }
     let _lock = files::lock(dir)?;
-    let mut stmt = conn.prepare(
-        "SELECT filename, COALESCE(size_bytes, 0), COALESCE(archived_at, '') \
+    let mut candidates = Vec::new();
+    conn.for_each(
+        "SELECT filename, COALESCE(size_bytes, 0), archived_at \
          FROM archives WHERE sha256 IS NOT NULL AND deleted_at IS NOT NULL \
          AND expired_at IS NULL ORDER BY earliest_message_timestamp, filename",
-    )?;
-    let candidates: Vec<Candidate> = stmt
-        .query_map([], |r| {
-            Ok(Candidate {
+        &[],
+        |r| {
+            candidates.push(Candidate {
                 filename: r.get(0)?,
-                size_bytes: r.get::<_, i64>(1)?.max(0) as u64,
-                archived_at: r.get(2)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+                size_bytes: r.get::<i64>(1)?.max(0) as u64,
+                // NULL sorts before any time, as the empty text did: the oldest.
+                archived_at: r.get::<Option<String>>(2)?.unwrap_or_default(),
+            });
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
+    )?;
     let now = crate::timefmt::iso8601_us(now_us);
     let mut expired = Vec::new();
     let mut kept = Vec::new();
@@ -103,7 +105,7 @@ pub fn expire_archives(
 }
 
 fn expire(
-    conn: &Connection,
+    conn: &mut Conn,
     dir: &Path,
     c: &Candidate,
     reason: &'static str,
@@ -120,10 +122,10 @@ fn expire(
     Ok(())
 }
 
-fn mark(conn: &Connection, filename: &str, now: &str) -> Result<(), ArchiveError> {
+fn mark(conn: &mut Conn, filename: &str, now: &str) -> Result<(), ArchiveError> {
     conn.execute(
         "UPDATE archives SET expired_at = ?2 WHERE filename = ?1",
-        params![filename, now],
+        &[Value::from(filename), Value::from(now)],
     )?;
     Ok(())
 }
@@ -131,7 +133,7 @@ fn mark(conn: &Connection, filename: &str, now: &str) -> Result<(), ArchiveError
 /// Delete `dead_letters` rows created more than `keep_days` ago, in short transactions;
 /// returns how many. (The writer inserts them; nothing else deletes them.)
 pub fn expire_dead_letters(
-    conn: &Connection,
+    conn: &mut Conn,
     keep_days: u64,
     now_us: i64,
     stop: super::StopCheck<'_>,
@@ -144,9 +146,12 @@ pub fn expire_dead_letters(
         let n = conn.execute(
             "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters \
              WHERE created_at < ?1 ORDER BY id LIMIT ?2)",
-            params![horizon, DEAD_LETTER_CHUNK],
+            &[
+                Value::from(horizon.as_str()),
+                Value::Integer(DEAD_LETTER_CHUNK),
+            ],
         )?;
-        total += n as u64;
+        total += n;
         if (n as i64) < DEAD_LETTER_CHUNK || stop(super::Between::Writes) {
             return Ok(total);
         }
@@ -161,9 +166,9 @@ mod tests {
     const DAY_US: i64 = 86_400 * 1_000_000;
 
     /// Archives of 1 MiB each written `ages` days before `now`, oldest first.
-    fn archives(ages: &[i64], now: i64) -> (tempfile::TempDir, Connection) {
+    fn archives(ages: &[i64], now: i64) -> (tempfile::TempDir, Conn) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut conn = Connection::open_in_memory().expect("open");
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
         schema::migrate(&mut conn).expect("schema");
         for (i, age) in ages.iter().enumerate() {
             let name = format!("syslog-{i}.jsonl");
@@ -175,44 +180,51 @@ mod tests {
                 "INSERT INTO archives (id, filename, message_count, size_bytes, archived_at, \
                  earliest_message_timestamp, latest_message_timestamp, sha256, deleted_at) \
                  VALUES (?1, ?2, 1, ?3, ?4, ?4, ?4, 'h', ?4)",
-                params![format!("a{i}"), name, 1i64 << 20, at],
+                rusqlite::params![format!("a{i}"), name, 1i64 << 20, at],
             )
             .expect("row");
         }
-        (dir, conn)
+        (dir, Conn::sqlite(conn))
     }
 
-    fn expired_rows(conn: &Connection) -> Vec<String> {
-        let mut stmt = conn
-            .prepare("SELECT filename FROM archives WHERE expired_at IS NOT NULL ORDER BY 1")
-            .expect("select");
-        stmt.query_map([], |r| r.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
+    fn expired_rows(conn: &mut Conn) -> Vec<String> {
+        conn.rows(
+            "SELECT filename FROM archives WHERE expired_at IS NOT NULL ORDER BY 1",
+            &[],
+        )
+        .expect("rows")
+        .into_iter()
+        .map(|r| match &r[0] {
+            Value::Text(t) => t.clone(),
+            v => panic!("{v:?}"),
+        })
+        .collect()
     }
 
     #[test]
     fn archives_past_keep_days_go_with_their_manifests_and_their_rows_stay_marked() {
         let now = 1_800_000_000 * 1_000_000;
-        let (dir, conn) = archives(&[40, 31, 29, 1], now);
-        let gone = expire_archives(&conn, dir.path(), Some(30), None, now).expect("expire");
+        let (dir, mut conn) = archives(&[40, 31, 29, 1], now);
+        let gone = expire_archives(&mut conn, dir.path(), Some(30), None, now).expect("expire");
         let names: Vec<&str> = gone.iter().map(|e| e.filename.as_str()).collect();
         assert_eq!(names, ["syslog-0.jsonl", "syslog-1.jsonl"]);
         assert!(gone.iter().all(|e| e.reason == "keep_days"));
         assert!(!dir.path().join("syslog-0.jsonl").exists());
         assert!(!dir.path().join("syslog-0.jsonl.manifest.json").exists());
         assert!(dir.path().join("syslog-2.jsonl").exists());
-        assert_eq!(expired_rows(&conn), ["syslog-0.jsonl", "syslog-1.jsonl"]);
-        let again = expire_archives(&conn, dir.path(), Some(30), None, now).expect("again");
+        assert_eq!(
+            expired_rows(&mut conn),
+            ["syslog-0.jsonl", "syslog-1.jsonl"]
+        );
+        let again = expire_archives(&mut conn, dir.path(), Some(30), None, now).expect("again");
         assert!(again.is_empty());
     }
 
     #[test]
     fn over_max_total_mb_the_oldest_go_until_the_rest_fit() {
         let now = 1_800_000_000 * 1_000_000;
-        let (dir, conn) = archives(&[5, 4, 3, 2, 1], now);
-        let gone = expire_archives(&conn, dir.path(), None, Some(3), now).expect("expire");
+        let (dir, mut conn) = archives(&[5, 4, 3, 2, 1], now);
+        let gone = expire_archives(&mut conn, dir.path(), None, Some(3), now).expect("expire");
         let names: Vec<&str> = gone.iter().map(|e| e.filename.as_str()).collect();
         assert_eq!(names, ["syslog-0.jsonl", "syslog-1.jsonl"]);
         assert!(gone.iter().all(|e| e.reason == "max_total_mb"));
@@ -222,10 +234,10 @@ mod tests {
     #[test]
     fn an_unfinished_archive_is_never_expired() {
         let now = 1_800_000_000 * 1_000_000;
-        let (dir, conn) = archives(&[100], now);
-        conn.execute("UPDATE archives SET deleted_at = NULL", [])
+        let (dir, mut conn) = archives(&[100], now);
+        conn.execute("UPDATE archives SET deleted_at = NULL", &[])
             .expect("unfinished");
-        let gone = expire_archives(&conn, dir.path(), Some(1), Some(0), now).expect("expire");
+        let gone = expire_archives(&mut conn, dir.path(), Some(1), Some(0), now).expect("expire");
         assert!(gone.is_empty());
         assert!(dir.path().join("syslog-0.jsonl").exists());
     }
@@ -233,23 +245,25 @@ mod tests {
     #[test]
     fn dead_letters_past_their_days_are_deleted_and_newer_ones_kept() {
         let now = 1_800_000_000 * 1_000_000;
-        let mut conn = Connection::open_in_memory().expect("open");
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
         schema::migrate(&mut conn).expect("schema");
         for (i, age) in [10i64, 8, 1].iter().enumerate() {
             conn.execute(
                 "INSERT INTO dead_letters (wal_seq, type, source_ip, received_at, raw_bytes, \
                  error, created_at) VALUES (?1, 'syslog', '10.0.0.1', ?2, x'00', 'e', ?2)",
-                params![i as i64, crate::timefmt::iso8601_us(now - age * DAY_US)],
+                rusqlite::params![i as i64, crate::timefmt::iso8601_us(now - age * DAY_US)],
             )
             .expect("insert");
         }
+        let mut conn = Conn::sqlite(conn);
         assert_eq!(
-            expire_dead_letters(&conn, 7, now, &|_| false).expect("expire"),
+            expire_dead_letters(&mut conn, 7, now, &|_| false).expect("expire"),
             2
         );
         let left: i64 = conn
-            .query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))
-            .expect("count");
+            .first("SELECT COUNT(*) FROM dead_letters", &[], |r| r.get(0))
+            .expect("count")
+            .expect("a row");
         assert_eq!(left, 1);
     }
 }

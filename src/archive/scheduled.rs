@@ -4,20 +4,27 @@
 //! it gives the freed pages back to the file system in small steps and applies the retention of
 //! archive files. Each check is [`super::run`]: the same files, the same exactly-once repair.
 //!
+//! On PostgreSQL (`storage.backend: postgresql`) the same check runs through the same
+//! statements, less what is SQLite's alone: the size threshold (page counts; PostgreSQL's files
+//! do not shrink when rows are deleted, so its size would stay over a threshold after the run
+//! meant to bring it under) and the vacuum steps (PostgreSQL's autovacuum reuses the space). A partitioned `messages` gets its
+//! partitions made ahead at each check, and loses whole partitions once archived
+//! (`partitions`). Collectors that share the database take turns: a check that finds another
+//! archiver running (its advisory lock) passes, and the next check tries again.
+//!
 //! The thread waits on its stop channel with a timeout, so the daemon's stop wakes it at once;
 //! a check in progress is asked between chunks and leaves what a crash there would (the next
 //! check finishes it). It has its own connection: each delete chunk and each vacuum step is a
 //! short write transaction, so the collector's writer waits for at most one of them.
 
 use std::convert::Infallible;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-use rusqlite::{Connection, OptionalExtension};
+use mutt_query::{Conn, Dialect, Value};
 use tracing::{debug, error, info, warn};
 
-use super::{ArchiveError, Between, Cutoff, Report, Target};
+use super::{ArchiveError, Between, Cutoff, Database, Report, Target};
 use crate::config::ArchiverSection;
 use crate::metrics::Metrics;
 
@@ -43,20 +50,28 @@ fn stopped(stop: &Stop) -> bool {
 }
 
 /// The thread's body: check at start, then every interval, until `stop`'s sender is dropped.
-pub fn run(db: &Path, section: &ArchiverSection, busy: Duration, metrics: &Metrics, stop: &Stop) {
+pub fn run(db: &Database, section: &ArchiverSection, metrics: &Metrics, stop: &Stop) {
     let interval = Duration::from_secs(section.check_interval_minutes.max(1) * 60);
     info!(
         path = %section.path.display(),
         every_minutes = section.check_interval_minutes,
         time_threshold_days = section.time_threshold_days,
         size_threshold_mb = section.size_threshold_mb,
+        db = %db.describe(),
         "archiver started"
     );
+    if db.sqlite_path().is_none() {
+        info!(
+            size_threshold_mb = section.size_threshold_mb,
+            "archiver: size_threshold_mb applies to a SQLite file; on PostgreSQL messages are \
+             archived by time_threshold_days"
+        );
+    }
     loop {
         if stopped(stop) {
             return;
         }
-        check(db, section, busy, metrics, stop);
+        check(db, section, metrics, stop);
         match stop.recv_timeout(interval) {
             Ok(never) => match never {},
             Err(RecvTimeoutError::Timeout) => {}
@@ -78,9 +93,9 @@ pub struct CheckSummary {
 }
 
 /// One check, counted and logged. Errors are logged and counted; the next check retries.
-pub fn check(db: &Path, section: &ArchiverSection, busy: Duration, metrics: &Metrics, stop: &Stop) {
+pub fn check(db: &Database, section: &ArchiverSection, metrics: &Metrics, stop: &Stop) {
     if !db.exists() {
-        debug!(db = %db.display(), "archiver: no database yet");
+        debug!(db = %db.describe(), "archiver: no database yet");
         return;
     }
     let started = Instant::now();
@@ -97,7 +112,7 @@ pub fn check(db: &Path, section: &ArchiverSection, busy: Duration, metrics: &Met
         last_rest.set(Instant::now());
         gone
     };
-    match check_once(db, section, busy, &control) {
+    match check_once(db, section, &control) {
         Ok(s) => {
             Metrics::add(&metrics.archive_runs, 1);
             Metrics::add(&metrics.archived_rows, s.rows);
@@ -131,6 +146,9 @@ pub fn check(db: &Path, section: &ArchiverSection, busy: Duration, metrics: &Met
                 );
             }
         }
+        Err(ArchiveError::Busy(who)) => {
+            info!(db = %who, "archiver: another archiver is archiving this database; this check passes");
+        }
         Err(e) => {
             Metrics::add(&metrics.archive_failures, 1);
             error!(error = %e, "archiver: the check stopped; nothing unrecorded was deleted, the next check retries");
@@ -140,18 +158,25 @@ pub fn check(db: &Path, section: &ArchiverSection, busy: Duration, metrics: &Met
 
 /// One check without the counting: time threshold, size threshold, vacuum, retention.
 pub fn check_once(
-    db: &Path,
+    db: &Database,
     section: &ArchiverSection,
-    busy: Duration,
     stop: super::StopCheck<'_>,
 ) -> Result<CheckSummary, ArchiveError> {
     let target = Target::from_config(section);
-    let mut conn = super::open_existing(db)?;
-    conn.busy_timeout(busy)?;
-    // As the collector's writer: in WAL mode a commit is durable in order, so a power cut that
-    // loses a delete also loses every later one, never the archives row before them.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let mut conn = db.open()?;
     let mut summary = CheckSummary::default();
+    match db {
+        // As the collector's writer: in WAL mode a commit is durable in order, so a power cut
+        // that loses a delete also loses every later one, never the archives row before them.
+        Database::Sqlite { .. } => conn.batch("PRAGMA synchronous = NORMAL")?,
+        Database::Postgres { partition, .. } => {
+            for name in
+                super::partitions::ensure_ahead(&mut conn, *partition, crate::timefmt::now_us())?
+            {
+                info!(partition = %name, "archiver: partition of messages created ahead");
+            }
+        }
+    }
     let age_us = (section.time_threshold_days as i64).saturating_mul(86_400 * 1_000_000);
     let by_time = Cutoff::received_before_us(crate::timefmt::now_us().saturating_sub(age_us));
     add(
@@ -164,10 +189,10 @@ pub fn check_once(
     // pages than rows' worth: a second or third run takes what the first left over the goal.
     let mut over = limit;
     for _ in 0..SIZE_RUNS {
-        if summary.stopped {
+        if summary.stopped || conn.dialect() != Dialect::Sqlite {
             break;
         }
-        let Some(by_size) = size_cutoff(&conn, over, goal)? else {
+        let Some(by_size) = size_cutoff(&mut conn, over, goal)? else {
             break;
         };
         info!(
@@ -189,15 +214,15 @@ pub fn check_once(
     if !summary.stopped {
         if let Some(days) = section.dead_letters_keep_days {
             summary.dead_letters_expired =
-                super::retention::expire_dead_letters(&conn, days, now, stop)?;
+                super::retention::expire_dead_letters(&mut conn, days, now, stop)?;
         }
     }
     if !summary.stopped {
-        summary.vacuumed_pages = vacuum_steps(&conn, stop)?;
+        summary.vacuumed_pages = vacuum_steps(&mut conn, stop)?;
     }
     if !summary.stopped {
         let expired = super::retention::expire_archives(
-            &conn,
+            &mut conn,
             &section.path,
             section.keep_days,
             section.max_total_mb,
@@ -232,6 +257,15 @@ fn add(summary: &mut CheckSummary, report: Report) {
     for name in &report.foreign {
         warn!(file = %name, "archiver: left alone a file no archives row names whose messages are not in this database");
     }
+    for name in &report.elsewhere {
+        warn!(file = %name, "archiver: a recorded archive still being deleted is not in this directory; left to the archiver that wrote it");
+    }
+    for (name, rows) in &report.dropped_partitions {
+        info!(partition = %name, rows, "archiver: partition archived and dropped");
+    }
+    for (name, found, archived) in &report.kept_partitions {
+        info!(partition = %name, found, archived, "archiver: partition kept: it holds messages stored after its export; the next check takes them");
+    }
 }
 
 /// The database's size as the archiver sees it: pages in use (the free list is reused, and
@@ -246,10 +280,11 @@ pub struct DbSize {
 /// Cheap: page counts, and the rowid span of `messages` (two B-tree descents). The rowid span
 /// counts the messages exactly while deletes only take the oldest (the archiver's), and
 /// over-counts after other deletes, which makes a run archive less, never more.
-pub fn db_size(conn: &Connection) -> Result<DbSize, ArchiveError> {
-    let pragma = |name: &str| -> Result<u64, ArchiveError> {
+pub fn db_size(conn: &mut Conn) -> Result<DbSize, ArchiveError> {
+    let mut pragma = |name: &str| -> Result<u64, ArchiveError> {
         Ok(conn
-            .query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))?
+            .first(&format!("PRAGMA {name}"), &[], |r| r.get::<i64>(0))?
+            .unwrap_or(0)
             .max(0) as u64)
     };
     let (page_size, pages, free) = (
@@ -258,12 +293,11 @@ pub fn db_size(conn: &Connection) -> Result<DbSize, ArchiveError> {
         pragma("freelist_count")?,
     );
     let span: Option<i64> = conn
-        .query_row(
+        .first(
             "SELECT MAX(rowid) - MIN(rowid) + 1 FROM messages",
-            [],
+            &[],
             |r| r.get(0),
-        )
-        .optional()?
+        )?
         .flatten();
     Ok(DbSize {
         used_bytes: pages.saturating_sub(free) * page_size,
@@ -276,7 +310,7 @@ pub fn db_size(conn: &Connection) -> Result<DbSize, ArchiveError> {
 /// archived to bring them to `target` bytes, from the bytes per message. `None` when under the
 /// limit (or no messages).
 pub fn size_cutoff(
-    conn: &Connection,
+    conn: &mut Conn,
     limit: u64,
     target: u64,
 ) -> Result<Option<Cutoff>, ArchiveError> {
@@ -288,36 +322,41 @@ pub fn size_cutoff(
     let excess = size.used_bytes.saturating_sub(target);
     let n = excess.div_ceil(per_message);
     // Walks the id index over the `n` messages this run reads anyway.
-    let bound: Option<String> = conn
-        .query_row(
-            "SELECT id FROM messages ORDER BY id LIMIT 1 OFFSET ?1",
-            [n.min(i64::MAX as u64) as i64],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let bound: Option<String> = conn.first(
+        "SELECT id FROM messages ORDER BY id LIMIT 1 OFFSET ?1",
+        &[Value::Integer(n.min(i64::MAX as u64) as i64)],
+        |r| r.get(0),
+    )?;
     Ok(Some(bound.map_or_else(Cutoff::all, Cutoff::ids_below)))
 }
 
 /// Give the free pages back to the file system, [`VACUUM_STEP_PAGES`] per transaction, when the
 /// file was made with `auto_vacuum = INCREMENTAL` (every new file is); returns how many. An
 /// older file keeps its free pages for reuse: see `mutt archive --vacuum`.
-pub fn vacuum_steps(conn: &Connection, stop: super::StopCheck<'_>) -> Result<u64, ArchiveError> {
-    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+pub fn vacuum_steps(conn: &mut Conn, stop: super::StopCheck<'_>) -> Result<u64, ArchiveError> {
+    if conn.dialect() != Dialect::Sqlite {
+        return Ok(0);
+    }
+    let mode: i64 = conn
+        .first("PRAGMA auto_vacuum", &[], |r| r.get(0))?
+        .unwrap_or(0);
     if mode != 2 {
         return Ok(0);
     }
     let mut total = 0;
     loop {
-        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let free: i64 = conn
+            .first("PRAGMA freelist_count", &[], |r| r.get(0))?
+            .unwrap_or(0);
         if free <= 0 || (total > 0 && stop(super::Between::Writes)) {
             return Ok(total);
         }
         let step = (free as u64).min(VACUUM_STEP_PAGES);
         // Each step of the statement frees one page: it must be stepped to its end (a batch
-        // execution steps it once).
-        let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({step})"))?;
-        let mut rows = stmt.query([])?;
-        while rows.next()?.is_some() {}
+        // execution steps it once), which reading every row does.
+        conn.for_each(&format!("PRAGMA incremental_vacuum({step})"), &[], |_| {
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
         total += step;
     }
 }
@@ -327,6 +366,19 @@ mod tests {
     use super::*;
     use crate::archive::id_floor;
     use crate::store::schema;
+    use rusqlite::Connection;
+    use std::path::Path;
+
+    fn sqlite(db: &Path) -> Database {
+        Database::Sqlite {
+            path: db.to_path_buf(),
+            busy: Duration::from_secs(5),
+        }
+    }
+
+    fn conn(db: &Path) -> Conn {
+        Conn::sqlite(Connection::open(db).expect("open"))
+    }
 
     /// A new database with `n` syslog messages of about 1 KiB each, ids UUIDv7-like by index.
     fn filled(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -391,17 +443,15 @@ mod tests {
     #[test]
     fn a_database_over_its_size_threshold_loses_its_oldest_messages_to_under_80_percent() {
         let (dir, db) = filled(6_000);
-        let conn = Connection::open(&db).expect("open");
-        let before = db_size(&conn).expect("size");
+        let before = db_size(&mut conn(&db)).expect("size");
         assert_eq!(before.messages_estimate, 6_000);
         let mb = (before.used_bytes >> 20) / 2;
         let limit = mb << 20;
-        drop(conn);
         let s = ArchiverSection {
             size_threshold_mb: mb,
             ..section(dir.path())
         };
-        let summary = check_once(&db, &s, Duration::from_secs(5), &|_| false).expect("check");
+        let summary = check_once(&sqlite(&db), &s, &|_| false).expect("check");
         assert!(summary.rows > 3_000 && summary.rows < 6_000, "{summary:?}");
         let conn = Connection::open(&db).expect("open");
         let (min, n): (String, i64) = conn
@@ -415,7 +465,7 @@ mod tests {
             summary.rows,
             "the oldest went"
         );
-        let after = db_size(&conn).expect("size");
+        let after = db_size(&mut self::conn(&db)).expect("size");
         assert!(after.used_bytes <= limit / 100 * 85, "{after:?} of {limit}");
         assert!(after.file_bytes <= limit, "vacuumed: {after:?}");
     }
@@ -428,14 +478,14 @@ mod tests {
             .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
             .expect("mode");
         assert_eq!(mode, 2, "INCREMENTAL");
-        let before = db_size(&conn).expect("size").file_bytes;
+        let before = db_size(&mut self::conn(&db)).expect("size").file_bytes;
         conn.execute("DELETE FROM messages", []).expect("delete");
         let free: i64 = conn
             .query_row("PRAGMA freelist_count", [], |r| r.get(0))
             .expect("free");
-        let pages = vacuum_steps(&conn, &|_| false).expect("vacuum");
+        let pages = vacuum_steps(&mut self::conn(&db), &|_| false).expect("vacuum");
         assert_eq!(pages, free as u64, "each step frees its pages");
-        let after = db_size(&conn).expect("size").file_bytes;
+        let after = db_size(&mut self::conn(&db)).expect("size").file_bytes;
         assert!(after < before / 4, "{before} -> {after}");
     }
 
@@ -446,7 +496,7 @@ mod tests {
             time_threshold_days: 0,
             ..section(dir.path())
         };
-        let summary = check_once(&db, &s, Duration::from_secs(5), &|_| true).expect("check");
+        let summary = check_once(&sqlite(&db), &s, &|_| true).expect("check");
         assert!(summary.stopped);
         assert_eq!(summary.rows, 0);
         let conn = Connection::open(&db).expect("open");
@@ -465,7 +515,7 @@ mod tests {
         };
         let metrics = Metrics::default();
         let (_keep, stop) = crossbeam_channel::bounded::<Infallible>(0);
-        check(&db, &s, Duration::from_secs(5), &metrics, &stop);
+        check(&sqlite(&db), &s, &metrics, &stop);
         assert_eq!(Metrics::get(&metrics.archive_runs), 1);
         assert_eq!(Metrics::get(&metrics.archived_rows), 50);
         assert!(Metrics::get(&metrics.archived_bytes) > 50_000);

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension};
+use mutt_query::{Conn, Value};
 use sha2::{Digest, Sha256};
 
 use super::files::{Manifest, MANIFEST_SUFFIX};
@@ -31,7 +31,7 @@ pub fn manifest_path(path: &Path) -> std::path::PathBuf {
 /// Check `path` against its manifest and, when `conn` records it, its `archives` row: size,
 /// SHA-256, rows, every line a JSON object with a text `id`, ids rising, first and last id.
 /// A file or manifest that cannot be read is an error; a mismatch is a problem in the verdict.
-pub fn verify(path: &Path, conn: Option<&Connection>) -> Result<Verdict, ArchiveError> {
+pub fn verify(path: &Path, conn: Option<&mut Conn>) -> Result<Verdict, ArchiveError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -110,13 +110,11 @@ pub fn verify(path: &Path, conn: Option<&Connection>) -> Result<Verdict, Archive
         problem("the first or last id is not the manifest's".into());
     }
     if let Some(conn) = conn {
-        let row: Option<(i64, i64, Option<String>)> = conn
-            .query_row(
-                "SELECT message_count, size_bytes, sha256 FROM archives WHERE filename = ?1",
-                [&name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+        let row: Option<(i64, i64, Option<String>)> = conn.first(
+            "SELECT message_count, size_bytes, sha256 FROM archives WHERE filename = ?1",
+            &[Value::from(name.as_str())],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         if let Some((count, bytes, hash)) = row {
             verdict.recorded = true;
             if count as u64 != rows || bytes as u64 != size || hash.as_deref() != Some(&sha256) {

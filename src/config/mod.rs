@@ -28,7 +28,9 @@ pub use outputs::{
     Backoff, CaFile, OutputsSection, Retention, WebhookTarget, WebhookUrl, DEFAULT_STORM_WINDOW,
     DEFAULT_TARGET,
 };
-pub use postgresql::{Backend, CollectorId, Password, PgUrl, PostgresqlSection, SslMode};
+pub use postgresql::{
+    Backend, CollectorId, Partition, Password, PgUrl, PostgresqlSection, SslMode,
+};
 pub use sections::*;
 pub use values::{
     parse_utc_offset, AddressBlock, EngineId, LogFormat, LogLevel, UtcOffset, WalSync,

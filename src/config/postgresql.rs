@@ -10,6 +10,7 @@
 //!     sslmode: prefer            # disable | prefer | require | verify-full (default prefer)
 //!     ca_file: /etc/mutt/db-ca.pem      # verify-full: the CA that signed the server's certificate
 //!     pool_size: 4               # 1-64 (default 4)
+//!     partition: daily           # none | daily | weekly (default none)
 //!   collector_id: dc1-mutt-01    # or at the top level; default: the host name
 //! ```
 //!
@@ -41,6 +42,20 @@ pub enum SslMode {
     Prefer,
     Require,
     VerifyFull,
+}
+
+/// `storage.postgresql.partition`: whether `messages` is partitioned by `received_at`, and by
+/// which period. Chosen when the table is created (or empty): see ARCHITECTURE.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Partition {
+    /// One table (the default).
+    #[default]
+    None,
+    /// One partition per UTC day.
+    Daily,
+    /// One partition per ISO week (Monday 00:00 UTC to the next Monday).
+    Weekly,
 }
 
 /// A database password. Never shown: `Debug` prints `Password(..)`.
@@ -111,6 +126,9 @@ pub struct PostgresqlSection {
     /// Connections the collector may hold, 1-64 (default 4). The writer uses one: one
     /// transaction per batch, in WAL order.
     pub pool_size: usize,
+    /// `messages` partitioned by `received_at`, per UTC day or ISO week, so that the archiver's
+    /// retention drops whole partitions (default none).
+    pub partition: Partition,
     /// From `password_file` or PGPASSWORD, read at load. Not a key.
     #[serde(skip)]
     pub password: Option<Password>,
@@ -127,6 +145,7 @@ impl Default for PostgresqlSection {
             sslmode: SslMode::Prefer,
             ca_file: None,
             pool_size: 4,
+            partition: Partition::None,
             password: None,
             ca: None,
         }
@@ -285,6 +304,29 @@ mod tests {
                 .starts_with("config/mutt_config.yaml:5: storage.postgresql.sslmode: "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_partition_period_is_none_daily_or_weekly_and_a_bad_one_names_file_line_and_key() {
+        assert_eq!(
+            parse("daemon: {}\n")
+                .expect("loads")
+                .storage
+                .postgresql
+                .partition,
+            Partition::None
+        );
+        let cfg = parse("storage:\n  postgresql:\n    partition: weekly\n").expect("loads");
+        assert_eq!(cfg.storage.postgresql.partition, Partition::Weekly);
+        let e = parse("storage:\n  postgresql:\n    partition: monthly\n").unwrap_err();
+        assert_eq!(e.key, "storage.postgresql.partition");
+        assert_eq!(e.line, Some(3));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("config/mutt_config.yaml:3: storage.postgresql.partition: "),
+            "{text}"
+        );
+        assert!(text.contains("daily") && text.contains("weekly"), "{text}");
     }
 
     #[test]

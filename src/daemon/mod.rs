@@ -18,7 +18,7 @@ use crate::{ingest, pipeline, wal};
 
 pub use process::{init_logging, private_files};
 pub use resources::Resources;
-pub use run::{bind_sockets, migrate, replay, run};
+pub use run::{bind_sockets, migrate, pg_settings, replay, run};
 pub use web::{serve as serve_web, web_config};
 
 /// Why the daemon, or a command that loads what it loads, could not run. Each variant carries
@@ -89,6 +89,9 @@ pub enum DaemonError {
     /// `mutt web`: the UI cannot be started (its port, its thread).
     #[error("{0}")]
     Web(#[from] mutt_web::WebError),
+    /// `mutt migrate`: the partitions of PostgreSQL's `messages` could not be prepared.
+    #[error("partitions of messages: {0}")]
+    Partitions(#[source] crate::archive::ArchiveError),
 }
 
 /// Exit code of a configuration or usage error.
@@ -117,7 +120,8 @@ impl DaemonError {
             | DaemonError::Pipeline(_)
             | DaemonError::Panicked(_)
             | DaemonError::NotDrained { .. }
-            | DaemonError::Web(_) => EXIT_RUNTIME,
+            | DaemonError::Web(_)
+            | DaemonError::Partitions(_) => EXIT_RUNTIME,
         }
     }
 }

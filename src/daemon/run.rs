@@ -274,12 +274,11 @@ fn spawn_archiver(
         return Ok(None);
     }
     let (stop_tx, stop) = crossbeam_channel::bounded::<Infallible>(0);
-    let db = cfg.storage.database.path.clone();
+    let db = crate::archive::Database::from_config(cfg);
     let section = cfg.storage.archiver.clone();
-    let busy = Duration::from_secs_f64(cfg.storage.database.connection_timeout.max(1.0));
     let metrics = metrics.clone();
     let thread = threads::spawn(health, "mutt-archiver", move || {
-        crate::archive::scheduled::run(&db, &section, busy, &metrics, &stop)
+        crate::archive::scheduled::run(&db, &section, &metrics, &stop)
     })?;
     Ok(Some((thread, stop_tx)))
 }
@@ -365,16 +364,16 @@ fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> 
                 collector_id = %settings.collector_id,
                 sqlite = %cfg.storage.database.path.display(),
                 "storage.backend is postgresql: messages, devices, rule counters and SNMPv3 \
-                 failures go there, and the web UI reads them there; the archiver and webhook \
+                 failures go there, and the web UI and the archiver work on them there; webhook \
                  alerts are not served from PostgreSQL yet (they use the SQLite file)"
             );
-            PgStore::open(settings)
-                .map_err(|error| DaemonError::Storage {
-                    config: cfg.source.clone(),
-                    key: error.config_key(),
-                    error,
-                })?
-                .checkpoint()
+            let mut store = PgStore::open(settings).map_err(|error| DaemonError::Storage {
+                config: cfg.source.clone(),
+                key: error.config_key(),
+                error,
+            })?;
+            prepare_partitions(cfg);
+            store.checkpoint()
         }
         None => Store::open(&cfg.storage.database.path, Duration::from_secs(1))
             .and_then(|mut s| s.checkpoint()),
@@ -606,6 +605,27 @@ pub fn pg_settings(cfg: &Config) -> Option<PgSettings> {
     })
 }
 
+/// Partition an empty PostgreSQL `messages` as `storage.postgresql.partition` asks, and make
+/// its partitions ahead, before the writer stores (logged; storing never waits on it: the
+/// default partition takes what no partition does).
+fn prepare_partitions(cfg: &Config) {
+    let period = cfg.storage.postgresql.partition;
+    let db = crate::archive::Database::from_config(cfg);
+    let prepared = db.open().and_then(|mut conn| {
+        crate::archive::partitions::prepare(&mut conn, period, crate::timefmt::now_us())
+    });
+    match prepared {
+        Ok(crate::archive::partitions::Prepared::Unpartitioned) => {}
+        Ok(p @ crate::archive::partitions::Prepared::KeptUnpartitioned) => {
+            warn!("{}", p.describe(period))
+        }
+        Ok(p) => info!("{}", p.describe(period)),
+        Err(e) => {
+            warn!(error = %e, "cannot prepare the partitions of messages; storing goes on into the table as it is (the default partition, when partitioned)")
+        }
+    }
+}
+
 /// `mutt migrate`: create or upgrade the PostgreSQL schema (SQLite files migrate on open).
 pub fn migrate(cfg: &Config) -> Result<String, DaemonError> {
     let Some(settings) = pg_settings(cfg) else {
@@ -622,7 +642,7 @@ pub fn migrate(cfg: &Config) -> Result<String, DaemonError> {
         key: error.config_key(),
         error,
     })?;
-    Ok(if m.from == m.to {
+    let schema = if m.from == m.to {
         format!(
             "PostgreSQL {}: schema {} (up to date)",
             settings.target(),
@@ -635,7 +655,16 @@ pub fn migrate(cfg: &Config) -> Result<String, DaemonError> {
             m.from,
             m.to
         )
-    })
+    };
+    let period = cfg.storage.postgresql.partition;
+    let db = crate::archive::Database::from_config(cfg);
+    let prepared = db
+        .open()
+        .and_then(|mut conn| {
+            crate::archive::partitions::prepare(&mut conn, period, crate::timefmt::now_us())
+        })
+        .map_err(DaemonError::Partitions)?;
+    Ok(format!("{schema}; {}", prepared.describe(period)))
 }
 
 /// Bind every enabled listener. Syslog UDP and TCP share the port number; TLS has its own.
