@@ -8,10 +8,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mutt::decode::snmp::credentials::{Credential, Credentials, Secret};
-use mutt::decode::snmp::privacy::PrivProtocol;
-use mutt::decode::snmp::usm::AuthProtocol;
-use mutt::decode::snmp::{names, Usm};
+use mutt::decode::snmp::names;
 use mutt::loadgen;
 use mutt::model::{Listener, Transport};
 use mutt::pipeline::process::{process, ProcessContext};
@@ -36,16 +33,7 @@ fn record(listener: Listener, payload: Vec<u8>) -> Record {
 
 fn bench(c: &mut Criterion) {
     let rules = RuleSet::from_yaml(&loadgen::rules_yaml(RULES), "rules.yaml").expect("rules");
-    let usm = Usm::new(Credentials::from_users(vec![(
-        "bench".into(),
-        vec![Credential {
-            priority: 1,
-            auth: Some((AuthProtocol::Sha1, Secret::new("bench-auth-pass"))),
-            privacy: Some((PrivProtocol::Aes128, Secret::new("bench-priv-pass"))),
-            active: true,
-            id: 0,
-        }],
-    )]));
+    let usm = loadgen::bench_usm();
     let ctx = ProcessContext {
         rules: &rules,
         default_utc_offset_secs: 0,
@@ -61,7 +49,7 @@ fn bench(c: &mut Criterion) {
     loadgen::line(1, 3, &loadgen::rfc3164_stamp(1_764_633_600), &mut line);
     let syslog = record(Listener::Syslog, line);
     let v2c = record(Listener::Snmp, loadgen::v2c_linkdown("public", 7));
-    let v3 = loadgen::v3_linkdown_pool(&usm, "bench", 1, 1, 1).expect("a v3 trap");
+    let v3 = loadgen::v3_linkdown_pool(&usm, loadgen::V3_USER, 1, 1, 1).expect("a v3 trap");
     let v3 = record(Listener::Snmp, v3[0].clone());
     for (what, r) in [("syslog", &syslog), ("v2c", &v2c), ("v3", &v3)] {
         let row = process(r, &ctx);

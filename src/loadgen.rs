@@ -34,6 +34,29 @@ pub fn rules_yaml(n: usize) -> String {
     y
 }
 
+/// The SNMPv3 user of the load benchmarks (HMAC-SHA-96 and AES-128): the same in MUTT's
+/// credentials file, in snmptrapd's `createUser` line and in the traps the senders build.
+pub const V3_USER: &str = "bench";
+pub const V3_AUTH_PASSWORD: &str = "bench-auth-pass";
+pub const V3_PRIV_PASSWORD: &str = "bench-priv-pass";
+
+/// [`V3_USER`] as a receiver (or a sender) knows it.
+pub fn bench_usm() -> Usm {
+    use crate::decode::snmp::credentials::{Credential, Credentials, Secret};
+    use crate::decode::snmp::privacy::PrivProtocol;
+    use crate::decode::snmp::usm::AuthProtocol;
+    Usm::new(Credentials::from_users(vec![(
+        V3_USER.into(),
+        vec![Credential {
+            priority: 1,
+            auth: Some((AuthProtocol::Sha1, Secret::new(V3_AUTH_PASSWORD))),
+            privacy: Some((PrivProtocol::Aes128, Secret::new(V3_PRIV_PASSWORD))),
+            active: true,
+            id: 0,
+        }],
+    )]))
+}
+
 /// Datagrams per sendmmsg call.
 pub const BATCH: usize = 64;
 
@@ -539,23 +562,9 @@ mod tests {
 
     #[test]
     fn v3_authpriv_traps_are_trusted_and_timely_with_the_same_credentials() {
-        use crate::decode::snmp::credentials::{Credential, Credentials, Secret};
-        use crate::decode::snmp::privacy::PrivProtocol;
-        use crate::decode::snmp::usm::AuthProtocol;
         use crate::decode::snmp::{decode_with, DecodeContext};
-        let users = || {
-            Usm::new(Credentials::from_users(vec![(
-                "bench".into(),
-                vec![Credential {
-                    priority: 1,
-                    auth: Some((AuthProtocol::Sha1, Secret::new("bench-auth-pass"))),
-                    privacy: Some((PrivProtocol::Aes128, Secret::new("bench-priv-pass"))),
-                    active: true,
-                    id: 0,
-                }],
-            )]))
-        };
-        let pool = v3_linkdown_pool(&users(), "bench", 2, 2 * BATCH as u64, 3).unwrap();
+        let users = bench_usm;
+        let pool = v3_linkdown_pool(&users(), V3_USER, 2, 2 * BATCH as u64, 3).unwrap();
         assert_eq!(pool.len(), 4 * BATCH);
         assert!((340..=420).contains(&pool[0].len()), "{}", pool[0].len());
         let receiver = users();

@@ -13,10 +13,9 @@ use mutt::wal::{self, Appended, RecordMeta, SyncPolicy, WalConfig};
 
 use crate::host;
 
-/// The SNMPv3 user of the v3 scenario: SHA-1 authentication, AES-128 privacy.
-pub const V3_USER: &str = "bench";
-pub const V3_AUTH_PASSWORD: &str = "bench-auth-pass";
-pub const V3_PRIV_PASSWORD: &str = "bench-priv-pass";
+/// The SNMPv3 user of the v3 scenario (loadgen's): SHA-1 authentication, AES-128 privacy.
+pub use mutt::loadgen::{V3_AUTH_PASSWORD, V3_PRIV_PASSWORD, V3_USER};
+/// The v2c traps' community.
 pub const COMMUNITY: &str = "public";
 
 /// mutt_config.yaml for a private MUTT in `dir`: defaults everywhere else (WAL group commit,
