@@ -113,8 +113,8 @@ impl Poster for HttpPoster {
     }
 }
 
-/// What the sender does to `webhook_outbox`; [`Outbox`] is the table, the unit tests keep rows
-/// in memory. Times are Unix microseconds.
+/// What the sender does to `webhook_outbox`; [`Outbox`] (SQLite) and [`PgOutbox`] (PostgreSQL)
+/// are the table, the unit tests keep rows in memory. Times are Unix microseconds.
 pub trait Queue {
     /// The database's error.
     type Error: std::fmt::Display;
