@@ -1,10 +1,12 @@
 //! `storage.backend: postgresql` against a real, private PostgreSQL that each test starts (Debian's
 //! `postgresql` package; .ci/run installs it): every field as SQLite stores it, bytes that
 //! PostgreSQL text cannot hold, two collectors killed with -9 into one database, an outage of the
-//! database, and a refused password at start.
+//! database (also for 30 s under 50,000 msg/s), webhook alerts queued and sent from PostgreSQL,
+//! and a refused password at start.
 
 mod common;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::process::{Command, Stdio};
@@ -486,6 +488,101 @@ fn postgresql_stopped_during_a_stream_loses_nothing_and_the_collector_catches_up
     assert!(status.success(), "{stderr}");
 }
 
+/// The issue's figure: PostgreSQL stopped for 30 s while the collector is offered 50,000 syslog
+/// lines a second (the project's paced generator, `mutt::loadgen`) for 45 s, then started again:
+/// every line sent is stored exactly once, nothing is counted lost, and /health said 503 while
+/// the database was down. The load takes 45 s; the catch-up after it is bound by the writer's
+/// speed, which in a debug build on two cores is 20,000-35,000 rows/s into PostgreSQL as the
+/// box's other load allows (a release build writes several times that), so the test takes
+/// 90-150 s.
+#[test]
+#[ignore = "needs postgresql; long: 90-150 s in a debug build"]
+fn long_postgresql_stopped_for_30_s_under_50000_msgs_per_s_loses_nothing() {
+    const RATE: u64 = 50_000;
+    const SECONDS: u64 = 45;
+    let mut pg = PgServer::start();
+    let client = pg.create_db("load");
+    let env = pg_env(&pg, "load", "load-1");
+    let mut setup = env.setup.clone();
+    setup.metrics_yaml = "  stall_after_seconds: 2\n".into();
+    setup.batch_write_size = 1000;
+    setup.extra.push_str("enrichment:\n  reverse_dns: false\n");
+    let env = Env { setup, ..env };
+    env.write_config();
+    // The WAL holds the outage: 30 s at 50,000 lines/s of ~130 bytes is about 200 MB.
+    env.config_replace("max_size_mb: 64", "max_size_mb: 2048");
+    env.config_replace("segment_size_mb: 1", "segment_size_mb: 32");
+    let daemon = env.start();
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], env.syslog_port));
+    let kernel_drops_before = mutt::metrics::udp_rcvbuf_errors();
+    let run = std::process::id();
+    let sender = std::thread::spawn(move || {
+        mutt::loadgen::send_syslog_udp(target, RATE, RATE * SECONDS, run, 20).expect("send")
+    });
+    // Five seconds in, the database goes away.
+    daemon.wait_metric(
+        "mutt_accepted_syslog_udp_total",
+        Duration::from_secs(30),
+        |n| n >= 5 * RATE,
+    );
+    drop(client);
+    pg.stop();
+    let down = std::time::Instant::now();
+    let body = daemon.wait_health(503, Duration::from_secs(20));
+    assert!(body.contains("storage_stalled"), "{body}");
+    assert!(daemon.metric("mutt_store_retries_total") >= 1);
+    // The outage lasts 30 s whatever the checks took; nothing is proven by this wait.
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(down.elapsed()));
+    pg.run();
+    let report = sender.join().expect("the sender");
+    let sent = report.sent;
+    let kernel_drops = mutt::metrics::udp_rcvbuf_errors()
+        .zip(kernel_drops_before)
+        .map(|(a, b)| a.saturating_sub(b));
+    eprintln!(
+        "sent {sent} at {:.0}/s; kernel receive-buffer drops on this host: {kernel_drops:?}",
+        report.rate()
+    );
+    assert!(
+        sent >= RATE * SECONDS * 99 / 100,
+        "the generator sent {sent}"
+    );
+    // The last datagrams may still be in the socket's buffer when the sender returns.
+    let accepted = daemon.wait_metric(
+        "mutt_accepted_syslog_udp_total",
+        Duration::from_secs(30),
+        |n| n >= sent,
+    );
+    assert_eq!(accepted, sent, "every line sent was accepted into the WAL");
+    let stored = daemon.wait_metric("mutt_stored_total", Duration::from_secs(180), |n| n >= sent);
+    assert_eq!(
+        stored, sent,
+        "the collector caught up within 3 minutes of the send"
+    );
+    for lost in [
+        "mutt_dropped_wal_full_total",
+        "mutt_dropped_disk_full_total",
+        "mutt_wal_gap_records_total",
+        "mutt_quarantined_total",
+        "mutt_dead_lettered_total",
+    ] {
+        assert_eq!(daemon.metric(lost), 0, "{lost}");
+    }
+    let mut client = pg.try_connect("load").expect("reconnect");
+    let row = client
+        .query_one(
+            "SELECT COUNT(*), COUNT(DISTINCT raw_message) FROM messages
+             WHERE raw_message LIKE $1",
+            &[&format!("% r{run} n%")],
+        )
+        .expect("count");
+    assert_eq!(row.get::<_, i64>(0), sent as i64, "every line stored");
+    assert_eq!(row.get::<_, i64>(1), sent as i64, "none twice");
+    daemon.wait_health(200, Duration::from_secs(30));
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
 #[test]
 #[ignore = "needs postgresql and snmptrap"]
 fn snmpv3_traps_with_a_wrong_password_are_counted_per_user_in_postgresql() {
@@ -783,11 +880,11 @@ fn a_wrong_password_or_port_exits_2_naming_the_key_and_never_the_password() {
 
 #[test]
 #[ignore = "needs postgresql"]
-fn migrate_creates_version_1_once_and_a_newer_schema_is_refused_with_exit_2() {
+fn migrate_creates_the_schema_once_and_a_newer_schema_is_refused_with_exit_2() {
     let pg = PgServer::start();
     let mut client = pg.create_db("migrations");
     let env = pg_env(&pg, "migrations", "m-1");
-    for expected in ["schema 0 -> 1", "schema 1 (up to date)"] {
+    for expected in ["schema 0 -> 2", "schema 2 (up to date)"] {
         let out = env.mutt(&["migrate"]).output().expect("migrate");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -798,9 +895,314 @@ fn migrate_creates_version_1_once_and_a_newer_schema_is_refused_with_exit_2() {
         assert!(stdout.contains(expected), "{stdout}");
     }
     client
-        .batch_execute("INSERT INTO mutt_schema_migrations (version) VALUES (2)")
+        .batch_execute("INSERT INTO mutt_schema_migrations (version) VALUES (3)")
         .expect("pretend a newer MUTT migrated");
     let (code, stderr) = run_fails(&env);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("schema is version 2, newer"), "{stderr}");
+    assert!(stderr.contains("schema is version 3, newer"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn a_version_1_database_migrates_to_2_keeping_its_outbox_rows() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("from_v1");
+    // The database as the first MUTT with PostgreSQL left it, with an outbox row written by hand
+    // (that MUTT never queued any).
+    let m = mutt::store::postgres::schema::migrate_to(&mut client, "test", 1).expect("version 1");
+    assert_eq!((m.from, m.to), (0, 1));
+    client
+        .batch_execute(
+            "INSERT INTO webhook_outbox (message_id, rule_id, target, body, next_attempt_at,
+                 created_at, fold_key) VALUES ('m1', 'r1', 'default', '{}', now(), now(), 7)",
+        )
+        .expect("a version 1 outbox row");
+    let env = pg_env(&pg, "from_v1", "m-1");
+    let out = env.mutt(&["migrate"]).output().expect("migrate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("schema 1 -> 2"), "{stdout}");
+    let kept = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM webhook_outbox WHERE collector_id = '' AND fold_key = 7",
+        Duration::ZERO,
+        |_| true,
+    );
+    assert_eq!(kept, 1, "the old row, owned by no collector");
+    // A new row must name its collector: the default is gone.
+    let refused = client.batch_execute(
+        "INSERT INTO webhook_outbox (message_id, rule_id, target, body, next_attempt_at,
+             created_at, fold_key) VALUES ('m2', 'r1', 'default', '{}', now(), now(), 8)",
+    );
+    assert!(refused.is_err(), "collector_id has no default");
+}
+
+/// Rules for the webhook tests: `overheat` raises an alert to the default target.
+const WEBHOOK_RULES: &str = r#"rules:
+  - id: hot
+    name: Overheat
+    pattern_type: keyword
+    keywords: ["overheat"]
+    severity: critical
+    action: webhook
+"#;
+
+/// A collector storing into `db` as `collector`, posting alerts to `127.0.0.1:<endpoint>/alerts`
+/// with short backoff (so a test sees a retry within a second), reverse DNS off.
+fn pg_webhook_env(pg: &PgServer, db: &str, collector: &str, endpoint: u16, rules: &str) -> Env {
+    let env = pg_env(pg, db, collector);
+    let mut setup = env.setup.clone();
+    setup.rules = rules.into();
+    setup.extra.push_str(&format!(
+        "enrichment:\n  reverse_dns: false\noutputs:\n  webhook:\n    \
+         url: http://127.0.0.1:{endpoint}/alerts\n    timeout_seconds: 2\n    \
+         backoff: {{initial_seconds: 0.2, max_seconds: 1}}\n  storm_window_seconds: 60\n"
+    ));
+    let env = Env { setup, ..env };
+    env.write_config();
+    env
+}
+
+fn raw_of(p: &Post) -> String {
+    p.json()["message"]["raw_message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message.raw_message in {}", p.body))
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs postgresql and logger"]
+fn a_webhook_rule_posts_each_alert_once_from_postgresql_and_marks_its_row_delivered() {
+    need_tool("logger");
+    let pg = PgServer::start();
+    let mut client = pg.create_db("alerts");
+    let port = free_port();
+    let endpoint = Endpoint::start(port);
+    let env = pg_webhook_env(&pg, "alerts", "alerts-1", port, WEBHOOK_RULES);
+    let daemon = env.start();
+    assert!(
+        !daemon.stderr().contains("webhook alerts are not"),
+        "{}",
+        daemon.stderr()
+    );
+    for i in 0..3 {
+        logger(
+            &["-d"],
+            env.syslog_port,
+            "envmon",
+            &format!("overheat sensor {i}"),
+        );
+    }
+    logger(&["-d"], env.syslog_port, "envmon", "all fine");
+    // Five identical alerts (logger stamps each line with its own time, so these are sent as
+    // one device repeats a line): one row, the rest folded into it.
+    let repeat = b"<130>Nov 27 10:00:00 rack7 envmon: overheat fan tray".to_vec();
+    env.send_udp(env.syslog_port, &vec![repeat; 5]);
+    let stored = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM messages",
+        Duration::from_secs(30),
+        |n| n >= 9,
+    );
+    assert_eq!(stored, 9);
+    // The sender marks a row delivered after the endpoint's 2xx, which follows its recording
+    // of the POST: once every row is delivered, every POST there will be is in.
+    let delivered = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM webhook_outbox WHERE state = 'delivered'
+         AND delivered_at IS NOT NULL AND last_error IS NULL",
+        Duration::from_secs(30),
+        |n| n >= 4,
+    );
+    assert_eq!(delivered, 4, "three alerts and the folded one, delivered");
+    let rows = client
+        .query(
+            "SELECT o.id, o.message_id, o.fold_count, o.collector_id, m.raw_message
+             FROM webhook_outbox o JOIN messages m ON m.id = o.message_id ORDER BY o.id",
+            &[],
+        )
+        .expect("outbox rows");
+    assert_eq!(rows.len(), 4);
+    let folded: Vec<i32> = rows.iter().map(|r| r.get(2)).collect();
+    assert_eq!(
+        folded,
+        [1, 1, 1, 5],
+        "the repeats are counted on the first row"
+    );
+    let posts = endpoint.posts();
+    assert_eq!(posts.len(), 4, "one POST per outbox row, no more");
+    for (p, row) in posts.iter().zip(&rows) {
+        let body = p.json();
+        let id: i64 = row.get(0);
+        let message_id: String = row.get(1);
+        let collector: String = row.get(3);
+        let raw: String = row.get(4);
+        assert_eq!(p.path, "/alerts");
+        assert_eq!(p.header("Content-Type"), Some("application/json"));
+        assert_eq!(p.header("X-MUTT-Alert-Id"), Some(id.to_string().as_str()));
+        assert_eq!(body["alert_id"], id);
+        assert_eq!(body["rule"]["id"], "hot");
+        assert_eq!(body["rule"]["name"], "Overheat");
+        assert_eq!(body["rule"]["severity"], "critical");
+        assert_eq!(body["device"]["ip"], "127.0.0.1");
+        assert_eq!(body["message"]["id"], message_id.as_str());
+        assert_eq!(body["message"]["source_ip"], "127.0.0.1");
+        assert_eq!(body["message"]["syslog"]["program"], "envmon");
+        assert_eq!(raw_of(p), raw);
+        assert!(raw.contains("overheat"), "{raw}");
+        assert!(body["fold_count"].as_i64().is_some_and(|n| n >= 1));
+        assert_eq!(collector, "alerts-1");
+    }
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn two_collectors_killed_mid_burst_post_every_alert_exactly_once() {
+    let pg = PgServer::start();
+    let mut client = pg.create_db("alerts2");
+    let port = free_port();
+    // Every numbered line raises an alert with its own text (no folding).
+    let rules = "rules:\n  - {id: all, name: Every line, pattern_type: keyword, \
+                 keywords: [\"message\"], severity: warning, action: webhook}\n";
+    let envs = [
+        pg_webhook_env(&pg, "alerts2", "dc1", port, rules),
+        pg_webhook_env(&pg, "alerts2", "dc2", port, rules),
+    ];
+    let n = 2000;
+    // The endpoint is down until both are killed: a kill between an endpoint's 2xx and the
+    // `delivered` update sends that alert again with the same id (delivery is at least once,
+    // see output/webhook.rs), which would make the count below a matter of luck.
+    std::thread::scope(|s| {
+        for (i, env) in envs.iter().enumerate() {
+            let daemon = env.start();
+            s.spawn(move || {
+                env.send_udp(env.syslog_port, &numbered_lines(&format!("c{i}"), n));
+                wait_accepted(&daemon, n as u64);
+                daemon.kill9();
+            });
+        }
+    });
+    let at_kill = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM webhook_outbox",
+        Duration::ZERO,
+        |_| true,
+    );
+    eprintln!("{at_kill} of {} alerts queued at the kills", 2 * n);
+    let daemons: Vec<Daemon> = envs.iter().map(|e| e.start()).collect();
+    let endpoint = Endpoint::start(port);
+    let delivered = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM webhook_outbox WHERE state = 'delivered'",
+        Duration::from_secs(120),
+        |d| d >= 2 * n as i64,
+    );
+    assert_eq!(delivered, 2 * n as i64, "every alert delivered");
+    let posts = endpoint.posts();
+    for d in daemons {
+        let (status, stderr) = d.terminate();
+        assert!(status.success(), "{stderr}");
+    }
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    let mut per_message: HashMap<String, usize> = HashMap::new();
+    for p in &posts {
+        let id = p.header("X-MUTT-Alert-Id").expect("X-MUTT-Alert-Id");
+        *per_id.entry(id.to_string()).or_default() += 1;
+        *per_message.entry(raw_of(p)).or_default() += 1;
+    }
+    assert_eq!(posts.len(), 2 * n, "one POST per alert");
+    assert_eq!(per_id.len(), 2 * n, "no alert id posted twice");
+    assert_eq!(per_message.len(), 2 * n, "no message alerted twice");
+    for (i, id) in ["dc1", "dc2"].iter().enumerate() {
+        let mine = per_message
+            .keys()
+            .filter(|raw| raw.contains(&format!("c{i} message")))
+            .count();
+        assert_eq!(mine, n, "{id}'s alerts");
+        // Each collector queued (and so sent) exactly the alerts of its own messages.
+        let own = client
+            .query_one(
+                "SELECT COUNT(*) FROM webhook_outbox o JOIN messages m ON m.id = o.message_id
+                 WHERE o.collector_id = $1 AND m.collector_id = $1 AND m.raw_message LIKE $2",
+                &[id, &format!("%c{i} message%")],
+            )
+            .expect("own alerts")
+            .get::<_, i64>(0);
+        assert_eq!(own, n as i64, "{id}'s outbox rows");
+    }
+}
+
+#[test]
+#[ignore = "needs postgresql"]
+fn on_postgresql_an_unconfigured_target_dies_with_the_reason_and_only_own_finished_rows_are_pruned()
+{
+    let pg = PgServer::start();
+    let mut client = pg.create_db("outbox_rules");
+    let port = free_port();
+    let rules = format!(
+        "{WEBHOOK_RULES}  - {{id: lost, name: Nowhere, pattern_type: keyword, \
+         keywords: [\"orphan\"], action: webhook, webhook: pager}}\n"
+    );
+    let env = pg_webhook_env(&pg, "outbox_rules", "own-1", port, &rules);
+    let out = env.mutt(&["migrate"]).output().expect("migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two rows delivered 30 days ago (past the default 7 days): this collector's and another's.
+    for collector in ["own-1", "other-1"] {
+        client
+            .execute(
+                "INSERT INTO webhook_outbox (collector_id, message_id, rule_id, target, body,
+                     state, next_attempt_at, created_at, delivered_at, fold_key)
+                 VALUES ($1, 'old', 'hot', 'default', '{}', 'delivered',
+                         now() - interval '31 days', now() - interval '31 days',
+                         now() - interval '30 days', 1)",
+                &[&collector],
+            )
+            .expect("an old delivered row");
+    }
+    let endpoint = Endpoint::start(port);
+    let daemon = env.start();
+    let pruned = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM webhook_outbox WHERE message_id = 'old'",
+        Duration::from_secs(20),
+        |n| n <= 1,
+    );
+    assert_eq!(
+        pruned, 1,
+        "this collector's old row deleted, the other's kept"
+    );
+    let kept: String = client
+        .query_one(
+            "SELECT collector_id FROM webhook_outbox WHERE message_id = 'old'",
+            &[],
+        )
+        .expect("the other collector's row")
+        .get(0);
+    assert_eq!(kept, "other-1");
+    env.send_udp(
+        env.syslog_port,
+        &[b"<130>Nov 27 10:00:00 rack7 envmon: orphan alert".to_vec()],
+    );
+    let dead = wait_pg(
+        &mut client,
+        "SELECT COUNT(*) FROM webhook_outbox WHERE state = 'dead' AND target = 'pager'
+         AND collector_id = 'own-1'
+         AND last_error = 'no webhook target ''pager'' is configured (outputs.webhooks.pager)'",
+        Duration::from_secs(20),
+        |n| n >= 1,
+    );
+    assert_eq!(dead, 1, "dead at once, with the key to configure");
+    assert!(endpoint.posts().is_empty(), "nothing was sent for it");
+    let (status, stderr) = daemon.terminate();
+    assert!(status.success(), "{stderr}");
 }

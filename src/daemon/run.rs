@@ -48,7 +48,7 @@ use crate::pipeline::reload::{ReloadRequest, Reloader, Watched};
 use crate::pipeline::{self, PipelineOptions, SharedRules};
 use crate::store::auth_failures::AuthFailures;
 use crate::store::devices::DeviceRegistry;
-use crate::store::postgres::{PgSettings, PgStore, PgTls};
+use crate::store::postgres::{PgOutbox, PgSettings, PgStore, PgTls};
 use crate::store::{MessageSink, Store, StoreError};
 use crate::wal::{self, WalHandle};
 
@@ -133,8 +133,10 @@ impl Running {
         let (stop_webhooks, stop) = crossbeam_channel::bounded(0);
         let webhooks = {
             let (db, outputs) = (cfg.storage.database.path.clone(), cfg.outputs.clone());
-            threads::spawn(&health, "mutt-webhook", move || {
-                webhook::run(&db, &outputs, &stop)
+            let pg = pg_settings(cfg);
+            threads::spawn(&health, "mutt-webhook", move || match pg {
+                Some(settings) => webhook::run(PgOutbox::new(settings), &outputs, &stop),
+                None => webhook::run_sqlite(&db, &outputs, &stop),
             })?
         };
         let (metrics_http, metrics_addr) =
@@ -359,13 +361,12 @@ fn open_wal(cfg: &Config) -> Result<(wal::Writer, wal::WalHandle), DaemonError> 
         // PostgreSQL must answer once at start: the schema is migrated (or refused) here, and a
         // wrong URL, password or sslmode is a configuration error, not an outage to wait out.
         Some(settings) => {
-            warn!(
+            info!(
                 target_db = %settings.target(),
                 collector_id = %settings.collector_id,
-                sqlite = %cfg.storage.database.path.display(),
-                "storage.backend is postgresql: messages, devices, rule counters and SNMPv3 \
-                 failures go there, and the web UI and the archiver work on them there; webhook \
-                 alerts are not served from PostgreSQL yet (they use the SQLite file)"
+                "storage.backend is postgresql: messages, devices, rule counters, SNMPv3 \
+                 failures and webhook alerts go there, and the web UI and the archiver read them \
+                 there"
             );
             let mut store = PgStore::open(settings).map_err(|error| DaemonError::Storage {
                 config: cfg.source.clone(),
@@ -555,7 +556,8 @@ fn spawn_pipeline(
                     return Ok(Box::new(
                         store
                             .with_auth_failures(failures())
-                            .with_devices(max_devices, Some(counted.clone())),
+                            .with_devices(max_devices, Some(counted.clone()))
+                            .with_storm_window(storm_window),
                     ));
                 }
                 Store::open(&db_path, timeout).map(|s| {

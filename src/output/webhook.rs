@@ -1,9 +1,12 @@
 //! The webhook sender: the loop ([`run`], on a thread the daemon starts) that POSTs queued alerts
 //! from `webhook_outbox` and records each outcome there.
 //!
-//! The table is [`Outbox`]'s; the sender decides what happens to each row. It has its own SQLite connection (the journal is in WAL mode, so its short updates sit beside
-//! the writer's transactions). Each pass takes, per configured target, the pending rows whose
-//! `next_attempt_at` has come, oldest due first (for never-tried rows that is created order):
+//! The table is [`Outbox`]'s (SQLite) or [`PgOutbox`]'s (PostgreSQL, where each collector sends
+//! only the alerts it queued); the sender decides what happens to each row, through [`Queue`],
+//! the same for both. It has its own connection (SQLite's journal is in WAL mode, so its short
+//! updates sit beside the writer's transactions; PostgreSQL's rows lock one at a time). Each pass
+//! takes, per configured target, the pending rows whose `next_attempt_at` has come, oldest due
+//! first (for never-tried rows that is created order):
 //!
 //! - 2xx: `delivered`, with `delivered_at`, at once.
 //! - Another status (the endpoint answered and refused): `attempts + 1`, `last_error`, and
@@ -39,6 +42,7 @@ use tracing::{debug, info, warn};
 use super::http::{Client, PostOutcome};
 use crate::config::{OutputsSection, WebhookTarget, DEFAULT_TARGET};
 use crate::store::outbox::{Due, Outbox};
+use crate::store::postgres::{PgError, PgOutbox};
 use crate::timefmt::now_us;
 
 /// How often an idle sender looks for new alerts.
@@ -109,30 +113,34 @@ impl Poster for HttpPoster {
     }
 }
 
-/// What the sender does to `webhook_outbox`; [`Outbox`] is the table, the unit tests keep rows
-/// in memory. Times are Unix microseconds.
+/// What the sender does to `webhook_outbox`; [`Outbox`] (SQLite) and [`PgOutbox`] (PostgreSQL)
+/// are the table, the unit tests keep rows in memory. Times are Unix microseconds.
 pub trait Queue {
-    fn due(&mut self, target: &str, now_us: i64, limit: usize) -> rusqlite::Result<Vec<Due>>;
-    fn max_id(&mut self) -> rusqlite::Result<i64>;
+    /// The database's error.
+    type Error: std::fmt::Display;
+    fn due(&mut self, target: &str, now_us: i64, limit: usize) -> Result<Vec<Due>, Self::Error>;
+    fn max_id(&mut self) -> Result<i64, Self::Error>;
     fn kill_unconfigured(
         &mut self,
         after: i64,
         upto: i64,
         configured: &[&str],
-    ) -> rusqlite::Result<usize>;
-    fn delivered(&mut self, id: i64, now_us: i64) -> rusqlite::Result<()>;
-    fn retry(&mut self, id: i64, attempts: u32, next_us: i64, why: &str) -> rusqlite::Result<()>;
-    fn postpone(&mut self, id: i64, next_us: i64, why: &str) -> rusqlite::Result<()>;
-    fn dead(&mut self, id: i64, attempts: u32, why: &str) -> rusqlite::Result<()>;
+    ) -> Result<usize, Self::Error>;
+    fn delivered(&mut self, id: i64, now_us: i64) -> Result<(), Self::Error>;
+    fn retry(&mut self, id: i64, attempts: u32, next_us: i64, why: &str)
+        -> Result<(), Self::Error>;
+    fn postpone(&mut self, id: i64, next_us: i64, why: &str) -> Result<(), Self::Error>;
+    fn dead(&mut self, id: i64, attempts: u32, why: &str) -> Result<(), Self::Error>;
     fn prune(
         &mut self,
         delivered_before_us: Option<i64>,
         dead_before_us: Option<i64>,
         limit: usize,
-    ) -> rusqlite::Result<usize>;
+    ) -> Result<usize, Self::Error>;
 }
 
 impl Queue for Outbox {
+    type Error = rusqlite::Error;
     fn due(&mut self, target: &str, now_us: i64, limit: usize) -> rusqlite::Result<Vec<Due>> {
         Outbox::due(self, target, now_us, limit)
     }
@@ -169,6 +177,44 @@ impl Queue for Outbox {
     }
 }
 
+impl Queue for PgOutbox {
+    type Error = PgError;
+    fn due(&mut self, target: &str, now_us: i64, limit: usize) -> Result<Vec<Due>, PgError> {
+        PgOutbox::due(self, target, now_us, limit)
+    }
+    fn max_id(&mut self) -> Result<i64, PgError> {
+        PgOutbox::max_id(self)
+    }
+    fn kill_unconfigured(
+        &mut self,
+        after: i64,
+        upto: i64,
+        configured: &[&str],
+    ) -> Result<usize, PgError> {
+        PgOutbox::kill_unconfigured(self, after, upto, configured)
+    }
+    fn delivered(&mut self, id: i64, now_us: i64) -> Result<(), PgError> {
+        PgOutbox::delivered(self, id, now_us)
+    }
+    fn retry(&mut self, id: i64, attempts: u32, next_us: i64, why: &str) -> Result<(), PgError> {
+        PgOutbox::retry(self, id, attempts, next_us, why)
+    }
+    fn postpone(&mut self, id: i64, next_us: i64, why: &str) -> Result<(), PgError> {
+        PgOutbox::postpone(self, id, next_us, why)
+    }
+    fn dead(&mut self, id: i64, attempts: u32, why: &str) -> Result<(), PgError> {
+        PgOutbox::dead(self, id, attempts, why)
+    }
+    fn prune(
+        &mut self,
+        delivered_before_us: Option<i64>,
+        dead_before_us: Option<i64>,
+        limit: usize,
+    ) -> Result<usize, PgError> {
+        PgOutbox::prune(self, delivered_before_us, dead_before_us, limit)
+    }
+}
+
 /// A target that gave no answer: its rows wait until `retry_at_us`.
 #[derive(Debug, Clone, Copy)]
 struct Outage {
@@ -200,7 +246,7 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
     /// One round: mark alerts for unconfigured targets dead, then try due alerts target by
     /// target. `clock` gives Unix microseconds; `stop` ends the round between POSTs. Returns how
     /// many rows changed.
-    pub fn pass(&mut self, clock: &dyn Fn() -> i64, stop: &Stop) -> rusqlite::Result<usize> {
+    pub fn pass(&mut self, clock: &dyn Fn() -> i64, stop: &Stop) -> Result<usize, Q::Error> {
         let mut changed = self.mark_unconfigured_dead()?;
         let mut names: Vec<String> = self.outputs.webhooks.keys().cloned().collect();
         if self.outputs.webhook.is_some() {
@@ -224,7 +270,7 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
         target: &WebhookTarget,
         clock: &dyn Fn() -> i64,
         stop: &Stop,
-    ) -> rusqlite::Result<usize> {
+    ) -> Result<usize, Q::Error> {
         let now = clock();
         if self.outages.get(name).is_some_and(|o| o.retry_at_us > now) {
             return Ok(0);
@@ -263,7 +309,7 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
     /// Delete up to [`PRUNE_ROWS`] finished rows past `outputs.retention` at `now_us` (Unix
     /// microseconds), oldest first; never a pending row. Returns how many went: [`PRUNE_ROWS`]
     /// means more may be due.
-    pub fn prune(&mut self, now_us: i64) -> rusqlite::Result<usize> {
+    pub fn prune(&mut self, now_us: i64) -> Result<usize, Q::Error> {
         let keep = self.outputs.retention;
         let cutoff = |days: u64| {
             let age = i64::try_from(days).map_or(i64::MAX, |d| d.saturating_mul(DAY_US));
@@ -277,7 +323,7 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
     }
 
     /// Rows queued since the last check whose target is not configured become dead, with why.
-    fn mark_unconfigured_dead(&mut self) -> rusqlite::Result<usize> {
+    fn mark_unconfigured_dead(&mut self) -> Result<usize, Q::Error> {
         let max = self.queue.max_id()?;
         if max <= self.checked_id {
             return Ok(0);
@@ -306,7 +352,7 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
         row: &Due,
         now: i64,
         why: &str,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<(), Q::Error> {
         let attempts = row.attempts.saturating_add(1);
         if attempts > target.max_retries {
             warn!(
@@ -337,7 +383,7 @@ impl<P: Poster, Q: Queue> Sender<P, Q> {
         id: i64,
         now: i64,
         why: &str,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<(), Q::Error> {
         let failures = self.outages.get(name).map_or(0, |o| o.failures) + 1;
         let retry_at_us = now.saturating_add(target.backoff.delay_us(failures));
         self.outages.insert(
@@ -380,15 +426,20 @@ fn send_body(row: &Due) -> Option<String> {
     Some(v.to_string())
 }
 
-/// The sender's loop, for a thread of its own: waits for the writer to create the outbox table,
-/// then sends, prunes and polls until `stop`'s other end is dropped; its waits end at once then.
-/// An in-flight POST finishes first (bounded by the target's timeout).
-pub fn run(db_path: &Path, outputs: &OutputsSection, stop: &Stop) {
-    let Some(conn) = open_when_ready(db_path, stop) else {
-        return;
-    };
+/// The sender's loop over the SQLite outbox, for a thread of its own: waits for the writer to
+/// create the outbox table, then runs [`run`].
+pub fn run_sqlite(db_path: &Path, outputs: &OutputsSection, stop: &Stop) {
+    if let Some(conn) = open_when_ready(db_path, stop) {
+        run(Outbox::new(conn), outputs, stop);
+    }
+}
+
+/// The sender's loop, for a thread of its own: sends, prunes and polls `queue` until `stop`'s
+/// other end is dropped; its waits end at once then. An in-flight POST finishes first (bounded
+/// by the target's timeout). A database error is logged and the pass tried again a second later.
+pub fn run<Q: Queue>(queue: Q, outputs: &OutputsSection, stop: &Stop) {
     let poster = HttpPoster::new(outputs);
-    let mut sender = Sender::new(Outbox::new(conn), outputs.clone(), poster);
+    let mut sender = Sender::new(queue, outputs.clone(), poster);
     let mut failures = 0u32;
     let mut next_prune = Instant::now();
     while !stopped(stop) {
@@ -533,6 +584,7 @@ mod tests {
     }
 
     impl Queue for Mem {
+        type Error = rusqlite::Error;
         fn due(&mut self, target: &str, now_us: i64, limit: usize) -> rusqlite::Result<Vec<Due>> {
             let mut due: Vec<&Row> = self
                 .rows
@@ -671,7 +723,7 @@ mod tests {
         let (running, stop) = crossbeam_channel::bounded(0);
         let (ended_tx, ended) = crossbeam_channel::bounded(1);
         let thread = std::thread::spawn(move || {
-            run(&db, &outputs(DEFAULT_ONLY), &stop);
+            run_sqlite(&db, &outputs(DEFAULT_ONLY), &stop);
             let _ = ended_tx.send(());
         });
         assert!(

@@ -5,6 +5,7 @@
 //! registry updates, the rule counters and the new WAL checkpoint, so a batch is stored whole or
 //! not at all, and the checkpoint never runs ahead of the rows it covers.
 
+pub mod alert;
 pub mod auth_failures;
 pub mod devices;
 mod insert;

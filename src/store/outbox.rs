@@ -24,18 +24,19 @@
 //! not sent again (that is the point of the window). The first repeat after the window queues a
 //! new alert.
 //!
-//! Every statement on the table is here: [`enqueue_alerts`] in the writer's transaction, and
-//! [`Outbox`], the sender's connection, for what happens to a row after (states: [`State`]).
+//! Every statement on the SQLite table is here: [`enqueue_alerts`] in the writer's transaction,
+//! and [`Outbox`], the sender's connection, for what happens to a row after (states: [`State`]).
+//! Which rows raise an alert, its body, its fold key and when a repeat folds are in `alert.rs`,
+//! shared with the PostgreSQL outbox.
 
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde_json::{json, Map, Value};
 
-use super::row::{Detail, MessageRow};
+pub use super::alert::{alert_body, Due, State};
+use super::alert::{alerts, Newest};
+use super::row::MessageRow;
 use crate::config::DEFAULT_TARGET;
-// The writer's default storm window, named here for it.
-use crate::rules::Action;
 use crate::timefmt::{iso8601_us, now_us};
 
 /// Queue one alert per row whose rule asks for a webhook; identical alerts within
@@ -56,10 +57,7 @@ pub fn enqueue_alerts_at(
     now_us: i64,
     storm_window_us: i64,
 ) -> rusqlite::Result<()> {
-    let mut alerts = rows
-        .iter()
-        .filter(|r| matches!(&r.rule, Some(hit) if hit.action == Action::Webhook))
-        .peekable();
+    let mut alerts = alerts(rows).peekable();
     // The writer calls this for every batch; most carry no webhook alert.
     if alerts.peek().is_none() {
         return Ok(());
@@ -67,7 +65,8 @@ pub fn enqueue_alerts_at(
     let now = iso8601_us(now_us);
     let window_start = iso8601_us(now_us.saturating_sub(storm_window_us));
     let mut newest = tx.prepare_cached(
-        "SELECT o.id, o.state, o.created_at, o.rule_id, o.target, m.source_ip, m.raw_message
+        "SELECT o.id, o.state, o.created_at >= ?2, o.rule_id, o.target, m.source_ip,
+                m.raw_message
          FROM webhook_outbox o LEFT JOIN messages m ON m.id = o.message_id
          WHERE o.fold_key = ?1 ORDER BY o.id DESC LIMIT 1",
     )?;
@@ -78,19 +77,14 @@ pub fn enqueue_alerts_at(
              next_attempt_at, created_at, fold_count, fold_key)
          VALUES (?1, ?2, ?3, ?4, ?7, 0, ?5, ?5, 1, ?6)",
     )?;
-    for row in alerts {
-        let Some(hit) = &row.rule else { continue };
-        let target = hit.webhook.as_deref().unwrap_or(DEFAULT_TARGET);
-        // The device is its address: its name may change when reverse DNS answers.
-        let device = row.source_ip.to_string();
-        let key = fold_key(&hit.id, target, &device, &row.raw_message);
+    for alert in alerts {
         if storm_window_us > 0 {
             let found = newest
-                .query_row([key], |r| {
+                .query_row(params![alert.fold_key, window_start], |r| {
                     Ok(Newest {
                         id: r.get(0)?,
-                        state: r.get(1)?,
-                        created_at: r.get(2)?,
+                        state: State::parse(&r.get::<_, String>(1)?),
+                        recent: r.get(2)?,
                         rule_id: r.get(3)?,
                         target: r.get(4)?,
                         device: r.get(5)?,
@@ -98,70 +92,23 @@ pub fn enqueue_alerts_at(
                     })
                 })
                 .optional()?;
-            if let Some(n) = found {
-                let same = n.rule_id == hit.id
-                    && n.target == target
-                    && n.device.as_deref() == Some(device.as_str())
-                    && n.raw.as_deref() == Some(row.raw_message.as_str());
-                let pending = State::parse(&n.state) == Some(State::Pending);
-                if same && (pending || n.created_at >= window_start) {
-                    fold.execute([n.id])?;
-                    continue;
-                }
+            if let Some(n) = found.filter(|n| n.absorbs(&alert, &alert.row.raw_message)) {
+                fold.execute([n.id])?;
+                continue;
             }
         }
-        let body = alert_body(row).to_string();
+        let body = alert_body(alert.row).to_string();
         insert.execute(params![
-            row.id,
-            hit.id,
-            target,
+            alert.row.id,
+            alert.rule_id,
+            alert.target,
             body,
             now,
-            key,
+            alert.fold_key,
             State::Pending.as_str()
         ])?;
     }
     Ok(())
-}
-
-/// `webhook_outbox.state`: `pending` → `delivered`, or `dead`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Waiting for its `next_attempt_at`.
-    Pending,
-    /// The endpoint answered 2xx.
-    Delivered,
-    /// Retries used up, no such target, or a body that is not JSON.
-    Dead,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Delivered => "delivered",
-            State::Dead => "dead",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<State> {
-        match text {
-            "pending" => Some(State::Pending),
-            "delivered" => Some(State::Delivered),
-            "dead" => Some(State::Dead),
-            _ => None,
-        }
-    }
-}
-
-/// One pending row whose time has come.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Due {
-    pub id: i64,
-    pub body: String,
-    /// Tries the endpoint answered with a non-2xx status.
-    pub attempts: u32,
-    pub fold_count: i64,
 }
 
 /// The sender's side of `webhook_outbox`, over its own connection. Times are Unix microseconds,
@@ -317,171 +264,16 @@ impl Outbox {
     }
 }
 
-/// The newest outbox row for a fold key, with what decides whether an alert folds into it.
-struct Newest {
-    id: i64,
-    state: String,
-    created_at: String,
-    rule_id: String,
-    target: String,
-    device: Option<String>,
-    raw: Option<String>,
-}
-
-/// CRC-32C over the fields that make two alerts identical (a collision only costs a fold: the
-/// fields are compared exactly before folding).
-fn fold_key(rule_id: &str, target: &str, device: &str, raw: &str) -> i64 {
-    let mut crc = 0;
-    for part in [rule_id, target, device, raw] {
-        crc = crc32c::crc32c_append(crc, part.as_bytes());
-        crc = crc32c::crc32c_append(crc, &[0]);
-    }
-    i64::from(crc)
-}
-
-/// The alert's JSON body as stored; the sender adds `alert_id` and `fold_count` when it POSTs.
-///
-/// `{"rule": {id, name, severity}, "device": {name, ip},
-///   "message": {id, type, source_ip, source_port, transport, source_device, timestamp,
-///               received_at, raw_message, validated, validation_errors, truncated,
-///               "syslog": {...} | "snmp": {...}}}`
-pub fn alert_body(row: &MessageRow) -> Value {
-    let rule = row.rule.as_ref().map_or(
-        Value::Null,
-        |r| json!({"id": r.id, "name": r.name, "severity": r.severity}),
-    );
-    let mut message = json!({
-        "id": row.id,
-        "type": row.kind.as_str(),
-        "source_ip": row.source_ip.to_string(),
-        "source_port": row.source_port,
-        "transport": row.transport.as_str(),
-        "source_device": row.source_device,
-        "timestamp": iso8601_us(row.timestamp_us),
-        "received_at": iso8601_us(row.received_at_us),
-        "raw_message": row.raw_message,
-        "validated": row.validation_errors.is_empty(),
-        "validation_errors": row.validation_errors,
-        "truncated": row.truncated,
-    });
-    if let Value::Object(m) = &mut message {
-        let (key, detail) = detail_json(&row.detail);
-        m.insert(key.into(), detail);
-    }
-    json!({
-        "rule": rule,
-        "device": {"name": row.source_device, "ip": row.source_ip.to_string()},
-        "message": message,
-    })
-}
-
-fn detail_json(detail: &Detail) -> (&'static str, Value) {
-    match detail {
-        Detail::Syslog(s) => {
-            let sd: Map<String, Value> = s
-                .structured_data
-                .iter()
-                .map(|el| {
-                    let params = el
-                        .params
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                        .collect();
-                    (el.id.clone(), Value::Object(params))
-                })
-                .collect();
-            (
-                "syslog",
-                json!({
-                    "facility": s.facility,
-                    "level": s.level,
-                    "program": s.program,
-                    "process_id": s.process_id,
-                    "tag": s.tag,
-                    "hostname": s.hostname,
-                    "msgid": s.msgid,
-                    "structured_data": sd,
-                    "message": s.message,
-                    "format": s.format.as_str(),
-                }),
-            )
-        }
-        Detail::Snmp(t) => (
-            "snmp",
-            json!({
-                "oid": t.trap_oid,
-                "trap_type": t.trap_type,
-                "snmp_version": t.version,
-                "pdu_type": t.pdu_type,
-                "request_id": t.request_id,
-                "community_string": t.community,
-                "security_name": t.security_name,
-                "engine_id": t.engine_id,
-                "security_level": t.security_level,
-                "agent_addr": t.agent_addr,
-                "uptime": t.uptime,
-                "varbinds": serde_json::to_value(&t.varbinds).unwrap_or(Value::Null),
-            }),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::snmp::{SnmpMessage, Varbind};
-    use crate::decode::syslog::{SdElement, SyslogFormat, SyslogMessage};
-    use crate::model::{MessageKind, Transport};
-    use crate::store::RuleHit;
+    use crate::rules::Action;
+    use crate::store::alert::tests::syslog_row;
 
     fn db() -> rusqlite::Connection {
         let mut c = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::schema::migrate(&mut c).unwrap();
         c
-    }
-
-    fn syslog_row(n: u32, raw: &str, action: Action) -> MessageRow {
-        MessageRow {
-            seq: u64::from(n),
-            id: format!("m{n:04}"),
-            kind: MessageKind::Syslog,
-            source_ip: [192, 0, 2, 7].into(),
-            source_port: 514,
-            transport: Transport::Udp,
-            source_device: "edge1".into(),
-            timestamp_us: 1_000_000,
-            received_at_us: 2_000_000,
-            raw_message: raw.into(),
-            raw_bytes: raw.as_bytes().to_vec(),
-            validation_errors: vec![],
-            truncated: false,
-            rule: Some(RuleHit {
-                id: "r1".into(),
-                name: "Link".into(),
-                severity: "critical".into(),
-                action,
-                webhook: None,
-            }),
-            rejected: None,
-            detail_json: None,
-            detail: Detail::Syslog(SyslogMessage {
-                format: SyslogFormat::Unknown,
-                facility: Some(4),
-                level: Some(2),
-                timestamp_us: None,
-                hostname: Some("edge1".into()),
-                program: Some("ifmgr".into()),
-                process_id: Some(42),
-                tag: Some("ifmgr[42]".into()),
-                msgid: None,
-                structured_data: vec![SdElement {
-                    id: "meta@1".into(),
-                    params: vec![("k".into(), "v".into())],
-                }],
-                message: raw.into(),
-                errors: vec![],
-            }),
-        }
     }
 
     /// Store the message rows as the writer does (the fold check joins them), then enqueue.
@@ -533,48 +325,6 @@ mod tests {
         assert_eq!(state, "pending");
         assert_eq!(next, created);
         assert_eq!(created, iso8601_us(10_000_000));
-    }
-
-    #[test]
-    fn the_body_carries_message_rule_device_and_syslog_fields() {
-        let v = alert_body(&syslog_row(
-            1,
-            "<10>edge1 ifmgr[42]: link down",
-            Action::Webhook,
-        ));
-        assert_eq!(v["rule"]["id"], "r1");
-        assert_eq!(v["rule"]["severity"], "critical");
-        assert_eq!(v["device"]["ip"], "192.0.2.7");
-        let m = &v["message"];
-        assert_eq!(m["raw_message"], "<10>edge1 ifmgr[42]: link down");
-        assert_eq!(m["timestamp"], "1970-01-01T00:00:01.000000Z");
-        assert_eq!(m["received_at"], "1970-01-01T00:00:02.000000Z");
-        assert_eq!(m["type"], "syslog");
-        assert_eq!(m["syslog"]["program"], "ifmgr");
-        assert_eq!(m["syslog"]["facility"], 4);
-        assert_eq!(m["syslog"]["structured_data"]["meta@1"]["k"], "v");
-    }
-
-    #[test]
-    fn an_snmp_body_carries_oid_and_varbinds() {
-        let mut row = syslog_row(1, "IF-MIB::linkDown", Action::Webhook);
-        row.kind = MessageKind::SnmpTrap;
-        row.detail = Detail::Snmp(SnmpMessage {
-            version: "v2c".into(),
-            trap_oid: "1.3.6.1.6.3.1.1.5.3".into(),
-            trap_type: "IF-MIB::linkDown".into(),
-            varbinds: vec![Varbind {
-                oid: "1.3.6.1.2.1.2.2.1.1.3".into(),
-                name: Some("IF-MIB::ifIndex.3".into()),
-                ty: "INTEGER",
-                value: "3".into(),
-            }],
-            ..SnmpMessage::default()
-        });
-        let v = alert_body(&row);
-        assert_eq!(v["message"]["snmp"]["oid"], "1.3.6.1.6.3.1.1.5.3");
-        assert_eq!(v["message"]["snmp"]["varbinds"][0]["type"], "INTEGER");
-        assert!(v["message"].get("syslog").is_none());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! SQLite `Store`, for several collectors writing into one database.
 //!
 //! - One connection, one transaction per batch: the batch's messages go in with binary `COPY`,
-//!   the devices and rule counters are upserted, and this collector's `mutt_checkpoint` row
-//!   (keyed by `collector_id`) moves, all in that transaction. Two collectors never share a
+//!   its webhook alerts are queued in `webhook_outbox` (folded within the storm window, see
+//!   `outbox.rs`), the devices and rule counters are upserted, and this collector's
+//!   `mutt_checkpoint` row (keyed by `collector_id`) moves, all in that transaction. Two collectors never share a
 //!   checkpoint row, so each one's exactly-once promise is the same as with SQLite.
 //! - A failure of the connection or the server (refused, reset, shutting down) is transient: the
 //!   connection is dropped, the pipeline retries the same batch, the next attempt reconnects, and
@@ -14,6 +15,7 @@
 mod auth_failures;
 mod connect;
 mod copy;
+mod outbox;
 pub mod schema;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use postgres::Client;
 use tracing::{info, warn};
 
 pub use connect::{PgSettings, PgTls};
+pub use outbox::PgOutbox;
 pub use schema::{Migrated, SCHEMA_VERSION};
 
 use super::auth_failures::AuthFailures;
@@ -135,6 +138,8 @@ pub struct PgStore {
     metrics: Option<Arc<Metrics>>,
     /// The devices table was found full once already (logged once).
     devices_full_logged: bool,
+    /// How long identical webhook alerts are folded into the first (see `outbox.rs`).
+    storm_window: Duration,
 }
 
 impl PgStore {
@@ -152,6 +157,7 @@ impl PgStore {
             max_devices: crate::store::devices::DEFAULT_MAX_DEVICES,
             metrics: None,
             devices_full_logged: false,
+            storm_window: crate::config::DEFAULT_STORM_WINDOW,
         })
     }
 
@@ -160,6 +166,12 @@ impl PgStore {
     pub fn with_devices(mut self, max_devices: usize, metrics: Option<Arc<Metrics>>) -> PgStore {
         self.max_devices = max_devices.max(1);
         self.metrics = metrics;
+        self
+    }
+
+    /// Fold identical webhook alerts within `window` (default 60 s; `Duration::ZERO`: never).
+    pub fn with_storm_window(mut self, window: Duration) -> PgStore {
+        self.storm_window = window;
         self
     }
 
@@ -283,8 +295,10 @@ impl MessageSink for PgStore {
 
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
         let (max_users, max_devices) = (self.auth_failures.max_users(), self.max_devices);
+        let storm_window = self.storm_window;
         let (users_over, devices_over) = self.with_tx(|tx, ctx| {
             copy::copy_messages(tx, ctx, rows)?;
+            outbox::enqueue_alerts(tx, ctx, rows, storm_window, crate::timefmt::now_us())?;
             let users_over = auth_failures::record(tx, ctx, rows, max_users)?;
             let devices_over = copy::upsert_devices(tx, ctx, rows, max_devices)?;
             copy::update_rule_counters(tx, ctx, rows)?;

@@ -5,6 +5,9 @@
 //! - 1: the tables of SQLite schema 5; `messages.collector_id` and `dead_letters.collector_id`
 //!   say which collector stored a row (its `wal_seq` is that collector's WAL);
 //!   `mutt_checkpoint` has one row per collector, keyed by `collector_id`.
+//! - 2: `webhook_outbox.collector_id`: the collector that queued an alert, and the only one that
+//!   sends it (see `outbox.rs`); its pending and fold indexes lead with it. Version 1 never filled
+//!   the outbox, so rows from before (none, unless written by hand) get `''` and no sender.
 //!
 //! Migrations run in one transaction under an advisory lock, so two collectors starting at once
 //! migrate once. A database newer than this binary is refused, never touched.
@@ -14,7 +17,7 @@ use postgres::Client;
 use super::PgError;
 
 /// The newest schema this binary writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// `pg_advisory_xact_lock` key held while migrating ("MUTTSCHM").
 const MIGRATION_LOCK: i64 = 0x4d55_5454_5343_484d;
@@ -164,8 +167,20 @@ CREATE INDEX idx_outbox_fold ON webhook_outbox (fold_key);
 CREATE INDEX idx_outbox_message ON webhook_outbox (message_id);
 ";
 
+/// Version 2: who queued each outbox row. The default fills rows already there and is dropped,
+/// so every later insert names its collector.
+const V2: &str = "
+ALTER TABLE webhook_outbox ADD COLUMN collector_id text NOT NULL DEFAULT '';
+ALTER TABLE webhook_outbox ALTER COLUMN collector_id DROP DEFAULT;
+DROP INDEX idx_outbox_pending;
+DROP INDEX idx_outbox_fold;
+CREATE INDEX idx_outbox_pending ON webhook_outbox (collector_id, target, next_attempt_at)
+    WHERE state = 'pending';
+CREATE INDEX idx_outbox_fold ON webhook_outbox (collector_id, fold_key, id);
+";
+
 /// Each version's DDL; `MIGRATIONS[v - 1]` takes a database from `v - 1` to `v`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// What `migrate` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +191,13 @@ pub struct Migrated {
 
 /// Bring the database to `SCHEMA_VERSION`, in one transaction; refuse a newer one.
 pub fn migrate(client: &mut Client, target: &str) -> Result<Migrated, PgError> {
+    migrate_to(client, target, SCHEMA_VERSION)
+}
+
+/// Bring the database to `version` (at most `SCHEMA_VERSION`): for tests that build a database
+/// as an older MUTT left it, then migrate it the rest of the way.
+pub fn migrate_to(client: &mut Client, target: &str, version: i32) -> Result<Migrated, PgError> {
+    let version = version.min(SCHEMA_VERSION);
     let err = |source| PgError::Db {
         target: target.to_string(),
         source,
@@ -204,22 +226,22 @@ pub fn migrate(client: &mut Client, target: &str) -> Result<Migrated, PgError> {
             known: SCHEMA_VERSION,
         });
     }
-    for version in from + 1..=SCHEMA_VERSION {
+    for step in from + 1..=version {
         let ddl = MIGRATIONS
-            .get(version as usize - 1)
+            .get(step as usize - 1)
             .copied()
             .unwrap_or_default();
         tx.batch_execute(ddl).map_err(err)?;
         tx.execute(
             "INSERT INTO mutt_schema_migrations (version) VALUES ($1)",
-            &[&version],
+            &[&step],
         )
         .map_err(err)?;
     }
     tx.commit().map_err(err)?;
     Ok(Migrated {
         from,
-        to: SCHEMA_VERSION.max(from),
+        to: version.max(from),
     })
 }
 
