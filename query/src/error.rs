@@ -11,7 +11,7 @@ pub enum QueryError {
     Missing(PathBuf),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database: {}", chain(.0))]
+    #[error("database: {}", error_chain(.0))]
     Postgres(#[from] postgres::Error),
     #[error("cannot connect to the database: {0}")]
     Connect(String),
@@ -37,9 +37,10 @@ impl QueryError {
     }
 }
 
-/// The driver's error with its causes (`db error: ERROR: relation "x" does not exist`): its own
-/// text names only the kind.
-fn chain(e: &postgres::Error) -> String {
+/// The driver's error with its causes (`db error: ERROR: relation "x" does not exist`,
+/// `error connecting to server: Connection refused ...`): its own text names only the kind. The
+/// server never repeats a password, and the driver's texts hold none.
+pub fn error_chain(e: &postgres::Error) -> String {
     let mut text = e.to_string();
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {

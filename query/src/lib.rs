@@ -22,7 +22,7 @@ mod value;
 
 pub use conn::{Conn, Interrupter, Row};
 pub use dialect::Dialect;
-pub use error::QueryError;
+pub use error::{error_chain, QueryError};
 pub use pool::{Connect, PgSource, Pool, Pooled, Session, Source};
 pub use value::{FromValue, Value};
 

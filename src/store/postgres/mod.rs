@@ -21,6 +21,7 @@ pub mod schema;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use mutt_query::error_chain;
 use postgres::error::SqlState;
 use postgres::Client;
 use tracing::{info, warn};
@@ -37,7 +38,7 @@ use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    #[error("PostgreSQL {target}: {}", chain(.source))]
+    #[error("PostgreSQL {target}: {}", error_chain(.source))]
     Db {
         target: String,
         #[source]
@@ -109,22 +110,8 @@ impl PgError {
     }
 }
 
-/// The driver's error and its causes (`db error: FATAL: password authentication failed ...`,
-/// `error connecting to server: Connection refused ...`): its own text names only the kind.
-/// The server never repeats a password, and the driver's texts hold none.
-fn chain(e: &postgres::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
 fn is_tls_failure(e: &postgres::Error) -> bool {
-    let text = chain(e);
+    let text = error_chain(e);
     text.contains("TLS") || text.contains("SSL") || text.contains("tls")
 }
 
