@@ -55,22 +55,6 @@ fn logger(args: &[&str], port: u16, tag: &str, text: &str) {
     assert!(status.success(), "logger failed");
 }
 
-fn snmptrap(port: u16) {
-    let out = Command::new("snmptrap")
-        .env("MIBS", "")
-        .args(["-M", "/nonexistent", "-v", "2c", "-c", "public"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.2", "i", "2"])
-        .args(["1.3.6.1.2.1.1.5.0", "s", "core-sw1 Gi0/2 \"down\""])
-        .output()
-        .expect("run snmptrap");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The columns compared between the two backends: (name, SQLite expression, PostgreSQL
 /// expression), both giving text or NULL. JSON columns are compared parsed (jsonb orders keys).
 const COMPARED: &[(&str, &str, &str)] = &[
@@ -225,7 +209,7 @@ fn logger_and_snmptrap_traffic_is_stored_with_every_field_as_sqlite_stores_it() 
     // The same bytes to both daemons: captured once from the real clients.
     let udp = capture_udp(|p| logger(&["-d"], p, "pgudp", "link down on Gi0/1 (udp)"));
     let tcp = capture_tcp(|p| logger(&["-T"], p, "pgtcp", "config changed by admin (tcp)"));
-    let trap = capture_udp(snmptrap);
+    let trap = capture_udp(|port| snmptrap_linkdown(port, "core-sw1 Gi0/2 \"down\""));
     let rfc5424 = b"<165>1 2026-11-27T10:00:00.123456+02:00 core-sw1 ifmgr 4711 LINK \
         [origin ip=\"192.0.2.1\"][meta seq=\"7\"] link flap on Gi0/3"
         .to_vec();
@@ -606,31 +590,8 @@ fn snmpv3_traps_with_a_wrong_password_are_counted_per_user_in_postgresql() {
     let env = Env { setup, ..env };
     env.write_config();
     let daemon = env.start();
-    let netsnmp = env.path("netsnmp");
-    std::fs::create_dir_all(&netsnmp).expect("net-snmp dir");
-    let trap = |password: &str, engine: &str| {
-        let status = Command::new("snmptrap")
-            .env("SNMP_PERSISTENT_DIR", &netsnmp)
-            .env("SNMPCONFPATH", &netsnmp)
-            .args(["-v", "3", "-e", &format!("0x80001f8880c0ffee{engine}")])
-            .args([
-                "-u",
-                "u-sha",
-                "-a",
-                "SHA",
-                "-A",
-                password,
-                "-l",
-                "authNoPriv",
-            ])
-            .arg(format!("127.0.0.1:{}", env.snmp_port))
-            .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.3", "i", "3"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run snmptrap");
-        assert!(status.success(), "snmptrap");
-    };
+    let trap =
+        |password: &str, engine: &str| env.snmptrap_v3("u-sha", "SHA", password, "none", engine);
     trap("a-wrong-password", "31");
     trap("a-wrong-password", "31");
     let failures = wait_pg(

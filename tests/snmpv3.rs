@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{need_tool, Env, Setup};
@@ -337,37 +336,6 @@ fn env_with_credentials(extra: &str) -> Env {
     env
 }
 
-fn snmptrap(env: &Env, user: &str, auth: &str, auth_pw: &str, privacy: &str, engine: &str) {
-    let dir = env.path("netsnmp");
-    let _ = std::fs::create_dir_all(&dir);
-    let mut c = Command::new("snmptrap");
-    c.env("SNMP_PERSISTENT_DIR", &dir)
-        .env("SNMPCONFPATH", &dir)
-        .args(["-v", "3", "-e", &format!("0x80001f8880c0ffee{engine}")])
-        .args(["-u", user, "-a", auth, "-A", auth_pw]);
-    if privacy == "none" {
-        c.args(["-l", "authNoPriv"]);
-    } else {
-        c.args([
-            "-l",
-            "authPriv",
-            "-x",
-            privacy,
-            "-X",
-            &format!("priv-{user}"),
-        ]);
-    }
-    let status = c
-        .arg(format!("127.0.0.1:{}", env.snmp_port))
-        .args(["", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.3", "i", "3"])
-        .stdout(Stdio::null())
-        // net-snmp complains about MIB modules it cannot find; the exit status is what counts.
-        .stderr(Stdio::null())
-        .status()
-        .expect("run snmptrap");
-    assert!(status.success(), "snmptrap for {user}");
-}
-
 #[test]
 #[ignore = "needs snmptrap"]
 fn the_daemon_authenticates_and_decrypts_every_netsnmp_protocol() {
@@ -375,7 +343,7 @@ fn the_daemon_authenticates_and_decrypts_every_netsnmp_protocol() {
     let env = env_with_credentials("");
     let _d = env.start();
     for (user, auth, privacy, engine) in SENDERS {
-        snmptrap(&env, user, auth, &format!("auth-{user}"), privacy, engine);
+        env.snmptrap_v3(user, auth, &format!("auth-{user}"), privacy, engine);
     }
     let n = SENDERS.len() as i64;
     assert_eq!(env.wait_rows(n, Duration::from_secs(20)), n);
@@ -463,10 +431,10 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
                    \x20     - priority: 2\n        auth_type: sha256\n        auth_password: auth-u-rot\n        priv_type: aes-128\n        priv_password: priv-u-rot\n        active: true\n";
     let env = env_with_credentials(rotated);
     let d = env.start();
-    snmptrap(&env, "u-rot", "SHA-256", "auth-u-rot", "AES", "21");
-    snmptrap(&env, "nobody", "SHA", "auth-nobody", "AES", "22");
-    snmptrap(&env, "u-md5", "MD5", "a-wrong-password", "none", "23");
-    snmptrap(&env, "u-md5", "MD5", "a-wrong-password", "none", "23");
+    env.snmptrap_v3("u-rot", "SHA-256", "auth-u-rot", "AES", "21");
+    env.snmptrap_v3("nobody", "SHA", "auth-nobody", "AES", "22");
+    env.snmptrap_v3("u-md5", "MD5", "a-wrong-password", "none", "23");
+    env.snmptrap_v3("u-md5", "MD5", "a-wrong-password", "none", "23");
     // Only the authentic trap is a message; the others are counted.
     env.wait_auth_failures("u-md5", Duration::from_secs(20), |n| n >= 2);
     assert_eq!(env.wait_rows(1, Duration::from_secs(20)), 1);
@@ -514,7 +482,7 @@ fn failures_are_counted_and_cleared_and_rotation_finds_the_new_credential() {
     }
     assert_no_secret_stored(&env, &d, &secrets);
 
-    snmptrap(&env, "u-md5", "MD5", "auth-u-md5", "none", "23");
+    env.snmptrap_v3("u-md5", "MD5", "auth-u-md5", "none", "23");
     assert_eq!(env.wait_rows(2, Duration::from_secs(20)), 2);
     assert_eq!(
         env.wait_auth_failures("u-md5", Duration::from_secs(5), |n| n == 0),
@@ -546,7 +514,7 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
     let daemon = env.start();
     let file = env.path("snmpv3_credentials.yaml");
     // A user MUTT does not know yet: not stored, counted.
-    snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
+    env.snmptrap_v3("u-new", "SHA", "auth-u-new", "AES", "21");
     assert_eq!(
         env.wait_auth_failures("u-new", Duration::from_secs(10), |n| n >= 1),
         1
@@ -561,7 +529,7 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
     )
     .unwrap();
     daemon.wait_for_log("SNMPv3 credentials reloaded", Duration::from_secs(10));
-    snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
+    env.snmptrap_v3("u-new", "SHA", "auth-u-new", "AES", "21");
     assert_eq!(env.wait_rows(1, Duration::from_secs(10)), 1);
     assert_eq!(
         env.count("SELECT COUNT(*) FROM snmp_messages WHERE security_name = 'u-new' AND security_level = 'authPriv' AND oid = '1.3.6.1.6.3.1.1.5.3'").unwrap(),
@@ -586,7 +554,7 @@ fn a_changed_credentials_file_applies_without_restart_and_a_broken_one_keeps_the
         !daemon.stderr().contains("auth-u-new"),
         "no password in the log"
     );
-    snmptrap(&env, "u-new", "SHA", "auth-u-new", "AES", "21");
+    env.snmptrap_v3("u-new", "SHA", "auth-u-new", "AES", "21");
     assert_eq!(env.wait_rows(2, Duration::from_secs(10)), 2);
     assert_eq!(env.auth_failures("u-new"), 0);
 }
