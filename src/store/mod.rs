@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod auth_failures;
+mod checkpoints;
 pub mod devices;
 mod insert;
 pub mod outbox;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 
 use super::auth_failures::AuthFailures;
+use super::checkpoints::Checkpoints;
 use super::devices::DeviceRegistry;
 use super::insert::Inserts;
 use super::row::MessageRow;
@@ -112,6 +113,8 @@ pub struct Store {
     /// Prepared on `conn`, so declared (and dropped) before it.
     inserts: Inserts,
     conn: Connection,
+    /// Its WAL hook points into this, so declared (and dropped) after `conn`.
+    checkpoints: Checkpoints,
     path: PathBuf,
     devices: DeviceRegistry,
     auth_failures: AuthFailures,
@@ -165,15 +168,14 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql)?;
-        // Checkpoint every 32 MiB of SQLite WAL instead of 4 MiB: a page rewritten by many
-        // transactions is copied into the database once.
-        conn.pragma_update(None, "wal_autocheckpoint", 8192)
-            .map_err(sql)?;
         conn.set_prepared_statement_cache_capacity(32);
         schema::migrate(&mut conn).map_err(sql)?;
+        // Checkpoints on their own thread, every 128 MiB of SQLite WAL (checkpoints.rs).
+        let checkpoints = Checkpoints::start(&conn, path);
         Ok(Store {
             inserts: Inserts::default(),
             conn,
+            checkpoints,
             path: path.to_path_buf(),
             devices: DeviceRegistry::default(),
             auth_failures: AuthFailures::default(),
@@ -228,6 +230,7 @@ impl MessageSink for Store {
         let (devices, failures) = (&self.devices, &self.auth_failures);
         let storm_window = self.storm_window;
         let inserts = &mut self.inserts;
+        self.checkpoints.before_transaction(&self.conn);
         let result = (|| {
             let tx = self.conn.transaction()?;
             inserts.insert_rows(&tx, rows)?;
@@ -243,6 +246,7 @@ impl MessageSink for Store {
             Ok((written, over_cap)) => {
                 self.devices.remember(written);
                 self.auth_failures.committed(over_cap);
+                self.checkpoints.after_commit(&self.conn);
                 Ok(())
             }
             Err(e) => Err(self.err(e)),
