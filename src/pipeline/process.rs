@@ -270,11 +270,7 @@ fn device_name(ctx: &ProcessContext<'_>, ip: IpAddr, sent: Option<&str>) -> Stri
 /// The syslog line as received, for `raw_message`: lossy UTF-8 without the frame's trailing
 /// LF/CR/NUL.
 fn raw_syslog_text(payload: &[u8]) -> String {
-    let end = payload
-        .iter()
-        .rposition(|b| !matches!(b, b'\n' | b'\r' | b'\0'))
-        .map_or(0, |i| i + 1);
-    String::from_utf8_lossy(&payload[..end]).into_owned()
+    syslog::lossy(syslog::trim_end(payload))
 }
 
 /// IPv4 senders on a dual-stack socket show as ::ffff:a.b.c.d; store them as a.b.c.d.
@@ -333,6 +329,33 @@ mod tests {
     fn raw_text_drops_only_the_frame_terminators() {
         assert_eq!(raw_syslog_text(b"<13>hi \r\n\0"), "<13>hi ");
         assert_eq!(raw_syslog_text(b"\n"), "");
+    }
+
+    #[test]
+    fn the_received_bytes_are_stored_beside_the_text_only_where_the_text_is_not_them() {
+        let rules = RuleSet::empty();
+        let ctx = ProcessContext {
+            rules: &rules,
+            default_utc_offset_secs: 0,
+            source_utc_offsets: &[],
+            communities: &[],
+            dns: None,
+            now: Instant::now(),
+            usm: None,
+            store_unauthenticated: false,
+            names: snmp::names::builtin(),
+        };
+        let stored = |payload: &[u8]| {
+            let row = process(&record(Listener::Syslog, payload), &ctx);
+            row.raw_bytes_to_store().map(<[u8]>::to_vec)
+        };
+        assert_eq!(stored(b"<13>Jan  1 00:00:00 host app: hi\r\n"), None);
+        // U+FFFD sent as such is text like any other.
+        assert_eq!(stored("<13>host app: caf\u{fffd}\n".as_bytes()), None);
+        let latin1 = b"<13>host app: caf\xe9\n";
+        assert_eq!(stored(latin1), Some(latin1.to_vec()));
+        let cut = b"<13>host app: \xe2\x82";
+        assert_eq!(stored(cut), Some(cut.to_vec()));
     }
 
     #[test]

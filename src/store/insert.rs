@@ -9,6 +9,8 @@
 //! that every row of the statement names. Texts and blobs are bound without a copy
 //! (static_bind.rs). docs/PERFORMANCE.md has the instruction counts.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use rusqlite::Transaction;
 
 use super::row::{Detail, MessageRow};
@@ -63,7 +65,12 @@ impl RowTexts {
     fn fill(&mut self, row: &MessageRow) {
         use std::fmt::Write;
         self.ip.clear();
-        let _ = write!(self.ip, "{}", row.source_ip);
+        match row.source_ip {
+            IpAddr::V4(v4) => write_ipv4(v4, &mut self.ip),
+            v6 => {
+                let _ = write!(self.ip, "{v6}");
+            }
+        }
         self.timestamp.clear();
         write_iso8601_us(row.timestamp_us, &mut self.timestamp);
         self.received_at.clear();
@@ -73,6 +80,23 @@ impl RowTexts {
         } else {
             serde_json::to_string(&row.validation_errors).ok()
         };
+    }
+}
+
+/// `ip` as `Display` writes it, without the formatter: one `write!` per octet was 1.5% of the
+/// writer thread's time under syslog load.
+fn write_ipv4(ip: Ipv4Addr, out: &mut String) {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
     }
 }
 
@@ -240,6 +264,22 @@ fn bind_typed<'a>(b: &mut Bind<'_, 'a>, row: &'a MessageRow) -> rusqlite::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv4_address_is_written_as_display_writes_it() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.9.99",
+            "100.10.1.0",
+            "192.168.255.255",
+            "255.255.255.255",
+        ] {
+            let ip: Ipv4Addr = ip.parse().expect("address");
+            let mut out = String::new();
+            write_ipv4(ip, &mut out);
+            assert_eq!(out, ip.to_string());
+        }
+    }
 
     #[test]
     fn every_row_of_a_statement_has_its_own_parameters_and_shares_created_at() {

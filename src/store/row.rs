@@ -115,15 +115,23 @@ pub fn rule_counts(rows: &[MessageRow]) -> std::collections::BTreeMap<&str, Rule
 
 impl MessageRow {
     /// The received bytes where `raw_message` is not them exactly: every SNMP datagram, and
-    /// syslog that is not UTF-8. (Valid UTF-8 syslog is its `raw_message`; keeping it twice
-    /// would double the database for nothing.)
+    /// syslog that is not UTF-8. (Valid UTF-8 syslog is its `raw_message` less the frame's
+    /// trailing LF/CR/NUL; keeping it twice would double the database for nothing.)
+    ///
+    /// For syslog that is a comparison, not a UTF-8 check: `raw_message` is the lossy text of
+    /// the trimmed bytes, and lossy text equals its input only where the input was UTF-8 (a
+    /// replacement, U+FFFD, is itself valid UTF-8, so it never stands where it stood in the
+    /// input). A memcmp on the writer thread instead of a validation.
     pub fn raw_bytes_to_store(&self) -> Option<&[u8]> {
         match self.detail {
             Detail::Snmp(_) => Some(&self.raw_bytes),
-            Detail::Syslog(_) if std::str::from_utf8(&self.raw_bytes).is_err() => {
-                Some(&self.raw_bytes)
+            Detail::Syslog(_)
+                if crate::decode::syslog::trim_end(&self.raw_bytes)
+                    == self.raw_message.as_bytes() =>
+            {
+                None
             }
-            Detail::Syslog(_) => None,
+            Detail::Syslog(_) => Some(&self.raw_bytes),
         }
     }
 
