@@ -1,7 +1,8 @@
 //! What each part of the message schema costs to write: the seed's layout (a `messages` table plus
 //! a `syslog_messages` table with its own key and a UNIQUE index on `message_id`), MUTT's schema 2
 //! (the same, `syslog_messages` clustered on its key), schema 3 (one row per message, the type
-//! tables as views), and schema 3 without each of its indexes in turn. Every layout has the rule
+//! tables as views), schema 3 without each of its indexes in turn, and schema 3 with
+//! `idx_source_ip` on an integer device key instead of the address text. Every layout has the rule
 //! and severity indexes as MUTT makes them (partial: an unmatched row costs nothing there). Plain SQL through rusqlite,
 //! no MUTT code, so the figures are SQLite's alone: syslog rows from MUTT_SCHEMA_DEVICES (1,000)
 //! devices whose clocks are a few seconds apart, in transactions of MUTT_SCHEMA_BATCH (10,000)
@@ -112,6 +113,22 @@ fn layouts() -> Vec<Layout> {
             name: "  without any secondary index",
             ..mutt("CREATE INDEX")
         },
+        // What an integer device key would save: the same layout with `idx_source_ip` on an
+        // added `source_key INTEGER` (the device's number) instead of the address text.
+        Layout {
+            name: "  idx_source_ip on an integer key",
+            schema: format!(
+                "CREATE TABLE messages ({text_messages}, {prefixed}, source_key INTEGER);\n{}",
+                indexes
+                    .iter()
+                    .map(|i| i.replace("ON messages(source_ip)", "ON messages(source_key)"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            inserts: vec![one_row
+                .replace("syslog_format)", "syslog_format, source_key)")
+                .replace("'rfc3164')", "'rfc3164', ?8)")],
+        },
     ]
 }
 
@@ -216,9 +233,21 @@ fn run(layout: &Layout, rows: u64, batch: u64, devices: u64) -> (f64, f64) {
                 ))
                 .to_string();
                 let (device_time, received) = (iso(device_us), iso(received_us));
-                stmts[0]
-                    .execute(params![id, ip, name, device_time, received, raw, n as i64])
-                    .expect("insert");
+                if stmts[0].parameter_count() == 8 {
+                    stmts[0].execute(params![
+                        id,
+                        ip,
+                        name,
+                        device_time,
+                        received,
+                        raw,
+                        n as i64,
+                        device as i64
+                    ])
+                } else {
+                    stmts[0].execute(params![id, ip, name, device_time, received, raw, n as i64])
+                }
+                .expect("insert");
                 if let Some(second) = stmts.get_mut(1) {
                     second.execute(params![id, name, name]).expect("insert");
                 }
