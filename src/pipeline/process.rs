@@ -325,6 +325,21 @@ mod tests {
         }
     }
 
+    /// No offsets, communities, DNS or SNMPv3 users: `rules` and the built-in OID names.
+    fn plain(rules: &RuleSet) -> ProcessContext<'_> {
+        ProcessContext {
+            rules,
+            default_utc_offset_secs: 0,
+            source_utc_offsets: &[],
+            communities: &[],
+            dns: None,
+            now: Instant::now(),
+            usm: None,
+            store_unauthenticated: false,
+            names: snmp::names::builtin(),
+        }
+    }
+
     #[test]
     fn raw_text_drops_only_the_frame_terminators() {
         assert_eq!(raw_syslog_text(b"<13>hi \r\n\0"), "<13>hi ");
@@ -334,17 +349,7 @@ mod tests {
     #[test]
     fn the_received_bytes_are_stored_beside_the_text_only_where_the_text_is_not_them() {
         let rules = RuleSet::empty();
-        let ctx = ProcessContext {
-            rules: &rules,
-            default_utc_offset_secs: 0,
-            source_utc_offsets: &[],
-            communities: &[],
-            dns: None,
-            now: Instant::now(),
-            usm: None,
-            store_unauthenticated: false,
-            names: snmp::names::builtin(),
-        };
+        let ctx = plain(&rules);
         let stored = |payload: &[u8]| {
             let row = process(&record(Listener::Syslog, payload), &ctx);
             row.raw_bytes_to_store().map(<[u8]>::to_vec)
@@ -361,17 +366,7 @@ mod tests {
     #[test]
     fn a_mapped_ipv4_sender_is_stored_as_ipv4_and_ids_sort_by_time() {
         let rules = RuleSet::empty();
-        let ctx = ProcessContext {
-            rules: &rules,
-            default_utc_offset_secs: 0,
-            source_utc_offsets: &[],
-            communities: &[],
-            dns: None,
-            now: Instant::now(),
-            usm: None,
-            store_unauthenticated: false,
-            names: snmp::names::builtin(),
-        };
+        let ctx = plain(&rules);
         let row = process(&record(Listener::Syslog, b"<13>hello\n"), &ctx);
         assert_eq!(row.source_ip.to_string(), "10.1.2.3");
         assert_eq!(row.kind, MessageKind::Syslog);
@@ -400,17 +395,7 @@ mod tests {
     #[test]
     fn an_empty_datagram_is_kept_with_its_errors() {
         let rules = RuleSet::empty();
-        let ctx = ProcessContext {
-            rules: &rules,
-            default_utc_offset_secs: 0,
-            source_utc_offsets: &[],
-            communities: &[],
-            dns: None,
-            now: Instant::now(),
-            usm: None,
-            store_unauthenticated: false,
-            names: snmp::names::builtin(),
-        };
+        let ctx = plain(&rules);
         let row = process(&record(Listener::Syslog, b""), &ctx);
         assert!(row
             .validation_errors
