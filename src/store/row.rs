@@ -119,9 +119,10 @@ impl MessageRow {
     /// trailing LF/CR/NUL; keeping it twice would double the database for nothing.)
     ///
     /// For syslog that is a comparison, not a UTF-8 check: `raw_message` is the lossy text of
-    /// the trimmed bytes, and lossy text equals its input only where the input was UTF-8 (a
-    /// replacement, U+FFFD, is itself valid UTF-8, so it never stands where it stood in the
-    /// input). A memcmp on the writer thread instead of a validation.
+    /// the trimmed bytes, and lossy text equals its input only where the input was UTF-8. At
+    /// the first invalid byte the text has U+FFFD (EF BF BD), and the input cannot go on with
+    /// those bytes there, or it would not have been invalid. A memcmp on the writer thread
+    /// instead of a validation.
     pub fn raw_bytes_to_store(&self) -> Option<&[u8]> {
         match self.detail {
             Detail::Snmp(_) => Some(&self.raw_bytes),

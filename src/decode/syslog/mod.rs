@@ -157,7 +157,6 @@ fn looks_like_5424(b: &[u8]) -> bool {
 }
 
 /// Framing leftovers: trailing LF, CR and NUL.
-/// `b` without its trailing newlines, carriage returns and NULs.
 pub(crate) fn trim_end(b: &[u8]) -> &[u8] {
     let n = b
         .iter()
