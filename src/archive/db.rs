@@ -60,6 +60,21 @@ impl Database {
         }
     }
 
+    /// `storage.postgresql.partition`; none for a SQLite file.
+    pub fn partition(&self) -> Partition {
+        match self {
+            Database::Sqlite { .. } => Partition::None,
+            Database::Postgres { partition, .. } => *partition,
+        }
+    }
+
+    /// At `mutt migrate` and daemon start: partition an empty `messages` as
+    /// [`Database::partition`] asks, and make the partitions ahead (`partitions::prepare`).
+    pub fn prepare_partitions(&self) -> Result<super::partitions::Prepared, ArchiveError> {
+        let mut conn = self.open()?;
+        super::partitions::prepare(&mut conn, self.partition(), crate::timefmt::now_us())
+    }
+
     /// False only for a SQLite file not made yet (the daemon's first moments).
     pub fn exists(&self) -> bool {
         self.sqlite_path().map_or(true, Path::exists)

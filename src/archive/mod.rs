@@ -313,12 +313,7 @@ pub fn run(
     stop: StopCheck<'_>,
 ) -> Result<Report, ArchiveError> {
     let mut conn = db.open()?;
-    let created = match db {
-        Database::Postgres { partition, .. } => {
-            partitions::ensure_ahead(&mut conn, *partition, crate::timefmt::now_us())?
-        }
-        Database::Sqlite { .. } => Vec::new(),
-    };
+    let created = partitions::ensure_ahead(&mut conn, db.partition(), crate::timefmt::now_us())?;
     let mut report = run_on(&mut conn, target, cutoff, stop)?;
     report.created_partitions = created;
     Ok(report)

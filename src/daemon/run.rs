@@ -612,11 +612,7 @@ pub fn pg_settings(cfg: &Config) -> Option<PgSettings> {
 /// default partition takes what no partition does).
 fn prepare_partitions(cfg: &Config) {
     let period = cfg.storage.postgresql.partition;
-    let db = crate::archive::Database::from_config(cfg);
-    let prepared = db.open().and_then(|mut conn| {
-        crate::archive::partitions::prepare(&mut conn, period, crate::timefmt::now_us())
-    });
-    match prepared {
+    match crate::archive::Database::from_config(cfg).prepare_partitions() {
         Ok(crate::archive::partitions::Prepared::Unpartitioned) => {}
         Ok(p @ crate::archive::partitions::Prepared::KeptUnpartitioned) => {
             warn!("{}", p.describe(period))
@@ -659,12 +655,8 @@ pub fn migrate(cfg: &Config) -> Result<String, DaemonError> {
         )
     };
     let period = cfg.storage.postgresql.partition;
-    let db = crate::archive::Database::from_config(cfg);
-    let prepared = db
-        .open()
-        .and_then(|mut conn| {
-            crate::archive::partitions::prepare(&mut conn, period, crate::timefmt::now_us())
-        })
+    let prepared = crate::archive::Database::from_config(cfg)
+        .prepare_partitions()
         .map_err(DaemonError::Partitions)?;
     Ok(format!("{schema}; {}", prepared.describe(period)))
 }
