@@ -563,11 +563,10 @@ mod tests {
     #[test]
     fn v3_authpriv_traps_are_trusted_and_timely_with_the_same_credentials() {
         use crate::decode::snmp::{decode_with, DecodeContext};
-        let users = bench_usm;
-        let pool = v3_linkdown_pool(&users(), V3_USER, 2, 2 * BATCH as u64, 3).unwrap();
+        let pool = v3_linkdown_pool(&bench_usm(), V3_USER, 2, 2 * BATCH as u64, 3).unwrap();
         assert_eq!(pool.len(), 4 * BATCH);
         assert!((340..=420).contains(&pool[0].len()), "{}", pool[0].len());
-        let receiver = users();
+        let receiver = bench_usm();
         let ctx = DecodeContext {
             usm: Some(&receiver),
             ..Default::default()
@@ -584,6 +583,6 @@ mod tests {
         let other = decode_with(&pool[BATCH], &ctx);
         assert_ne!(first.engine_id, other.engine_id, "one engine per device");
         assert_ne!(pool[0], pool[2 * BATCH]);
-        assert!(v3_linkdown_pool(&users(), "nobody", 1, 1, 1).is_none());
+        assert!(v3_linkdown_pool(&bench_usm(), "nobody", 1, 1, 1).is_none());
     }
 }
