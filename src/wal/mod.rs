@@ -220,7 +220,7 @@ impl WalHandle {
     }
 
     /// Block until a sequence above `seq` is published or `timeout` passes; returns the published
-    /// sequence.
+    /// sequence. Publishes up to `seq` do not wake the caller.
     pub fn wait_published(&self, seq: u64, timeout: Duration) -> u64 {
         self.shared.wait_published(seq, timeout)
     }
@@ -391,6 +391,37 @@ mod tests {
             while r.read_batch(10, &mut out).unwrap() > 0 {}
         }
         assert_records(&out, 1..=740);
+    }
+
+    #[test]
+    fn a_waiter_is_woken_when_its_sequence_is_published_and_not_before() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut w, h, _) = open(&cfg(tmp.path())).unwrap();
+        // Nobody waits: publishing wakes nobody.
+        append_n(&mut w, 1, 5);
+        w.flush().unwrap();
+        assert_eq!(h.shared.wakes(), 0);
+        let waiter = {
+            let h = h.clone();
+            std::thread::spawn(move || h.wait_published(99, Duration::from_secs(30)))
+        };
+        while h.shared.waiting() == 0 {
+            std::thread::yield_now();
+        }
+        for seq in 6..=100 {
+            append_n(&mut w, seq, 1);
+            w.flush().unwrap();
+            if seq < 100 {
+                assert_eq!(h.shared.wakes(), 0, "woken at {seq}, waiting for 100");
+            }
+        }
+        assert_eq!(waiter.join().unwrap(), 100);
+        assert_eq!(h.shared.wakes(), 1);
+        // A waiter whose time runs out returns what is published, and is no longer waited for.
+        assert_eq!(h.wait_published(200, Duration::from_millis(20)), 100);
+        append_n(&mut w, 101, 150);
+        w.flush().unwrap();
+        assert_eq!(h.shared.wakes(), 1);
     }
 
     #[test]

@@ -14,8 +14,17 @@ pub struct Shared {
     pub dir: PathBuf,
     keep_released: bool,
     published: AtomicU64,
-    publish_lock: Mutex<()>,
+    /// What each blocked `wait_published` waits for: a sequence at least this high.
+    waiters: Mutex<Vec<u64>>,
+    /// The lowest of `waiters` (`u64::MAX` with none). `publish` wakes the waiters only once it
+    /// reaches this, so a publish nobody waits for costs no system call (ingest publishes a few
+    /// thousand times a second, and each wake-up of the drain cost both threads a futex call
+    /// and a context switch).
+    wake_at: AtomicU64,
     publish_cond: Condvar,
+    /// Wake-ups `publish` has made, for the tests.
+    #[cfg(test)]
+    wakes: AtomicU64,
     disk_bytes: AtomicU64,
     corrupt: AtomicU64,
     lost: AtomicU64,
@@ -46,8 +55,11 @@ impl Shared {
             dir: dir.to_path_buf(),
             keep_released,
             published: AtomicU64::new(last_seq),
-            publish_lock: Mutex::new(()),
+            waiters: Mutex::new(Vec::new()),
+            wake_at: AtomicU64::new(u64::MAX),
             publish_cond: Condvar::new(),
+            #[cfg(test)]
+            wakes: AtomicU64::new(0),
             disk_bytes: AtomicU64::new(disk_bytes),
             corrupt: AtomicU64::new(0),
             lost: AtomicU64::new(0),
@@ -62,26 +74,55 @@ impl Shared {
     }
 
     pub fn publish(&self, seq: u64) {
-        self.published.store(seq, Ordering::Release);
-        // Taking the lock orders this store against a waiter between its check and its wait.
-        drop(locked(&self.publish_lock));
-        self.publish_cond.notify_all();
+        // SeqCst with the waiter's store of `wake_at` and load of `published`: either this load
+        // sees the waiter's target, or the waiter sees this sequence before it sleeps.
+        self.published.store(seq, Ordering::SeqCst);
+        if seq >= self.wake_at.load(Ordering::SeqCst) {
+            // Taking the lock waits for a waiter between its check and its wait.
+            drop(locked(&self.waiters));
+            self.publish_cond.notify_all();
+            #[cfg(test)]
+            self.wakes.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
+    /// Block until a sequence above `seq` is published or `timeout` passes; returns the published
+    /// sequence. Publishes below it do not wake the caller.
     pub fn wait_published(&self, seq: u64, timeout: Duration) -> u64 {
+        let target = seq.saturating_add(1);
         let deadline = Instant::now() + timeout;
-        let mut guard = locked(&self.publish_lock);
-        loop {
-            let published = self.published();
+        let mut waiters = locked(&self.waiters);
+        waiters.push(target);
+        self.wake_at.fetch_min(target, Ordering::SeqCst);
+        let published = loop {
+            let published = self.published.load(Ordering::SeqCst);
             let now = Instant::now();
-            if published > seq || now >= deadline {
-                return published;
+            if published >= target || now >= deadline {
+                break published;
             }
-            guard = match self.publish_cond.wait_timeout(guard, deadline - now) {
+            waiters = match self.publish_cond.wait_timeout(waiters, deadline - now) {
                 Ok((g, _)) => g,
                 Err(e) => e.into_inner().0,
             };
+        };
+        if let Some(i) = waiters.iter().position(|&t| t == target) {
+            waiters.swap_remove(i);
         }
+        let lowest = waiters.iter().copied().min().unwrap_or(u64::MAX);
+        self.wake_at.store(lowest, Ordering::SeqCst);
+        published
+    }
+
+    /// Wake-ups `publish` has made.
+    #[cfg(test)]
+    pub fn wakes(&self) -> u64 {
+        self.wakes.load(Ordering::Relaxed)
+    }
+
+    /// Callers blocked in `wait_published`.
+    #[cfg(test)]
+    pub fn waiting(&self) -> usize {
+        locked(&self.waiters).len()
     }
 
     pub fn disk_bytes(&self) -> u64 {
