@@ -219,17 +219,29 @@ fn run(path: &Path, pass: &Mutex<()>, asked: crossbeam_channel::Receiver<()>) {
 mod tests {
     use super::*;
 
-    /// A writer that never pauses: transactions back to back, as in a replay.
-    #[test]
-    fn a_writer_that_never_pauses_keeps_the_wal_file_bounded_and_loses_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("t.db");
+    /// A database `t.db` in `dir` as the writer keeps it (WAL journal, synchronous NORMAL), 4 KiB
+    /// pages, with one table `t (id, body)`.
+    fn wal_database(dir: &Path) -> (std::path::PathBuf, Connection) {
+        let path = dir.join("t.db");
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch(
             "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
              CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
         )
         .expect("schema");
+        (path, conn)
+    }
+
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count")
+    }
+
+    /// A writer that never pauses: transactions back to back, as in a replay.
+    #[test]
+    fn a_writer_that_never_pauses_keeps_the_wal_file_bounded_and_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, conn) = wal_database(dir.path());
         let (start, limit) = (32, 96);
         let mut checkpoints = Checkpoints::with_frames(&conn, &path, start, limit);
         let wal = dir.path().join("t.db-wal");
@@ -257,28 +269,16 @@ mod tests {
             largest / frame
         );
         drop(checkpoints);
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(rows, 16_000);
+        assert_eq!(rows(&conn), 16_000);
         drop(conn);
         let again = Connection::open(&path).expect("reopen");
-        let rows: i64 = again
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(rows, 16_000);
+        assert_eq!(rows(&again), 16_000);
     }
 
     #[test]
     fn the_checkpoint_thread_copies_the_wal_into_the_database_file() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("t.db");
-        let conn = Connection::open(&path).expect("open");
-        conn.execute_batch(
-            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;
-             CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
-        )
-        .expect("schema");
+        let (path, conn) = wal_database(dir.path());
         // A limit the test never reaches: only the thread checkpoints.
         let mut checkpoints = Checkpoints::with_frames(&conn, &path, 8, i32::MAX);
         let before = std::fs::metadata(&path).expect("db").len();
