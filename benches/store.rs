@@ -1,8 +1,8 @@
 //! SQLite batch insert throughput: syslog rows through the real writer (every index, device
 //! upserts and the checkpoint), in transactions of 100, 1,000 and 10,000 rows, from a fleet of
-//! 1,000 devices whose clocks are a few seconds apart, as a real network sends: each device's
-//! rows land in its own place of `idx_source_ip` and the device times arrive slightly out of
-//! order in `idx_timestamp`.
+//! 1,000 devices whose clocks are a few seconds apart, as a real network sends: each device
+//! has an entry in each block of `device_blocks` (store/blocks.rs; `idx_source_ip` before schema
+//! 6) and the device times arrive slightly out of order in `idx_timestamp`.
 //!
 //! The same rows through the PostgreSQL sink (binary COPY, devices, checkpoint) when
 //! `MUTT_BENCH_PG_URL` names a scratch database, e.g. `postgresql://postgres@127.0.0.1:5432/bench`

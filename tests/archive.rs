@@ -581,11 +581,31 @@ fn verify_passes_a_sound_archive_and_fails_one_with_a_changed_byte() {
     assert!(text.contains("the archives row says"), "{text}");
 }
 
+/// How many entries of the device index by blocks differ from what the rows there are imply
+/// (store/blocks.rs): entries missing, extra or with other counts.
+fn device_blocks_off(env: &Env) -> i64 {
+    let implied = "SELECT source_ip, rowid >> 12, sum(type = 'syslog'), sum(type = 'snmp_trap') \
+                   FROM messages GROUP BY 1, 2";
+    let stored = "SELECT source_ip, block, syslog_rows, snmp_rows FROM device_blocks";
+    env.count(&format!(
+        "SELECT (SELECT COUNT(*) FROM ({implied} EXCEPT {stored})) \
+              + (SELECT COUNT(*) FROM ({stored} EXCEPT {implied}))"
+    ))
+    .unwrap()
+}
+
 #[test]
 fn import_puts_archived_messages_back_as_they_were_and_a_bad_line_stores_nothing() {
     let env = filled();
     let before = messages_as_archived(&env);
+    assert!(env.count("SELECT COUNT(*) FROM device_blocks").unwrap() > 0);
+    assert_eq!(device_blocks_off(&env), 0, "as the writer stored them");
     archive(&env, &["--before", &now_plus_a_second()]);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM device_blocks").unwrap(),
+        0,
+        "the archived rows are off their devices' counts"
+    );
     let files: Vec<String> = archive_files(&env.path("archives"))
         .iter()
         .map(|p| p.to_string_lossy().to_string())
@@ -599,6 +619,7 @@ fn import_puts_archived_messages_back_as_they_were_and_a_bad_line_stores_nothing
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(messages_as_archived(&env), before);
+    assert_eq!(device_blocks_off(&env), 0, "the imported rows are indexed");
 
     let bad = env.path("bad.jsonl");
     std::fs::write(

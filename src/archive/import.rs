@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mutt_query::{Conn, Value as SqlValue};
+use mutt_query::{Conn, Dialect, Value as SqlValue};
 use serde_json::Value;
 
 use super::records;
@@ -49,8 +49,36 @@ pub fn import(conn: &mut Conn, paths: &[&Path]) -> Result<Imported, ArchiveError
             });
         }
     }
-    conn.transaction(|tx| store_all(tx, paths, &layouts, &mut imported))?;
+    conn.transaction(|tx| {
+        let first = next_rowid(tx)?;
+        store_all(tx, paths, &layouts, &mut imported)?;
+        index_blocks(tx, first)
+    })?;
     Ok(imported)
+}
+
+/// On SQLite, the rowid the next stored message gets; 0 on PostgreSQL.
+fn next_rowid(tx: &mut Conn) -> Result<i64, ArchiveError> {
+    if tx.dialect() != Dialect::Sqlite {
+        return Ok(0);
+    }
+    let next = tx.first(
+        "SELECT coalesce(max(rowid), 0) + 1 FROM messages",
+        &[],
+        |r| r.get(0),
+    )?;
+    Ok(next.unwrap_or(1))
+}
+
+/// On SQLite, the imported rows (rowid `first` on) into the device index by blocks
+/// (`store::blocks`); the writer does this for the rows it stores. PostgreSQL indexes by row.
+fn index_blocks(tx: &mut Conn, first: i64) -> Result<(), ArchiveError> {
+    if tx.dialect() == Dialect::Sqlite {
+        for sql in crate::store::blocks::ADD_ROWS_FROM {
+            tx.execute(sql, &[SqlValue::Integer(first)])?;
+        }
+    }
+    Ok(())
 }
 
 /// Every message of `paths` into `messages`, in the caller's transaction.

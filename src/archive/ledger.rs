@@ -1,7 +1,7 @@
 //! Every statement `mutt archive` makes on the `archives` table, and the deletion of archived
 //! messages in short transactions. Each is written once and runs on SQLite and PostgreSQL.
 
-use mutt_query::{Conn, Value};
+use mutt_query::{Conn, Dialect, Value};
 
 use super::files::Manifest;
 use super::ArchiveError;
@@ -123,16 +123,23 @@ pub fn mark_deleted(conn: &mut Conn, file: &str, now: &str) -> Result<(), Archiv
 }
 
 /// Delete these messages in one transaction; ids already gone are passed over, so a chunk done
-/// twice (after a crash) does nothing the second time. Returns how many were deleted.
+/// twice (after a crash) does nothing the second time. Returns how many were deleted. On SQLite
+/// the rows are first taken off their devices' block counts (`store::blocks`).
 pub fn delete_chunk(conn: &mut Conn, ids: &[String]) -> Result<usize, ArchiveError> {
     if ids.is_empty() {
         return Ok(0);
     }
     conn.transaction(|tx| {
         let mut deleted = 0;
+        let sqlite = tx.dialect() == Dialect::Sqlite;
         for part in ids.chunks(IDS_PER_STATEMENT) {
             let marks = vec!["?"; part.len()].join(", ");
             let params: Vec<Value> = part.iter().map(|id| Value::from(id.as_str())).collect();
+            if sqlite {
+                for sql in crate::store::blocks::subtract_ids(&marks) {
+                    tx.execute(&sql, &params)?;
+                }
+            }
             deleted += tx.execute(
                 &format!("DELETE FROM messages WHERE id IN ({marks})"),
                 &params,
@@ -140,4 +147,13 @@ pub fn delete_chunk(conn: &mut Conn, ids: &[String]) -> Result<usize, ArchiveErr
         }
         Ok(deleted as usize)
     })
+}
+
+/// On SQLite, drop the bounds of the blocks below the oldest message left (`store::blocks`),
+/// once an archive file's messages are deleted. PostgreSQL indexes by row.
+pub fn prune_blocks(conn: &mut Conn) -> Result<(), ArchiveError> {
+    if conn.dialect() == Dialect::Sqlite {
+        conn.batch(crate::store::blocks::PRUNE)?;
+    }
+    Ok(())
 }

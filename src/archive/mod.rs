@@ -605,6 +605,7 @@ fn delete_archived(
         }
     }
     deleted += ledger::delete_chunk(conn, &ids)?;
+    ledger::prune_blocks(conn)?;
     ledger::mark_deleted(conn, name, &now())?;
     Ok(Some(deleted))
 }

@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rusqlite::Transaction;
 
+use super::blocks::Blocks;
 use super::row::{Detail, MessageRow};
 use super::schema;
 use super::static_bind::{Bind, StaticStatement};
@@ -103,11 +104,13 @@ fn write_ipv4(ip: Ipv4Addr, out: &mut String) {
 impl Inserts {
     /// Insert every row of `rows` that is not discarded: the syslog rows, then the SNMP ones,
     /// each in batch order. A row's detail says its type (a syslog listener's rows carry a
-    /// syslog detail, a trap listener's an SNMP one), so its columns and its `type` agree.
+    /// syslog detail, a trap listener's an SNMP one), so its columns and its `type` agree. Each
+    /// stored row is noted in `blocks` with its rowid.
     pub(super) fn insert_rows(
         &mut self,
         tx: &Transaction<'_>,
         rows: &[MessageRow],
+        blocks: &mut Blocks,
     ) -> rusqlite::Result<()> {
         // As SQLite's CURRENT_TIMESTAMP writes it: `2026-11-27 03:43:02`, UTC.
         let mut created_at = crate::timefmt::iso8601_us(crate::timefmt::now_us());
@@ -120,22 +123,24 @@ impl Inserts {
                 .collect();
             let mut chunks = rows.chunks_exact(ROWS_PER_STATEMENT);
             for chunk in &mut chunks {
-                self.run(tx, kind, chunk, &created_at)?;
+                self.run(tx, kind, chunk, &created_at, blocks)?;
             }
             for row in chunks.remainder() {
-                self.run(tx, kind, std::slice::from_ref(row), &created_at)?;
+                self.run(tx, kind, std::slice::from_ref(row), &created_at, blocks)?;
             }
         }
         Ok(())
     }
 
-    /// One INSERT of `rows`, all of `kind`.
+    /// One INSERT of `rows`, all of `kind`. Its rows take the rowids up to
+    /// `last_insert_rowid()`, in order (blocks.rs).
     fn run(
         &mut self,
         tx: &Transaction<'_>,
         kind: MessageKind,
         rows: &[&MessageRow],
         created_at: &str,
+        blocks: &mut Blocks,
     ) -> rusqlite::Result<()> {
         let key = (kind, rows.len());
         let at = match self.statements.iter().position(|(k, _)| *k == key) {
@@ -158,7 +163,12 @@ impl Inserts {
             bind_typed(&mut bind, row)?;
         }
         bind.text(created_at)?;
-        bind.execute()
+        bind.execute()?;
+        let first = tx.last_insert_rowid() - rows.len() as i64 + 1;
+        for (rowid, row) in (first..).zip(rows) {
+            blocks.note(row.source_ip, kind, &row.id, rowid);
+        }
+        Ok(())
     }
 }
 

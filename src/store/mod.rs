@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod auth_failures;
+pub mod blocks;
 mod checkpoints;
 pub mod devices;
 mod insert;

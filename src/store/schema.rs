@@ -22,10 +22,14 @@
 //! - 5: `archives.expired_at`: when the archiver's retention (`storage.archiver.keep_days`,
 //!   `max_total_mb`) deleted the file; the row stays as the record of what was archived. One
 //!   column; the same idempotent pass.
+//! - 6: the device index by blocks of rows (blocks.rs): `device_blocks` and `message_blocks`
+//!   instead of `idx_source_ip`, which cost each message an insert at its device's own place in
+//!   a large B-tree. The migration fills the two tables from the rows there are (one read of
+//!   `messages`) and drops `idx_source_ip`.
 
 use rusqlite::Connection;
 
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The tables, with the seed's names and columns, as a new file gets them; `CREATE ... IF NOT
 /// EXISTS` keeps an older file's. The columns MUTT adds come after, for both (`ADDED_COLUMNS`).
@@ -172,16 +176,16 @@ pub const VIEWS: &[(&str, &str, &[TypedColumn])] = &[
     ("snmp_messages", "snmp_trap", SNMP_COLUMNS),
 ];
 
-/// The seed's indexes, now idempotent. Rule and severity are partial indexes: most messages match
-/// no rule, and a lookup `matched_rule_id = ?` implies NOT NULL, so SQLite still uses them while
-/// unmatched rows cost no index insert. (A seed-made file keeps its full indexes.)
+/// The seed's indexes, now idempotent, but for `idx_source_ip` (blocks.rs). Rule and severity
+/// are partial indexes: most messages match no rule, and a lookup `matched_rule_id = ?` implies
+/// NOT NULL, so SQLite still uses them while unmatched rows cost no index insert. (A seed-made
+/// file keeps its full indexes.)
 const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS idx_device_hostname ON devices(hostname);
 CREATE INDEX IF NOT EXISTS idx_device_ip ON devices(source_ip);
 CREATE INDEX IF NOT EXISTS idx_device_snmp_version ON devices(last_seen_snmp_version);
 CREATE INDEX IF NOT EXISTS idx_archive_date ON archives(archived_at);
 CREATE INDEX IF NOT EXISTS idx_timestamp ON messages(timestamp);
-CREATE INDEX IF NOT EXISTS idx_source_ip ON messages(source_ip);
 CREATE INDEX IF NOT EXISTS idx_matched_rule_id ON messages(matched_rule_id)
     WHERE matched_rule_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_severity ON messages(match_severity)
@@ -217,6 +221,9 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch(&view_sql(view, kind, columns))?;
     }
     tx.execute_batch(INDEXES)?;
+    tx.execute_batch(super::blocks::TABLES)?;
+    super::blocks::rebuild(&tx)?;
+    tx.execute_batch("DROP INDEX IF EXISTS idx_source_ip")?;
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     tx.commit()
 }
@@ -404,7 +411,7 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 5);
+        assert_eq!(version, super::SCHEMA_VERSION);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 
 use super::auth_failures::AuthFailures;
+use super::blocks::Blocks;
 use super::checkpoints::Checkpoints;
 use super::devices::DeviceRegistry;
 use super::insert::Inserts;
@@ -118,6 +119,8 @@ pub struct Store {
     path: PathBuf,
     devices: DeviceRegistry,
     auth_failures: AuthFailures,
+    /// The device index's entries the open transaction adds (blocks.rs).
+    blocks: Blocks,
     /// How long identical webhook alerts are folded into the first (see `outbox.rs`).
     storm_window: Duration,
 }
@@ -179,6 +182,7 @@ impl Store {
             path: path.to_path_buf(),
             devices: DeviceRegistry::default(),
             auth_failures: AuthFailures::default(),
+            blocks: Blocks::default(),
             storm_window: crate::config::DEFAULT_STORM_WINDOW,
         })
     }
@@ -229,11 +233,12 @@ impl MessageSink for Store {
     fn write_batch(&mut self, rows: &[MessageRow], last_seq: u64) -> Result<(), StoreError> {
         let (devices, failures) = (&self.devices, &self.auth_failures);
         let storm_window = self.storm_window;
-        let inserts = &mut self.inserts;
+        let (inserts, blocks) = (&mut self.inserts, &mut self.blocks);
         self.checkpoints.before_transaction(&self.conn);
         let result = (|| {
             let tx = self.conn.transaction()?;
-            inserts.insert_rows(&tx, rows)?;
+            inserts.insert_rows(&tx, rows, blocks)?;
+            blocks.write(&tx)?;
             let over_cap = failures.record(&tx, rows)?;
             super::outbox::enqueue_alerts(&tx, rows, storm_window)?;
             let written = devices.update(&tx, rows)?;
@@ -249,11 +254,15 @@ impl MessageSink for Store {
                 self.checkpoints.after_commit(&self.conn);
                 Ok(())
             }
-            Err(e) => Err(self.err(e)),
+            Err(e) => {
+                self.blocks.forget();
+                Err(self.err(e))
+            }
         }
     }
 
     fn quarantine(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError> {
+        let blocks = &mut self.blocks;
         let result = (|| {
             let tx = self.conn.transaction()?;
             let errors = serde_json::to_string(&row.validation_errors).ok();
@@ -278,10 +287,15 @@ impl MessageSink for Store {
                 row.truncated,
                 row.raw_bytes,
             ])?;
+            blocks.note(row.source_ip, row.kind, &row.id, tx.last_insert_rowid());
+            blocks.write(&tx)?;
             set_checkpoint(&tx, row.seq)?;
             tx.commit()
         })();
-        result.map_err(|e| self.err(e))
+        result.map_err(|e| {
+            self.blocks.forget();
+            self.err(e)
+        })
     }
 
     fn dead_letter(&mut self, row: &MessageRow, reason: &str) -> Result<(), StoreError> {
