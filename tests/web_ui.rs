@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::web::{agent, get, Page};
 use common::{need_tool, wait_timeout, Env, Setup, XSS};
+use mutt::store::blocks::index_rows_from;
 use mutt_web::filter::query_string;
 use rusqlite::{params, Connection};
 
@@ -58,41 +59,76 @@ impl Fixture {
         let ms = now_ms() - m.ago_ms;
         let id = id_at(ms, seq);
         let received = fmt_ms(ms);
-        self.conn()
-            .execute(
-                "INSERT INTO messages (id, type, source_ip, source_device, timestamp, \
-                 received_at, raw_message, raw_bytes, validated, validation_errors, \
-                 matched_rule_id, matched_rule_name, match_severity, syslog_facility, \
-                 syslog_level, syslog_program, snmp_oid, snmp_version, snmp_varbinds, \
-                 snmp_community_string, snmp_security_name, snmp_security_level) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, \
-                 ?15, ?16, ?17, ?18, ?19, ?20)",
-                params![
-                    id,
-                    m.kind,
-                    m.ip,
-                    m.device,
-                    received,
-                    m.text,
-                    m.bytes,
-                    m.validated,
-                    m.errors,
-                    m.rule,
-                    m.severity,
-                    m.facility,
-                    m.level,
-                    m.program,
-                    m.oid,
-                    m.version,
-                    m.varbinds,
-                    m.community,
-                    m.security_name,
-                    m.security_level,
-                ],
-            )
-            .expect("insert message");
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO messages (id, type, source_ip, source_device, timestamp, \
+             received_at, raw_message, raw_bytes, validated, validation_errors, \
+             matched_rule_id, matched_rule_name, match_severity, syslog_facility, \
+             syslog_level, syslog_program, snmp_oid, snmp_version, snmp_varbinds, \
+             snmp_community_string, snmp_security_name, snmp_security_level) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, \
+             ?15, ?16, ?17, ?18, ?19, ?20)",
+            params![
+                id,
+                m.kind,
+                m.ip,
+                m.device,
+                received,
+                m.text,
+                m.bytes,
+                m.validated,
+                m.errors,
+                m.rule,
+                m.severity,
+                m.facility,
+                m.level,
+                m.program,
+                m.oid,
+                m.version,
+                m.varbinds,
+                m.community,
+                m.security_name,
+                m.security_level,
+            ],
+        )
+        .expect("insert message");
+        index_rows_from(&conn, conn.last_insert_rowid()).expect("index the row's device");
         id
     }
+
+    /// Store `rows` (received at ms, source_ip, type) in the order given, in one transaction,
+    /// and index them as the collector's writer would.
+    fn insert_many(&self, rows: &[(i64, String, &str)]) {
+        let mut conn = self.conn();
+        let tx = conn.transaction().expect("tx");
+        let first = next_rowid(&tx);
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO messages (id, type, source_ip, timestamp, received_at, \
+                     raw_message) VALUES (?1, ?2, ?3, ?4, ?4, 'bulk')",
+                )
+                .expect("prepare");
+            for (ms, ip, kind) in rows {
+                let seq = self.seq.get();
+                self.seq.set(seq + 1);
+                stmt.execute(params![id_at(*ms, seq), kind, ip, fmt_ms(*ms)])
+                    .expect("insert");
+            }
+        }
+        index_rows_from(&tx, first).expect("index the rows");
+        tx.commit().expect("commit");
+    }
+}
+
+/// The rowid the next row inserted gets (rows are indexed from there, each once).
+fn next_rowid(conn: &Connection) -> i64 {
+    conn.query_row(
+        "SELECT coalesce(max(rowid), 0) + 1 FROM messages",
+        [],
+        |r| r.get(0),
+    )
+    .expect("next rowid")
 }
 
 fn start(db: &Path, metrics_url: Option<String>) -> mutt_web::WebHandle {
@@ -431,6 +467,8 @@ fn a_search_matches_words_phrases_and_exclusions_and_says_when_its_cap_stopped_i
     {
         let mut conn = f.conn();
         let tx = conn.transaction().expect("tx");
+        // The rows above are indexed already: index the filler's alone, each row once.
+        let first = next_rowid(&tx);
         {
             let mut stmt = tx
                 .prepare(
@@ -445,6 +483,7 @@ fn a_search_matches_words_phrases_and_exclusions_and_says_when_its_cap_stopped_i
                     .expect("filler");
             }
         }
+        index_rows_from(&tx, first).expect("index the filler");
         tx.commit().expect("commit");
     }
     let p = f.get(&q(&[("q", "needle"), ("range", "7d")]));
@@ -772,6 +811,376 @@ fn the_histogram_counts_by_type_and_its_bars_narrow_the_range() {
         "the device's counts"
     );
     assert!(!p.body.contains(": 6 syslog"), "not the other device's");
+}
+
+/// A device's ids in `[from, to)`, below `before`, as a plain `ORDER BY id DESC` over the file
+/// gives them.
+fn plain_ids(f: &Fixture, ip: &str, from: i64, to: i64, before: Option<&str>) -> Vec<String> {
+    let hi = id_at(to, 0);
+    let hi = before.map_or(hi.clone(), |b| hi.min(b.to_string()));
+    let conn = f.conn();
+    let mut stmt = conn
+        .prepare(
+            "SELECT id FROM messages WHERE source_ip = ?1 AND id >= ?2 AND id < ?3 \
+             ORDER BY id DESC",
+        )
+        .expect("prepare");
+    let ids = stmt
+        .query_map(params![ip, id_at(from, 0), hi], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<Vec<String>, _>>()
+        .expect("ids");
+    ids
+}
+
+/// Every page of the list from `path` on, following its Older links: the ids shown, in order.
+fn every_page(f: &Fixture, path: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut path = path.to_string();
+    loop {
+        let p = f.get(&path);
+        assert_eq!(p.status, 200, "{}", p.body);
+        seen.extend(p.ids());
+        match p.next() {
+            Some(next) => path = next,
+            None => return seen,
+        }
+    }
+}
+
+/// The ids an export of `query` (JSON lines) gives, in order.
+fn exported(f: &Fixture, query: &str) -> Vec<String> {
+    let p = f.get(&format!("/export?{query}&format=jsonl"));
+    assert_eq!(p.status, 200, "{}", p.body);
+    p.body
+        .lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            row["id"].as_str().expect("an id").to_string()
+        })
+        .collect()
+}
+
+/// The list, its pages, a cursor in the middle and the export of each device in `ips` are what
+/// a plain query over the same file gives, in the same order.
+fn assert_device_lists_match(f: &Fixture, ips: &[&str], from: i64, to: i64) {
+    let range = [("from", fmt_ms(from)), ("to", fmt_ms(to))];
+    for ip in ips {
+        let want = plain_ids(f, ip, from, to, None);
+        assert!(want.len() > 150, "{ip}: enough rows for pages");
+        let query = query_string(&[("device", ip), ("from", &range[0].1), ("to", &range[1].1)]);
+        assert!(
+            every_page(f, &format!("/?{query}")) == want,
+            "{ip}: every page, each row once, newest first"
+        );
+        let cursor = &want[want.len() / 2];
+        let page = f.get(&format!("/?{query}&before={cursor}")).ids();
+        let below = plain_ids(f, ip, from, to, Some(cursor));
+        assert_eq!(
+            page,
+            below[..below.len().min(mutt_web::PAGE)],
+            "{ip}: before="
+        );
+        let all = exported(f, &query);
+        assert_eq!(all.len(), want.len().min(10_000), "{ip}: the export");
+        assert!(all == want[..all.len()], "{ip}: the export's order");
+    }
+}
+
+const DEVICES: [&str; 7] = [
+    "10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.1", "10.0.0.4", "10.0.0.2",
+];
+
+#[test]
+fn a_devices_list_across_many_blocks_is_the_plain_querys_in_the_same_order() {
+    let f = Fixture::new();
+    let base = now_ms() - 3 * 3_600_000;
+    // 14,000 rows: more than three blocks of 4,096, four devices sending unevenly.
+    let rows: Vec<_> = (0..14_000)
+        .map(|i| {
+            let kind = if i % 5 == 0 { "snmp_trap" } else { "syslog" };
+            (base + i * 500, DEVICES[i as usize % 7].to_string(), kind)
+        })
+        .collect();
+    f.insert_many(&rows);
+    let to = base + 14_000 * 500;
+    assert_device_lists_match(&f, &["10.0.0.3", "10.0.0.1"], base, to);
+    // A type filter on top of the device.
+    let query = query_string(&[
+        ("device", "10.0.0.2"),
+        ("type", "snmp_trap"),
+        ("from", &fmt_ms(base)),
+        ("to", &fmt_ms(to)),
+    ]);
+    let traps: Vec<String> = plain_ids(&f, "10.0.0.2", base, to, None)
+        .into_iter()
+        .filter(|id| {
+            let kind: String = f
+                .conn()
+                .query_row("SELECT type FROM messages WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .expect("type");
+            kind == "snmp_trap"
+        })
+        .collect();
+    assert!(every_page(&f, &format!("/?{query}")) == traps);
+}
+
+/// Rows whose ids are not in rowid order: a batch stores its syslog rows before its traps (ids
+/// interleaved), then rows with older ids are stored after newer ones, as an archive import
+/// stores them.
+fn unordered_rows(base: i64) -> Vec<(i64, String, &'static str)> {
+    let mut rows = Vec::new();
+    let newer = base + 3_600_000;
+    for batch in 0..60 {
+        let t = newer + batch * 50_000;
+        for (kind, odd) in [("syslog", 0), ("snmp_trap", 1)] {
+            for j in 0..50 {
+                let ms = t + (2 * j + odd) * 400;
+                let ip = DEVICES[(batch * 50 + j) as usize % 7].to_string();
+                rows.push((ms, ip, kind));
+            }
+        }
+    }
+    for i in 0..6_000 {
+        // The import: older ids, newer rowids, and not in id order either.
+        let ms = base + (i * 7_919) % 3_000_000;
+        rows.push((ms, DEVICES[(i as usize * 3) % 7].to_string(), "syslog"));
+    }
+    rows
+}
+
+#[test]
+fn a_devices_list_stays_in_exact_id_order_when_ids_are_not_in_rowid_order() {
+    let f = Fixture::new();
+    let base = now_ms() - 6 * 3_600_000;
+    f.insert_many(&unordered_rows(base));
+    let to = base + 2 * 3_600_000;
+    assert_device_lists_match(&f, &["10.0.0.3", "10.0.0.1", "10.0.0.4"], base, to);
+    // A range that starts and ends inside blocks.
+    assert_device_lists_match(&f, &["10.0.0.2"], base + 1_000_000, base + 4_500_000);
+}
+
+/// The device histogram of `query` (a device `ip`, maybe a type, a range) against a plain
+/// count of each slice: every slice counted, each count exact. Returns how many of the device's
+/// blocks lie inside one slice (counted from the collector's counts) and how many cross a
+/// slice's edge or the range's (their rows read one by one), and the rows counted.
+fn assert_device_histogram(f: &Fixture, ip: &str, query: &[(&str, &str)]) -> (usize, usize, i64) {
+    let mut pairs = vec![("device", ip)];
+    pairs.extend_from_slice(query);
+    let p = f.get(&format!("/?{}", query_string(&pairs)));
+    assert_eq!(p.status, 200, "{}", p.body);
+    let only = query.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v);
+    let conn = f.conn();
+    let svg = p.body.split("<svg").nth(1).expect("the histogram");
+    let mut edges = Vec::new();
+    let mut total = 0;
+    for title in svg.split("<title>").skip(1) {
+        let title = title.split("</title>").next().unwrap_or("");
+        let (times, counts) = title.split_once(": ").expect("times: counts");
+        let (lo, hi) = times.split_once(" – ").expect("lo – hi");
+        let ms = |t: &str| {
+            t.parse::<jiff::Timestamp>()
+                .expect("a time")
+                .as_millisecond()
+        };
+        let (lo, hi) = (id_at(ms(lo), 0), id_at(ms(hi), 0));
+        let count = |kind: &str| -> i64 {
+            if only.is_some_and(|k| k != kind) {
+                return 0;
+            }
+            conn.query_row(
+                "SELECT count(*) FROM messages WHERE source_ip = ?1 AND type = ?2 \
+                 AND id >= ?3 AND id < ?4",
+                params![ip, kind, lo, hi],
+                |r| r.get(0),
+            )
+            .expect("count")
+        };
+        let (syslog, traps) = (count("syslog"), count("snmp_trap"));
+        assert_eq!(
+            counts,
+            format!("{syslog} syslog, {traps} snmp_trap"),
+            "{query:?}: slice {times}"
+        );
+        total += syslog + traps;
+        edges.push(lo);
+        edges.push(hi);
+    }
+    edges.dedup();
+    assert_eq!(edges.len(), 49, "{query:?}: 48 slices");
+    let (from, to) = (&edges[0], &edges[48]);
+    let mut stmt = conn
+        .prepare(
+            "SELECT b.min_id, b.max_id FROM device_blocks AS d \
+             JOIN message_blocks AS b ON b.block = d.block \
+             WHERE d.source_ip = ?1 AND b.max_id >= ?2 AND b.min_id < ?3",
+        )
+        .expect("prepare");
+    let bounds = stmt
+        .query_map(params![ip, from, to], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .expect("blocks")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("bounds");
+    let slice = |id: &str| edges.partition_point(|e| e.as_str() <= id);
+    let inside = bounds
+        .iter()
+        .filter(|(min, max)| min >= from && max < to && slice(min) == slice(max))
+        .count();
+    (inside, bounds.len() - inside, total)
+}
+
+/// Delete `ids` as the archiver does: in one transaction, 500 at a time, each chunk's rows
+/// taken off the block counts before they are deleted.
+fn delete_as_the_archiver(f: &Fixture, ids: &[String]) {
+    let mut conn = f.conn();
+    let tx = conn.transaction().expect("tx");
+    for part in ids.chunks(500) {
+        let marks = vec!["?"; part.len()].join(", ");
+        let params = rusqlite::params_from_iter(part.iter());
+        for sql in mutt::store::blocks::subtract_ids(&marks) {
+            tx.execute(&sql, params.clone()).expect("subtract");
+        }
+        tx.execute(
+            &format!("DELETE FROM messages WHERE id IN ({marks})"),
+            params,
+        )
+        .expect("delete");
+    }
+    tx.commit().expect("commit");
+}
+
+#[test]
+fn the_histogram_of_a_device_counts_what_a_plain_count_gives() {
+    let f = Fixture::new();
+    let base = now_ms() - 6 * 3_600_000;
+    let mut rows = unordered_rows(base);
+    // Then a busy stretch: 20,000 rows 10 ms apart, about 41 s a block. In the 2-hour range
+    // below (150 s slices) three of its blocks lie inside the last slice and one crosses the
+    // range's end; in the 62-minute one (77 s slices) slice edges cut some and miss others.
+    let busy = base + 2 * 3_600_000 - 150_000;
+    rows.extend((0..20_000_i64).map(|i| {
+        let kind = if i % 5 == 0 { "snmp_trap" } else { "syslog" };
+        (busy + i * 10, DEVICES[i as usize % 7].to_string(), kind)
+    }));
+    f.insert_many(&rows);
+    let ip = "10.0.0.2";
+    let ranges = [
+        (base, base + 2 * 3_600_000),
+        (busy - 3_600_000, busy + 100_000),
+    ];
+    let cases = |ranges: &[(i64, i64)]| -> Vec<Vec<(&'static str, String)>> {
+        let mut cases = Vec::new();
+        for (from, to) in ranges {
+            let range = vec![("from", fmt_ms(*from)), ("to", fmt_ms(*to))];
+            cases.push(range.clone());
+            for kind in ["syslog", "snmp_trap"] {
+                let mut typed = range.clone();
+                typed.push(("type", kind.to_string()));
+                cases.push(typed);
+            }
+        }
+        cases
+    };
+    let check = |what: &str| {
+        let (mut inside, mut across) = (0, 0);
+        for case in cases(&ranges) {
+            let query: Vec<(&str, &str)> = case.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (i, a, total) = assert_device_histogram(&f, ip, &query);
+            assert!(total > 300, "{what} {query:?}: {total} rows");
+            inside += i;
+            across += a;
+        }
+        assert!(
+            inside >= 6 && across >= 6,
+            "{what}: both ways, {inside} blocks inside a slice, {across} across an edge"
+        );
+    };
+    check("as stored");
+    // The archiver deletes the oldest rows, and here a third of the busy stretch too.
+    let conn = f.conn();
+    let ids: Vec<String> = conn
+        .prepare(
+            "SELECT id FROM messages WHERE id < ?1 \
+             UNION ALL SELECT id FROM messages WHERE id >= ?2 AND rowid % 3 = 0",
+        )
+        .expect("prepare")
+        .query_map(params![id_at(base + 1_000_000, 0), id_at(busy, 0)], |r| {
+            r.get(0)
+        })
+        .expect("ids")
+        .collect::<Result<_, _>>()
+        .expect("ids");
+    assert!(ids.len() > 6_000, "{}", ids.len());
+    delete_as_the_archiver(&f, &ids);
+    check("after a delete");
+}
+
+#[test]
+fn a_messages_neighbours_cross_block_boundaries_in_arrival_order() {
+    let f = Fixture::new();
+    let base = now_ms() - 3_600_000;
+    let device: [i64; 12] = [
+        1_000, 2_000, 3_000, 4_000, 4_090, 4_097, 4_100, 6_000, 8_191, 8_192, 9_000, 12_000,
+    ];
+    // Rowids 1 to 12,288 (the file is new); the device's rows at those rowids, the target at
+    // 4,100 in the second block, and one row before it with an id newer than the target's.
+    let rows: Vec<_> = (1..=12_288)
+        .map(|rowid| {
+            let ms = if rowid == 4_090 {
+                base + 4_200 * 100
+            } else {
+                base + rowid * 100
+            };
+            let ip = if device.contains(&rowid) {
+                "10.0.9.9"
+            } else {
+                "10.0.0.1"
+            };
+            (ms, ip.to_string(), "syslog")
+        })
+        .collect();
+    f.insert_many(&rows);
+    let conn = f.conn();
+    let id_of = |rowid: i64| -> String {
+        conn.query_row("SELECT id FROM messages WHERE rowid = ?1", [rowid], |r| {
+            r.get(0)
+        })
+        .expect("the row")
+    };
+    let target = id_of(4_100);
+    let p = f.get(&format!("/messages/{target}"));
+    assert_eq!(p.status, 200, "{}", p.body);
+    let context = p
+        .body
+        .split("class=\"messages context\"")
+        .nth(1)
+        .expect("the context table");
+    let shown: Vec<&str> = context
+        .split("href=\"/messages/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    // After it (farthest first), then before it (nearest first).
+    let want: Vec<String> = [
+        12_000, 9_000, 8_192, 8_191, 6_000, 4_097, 4_090, 4_000, 3_000, 2_000,
+    ]
+    .into_iter()
+    .map(id_of)
+    .collect();
+    assert_eq!(shown, want);
+    // At the ends of the device's rows: what there is, one way only.
+    let p = f.get(&format!("/messages/{}", id_of(1_000)));
+    let context = p
+        .body
+        .split("class=\"messages context\"")
+        .nth(1)
+        .unwrap_or("");
+    assert_eq!(context.matches("href=\"/messages/").count(), 5);
+    assert!(context.contains(&id_of(4_097)) && !context.contains(&id_of(4_100)));
 }
 
 /// The real daemon: what `logger` and `snmptrap` send shows on its UI, escaped; the health page

@@ -2,12 +2,12 @@
 //! parsed field, structured data, varbinds, validation errors, the rule it matched, its alerts
 //! in the webhook outbox, and the same device's messages just before and after it.
 //!
-//! Queries: the row by primary key; the outbox by `idx_outbox_message`; the context by
-//! `source_ip = ? AND rowid < ?` (and `>`), five each way. `idx_source_ip` holds each device's
-//! rows in rowid order, which is the order they were stored in, so the context is two short
-//! walks of that index; by `id` SQLite read and sorted all of the device's rows (97 ms at p50
-//! for a device with 10,000 messages, docs/ARCHITECTURE.md). PostgreSQL has no rowid: the same
-//! query orders by `id` there (`Dialect::arrival_order`).
+//! Queries: the row by primary key; the outbox by `idx_outbox_message`; the context, five each
+//! way, in the order rows were stored in. On SQLite that is rowid order: the device's blocks at
+//! or below the message's block are read backward by rowid until five rows are found, and those
+//! at or above it forward (`device_rows::Device::around`). A file from before the block index
+//! reads `source_ip = ? AND rowid < ?` (and `>`) through `idx_source_ip`. PostgreSQL has no
+//! rowid: the same query orders by `id` there (`Dialect::arrival_order`).
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use mutt_query::{Conn, Value};
 use serde_json::Value as Json;
 
 use crate::db::{self, DbError};
+use crate::device_rows::{Device, Direction};
 use crate::filter::{parse_cursor, query_string};
 use crate::html::{cut, escape_bytes, page as shell, UiError};
 use crate::messages::{ListRow, LIST_COLUMNS};
@@ -156,27 +157,52 @@ fn load(conn: &mut Conn, id: &str) -> Result<Option<Message>, DbError> {
         .find(|f| f.0 == "source_ip")
         .and_then(|f| f.2.clone());
     if let Some(ip) = source {
-        let order = conn.dialect().arrival_order();
-        let params = [Value::Text(ip), Value::from(id)];
-        let mut around = |op: &str, direction: &str| -> Result<Vec<ListRow>, DbError> {
-            let sql = format!(
-                "SELECT {LIST_COLUMNS} FROM messages WHERE source_ip = ?1 \
-                 AND {order} {op} (SELECT {order} FROM messages WHERE id = ?2) \
-                 ORDER BY {order} {direction} LIMIT 5"
-            );
-            let mut rows = Vec::new();
-            conn.for_each(&sql, &params, |r| {
+        (m.before, m.after) = neighbours(conn, ip, id)?;
+    }
+    Ok(Some(m))
+}
+
+/// The device's five messages stored before `id` (nearest first) and the five after
+/// (farthest first, as the page shows them).
+fn neighbours(
+    conn: &mut Conn,
+    ip: String,
+    id: &str,
+) -> Result<(Vec<ListRow>, Vec<ListRow>), DbError> {
+    const EACH_WAY: usize = 5;
+    if let Some(device) = Device::new(conn, Value::Text(ip.clone()))? {
+        let mut around = |direction| -> Result<Vec<ListRow>, DbError> {
+            let mut rows = Vec::with_capacity(EACH_WAY);
+            device.around(conn, id, direction, EACH_WAY, LIST_COLUMNS, |r| {
                 rows.push(ListRow::from_row(r)?);
-                Ok(ControlFlow::Continue(()))
+                Ok(())
             })?;
             Ok(rows)
         };
-        m.before = around("<", "DESC")?;
-        let mut after = around(">", "ASC")?;
+        let before = around(Direction::Before)?;
+        let mut after = around(Direction::After)?;
         after.reverse();
-        m.after = after;
+        return Ok((before, after));
     }
-    Ok(Some(m))
+    let order = conn.dialect().arrival_order();
+    let params = [Value::Text(ip), Value::from(id)];
+    let mut around = |op: &str, direction: &str| -> Result<Vec<ListRow>, DbError> {
+        let sql = format!(
+            "SELECT {LIST_COLUMNS} FROM messages WHERE source_ip = ?1 \
+             AND {order} {op} (SELECT {order} FROM messages WHERE id = ?2) \
+             ORDER BY {order} {direction} LIMIT {EACH_WAY}"
+        );
+        let mut rows = Vec::new();
+        conn.for_each(&sql, &params, |r| {
+            rows.push(ListRow::from_row(r)?);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(rows)
+    };
+    let before = around("<", "DESC")?;
+    let mut after = around(">", "ASC")?;
+    after.reverse();
+    Ok((before, after))
 }
 
 pub async fn page(state: State, Path(id): Path<String>) -> Result<Response, UiError> {

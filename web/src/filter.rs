@@ -238,26 +238,44 @@ impl Filter {
     /// and the equality filters, all bound.
     pub fn where_clause(&self) -> (String, Vec<Value>) {
         let mut sql = String::from("id >= ? AND id < ?");
-        let mut hi = id_lower_bound(self.to_ms);
-        if let Some(before) = &self.before {
-            if *before < hi {
-                hi = before.clone();
-            }
-        }
-        let mut params = vec![Value::Text(id_lower_bound(self.from_ms)), Value::Text(hi)];
+        let (lo, hi) = self.id_range();
+        let mut params = vec![Value::Text(lo), Value::Text(hi)];
         let (equals, values) = self.equals_clause();
         sql.push_str(&equals);
         params.extend(values);
         (sql, params)
     }
 
-    /// As [`Filter::where_clause`] over the whole range, whatever the cursor.
-    pub fn where_clause_without_cursor(&self) -> (String, Vec<Value>) {
+    /// The ids the filter's range holds, `[lo, hi)`: `hi` is the cursor when it is lower.
+    pub fn id_range(&self) -> (String, String) {
+        let mut hi = id_lower_bound(self.to_ms);
+        if let Some(before) = &self.before {
+            if *before < hi {
+                hi = before.clone();
+            }
+        }
+        (id_lower_bound(self.from_ms), hi)
+    }
+
+    /// The device address asked for (`device=` given as an address: `source_ip`).
+    pub fn address(&self) -> Option<&Value> {
+        self.equals
+            .iter()
+            .find(|(column, _)| *column == "source_ip")
+            .map(|(_, value)| value)
+    }
+
+    /// This filter without its cursor (the histogram counts the whole range).
+    pub fn without_cursor(&self) -> Filter {
         Filter {
             before: None,
             ..self.clone()
         }
-        .where_clause()
+    }
+
+    /// As [`Filter::where_clause`] over the whole range, whatever the cursor.
+    pub fn where_clause_without_cursor(&self) -> (String, Vec<Value>) {
+        self.without_cursor().where_clause()
     }
 
     /// The equality filters alone, each ` AND column = ?`, with their values.

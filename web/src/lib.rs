@@ -6,8 +6,10 @@
 //! runs a page's queries on a read-only connection of `mutt-query` (the one query layer: each
 //! query is written once and runs on either backend) on a blocking thread, the page modules ([`messages`],
 //! [`detail`], [`tail`], [`tables`], [`health`], [`export`]) query and render with maud, which
-//! escapes every value it interpolates. Every response carries a strict Content-Security-Policy;
-//! the only script is a static file.
+//! escapes every value it interpolates. On SQLite a device address is read through the
+//! collector's block index ([`device_rows`]): the same rows in the same order as the plain
+//! query. Every response carries a strict Content-Security-Policy; the only script is a static
+//! file.
 //!
 //! The crate does not depend on `mutt` (mutt embeds it): it knows the schema only as the
 //! columns it reads, documented in docs/ARCHITECTURE.md.
@@ -16,6 +18,7 @@ mod assets;
 pub mod auth;
 mod db;
 mod detail;
+mod device_rows;
 mod export;
 pub mod filter;
 mod health;

@@ -3,18 +3,22 @@
 //! One statement: `SELECT … FROM messages WHERE id >= ? AND id < ? [AND column = ?]… ORDER BY id
 //! DESC`, the primary key's index giving the range and the order. Without a search it reads one
 //! row more than a page (to know there is a next page); with one it reads at most
-//! [`SCAN_CAP`] rows of the range, tests each in Rust, and says so when it stopped there.
+//! [`SCAN_CAP`] rows of the range, tests each in Rust, and says so when it stopped there. On
+//! SQLite a device address has no index of its own: its rows come through the collector's block
+//! index (`device_rows`), the same rows in the same order, read until the page is full.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 use maud::{html, Markup};
 use mutt_query::{Conn, QueryError, Row};
 use serde::Serialize;
 
 use crate::db::{self, DbError};
+use crate::device_rows::{Device, Outcome};
 use crate::filter::{BadQuery, Filter, PRESETS};
 use crate::html::{cut, page as shell, UiError};
 use crate::State;
@@ -85,25 +89,26 @@ pub fn list(
     page: usize,
     scan_cap: usize,
 ) -> Result<Listing, DbError> {
-    let (clause, params) = filter.where_clause();
     let limit = if filter.search.is_some() {
         scan_cap
     } else {
         page + 1
     };
-    let sql = format!(
-        "SELECT {LIST_COLUMNS} FROM messages WHERE {clause} ORDER BY id DESC LIMIT {limit}"
-    );
     let mut out = Listing::default();
     let mut last_scanned = None;
     let mut full = false;
-    conn.for_each(&sql, &params, |r| {
+    let each = |r: &Row<'_>| {
         let row = ListRow::from_row(r)?;
         out.scanned += 1;
+        let read_all = if out.scanned == limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        };
         if let Some(search) = &filter.search {
             last_scanned = Some(row.id.clone());
             if !search.matches(&row.text) {
-                return Ok(ControlFlow::Continue(()));
+                return Ok(read_all);
             }
         }
         if out.rows.len() == page {
@@ -112,8 +117,25 @@ pub fn list(
             return Ok(ControlFlow::Break(()));
         }
         out.rows.push(row);
-        Ok(ControlFlow::Continue(()))
-    })?;
+        Ok(read_all)
+    };
+    match Device::of(conn, filter)? {
+        Some(device) => {
+            // The runtime's interrupt stops a statement; this stops the statements between.
+            let until = Instant::now() + db::DEADLINE;
+            let outcome = device.newest_first(conn, filter, LIST_COLUMNS, until, each)?;
+            if let Outcome::OutOfTime { .. } = outcome {
+                return Err(DbError::TooLong);
+            }
+        }
+        None => {
+            let (clause, params) = filter.where_clause();
+            let sql = format!(
+                "SELECT {LIST_COLUMNS} FROM messages WHERE {clause} ORDER BY id DESC LIMIT {limit}"
+            );
+            conn.for_each(&sql, &params, each)?;
+        }
+    }
     if !full && filter.search.is_some() && out.scanned == scan_cap {
         out.capped_at = last_scanned;
     }
