@@ -24,7 +24,7 @@
 //!   column; the same idempotent pass.
 //! - 6: the device index by blocks of rows (blocks.rs): `device_blocks` and `message_blocks`
 //!   instead of `idx_source_ip`, which cost each message an insert at its device's own place in
-//!   a large B-tree. The migration fills the two tables from the rows there are (one read of
+//!   a large B-tree. The migration fills the two tables from the rows there are (two reads of
 //!   `messages`) and drops `idx_source_ip`.
 
 use rusqlite::Connection;
