@@ -46,7 +46,14 @@ pub enum Command {
         quiet: bool,
     },
     /// Create or upgrade the database schema (storage.backend: PostgreSQL or SQLite), then exit.
-    Migrate,
+    Migrate {
+        /// SQLite: also rebuild the index of messages by device (device_blocks, message_blocks)
+        /// from the rows, after rows were deleted other than by `mutt archive`. It holds the
+        /// write lock while it reads every message (about 5 s per million): a running collector's
+        /// writer waits.
+        #[arg(long)]
+        reindex: bool,
+    },
     /// Check the configuration and the rules file, then exit.
     CheckConfig,
     /// Show how MUTT decodes messages, as JSON, one object per message.
@@ -269,9 +276,9 @@ fn dispatch(cli: &Cli) -> Result<(), CliError> {
             daemon::run(&cfg)?;
             Ok(())
         }
-        Command::Migrate => {
+        Command::Migrate { reindex } => {
             let cfg = load_config(&cli.config)?;
-            println!("migrate: {}", daemon::migrate(&cfg)?);
+            println!("migrate: {}", daemon::migrate(&cfg, *reindex)?);
             Ok(())
         }
         Command::Replay { wal_dir, quiet } => {

@@ -659,6 +659,39 @@ fn import_puts_archived_messages_back_as_they_were_and_a_bad_line_stores_nothing
 }
 
 #[test]
+fn migrate_reindex_makes_the_device_index_exact_after_rows_were_deleted_by_hand() {
+    let env = filled();
+    let conn = rusqlite::Connection::open(env.db_path()).expect("open");
+    conn.execute(
+        "DELETE FROM messages WHERE rowid % 3 = 0 OR type = 'snmp_trap'",
+        [],
+    )
+    .expect("delete by hand");
+    assert!(
+        device_blocks_off(&env) > 0,
+        "the counts still hold the rows"
+    );
+    let out = env
+        .mutt(&["migrate", "--reindex"])
+        .output()
+        .expect("run mutt migrate");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries = env.count("SELECT COUNT(*) FROM device_blocks").unwrap();
+    assert!(
+        said.contains(&format!(
+            "device index rebuilt: {entries} entries, 1 blocks"
+        )),
+        "{said}"
+    );
+    assert_eq!(device_blocks_off(&env), 0);
+}
+
+#[test]
 fn import_of_a_file_changed_after_its_manifest_was_written_stores_nothing() {
     let env = filled();
     let n = messages_as_archived(&env).len() as i64;

@@ -624,16 +624,25 @@ fn prepare_partitions(cfg: &Config) {
     }
 }
 
-/// `mutt migrate`: create or upgrade the PostgreSQL schema (SQLite files migrate on open).
-pub fn migrate(cfg: &Config) -> Result<String, DaemonError> {
+/// `mutt migrate`: create or upgrade the PostgreSQL schema (SQLite files migrate on open); with
+/// `reindex`, rebuild SQLite's index of messages by device (store/blocks.rs).
+pub fn migrate(cfg: &Config, reindex: bool) -> Result<String, DaemonError> {
     let Some(settings) = pg_settings(cfg) else {
-        let store = Store::open(&cfg.storage.database.path, Duration::from_secs(1));
-        store.map_err(|e| DaemonError::Pipeline(pipeline::PipelineError::from(e)))?;
-        return Ok(format!(
+        let stored = |e| DaemonError::Pipeline(pipeline::PipelineError::from(e));
+        let mut store =
+            Store::open(&cfg.storage.database.path, Duration::from_secs(1)).map_err(stored)?;
+        let mut said = format!(
             "SQLite {}: schema {}",
             cfg.storage.database.path.display(),
             crate::store::schema::SCHEMA_VERSION
-        ));
+        );
+        if reindex {
+            let (entries, blocks) = store.rebuild_device_index().map_err(stored)?;
+            said.push_str(&format!(
+                "; device index rebuilt: {entries} entries, {blocks} blocks"
+            ));
+        }
+        return Ok(said);
     };
     let m = PgStore::migrate(&settings).map_err(|error| DaemonError::Storage {
         config: cfg.source.clone(),
@@ -658,7 +667,15 @@ pub fn migrate(cfg: &Config) -> Result<String, DaemonError> {
     let prepared = crate::archive::Database::from_config(cfg)
         .prepare_partitions()
         .map_err(DaemonError::Partitions)?;
-    Ok(format!("{schema}; {}", prepared.describe(period)))
+    let reindexed = if reindex {
+        "; --reindex: PostgreSQL indexes messages by row, nothing to rebuild"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "{schema}; {}{reindexed}",
+        prepared.describe(period)
+    ))
 }
 
 /// Bind every enabled listener. Syslog UDP and TCP share the port number; TLS has its own.

@@ -18,9 +18,9 @@
 //! by address): the web UI's device pages do that (`mutt-web`'s `device_rows`). The counts are
 //! exact: the writer adds its rows' in their transaction, and the archiver takes the rows it
 //! deletes off in theirs ([`subtract_ids`]; an entry whose counts reach 0 goes). Rows deleted
-//! by hand leave the counts high; [`rebuild`] makes them exact again. `message_blocks` may
-//! hold bounds wider than the rows left, never narrower; [`PRUNE`] drops the blocks below the
-//! oldest row.
+//! by hand leave the counts high; [`rebuild`] (`mutt migrate --reindex`) makes them exact
+//! again. `message_blocks` may hold bounds wider than the rows left, never narrower; [`PRUNE`]
+//! drops the blocks below the oldest row.
 //!
 //! The writer learns each row's rowid without asking: a multi-row INSERT into a rowid table with
 //! no explicit rowid gives its rows `max(rowid) + 1` in order, so the statement's rows are
@@ -105,8 +105,8 @@ pub fn index_rows_from(conn: &Connection, first_rowid: i64) -> rusqlite::Result<
     Ok(())
 }
 
-/// Both tables made afresh from the rows there are: the migration to schema 6, or after rows
-/// were deleted by hand.
+/// Both tables made afresh from the rows there are: the migration to schema 6, or
+/// `mutt migrate --reindex` after rows were deleted by hand.
 pub fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("DELETE FROM device_blocks; DELETE FROM message_blocks;")?;
     index_rows_from(conn, 0)

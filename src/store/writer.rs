@@ -205,6 +205,22 @@ impl Store {
         self
     }
 
+    /// Rebuild the index of messages by device from the rows (`blocks::rebuild`), in one
+    /// transaction; returns the entries and the blocks it holds.
+    pub fn rebuild_device_index(&mut self) -> Result<(i64, i64), StoreError> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            super::blocks::rebuild(&tx)?;
+            let count = |table: &str| {
+                tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            };
+            let counted = (count("device_blocks")?, count("message_blocks")?);
+            tx.commit()?;
+            Ok(counted)
+        })();
+        result.map_err(|e| self.err(e))
+    }
+
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
