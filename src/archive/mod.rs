@@ -71,7 +71,7 @@ pub mod cli;
 mod db;
 mod files;
 mod import;
-mod ledger;
+pub(crate) mod ledger;
 pub mod partitions;
 pub mod records;
 pub mod retention;

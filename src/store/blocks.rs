@@ -3,7 +3,7 @@
 //! A row index on `messages(source_ip)` (the seed's `idx_source_ip`) costs every message an
 //! insert at its device's own place in a large B-tree: about 1 µs of the writer's CPU a message
 //! under the load bench, most of what kept MUTT above twice rsyslog's CPU (docs/PERFORMANCE.md,
-//! sixth round). Instead, `messages` is cut into blocks of [`BLOCK_ROWS`] rowids (block
+//! sixth round). Instead, `messages` is cut into blocks of 4,096 rowids (block
 //! `rowid >> BLOCK_SHIFT`), and:
 //! - `device_blocks(source_ip, block, syslog_rows, snmp_rows)` has one entry per device per
 //!   block it has rows in, with how many of each type, so a device that sends often costs one
@@ -33,10 +33,8 @@ use rusqlite::{params, Connection};
 
 use crate::model::MessageKind;
 
-/// log2 of the rows per block.
+/// log2 of the rowids per block (4,096).
 pub const BLOCK_SHIFT: u32 = 12;
-/// Rowids per block.
-pub const BLOCK_ROWS: i64 = 1 << BLOCK_SHIFT;
 
 /// The two tables, as `schema::migrate` creates them.
 pub const TABLES: &str = "
@@ -337,8 +335,9 @@ mod tests {
 
     fn fill(conn: &mut Connection, rows: i64) {
         crate::store::schema::migrate(conn).expect("create");
+        let tx = conn.transaction().expect("tx");
         for n in 1..=rows {
-            conn.execute(
+            tx.execute(
                 "INSERT INTO messages (id, type, source_ip, timestamp, received_at)
                  VALUES (printf('id-%05d', ?1), iif(?1 % 3 = 0, 'snmp_trap', 'syslog'),
                          printf('10.0.0.%d', ?1 % 5), 't', 't')",
@@ -346,14 +345,18 @@ mod tests {
             )
             .expect("row");
         }
-        index_rows_from(conn, 0).expect("index");
+        index_rows_from(&tx, 0).expect("index");
+        tx.commit().expect("commit");
     }
 
     #[test]
-    fn rows_taken_off_before_their_delete_leave_the_counts_the_rows_imply() {
-        let mut conn = Connection::open_in_memory().expect("open");
+    fn rows_the_archiver_deletes_leave_the_counts_the_rows_left_imply() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("blocks.db");
+        let mut conn = Connection::open(&path).expect("open");
         fill(&mut conn, 9_000);
-        // The oldest 5,000, and every row of 10.0.0.4 in block 2, as two archive chunks.
+        // The oldest 5,000, and every row of 10.0.0.4 in block 2, as two archive chunks, through
+        // the archiver's own delete.
         let chunks = [
             "SELECT id FROM messages WHERE rowid <= 5000",
             "SELECT id FROM messages WHERE rowid >= 8192 AND source_ip = '10.0.0.4'",
@@ -366,18 +369,10 @@ mod tests {
                 .expect("query")
                 .collect::<Result<_, _>>()
                 .expect("ids");
-            let marks = vec!["?"; ids.len()].join(", ");
-            let params = rusqlite::params_from_iter(ids.iter());
-            let tx = conn.transaction().expect("tx");
-            for sql in subtract_ids(&marks) {
-                tx.execute(&sql, params.clone()).expect("subtract");
-            }
-            tx.execute(
-                &format!("DELETE FROM messages WHERE id IN ({marks})"),
-                params,
-            )
-            .expect("delete");
-            tx.commit().expect("commit");
+            let mut archiver = mutt_query::Conn::sqlite(Connection::open(&path).expect("open"));
+            let deleted =
+                crate::archive::ledger::delete_chunk(&mut archiver, &ids).expect("delete");
+            assert_eq!(deleted, ids.len());
         }
         let (devices, _) = tables(&conn);
         assert!(!devices.iter().any(|d| d.1 == 0), "block 0 is gone");

@@ -46,6 +46,12 @@ use crate::filter::Filter;
 const BLOCK_SHIFT: u32 = 12;
 /// The last rowid of a block, relative to its first.
 const BLOCK_LAST: i64 = (1 << BLOCK_SHIFT) - 1;
+
+/// The first and the last rowid of `block`.
+fn rowids(block: i64) -> (i64, i64) {
+    let first = block << BLOCK_SHIFT;
+    (first, first | BLOCK_LAST)
+}
 /// Candidate blocks read at a time, by greatest id.
 const CANDIDATES: usize = 128;
 /// The most blocks merged in one window. A deeper overlap reads the rest by the primary key.
@@ -269,8 +275,8 @@ impl Device {
         let sql = format!(
             "SELECT {columns} FROM messages NOT INDEXED WHERE rowid BETWEEN ? AND ? AND {clause}"
         );
-        let first = block << BLOCK_SHIFT;
-        let mut params = vec![Value::Integer(first), Value::Integer(first | BLOCK_LAST)];
+        let (first, last) = rowids(block);
+        let mut params = vec![Value::Integer(first), Value::Integer(last)];
         params.extend(values);
         conn.for_each(&sql, &params, |r| {
             each(r)?;
@@ -331,7 +337,7 @@ impl Device {
                 Ok(ControlFlow::Continue(()))
             })?;
             for &b in &blocks {
-                let (first, last) = (b << BLOCK_SHIFT, (b << BLOCK_SHIFT) | BLOCK_LAST);
+                let (first, last) = rowids(b);
                 let (first, last) = match direction {
                     Direction::Before => (first, last.min(rowid.saturating_sub(1))),
                     Direction::After => (first.max(rowid.saturating_add(1)), last),
@@ -572,7 +578,7 @@ fn rowid_ranges(blocks: &[Block]) -> Vec<(i64, i64)> {
         }
     }
     runs.into_iter()
-        .map(|(first, last)| (first << BLOCK_SHIFT, (last << BLOCK_SHIFT) | BLOCK_LAST))
+        .map(|(first, last)| (rowids(first).0, rowids(last).1))
         .collect()
 }
 
